@@ -1,0 +1,323 @@
+//! Typed configuration read from an injectable lookup.
+//!
+//! Services read the process environment plus an optional `.env` file ([`process_lookup`]);
+//! tests pass a map. Nothing calls `set_var`. Every failure is a [`ConfigError`] that names the
+//! variable and never contains its value.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::jwt::{KeySet, TokenSettings};
+
+/// A setting that is missing or wrong. Displays as one line naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(variable: &str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            variable: variable.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {} {}", self.variable, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where settings come from: the environment, a `.env` file, or a test's map.
+pub struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Env { lookup }
+    }
+
+    /// The value, with an empty string read as unset (as compose files often pass them).
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn string_or(&self, name: &str, default: &str) -> String {
+        self.get(name)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    /// Parses the value with `FromStr`; `expected` says what a valid value looks like.
+    pub fn parse_or<T: FromStr>(
+        &self,
+        name: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::new(name, format!("must be {expected}"))),
+        }
+    }
+
+    /// A whole number of at least `min`.
+    pub fn number_or(&self, name: &str, default: u64, min: u64) -> Result<u64, ConfigError> {
+        let value: u64 = self.parse_or(name, default, &format!("a whole number >= {min}"))?;
+        if value < min {
+            return Err(ConfigError::new(name, format!("must be >= {min}")));
+        }
+        Ok(value)
+    }
+
+    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "off") => Ok(false),
+            Some(_) => Err(ConfigError::new(name, "must be true or false")),
+        }
+    }
+
+    /// A comma-separated list, blanks dropped.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The process environment over the `.env` file in the working directory, if there is one.
+/// Real environment variables win, as with every dotenv tool.
+pub fn process_lookup() -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
+    let mut file = HashMap::new();
+    match dotenvy::dotenv_iter() {
+        Ok(iter) => {
+            for item in iter {
+                let (key, value) =
+                    item.map_err(|_| ConfigError::new(".env", "cannot be parsed"))?;
+                file.insert(key, value);
+            }
+        }
+        Err(err) if err.not_found() => {}
+        Err(_) => return Err(ConfigError::new(".env", "cannot be read")),
+    }
+    Ok(move |name: &str| std::env::var(name).ok().or_else(|| file.get(name).cloned()))
+}
+
+pub const SERVICE_NAME: &str = "SERVICE_NAME";
+pub const SERVICE_VERSION: &str = "SERVICE_VERSION";
+pub const ENVIRONMENT: &str = "ENVIRONMENT";
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
+pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+pub const JWT_SECRET_KEY: &str = "JWT_SECRET_KEY";
+pub const JWT_KEYS: &str = "JWT_KEYS";
+pub const JWT_ACTIVE_KID: &str = "JWT_ACTIVE_KID";
+pub const JWT_ALGORITHM: &str = "JWT_ALGORITHM";
+pub const JWT_ACCESS_TOKEN_EXPIRE_HOURS: &str = "JWT_ACCESS_TOKEN_EXPIRE_HOURS";
+pub const JWT_REFRESH_TOKEN_EXPIRE_DAYS: &str = "JWT_REFRESH_TOKEN_EXPIRE_DAYS";
+pub const JWT_LEEWAY_SECONDS: &str = "JWT_LEEWAY_SECONDS";
+pub const NATS_URL: &str = "NATS_URL";
+pub const NATS_STREAM: &str = "NATS_STREAM";
+pub const NATS_SUBJECT_PREFIX: &str = "NATS_SUBJECT_PREFIX";
+pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
+pub const SHUTDOWN_GRACE_SECONDS: &str = "SHUTDOWN_GRACE_SECONDS";
+
+/// Deployment environment; it changes defaults only where the docs say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Testing,
+    Production,
+}
+
+impl FromStr for Environment {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "development" => Ok(Environment::Development),
+            "testing" => Ok(Environment::Testing),
+            "production" => Ok(Environment::Production),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Settings both services read, with the contract's defaults.
+#[derive(Debug)]
+pub struct CommonConfig {
+    pub service_name: String,
+    pub service_version: String,
+    pub environment: Environment,
+    pub log_level: String,
+    pub max_body_bytes: usize,
+    pub tokens: TokenSettings,
+    pub nats_url: String,
+    pub nats_stream: String,
+    pub nats_subject_prefix: String,
+    pub allowed_origins: Vec<String>,
+    /// How long in-flight requests may run after SIGTERM before connections are closed.
+    pub shutdown_grace: Duration,
+}
+
+impl CommonConfig {
+    /// `default_version` is the calling crate's version, used when SERVICE_VERSION is unset.
+    pub fn from_env(env: &Env, default_version: &str) -> Result<Self, ConfigError> {
+        let log_level = env.string_or(LOG_LEVEL, "info");
+        if !crate::telemetry::is_valid_filter(&log_level) {
+            return Err(ConfigError::new(LOG_LEVEL, "is not a valid tracing filter"));
+        }
+        let service_name = env.string_or(SERVICE_NAME, "auth-service");
+        let algorithm = env.string_or(JWT_ALGORITHM, "HS256");
+        if algorithm != "HS256" {
+            return Err(ConfigError::new(JWT_ALGORITHM, "must be HS256 (the only algorithm supported)"));
+        }
+        let tokens = TokenSettings {
+            keys: key_set(env)?,
+            issuer: service_name.clone(),
+            access_ttl: Duration::from_secs(3600 * env.number_or(JWT_ACCESS_TOKEN_EXPIRE_HOURS, 24, 1)?),
+            refresh_ttl: Duration::from_secs(86_400 * env.number_or(JWT_REFRESH_TOKEN_EXPIRE_DAYS, 7, 1)?),
+            leeway_seconds: env.number_or(JWT_LEEWAY_SECONDS, 30, 0)?,
+        };
+        Ok(CommonConfig {
+            service_name,
+            service_version: env.string_or(SERVICE_VERSION, default_version),
+            environment: env.parse_or(
+                ENVIRONMENT,
+                Environment::Development,
+                "development, testing or production",
+            )?,
+            log_level,
+            max_body_bytes: usize::try_from(env.number_or(MAX_BODY_BYTES, 65_536, 64)?)
+                .map_err(|_| ConfigError::new(MAX_BODY_BYTES, "is too large"))?,
+            tokens,
+            nats_url: env.string_or(NATS_URL, "nats://localhost:4222"),
+            nats_stream: env.string_or(NATS_STREAM, "AUTH"),
+            nats_subject_prefix: env.string_or(NATS_SUBJECT_PREFIX, "auth"),
+            allowed_origins: env.list(ALLOWED_ORIGINS),
+            shutdown_grace: Duration::from_secs(env.number_or(SHUTDOWN_GRACE_SECONDS, 30, 0)?),
+        })
+    }
+}
+
+/// JWT_KEYS (`kid=secret,kid2=secret2`, active one named by JWT_ACTIVE_KID, else the first)
+/// or, when it is unset, JWT_SECRET_KEY under kid `default`.
+fn key_set(env: &Env) -> Result<KeySet, ConfigError> {
+    let (variable, pairs) = match env.get(JWT_KEYS) {
+        Some(list) => {
+            let mut pairs = Vec::new();
+            for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                let (kid, secret) = entry
+                    .split_once('=')
+                    .ok_or_else(|| ConfigError::new(JWT_KEYS, "must be a list of kid=secret"))?;
+                pairs.push((kid.trim().to_owned(), secret.as_bytes().to_vec()));
+            }
+            (JWT_KEYS, pairs)
+        }
+        None => {
+            let secret = env
+                .get(JWT_SECRET_KEY)
+                .ok_or_else(|| ConfigError::new(JWT_SECRET_KEY, "is required (or set JWT_KEYS)"))?;
+            (JWT_SECRET_KEY, vec![("default".to_owned(), secret.into_bytes())])
+        }
+    };
+    let active = env.get(JWT_ACTIVE_KID);
+    KeySet::new(pairs, active.as_deref()).map_err(|err| {
+        let variable = if err.is_active_kid() { JWT_ACTIVE_KID } else { variable };
+        ConfigError::new(variable, err.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<CommonConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |k: &str| map.get(k).cloned();
+        CommonConfig::from_env(&Env::new(&lookup), "1.2.3")
+    }
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn defaults_follow_the_contract() -> Result<(), ConfigError> {
+        let config = load(&[(JWT_SECRET_KEY, KEY)])?;
+        assert_eq!(config.service_name, "auth-service");
+        assert_eq!(config.service_version, "1.2.3");
+        assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.tokens.access_ttl, Duration::from_secs(86_400));
+        assert_eq!(config.tokens.refresh_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.tokens.leeway_seconds, 30);
+        assert_eq!(config.nats_stream, "AUTH");
+        assert_eq!(config.nats_subject_prefix, "auth");
+        assert_eq!(config.tokens.keys.active().kid(), "default");
+        Ok(())
+    }
+
+    fn failing_variable(vars: &[(&str, &str)]) -> Option<String> {
+        load(vars).err().map(|e| e.variable)
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable_and_not_its_value() {
+        assert_eq!(failing_variable(&[]), Some(JWT_SECRET_KEY.into()));
+        assert_eq!(failing_variable(&[(JWT_SECRET_KEY, "short")]), Some(JWT_SECRET_KEY.into()));
+        assert_eq!(
+            failing_variable(&[(JWT_SECRET_KEY, KEY), (JWT_ALGORITHM, "RS256")]),
+            Some(JWT_ALGORITHM.into())
+        );
+        assert_eq!(
+            failing_variable(&[(JWT_SECRET_KEY, KEY), (JWT_LEEWAY_SECONDS, "soon")]),
+            Some(JWT_LEEWAY_SECONDS.into())
+        );
+        assert_eq!(
+            failing_variable(&[(JWT_SECRET_KEY, KEY), (ENVIRONMENT, "staging")]),
+            Some(ENVIRONMENT.into())
+        );
+        assert_eq!(
+            failing_variable(&[(JWT_KEYS, "a=tooshort")]),
+            Some(JWT_KEYS.into())
+        );
+        let keys = format!("a={KEY},b={KEY}");
+        assert_eq!(
+            failing_variable(&[(JWT_KEYS, keys.as_str()), (JWT_ACTIVE_KID, "c")]),
+            Some(JWT_ACTIVE_KID.into())
+        );
+        let message = load(&[(JWT_SECRET_KEY, "hunter2-secret")]).err().map(|e| e.to_string());
+        assert!(message.is_some_and(|m| !m.contains("hunter2") && m.contains(JWT_SECRET_KEY)));
+    }
+
+    #[test]
+    fn jwt_keys_overrides_the_single_secret_and_picks_the_active_kid() -> Result<(), ConfigError> {
+        let keys = format!("old={KEY},new={KEY}");
+        let config = load(&[
+            (JWT_SECRET_KEY, KEY),
+            (JWT_KEYS, keys.as_str()),
+            (JWT_ACTIVE_KID, "new"),
+        ])?;
+        assert_eq!(config.tokens.keys.active().kid(), "new");
+        assert!(config.tokens.keys.find("old").is_some());
+        Ok(())
+    }
+}

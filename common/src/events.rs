@@ -1,0 +1,52 @@
+//! The event envelope published to NATS JetStream, and the subjects it goes to.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The kinds of event in the contract's catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    UserRegistered,
+    VerificationRequested,
+    EmailVerified,
+    LoggedIn,
+    SessionRevoked,
+}
+
+impl EventType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventType::UserRegistered => "user.registered",
+            EventType::VerificationRequested => "user.verification_requested",
+            EventType::EmailVerified => "user.email_verified",
+            EventType::LoggedIn => "user.logged_in",
+            EventType::SessionRevoked => "session.revoked",
+        }
+    }
+
+    /// `<prefix>.<event_type>`, e.g. `auth.user.registered`.
+    pub fn subject(self, prefix: &str) -> String {
+        format!("{prefix}.{}", self.as_str())
+    }
+}
+
+/// `{"event_id", "event_type", "timestamp", "data"}` as published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub timestamp: DateTime<Utc>,
+    pub data: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(event_type: EventType, now: DateTime<Utc>, data: serde_json::Value) -> Self {
+        Event {
+            event_id: Uuid::new_v4(),
+            event_type: event_type.as_str().to_owned(),
+            timestamp: now,
+            data,
+        }
+    }
+}

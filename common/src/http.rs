@@ -1,0 +1,210 @@
+//! Hyper glue shared by the services: bounded body reading and strict JSON decoding.
+//!
+//! Every request body in the contract is a flat JSON object of string fields, so decoding is
+//! done here once, with our own messages: a client never sees a parser's wording.
+
+use bytes::Bytes;
+use http::{header, HeaderMap, Request};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::de::{self, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// Reads the whole body, refusing more than `limit` bytes with 413 PAYLOAD_TOO_LARGE.
+pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    if declared_length(req.headers()).is_some_and(|len| len > limit as u64) {
+        return Err(payload_too_large(limit));
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(payload_too_large(limit)),
+        Err(err) => Err(ApiError::validation("body", "the body could not be read").with_source(err)),
+    }
+}
+
+/// Checks the content type, reads the body and parses it as a flat JSON object whose keys are
+/// all in `allowed`.
+pub async fn read_json_object(
+    req: Request<Incoming>,
+    limit: usize,
+    allowed: &[&str],
+) -> Result<JsonObject, ApiError> {
+    require_json_content_type(req.headers())?;
+    let body = read_body(req, limit).await?;
+    JsonObject::parse(&body, allowed)
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn payload_too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("The request body is larger than {limit} bytes."),
+    )
+}
+
+/// `application/json`, optionally with parameters such as `charset=utf-8`.
+pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "content-type",
+            "the body must be sent as application/json",
+        ))
+    }
+}
+
+/// A decoded JSON object: keys in the order sent, each at most once.
+#[derive(Debug)]
+pub struct JsonObject {
+    fields: Vec<(String, Value)>,
+}
+
+impl JsonObject {
+    pub fn parse(bytes: &[u8], allowed: &[&str]) -> Result<Self, ApiError> {
+        let parsed: Result<Fields, _> = serde_json::from_slice(bytes);
+        let fields = match parsed {
+            Ok(Fields(fields)) => fields,
+            Err(err) if err.is_data() => {
+                // Our visitor's own messages: "must be a JSON object" or "appears twice".
+                return Err(decode_error(&err));
+            }
+            Err(_) => {
+                return Err(ApiError::validation("body", "the body is not valid JSON"));
+            }
+        };
+        if let Some((key, _)) = fields.iter().find(|(key, _)| !allowed.contains(&key.as_str())) {
+            return Err(ApiError::validation(key.clone(), "is not a known field"));
+        }
+        Ok(JsonObject { fields })
+    }
+
+    /// The string value of a required field.
+    pub fn required_str(&self, name: &str) -> Result<&str, ApiError> {
+        match self.fields.iter().find(|(key, _)| key == name) {
+            Some((_, Value::String(value))) => Ok(value),
+            Some(_) => Err(ApiError::validation(name, "must be a string")),
+            None => Err(ApiError::validation(name, "is required")),
+        }
+    }
+}
+
+fn decode_error(err: &serde_json::Error) -> ApiError {
+    let text = err.to_string();
+    if let Some(key) = text
+        .strip_prefix(DUPLICATE_PREFIX)
+        .and_then(|rest| rest.split('`').next())
+    {
+        return ApiError::validation(key, "appears more than once");
+    }
+    ApiError::validation("body", "the body must be a JSON object")
+}
+
+const DUPLICATE_PREFIX: &str = "duplicate key `";
+
+struct Fields(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut fields: Vec<(String, Value)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if fields.iter().any(|(seen, _)| *seen == key) {
+                // The key is cut at a backtick so the message can be split back apart safely.
+                let shown: String = key.chars().take_while(|c| *c != '`').take(64).collect();
+                return Err(de::Error::custom(format!("{DUPLICATE_PREFIX}{shown}`")));
+            }
+            let value: Value = map.next_value()?;
+            fields.push((key, value));
+        }
+        Ok(Fields(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue(result: Result<JsonObject, ApiError>) -> (Option<String>, String) {
+        match result {
+            Ok(_) => (None, "ok".into()),
+            Err(err) => {
+                let details = err.details.unwrap_or(crate::error::Details {
+                    field: None,
+                    issue: String::new(),
+                });
+                (details.field, details.issue)
+            }
+        }
+    }
+
+    #[test]
+    fn accepts_a_flat_object_of_known_fields() {
+        let object = JsonObject::parse(br#"{"email":"a@b.co"}"#, &["email"]);
+        assert!(matches!(object.as_ref().map(|o| o.required_str("email")), Ok(Ok("a@b.co"))));
+    }
+
+    #[test]
+    fn names_the_field_at_fault() {
+        let allowed = &["email", "password"];
+        assert_eq!(
+            issue(JsonObject::parse(br#"{"email":"x","admin":true}"#, allowed)),
+            (Some("admin".into()), "is not a known field".into())
+        );
+        assert_eq!(
+            issue(JsonObject::parse(br#"{"email":"x","email":"y"}"#, allowed)),
+            (Some("email".into()), "appears more than once".into())
+        );
+        assert_eq!(
+            issue(JsonObject::parse(br#"{"email":"x""#, allowed)),
+            (Some("body".into()), "the body is not valid JSON".into())
+        );
+        assert_eq!(
+            issue(JsonObject::parse(br#"["email"]"#, allowed)),
+            (Some("body".into()), "the body must be a JSON object".into())
+        );
+        assert_eq!(
+            issue(JsonObject::parse(b"{\"email\":\"\xff\"}", allowed)),
+            (Some("body".into()), "the body is not valid JSON".into())
+        );
+    }
+
+    #[test]
+    fn reports_missing_and_mistyped_fields() -> Result<(), ApiError> {
+        let object = JsonObject::parse(br#"{"email":42}"#, &["email", "password"])?;
+        let err = object.required_str("email").err().and_then(|e| e.details);
+        assert_eq!(err.map(|d| d.issue), Some("must be a string".to_string()));
+        let err = object.required_str("password").err().and_then(|e| e.details);
+        assert_eq!(err.map(|d| d.issue), Some("is required".to_string()));
+        Ok(())
+    }
+}

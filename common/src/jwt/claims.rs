@@ -1,0 +1,65 @@
+//! The two token types. Each is its own Rust type, so one can never be passed for the other.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The `typ` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    Access,
+    Refresh,
+}
+
+impl TokenType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Access => "access",
+            TokenType::Refresh => "refresh",
+        }
+    }
+}
+
+/// Claims of an access token: who, which session, and whether the email is verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: Uuid,
+    pub email: String,
+    pub email_verified: bool,
+    pub typ: TokenType,
+    pub sid: Uuid,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Claims of a refresh token: no identity beyond the user and session ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefreshClaims {
+    pub iss: String,
+    pub sub: Uuid,
+    pub typ: TokenType,
+    pub sid: Uuid,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// What a token carries on the wire, before its type is known. Every registered claim is typed:
+/// an `exp` that is a string, say, fails here.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireClaims {
+    pub iss: String,
+    pub sub: Uuid,
+    pub typ: Option<String>,
+    pub sid: Uuid,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub nbf: Option<i64>,
+    /// Present only to refuse it: we issue no audience.
+    pub aud: Option<serde::de::IgnoredAny>,
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+}

@@ -1,0 +1,216 @@
+//! Signing and validation. Time comes in as `now` (Unix seconds) so expiry is testable.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+
+use super::claims::{AccessClaims, RefreshClaims, TokenType, WireClaims};
+use super::keys::{Key, KeySet};
+use super::TokenSettings;
+use crate::error::{ApiError, ErrorCode};
+
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Why a token was refused. Only `Expired` maps to EXPIRED_TOKEN; all else is INVALID_TOKEN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is longer than 8 KiB")]
+    TooLarge,
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token's algorithm is not HS256")]
+    UnsupportedAlgorithm,
+    #[error("the token's header carries a field that is not accepted")]
+    ForbiddenHeader,
+    #[error("the token names an unknown key")]
+    UnknownKey,
+    #[error("the token's signature does not match")]
+    BadSignature,
+    #[error("the token is of the wrong type")]
+    WrongType,
+    #[error("the token was issued by someone else")]
+    WrongIssuer,
+    #[error("the token carries an audience")]
+    Audience,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token's session has been revoked")]
+    Revoked,
+}
+
+impl TokenError {
+    pub fn code(self) -> ErrorCode {
+        match self {
+            TokenError::Expired => ErrorCode::ExpiredToken,
+            TokenError::TooLarge
+            | TokenError::Malformed
+            | TokenError::UnsupportedAlgorithm
+            | TokenError::ForbiddenHeader
+            | TokenError::UnknownKey
+            | TokenError::BadSignature
+            | TokenError::WrongType
+            | TokenError::WrongIssuer
+            | TokenError::Audience
+            | TokenError::NotYetValid
+            | TokenError::Revoked => ErrorCode::InvalidToken,
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> Self {
+        let message = match err.code() {
+            ErrorCode::ExpiredToken => "The token has expired.",
+            _ => "The token is invalid.",
+        };
+        ApiError::new(err.code(), message).with_details(None, err.to_string())
+    }
+}
+
+/// The JOSE header fields we look at; the rest must be absent or harmless.
+#[derive(Deserialize)]
+struct WireHeader {
+    alg: String,
+    kid: Option<String>,
+    crit: Option<IgnoredAny>,
+    jku: Option<IgnoredAny>,
+    x5u: Option<IgnoredAny>,
+    jwk: Option<IgnoredAny>,
+}
+
+/// Signs with the active key; validates with every configured key.
+#[derive(Debug)]
+pub struct TokenCodec {
+    keys: KeySet,
+    issuer: String,
+    leeway: i64,
+    /// Signature and decoding only: every claim is checked by us, against the `now` given.
+    validation: Validation,
+}
+
+impl TokenCodec {
+    pub fn new(settings: TokenSettings) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.leeway = 0;
+        TokenCodec {
+            keys: settings.keys,
+            issuer: settings.issuer,
+            leeway: i64::try_from(settings.leeway_seconds).unwrap_or(i64::MAX),
+            validation,
+        }
+    }
+
+    /// The `iss` this service puts in and requires.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn sign_access(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign(claims)
+    }
+
+    pub fn sign_refresh(&self, claims: &RefreshClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign(claims)
+    }
+
+    fn sign<C: Serialize>(&self, claims: &C) -> Result<String, jsonwebtoken::errors::Error> {
+        let key = self.keys.active();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key.kid().to_owned());
+        jsonwebtoken::encode(&header, claims, key.encoding())
+    }
+
+    pub fn verify_access(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
+        let wire = self.verify(token, TokenType::Access, now)?;
+        match (wire.email, wire.email_verified) {
+            (Some(email), Some(email_verified)) => Ok(AccessClaims {
+                iss: wire.iss,
+                sub: wire.sub,
+                email,
+                email_verified,
+                typ: TokenType::Access,
+                sid: wire.sid,
+                jti: wire.jti,
+                iat: wire.iat,
+                exp: wire.exp,
+            }),
+            _ => Err(TokenError::Malformed),
+        }
+    }
+
+    pub fn verify_refresh(&self, token: &str, now: i64) -> Result<RefreshClaims, TokenError> {
+        let wire = self.verify(token, TokenType::Refresh, now)?;
+        Ok(RefreshClaims {
+            iss: wire.iss,
+            sub: wire.sub,
+            typ: TokenType::Refresh,
+            sid: wire.sid,
+            jti: wire.jti,
+            iat: wire.iat,
+            exp: wire.exp,
+        })
+    }
+
+    fn verify(&self, token: &str, expected: TokenType, now: i64) -> Result<WireClaims, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLarge);
+        }
+        let key = self.key_for(token)?;
+        let claims = jsonwebtoken::decode::<WireClaims>(token, key.decoding(), &self.validation)
+            .map_err(|err| match err.kind() {
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                _ => TokenError::Malformed,
+            })?
+            .claims;
+        if claims.typ.as_deref() != Some(expected.as_str()) {
+            return Err(TokenError::WrongType);
+        }
+        if claims.iss != self.issuer {
+            return Err(TokenError::WrongIssuer);
+        }
+        if claims.aud.is_some() {
+            return Err(TokenError::Audience);
+        }
+        if claims.nbf.is_some_and(|nbf| now < nbf.saturating_sub(self.leeway)) {
+            return Err(TokenError::NotYetValid);
+        }
+        if now > claims.exp.saturating_add(self.leeway) {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// Reads the header ourselves, so that anything but HS256 and any dangerous field is refused
+    /// before a key is chosen, and the key comes only from the configured set.
+    fn key_for(&self, token: &str) -> Result<&Key, TokenError> {
+        let encoded = token.split('.').next().ok_or(TokenError::Malformed)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| TokenError::Malformed)?;
+        let header: WireHeader =
+            serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
+        if header.alg != "HS256" {
+            return Err(TokenError::UnsupportedAlgorithm);
+        }
+        if header.crit.is_some() || header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() {
+            return Err(TokenError::ForbiddenHeader);
+        }
+        match header.kid {
+            Some(kid) => self.keys.find(&kid).ok_or(TokenError::UnknownKey),
+            None => Ok(self.keys.active()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,88 @@
+//! The wrapper every request goes through: request id, span, the one log line, and the single
+//! place where an [`ApiError`] becomes a response.
+
+use std::future::Future;
+use std::time::Instant;
+
+use http::{header, HeaderName, HeaderValue, Request};
+use tracing::{field, Instrument};
+use uuid::Uuid;
+
+use crate::envelope::{self, Response};
+use crate::error::{error_chain, ApiError};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Runs `handler` inside a request span, turns its error into the envelope, logs one line with
+/// method, path, status, latency and request id, and adds the headers every response carries.
+pub async fn handle<B, F, Fut>(req: Request<B>, handler: F) -> Response
+where
+    F: FnOnce(Request<B>) -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    let request_id = request_id(&req);
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %request_id,
+        status = field::Empty,
+        latency_ms = field::Empty,
+    );
+    async move {
+        let started = Instant::now();
+        let mut response = match handler(req).await {
+            Ok(response) => response,
+            Err(err) => {
+                log_error(&err);
+                envelope::error(&err)
+            }
+        };
+        let status = response.status().as_u16();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let span = tracing::Span::current();
+        span.record("status", status);
+        span.record("latency_ms", latency_ms);
+        tracing::info!(status, latency_ms, "request completed");
+
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            headers.insert(REQUEST_ID, value);
+        }
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        // Bodies carry tokens and identities: no cache may keep them.
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// The client's `X-Request-Id` when it is short and printable (it goes into logs), else a new one.
+fn request_id<B>(req: &Request<B>) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| Uuid::new_v4().to_string())
+}
+
+/// 5xx at `error` with the whole cause chain; client errors at `debug` without it.
+fn log_error(err: &ApiError) {
+    if err.status().is_server_error() {
+        tracing::error!(code = %err.code, cause = %error_chain(err), "request failed");
+    } else {
+        tracing::debug!(code = %err.code, "request refused");
+    }
+}

@@ -1,0 +1,1 @@
+//! Holds only the workspace integration tests in `tests/api`.
