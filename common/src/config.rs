@@ -29,7 +29,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration: {} {}", self.variable, self.reason)
+        write!(
+            f,
+            "invalid configuration: {} {}",
+            self.variable, self.reason
+        )
     }
 }
 
@@ -161,7 +165,7 @@ impl FromStr for Environment {
 }
 
 /// Settings both services read, with the contract's defaults.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CommonConfig {
     pub service_name: String,
     pub service_version: String,
@@ -187,13 +191,20 @@ impl CommonConfig {
         let service_name = env.string_or(SERVICE_NAME, "auth-service");
         let algorithm = env.string_or(JWT_ALGORITHM, "HS256");
         if algorithm != "HS256" {
-            return Err(ConfigError::new(JWT_ALGORITHM, "must be HS256 (the only algorithm supported)"));
+            return Err(ConfigError::new(
+                JWT_ALGORITHM,
+                "must be HS256 (the only algorithm supported)",
+            ));
         }
         let tokens = TokenSettings {
             keys: key_set(env)?,
             issuer: service_name.clone(),
-            access_ttl: Duration::from_secs(3600 * env.number_or(JWT_ACCESS_TOKEN_EXPIRE_HOURS, 24, 1)?),
-            refresh_ttl: Duration::from_secs(86_400 * env.number_or(JWT_REFRESH_TOKEN_EXPIRE_DAYS, 7, 1)?),
+            access_ttl: Duration::from_secs(
+                3600 * env.number_or(JWT_ACCESS_TOKEN_EXPIRE_HOURS, 24, 1)?,
+            ),
+            refresh_ttl: Duration::from_secs(
+                86_400 * env.number_or(JWT_REFRESH_TOKEN_EXPIRE_DAYS, 7, 1)?,
+            ),
             leeway_seconds: env.number_or(JWT_LEEWAY_SECONDS, 30, 0)?,
         };
         Ok(CommonConfig {
@@ -235,12 +246,19 @@ fn key_set(env: &Env) -> Result<KeySet, ConfigError> {
             let secret = env
                 .get(JWT_SECRET_KEY)
                 .ok_or_else(|| ConfigError::new(JWT_SECRET_KEY, "is required (or set JWT_KEYS)"))?;
-            (JWT_SECRET_KEY, vec![("default".to_owned(), secret.into_bytes())])
+            (
+                JWT_SECRET_KEY,
+                vec![("default".to_owned(), secret.into_bytes())],
+            )
         }
     };
     let active = env.get(JWT_ACTIVE_KID);
     KeySet::new(pairs, active.as_deref()).map_err(|err| {
-        let variable = if err.is_active_kid() { JWT_ACTIVE_KID } else { variable };
+        let variable = if err.is_active_kid() {
+            JWT_ACTIVE_KID
+        } else {
+            variable
+        };
         ConfigError::new(variable, err.to_string())
     })
 }
@@ -282,7 +300,10 @@ mod tests {
     #[test]
     fn each_bad_value_names_its_variable_and_not_its_value() {
         assert_eq!(failing_variable(&[]), Some(JWT_SECRET_KEY.into()));
-        assert_eq!(failing_variable(&[(JWT_SECRET_KEY, "short")]), Some(JWT_SECRET_KEY.into()));
+        assert_eq!(
+            failing_variable(&[(JWT_SECRET_KEY, "short")]),
+            Some(JWT_SECRET_KEY.into())
+        );
         assert_eq!(
             failing_variable(&[(JWT_SECRET_KEY, KEY), (JWT_ALGORITHM, "RS256")]),
             Some(JWT_ALGORITHM.into())
@@ -304,7 +325,9 @@ mod tests {
             failing_variable(&[(JWT_KEYS, keys.as_str()), (JWT_ACTIVE_KID, "c")]),
             Some(JWT_ACTIVE_KID.into())
         );
-        let message = load(&[(JWT_SECRET_KEY, "hunter2-secret")]).err().map(|e| e.to_string());
+        let message = load(&[(JWT_SECRET_KEY, "hunter2-secret")])
+            .err()
+            .map(|e| e.to_string());
         assert!(message.is_some_and(|m| !m.contains("hunter2") && m.contains(JWT_SECRET_KEY)));
     }
 

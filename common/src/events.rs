@@ -49,4 +49,14 @@ impl Event {
             data,
         }
     }
+
+    /// The envelope as JSON, exactly as it is published.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "timestamp": self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": self.data,
+        })
+    }
 }

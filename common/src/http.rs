@@ -21,7 +21,9 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
     match Limited::new(req.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(payload_too_large(limit)),
-        Err(err) => Err(ApiError::validation("body", "the body could not be read").with_source(err)),
+        Err(err) => {
+            Err(ApiError::validation("body", "the body could not be read").with_source(err))
+        }
     }
 }
 
@@ -70,6 +72,15 @@ pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive and
+/// spaces around the token are tolerated.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// A decoded JSON object: keys in the order sent, each at most once.
 #[derive(Debug)]
 pub struct JsonObject {
@@ -89,7 +100,10 @@ impl JsonObject {
                 return Err(ApiError::validation("body", "the body is not valid JSON"));
             }
         };
-        if let Some((key, _)) = fields.iter().find(|(key, _)| !allowed.contains(&key.as_str())) {
+        if let Some((key, _)) = fields
+            .iter()
+            .find(|(key, _)| !allowed.contains(&key.as_str()))
+        {
             return Err(ApiError::validation(key.clone(), "is not a known field"));
         }
         Ok(JsonObject { fields })
@@ -170,7 +184,10 @@ mod tests {
     #[test]
     fn accepts_a_flat_object_of_known_fields() {
         let object = JsonObject::parse(br#"{"email":"a@b.co"}"#, &["email"]);
-        assert!(matches!(object.as_ref().map(|o| o.required_str("email")), Ok(Ok("a@b.co"))));
+        assert!(matches!(
+            object.as_ref().map(|o| o.required_str("email")),
+            Ok(Ok("a@b.co"))
+        ));
     }
 
     #[test]
@@ -203,7 +220,10 @@ mod tests {
         let object = JsonObject::parse(br#"{"email":42}"#, &["email", "password"])?;
         let err = object.required_str("email").err().and_then(|e| e.details);
         assert_eq!(err.map(|d| d.issue), Some("must be a string".to_string()));
-        let err = object.required_str("password").err().and_then(|e| e.details);
+        let err = object
+            .required_str("password")
+            .err()
+            .and_then(|e| e.details);
         assert_eq!(err.map(|d| d.issue), Some("is required".to_string()));
         Ok(())
     }

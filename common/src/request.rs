@@ -43,7 +43,7 @@ where
         let span = tracing::Span::current();
         span.record("status", status);
         span.record("latency_ms", latency_ms);
-        tracing::info!(status, latency_ms, "request completed");
+        tracing::info!("request completed");
 
         let headers = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -1,1 +1,10 @@
+//! The issuer: registration, email verification, login and sessions, on Postgres.
 
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod routes;
+pub mod state;

@@ -18,6 +18,8 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Why a token was refused. Only `Expired` maps to EXPIRED_TOKEN; all else is INVALID_TOKEN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    #[error("no token was presented")]
+    Missing,
     #[error("the token is longer than 8 KiB")]
     TooLarge,
     #[error("the token is malformed")]
@@ -48,7 +50,8 @@ impl TokenError {
     pub fn code(self) -> ErrorCode {
         match self {
             TokenError::Expired => ErrorCode::ExpiredToken,
-            TokenError::TooLarge
+            TokenError::Missing
+            | TokenError::TooLarge
             | TokenError::Malformed
             | TokenError::UnsupportedAlgorithm
             | TokenError::ForbiddenHeader
@@ -69,7 +72,12 @@ impl From<TokenError> for ApiError {
             ErrorCode::ExpiredToken => "The token has expired.",
             _ => "The token is invalid.",
         };
-        ApiError::new(err.code(), message).with_details(None, err.to_string())
+        let api = ApiError::new(err.code(), message).with_details(None, err.to_string());
+        if err == TokenError::Missing {
+            // RFC 6750 §3.1: no error attribute when the request carried no token at all.
+            return api.with_header(http::header::WWW_AUTHENTICATE, "Bearer");
+        }
+        api
     }
 }
 
@@ -115,11 +123,17 @@ impl TokenCodec {
         &self.issuer
     }
 
-    pub fn sign_access(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn sign_access(
+        &self,
+        claims: &AccessClaims,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         self.sign(claims)
     }
 
-    pub fn sign_refresh(&self, claims: &RefreshClaims) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn sign_refresh(
+        &self,
+        claims: &RefreshClaims,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         self.sign(claims)
     }
 
@@ -181,7 +195,10 @@ impl TokenCodec {
         if claims.aud.is_some() {
             return Err(TokenError::Audience);
         }
-        if claims.nbf.is_some_and(|nbf| now < nbf.saturating_sub(self.leeway)) {
+        if claims
+            .nbf
+            .is_some_and(|nbf| now < nbf.saturating_sub(self.leeway))
+        {
             return Err(TokenError::NotYetValid);
         }
         if now > claims.exp.saturating_add(self.leeway) {
@@ -202,7 +219,11 @@ impl TokenCodec {
         if header.alg != "HS256" {
             return Err(TokenError::UnsupportedAlgorithm);
         }
-        if header.crit.is_some() || header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() {
+        if header.crit.is_some()
+            || header.jku.is_some()
+            || header.x5u.is_some()
+            || header.jwk.is_some()
+        {
             return Err(TokenError::ForbiddenHeader);
         }
         match header.kid {

@@ -8,6 +8,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 pub const MIN_SECRET_BYTES: usize = 32;
 
 /// One key: its id and the secret decoded once, at start.
+#[derive(Clone)]
 pub struct Key {
     kid: String,
     encoding: EncodingKey,
@@ -27,6 +28,7 @@ impl Key {
 }
 
 /// Every key that verifies, and the one that signs. `Debug` shows key ids only.
+#[derive(Clone)]
 pub struct KeySet {
     keys: Vec<Key>,
     active: usize,
@@ -108,7 +110,10 @@ impl KeySet {
 impl fmt::Debug for KeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeySet")
-            .field("kids", &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>())
+            .field(
+                "kids",
+                &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+            )
             .field("active", &self.active().kid)
             .finish()
     }

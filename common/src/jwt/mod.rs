@@ -13,7 +13,7 @@ pub use codec::{TokenCodec, TokenError};
 pub use keys::{KeyError, KeySet};
 
 /// Token settings from configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TokenSettings {
     pub keys: KeySet,
     /// The `iss` of every token: SERVICE_NAME.

@@ -86,29 +86,48 @@ fn refresh_token_round_trips_and_is_never_an_access_token() {
     let refresh_token = codec.sign_refresh(&refresh).unwrap_or_default();
     let access_token = codec.sign_access(&access).unwrap_or_default();
     assert_eq!(codec.verify_refresh(&refresh_token, NOW), Ok(refresh));
-    assert_eq!(codec.verify_access(&refresh_token, NOW), Err(TokenError::WrongType));
-    assert_eq!(codec.verify_refresh(&access_token, NOW), Err(TokenError::WrongType));
+    assert_eq!(
+        codec.verify_access(&refresh_token, NOW),
+        Err(TokenError::WrongType)
+    );
+    assert_eq!(
+        codec.verify_refresh(&access_token, NOW),
+        Err(TokenError::WrongType)
+    );
 }
 
 #[test]
 fn a_token_without_a_known_typ_is_refused() {
     let mut claims = wire_access();
     claims["typ"] = json!("id");
-    assert_eq!(verify(&forge(header("default"), claims.clone(), SECRET)), Err(TokenError::WrongType));
+    assert_eq!(
+        verify(&forge(header("default"), claims.clone(), SECRET)),
+        Err(TokenError::WrongType)
+    );
     claims.as_object_mut().map(|c| c.remove("typ"));
-    assert_eq!(verify(&forge(header("default"), claims, SECRET)), Err(TokenError::WrongType));
+    assert_eq!(
+        verify(&forge(header("default"), claims, SECRET)),
+        Err(TokenError::WrongType)
+    );
 }
 
 #[test]
 fn a_signature_by_another_secret_is_refused() {
-    assert_eq!(verify(&forge(header("default"), wire_access(), OTHER)), Err(TokenError::BadSignature));
+    assert_eq!(
+        verify(&forge(header("default"), wire_access(), OTHER)),
+        Err(TokenError::BadSignature)
+    );
 }
 
 #[test]
 fn anything_but_hs256_is_refused_before_a_key_is_chosen() {
     for alg in ["none", "hs256", "HS512", "RS256", "ES256", ""] {
         let header = json!({"alg": alg, "typ": "JWT", "kid": "no-such-key"});
-        assert_eq!(verify(&forge(header, wire_access(), SECRET)), Err(TokenError::UnsupportedAlgorithm), "{alg}");
+        assert_eq!(
+            verify(&forge(header, wire_access(), SECRET)),
+            Err(TokenError::UnsupportedAlgorithm),
+            "{alg}"
+        );
     }
     let unsigned = format!(
         "{}.{}.",
@@ -123,17 +142,27 @@ fn dangerous_header_fields_are_refused() {
     for field in ["crit", "jku", "x5u", "jwk"] {
         let mut header = header("default");
         header[field] = json!(["exp"]);
-        assert_eq!(verify(&forge(header, wire_access(), SECRET)), Err(TokenError::ForbiddenHeader), "{field}");
+        assert_eq!(
+            verify(&forge(header, wire_access(), SECRET)),
+            Err(TokenError::ForbiddenHeader),
+            "{field}"
+        );
     }
 }
 
 #[test]
 fn kid_must_name_a_configured_key_and_a_missing_kid_means_the_active_key() {
-    assert_eq!(verify(&forge(header("other"), wire_access(), SECRET)), Err(TokenError::UnknownKey));
+    assert_eq!(
+        verify(&forge(header("other"), wire_access(), SECRET)),
+        Err(TokenError::UnknownKey)
+    );
     let no_kid = json!({"alg": "HS256", "typ": "JWT"});
     assert!(verify(&forge(no_kid.clone(), wire_access(), SECRET)).is_ok());
     let rotated = codec_with(vec![("old", SECRET), ("new", OTHER)], Some("new"));
-    assert_eq!(rotated.verify_access(&forge(no_kid, wire_access(), SECRET), NOW), Err(TokenError::BadSignature));
+    assert_eq!(
+        rotated.verify_access(&forge(no_kid, wire_access(), SECRET), NOW),
+        Err(TokenError::BadSignature)
+    );
 }
 
 #[test]
@@ -144,8 +173,17 @@ fn every_listed_key_verifies_and_only_the_active_one_signs() {
     let old_token = old.sign_access(&claims).unwrap_or_default();
     assert_eq!(rotated.verify_access(&old_token, NOW), Ok(claims.clone()));
     let new_token = rotated.sign_access(&claims).unwrap_or_default();
-    assert_eq!(jsonwebtoken::decode_header(&new_token).ok().and_then(|h| h.kid).as_deref(), Some("new"));
-    assert_eq!(old.verify_access(&new_token, NOW), Err(TokenError::UnknownKey));
+    assert_eq!(
+        jsonwebtoken::decode_header(&new_token)
+            .ok()
+            .and_then(|h| h.kid)
+            .as_deref(),
+        Some("new")
+    );
+    assert_eq!(
+        old.verify_access(&new_token, NOW),
+        Err(TokenError::UnknownKey)
+    );
 }
 
 #[test]
@@ -153,7 +191,10 @@ fn exp_is_enforced_with_exactly_the_configured_leeway() {
     let claims = access_claims();
     let token = codec().sign_access(&claims).unwrap_or_default();
     assert!(codec().verify_access(&token, claims.exp + LEEWAY).is_ok());
-    assert_eq!(codec().verify_access(&token, claims.exp + LEEWAY + 1), Err(TokenError::Expired));
+    assert_eq!(
+        codec().verify_access(&token, claims.exp + LEEWAY + 1),
+        Err(TokenError::Expired)
+    );
     assert_eq!(TokenError::Expired.code(), ErrorCode::ExpiredToken);
 }
 
@@ -163,35 +204,68 @@ fn nbf_is_enforced_with_exactly_the_configured_leeway() {
     claims["nbf"] = json!(NOW + 100);
     let token = forge(header("default"), claims, SECRET);
     assert!(codec().verify_access(&token, NOW + 100 - LEEWAY).is_ok());
-    assert_eq!(codec().verify_access(&token, NOW + 100 - LEEWAY - 1), Err(TokenError::NotYetValid));
+    assert_eq!(
+        codec().verify_access(&token, NOW + 100 - LEEWAY - 1),
+        Err(TokenError::NotYetValid)
+    );
 }
 
 #[test]
 fn issuer_audience_and_claim_types_are_checked() {
     let mut claims = wire_access();
     claims["iss"] = json!("someone-else");
-    assert_eq!(verify(&forge(header("default"), claims, SECRET)), Err(TokenError::WrongIssuer));
+    assert_eq!(
+        verify(&forge(header("default"), claims, SECRET)),
+        Err(TokenError::WrongIssuer)
+    );
 
     let mut claims = wire_access();
     claims["aud"] = json!("api");
-    assert_eq!(verify(&forge(header("default"), claims, SECRET)), Err(TokenError::Audience));
+    assert_eq!(
+        verify(&forge(header("default"), claims, SECRET)),
+        Err(TokenError::Audience)
+    );
 
-    for (claim, value) in [("exp", json!("2099-01-01")), ("nbf", json!("0")), ("sub", json!(42)), ("exp", Value::Null)] {
+    for (claim, value) in [
+        ("exp", json!("2099-01-01")),
+        ("nbf", json!("0")),
+        ("sub", json!(42)),
+        ("exp", Value::Null),
+    ] {
         let mut claims = wire_access();
         claims[claim] = value;
-        assert_eq!(verify(&forge(header("default"), claims, SECRET)), Err(TokenError::Malformed), "{claim}");
+        assert_eq!(
+            verify(&forge(header("default"), claims, SECRET)),
+            Err(TokenError::Malformed),
+            "{claim}"
+        );
     }
     for claim in ["exp", "iss", "sub"] {
         let mut claims = wire_access();
         claims.as_object_mut().map(|c| c.remove(claim));
-        assert_eq!(verify(&forge(header("default"), claims, SECRET)), Err(TokenError::Malformed), "{claim}");
+        assert_eq!(
+            verify(&forge(header("default"), claims, SECRET)),
+            Err(TokenError::Malformed),
+            "{claim}"
+        );
     }
 }
 
 #[test]
 fn garbage_and_oversized_tokens_are_refused() {
-    for garbage in ["", "abc", "a.b", "a.b.c", "..", "a.b.c.d", "\u{0}.\u{0}.\u{0}"] {
-        assert!(matches!(verify(garbage), Err(TokenError::Malformed)), "{garbage:?}");
+    for garbage in [
+        "",
+        "abc",
+        "a.b",
+        "a.b.c",
+        "..",
+        "a.b.c.d",
+        "\u{0}.\u{0}.\u{0}",
+    ] {
+        assert!(
+            matches!(verify(garbage), Err(TokenError::Malformed)),
+            "{garbage:?}"
+        );
     }
     let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
     assert_eq!(verify(&huge), Err(TokenError::TooLarge));

@@ -1,0 +1,13 @@
+//! Use cases. Each opens its own transaction, writes the outbox row with the change it
+//! describes, and never touches a request or a response.
+
+pub mod email;
+pub mod login;
+pub mod password;
+pub mod refresh;
+pub mod register;
+pub mod session_tokens;
+pub mod verify_email;
+pub mod whoami;
+
+pub use email::Email;

@@ -1,0 +1,380 @@
+//! The password policy and argon2id hashing, bounded and off the async threads.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::{Semaphore, TryAcquireError};
+use tracing::Instrument;
+
+/// The bundled list: the 10 000 most common passwords, lower-cased, one a line.
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+fn common_passwords() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| COMMON_PASSWORDS.lines().collect())
+}
+
+/// PASSWORD_POLICY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordPolicy {
+    /// 8 to 128 characters with an uppercase letter, a digit and a symbol.
+    Seed,
+    /// 15 to 128 characters, no composition rules (NIST SP 800-63B, OWASP ASVS 5).
+    Nist,
+}
+
+impl FromStr for PasswordPolicy {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "seed" => Ok(PasswordPolicy::Seed),
+            "nist" => Ok(PasswordPolicy::Nist),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The rule a password broke; its `Display` is the envelope's `details.issue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordRule {
+    #[error("must be at least {0} characters long")]
+    TooShort(usize),
+    #[error("must be at most {0} characters long")]
+    TooLong(usize),
+    #[error("must contain an uppercase letter")]
+    NoUppercase,
+    #[error("must contain a digit")]
+    NoDigit,
+    #[error("must contain a character that is neither a letter nor a digit")]
+    NoSymbol,
+    #[error("is too common")]
+    Common,
+}
+
+const MAX_LEN: usize = 128;
+
+impl PasswordPolicy {
+    /// Length counts Unicode code points. Nothing is trimmed or folded.
+    pub fn check(self, password: &str) -> Result<(), PasswordRule> {
+        let min = match self {
+            PasswordPolicy::Seed => 8,
+            PasswordPolicy::Nist => 15,
+        };
+        let len = password.chars().count();
+        if len < min {
+            return Err(PasswordRule::TooShort(min));
+        }
+        if len > MAX_LEN {
+            return Err(PasswordRule::TooLong(MAX_LEN));
+        }
+        if self == PasswordPolicy::Seed {
+            if !password.chars().any(char::is_uppercase) {
+                return Err(PasswordRule::NoUppercase);
+            }
+            if !password.chars().any(char::is_numeric) {
+                return Err(PasswordRule::NoDigit);
+            }
+            if !password.chars().any(|c| !c.is_alphanumeric()) {
+                return Err(PasswordRule::NoSymbol);
+            }
+        }
+        if common_passwords().contains(password.to_lowercase().as_str()) {
+            return Err(PasswordRule::Common);
+        }
+        Ok(())
+    }
+}
+
+/// Argon2id cost, from configuration; the defaults are OWASP's (19 MiB, 2 passes, 1 lane).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing slot and queue place is taken: answer 503 and let the client retry.
+    #[error("too many password hashes in progress")]
+    Busy,
+    #[error("password hashing failed")]
+    Failed(#[source] anyhow::Error),
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub matches: bool,
+    /// The stored hash is weaker than the configured cost and should be replaced.
+    pub needs_rehash: bool,
+}
+
+/// Hashes on the blocking pool, at most `running` at a time and at most `queued` more waiting;
+/// each hash holds about `memory_kib` of memory.
+#[derive(Clone)]
+pub struct Hasher {
+    inner: Arc<HasherInner>,
+}
+
+struct HasherInner {
+    argon2: Argon2<'static>,
+    cost: HashCost,
+    running: Semaphore,
+    admitted: Semaphore,
+    /// Verified against for unknown emails, so a miss costs what a hit costs.
+    dummy_hash: String,
+}
+
+impl Hasher {
+    pub fn new(cost: HashCost, running: usize, queued: usize) -> Result<Self, anyhow::Error> {
+        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+            .map_err(|err| anyhow::anyhow!("argon2 parameters: {err}"))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let dummy_hash = hash_with(&argon2, b"dummy password for unknown accounts")?;
+        Ok(Hasher {
+            inner: Arc::new(HasherInner {
+                argon2,
+                cost,
+                running: Semaphore::new(running.max(1)),
+                admitted: Semaphore::new(running.max(1) + queued),
+                dummy_hash,
+            }),
+        })
+    }
+
+    /// A new PHC string for `password`.
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.run(move |inner| {
+            hash_with(&inner.argon2, password.as_bytes()).map_err(HashError::Failed)
+        })
+        .await
+    }
+
+    /// Checks `password` against `stored`, or against a dummy hash when there is no account,
+    /// so both cases take the same time.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<Verified, HashError> {
+        self.run(move |inner| {
+            let known = stored.is_some();
+            let phc = stored.unwrap_or_else(|| inner.dummy_hash.clone());
+            let parsed = PasswordHash::new(&phc).map_err(|err| {
+                HashError::Failed(anyhow::anyhow!("stored hash unreadable: {err}"))
+            })?;
+            let matches = inner
+                .argon2
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            Ok(Verified {
+                matches: matches && known,
+                needs_rehash: known && is_weaker(&parsed, inner.cost),
+            })
+        })
+        .await
+    }
+
+    async fn run<T, F>(&self, work: F) -> Result<T, HashError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&HasherInner) -> Result<T, HashError> + Send + 'static,
+    {
+        let _admitted = match self.inner.admitted.try_acquire() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits | TryAcquireError::Closed) => {
+                return Err(HashError::Busy)
+            }
+        };
+        let _running = self
+            .inner
+            .running
+            .acquire()
+            .await
+            .map_err(|_| HashError::Busy)?;
+        let inner = Arc::clone(&self.inner);
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| work(&inner)))
+            .instrument(tracing::Span::current())
+            .await
+            .map_err(|err| HashError::Failed(anyhow::anyhow!("hashing task failed: {err}")))?
+    }
+}
+
+fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<String, anyhow::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2
+        .hash_password(password, &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|err| anyhow::anyhow!("argon2: {err}"))
+}
+
+/// Whether a stored hash is not argon2id or is cheaper than `cost` on any axis.
+fn is_weaker(hash: &PasswordHash<'_>, cost: HashCost) -> bool {
+    if hash.algorithm.as_str() != "argon2id" {
+        return true;
+    }
+    match Params::try_from(hash) {
+        Ok(params) => {
+            params.m_cost() < cost.memory_kib
+                || params.t_cost() < cost.iterations
+                || params.p_cost() < cost.parallelism
+        }
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn seed_policy_names_each_rule() {
+        let seed = PasswordPolicy::Seed;
+        assert_eq!(seed.check("Sh0rt!"), Err(PasswordRule::TooShort(8)));
+        assert_eq!(
+            seed.check(&"Aa1!".repeat(33)),
+            Err(PasswordRule::TooLong(128))
+        );
+        assert_eq!(seed.check("lowercase1!"), Err(PasswordRule::NoUppercase));
+        assert_eq!(seed.check("NoDigitsHere!"), Err(PasswordRule::NoDigit));
+        assert_eq!(seed.check("NoSymbols123"), Err(PasswordRule::NoSymbol));
+        assert_eq!(seed.check("Correct-Horse-9"), Ok(()));
+    }
+
+    #[test]
+    fn nist_policy_wants_length_not_composition() {
+        let nist = PasswordPolicy::Nist;
+        assert_eq!(nist.check("Sh0rt!Sh0rt!"), Err(PasswordRule::TooShort(15)));
+        assert_eq!(nist.check("correct horse battery staple"), Ok(()));
+    }
+
+    #[test]
+    fn length_counts_code_points_not_bytes() {
+        // Eight code points, sixteen bytes.
+        assert_eq!(PasswordPolicy::Seed.check("Éé1!ééé9"), Ok(()));
+        assert_eq!(
+            PasswordPolicy::Seed.check("Éé1!éé9"),
+            Err(PasswordRule::TooShort(8))
+        );
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        assert!(common_passwords().len() >= 3000);
+        assert_eq!(
+            PasswordPolicy::Nist.check("1234567890123456"),
+            Err(PasswordRule::Common)
+        );
+        let common_long = common_passwords()
+            .iter()
+            .find(|p| p.chars().count() >= 15)
+            .map(|p| p.to_uppercase())
+            .unwrap_or_default();
+        assert_eq!(
+            PasswordPolicy::Nist.check(&common_long),
+            Err(PasswordRule::Common)
+        );
+    }
+
+    fn hasher() -> Result<Hasher, anyhow::Error> {
+        Hasher::new(
+            HashCost {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1,
+            },
+            2,
+            8,
+        )
+    }
+
+    #[tokio::test]
+    async fn hash_is_argon2id_with_the_configured_cost_and_verifies_byte_exact(
+    ) -> Result<(), anyhow::Error> {
+        let hasher = hasher()?;
+        let password = "Pass word\u{0}with-NUL-and-more-than-72-bytes-".repeat(3);
+        let phc = hasher.hash(password.clone()).await?;
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(!phc.contains(&password));
+        let ok = hasher.verify(password.clone(), Some(phc.clone())).await?;
+        assert_eq!(
+            ok,
+            Verified {
+                matches: true,
+                needs_rehash: false
+            }
+        );
+        // Different only after byte 72, and only in case, and only by a trailing space.
+        for other in [
+            password[..password.len() - 1].to_string(),
+            password.to_uppercase(),
+            format!("{password} "),
+        ] {
+            assert!(!hasher.verify(other, Some(phc.clone())).await?.matches);
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_never_matches() -> Result<(), anyhow::Error> {
+        let hasher = hasher()?;
+        let result = hasher
+            .verify("dummy password for unknown accounts".into(), None)
+            .await?;
+        assert_eq!(
+            result,
+            Verified {
+                matches: false,
+                needs_rehash: false
+            }
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn weaker_stored_hashes_ask_to_be_rehashed() -> Result<(), anyhow::Error> {
+        let weak = Hasher::new(
+            HashCost {
+                memory_kib: 8_192,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+            1,
+        )?;
+        let phc = weak.hash("Correct-Horse-9".into()).await?;
+        let result = hasher()?
+            .verify("Correct-Horse-9".into(), Some(phc))
+            .await?;
+        assert_eq!(
+            result,
+            Verified {
+                matches: true,
+                needs_rehash: true
+            }
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn policy_never_panics_and_respects_length(password in "\\PC{0,140}") {
+            for policy in [PasswordPolicy::Seed, PasswordPolicy::Nist] {
+                let len = password.chars().count();
+                match policy.check(&password) {
+                    Ok(()) => prop_assert!(len >= 8 && len <= MAX_LEN),
+                    Err(PasswordRule::TooShort(min)) => prop_assert!(len < min),
+                    Err(PasswordRule::TooLong(_)) => prop_assert!(len > MAX_LEN),
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+}

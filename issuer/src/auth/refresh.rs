@@ -1,0 +1,148 @@
+//! Refresh (with optional rotation and reuse detection) and logout.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::events::{Event, EventType};
+use common::jwt::{RefreshClaims, TokenError};
+use deadpool_postgres::Transaction;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::session_tokens::{refresh_ttl, sign_access, sign_refresh};
+use crate::db::sessions::Session;
+use crate::db::{self, DbError};
+use crate::error::IssuerError;
+use crate::state::AppState;
+
+pub struct Refreshed {
+    pub access_token: String,
+    pub expires_in: i64,
+    /// Present when rotation is on: the refresh token to use next time.
+    pub refresh_token: Option<String>,
+}
+
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed, IssuerError> {
+    let now = state.clock.now();
+    let claims = state
+        .tokens
+        .verify_refresh(refresh_token, now.timestamp())?;
+    let mut client = state.pool.get().await.map_err(DbError::from)?;
+    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut session = live_session(&tx, &claims).await?;
+
+    let rotation = state.config.refresh_rotation;
+    let presented_current = claims.jti == session.refresh_jti;
+    if !presented_current {
+        if rotation && within_reuse_grace(state, &session, claims.jti, now) {
+            // A second tab refreshing with the token just rotated away: it gets the session's
+            // current refresh token, not a new branch.
+            let access = issue_access(state, &tx, &session, now).await?;
+            let current = sign_refresh(state, &session)?;
+            tx.commit().await.map_err(DbError::from)?;
+            return Ok(Refreshed {
+                access_token: access.0,
+                expires_in: access.1,
+                refresh_token: Some(current),
+            });
+        }
+        // A refresh token of this session that is no longer live: it was stolen or replayed.
+        revoke(&tx, &session, now, "refresh token reuse").await?;
+        tx.commit().await.map_err(DbError::from)?;
+        tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
+        return Err(TokenError::Revoked.into());
+    }
+
+    let (access_token, expires_in) = issue_access(state, &tx, &session, now).await?;
+    let refresh_token = if rotation {
+        let expires_at = now + refresh_ttl(state);
+        let new_jti = Uuid::new_v4();
+        db::sessions::rotate(&tx, session.id, new_jti, now, expires_at).await?;
+        session.previous_refresh_jti = Some(session.refresh_jti);
+        session.refresh_jti = new_jti;
+        session.refresh_issued_at = now;
+        session.expires_at = expires_at;
+        Some(sign_refresh(state, &session)?)
+    } else {
+        None
+    };
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(Refreshed {
+        access_token,
+        expires_in,
+        refresh_token,
+    })
+}
+
+/// Revokes the session the refresh token belongs to. Logging out twice succeeds twice; only
+/// the first publishes `session.revoked`.
+pub async fn logout(state: &AppState, refresh_token: &str) -> Result<(), IssuerError> {
+    let now = state.clock.now();
+    let claims = state
+        .tokens
+        .verify_refresh(refresh_token, now.timestamp())?;
+    let mut client = state.pool.get().await.map_err(DbError::from)?;
+    let tx = client.transaction().await.map_err(DbError::from)?;
+    let session = db::sessions::find_for_update(&tx, claims.sid)
+        .await?
+        .filter(|s| s.user_id == claims.sub)
+        .ok_or(TokenError::Revoked)?;
+    if session.revoked_at.is_none() {
+        revoke(&tx, &session, now, "logout").await?;
+    }
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(())
+}
+
+/// The token's session, locked, when it exists, belongs to the token's user and is not revoked.
+async fn live_session(
+    tx: &Transaction<'_>,
+    claims: &RefreshClaims,
+) -> Result<Session, IssuerError> {
+    db::sessions::find_for_update(tx, claims.sid)
+        .await?
+        .filter(|s| s.user_id == claims.sub && s.revoked_at.is_none())
+        .ok_or_else(|| TokenError::Revoked.into())
+}
+
+fn within_reuse_grace(state: &AppState, session: &Session, jti: Uuid, now: DateTime<Utc>) -> bool {
+    let grace = TimeDelta::from_std(state.config.refresh_reuse_grace).unwrap_or(TimeDelta::zero());
+    session.previous_refresh_jti == Some(jti)
+        && grace > TimeDelta::zero()
+        && session.rotated_at.is_some_and(|at| now - at <= grace)
+}
+
+/// A new access token for the session's user, recorded as the session's latest expiry.
+async fn issue_access(
+    state: &AppState,
+    tx: &Transaction<'_>,
+    session: &Session,
+    now: DateTime<Utc>,
+) -> Result<(String, i64), IssuerError> {
+    let user = db::users::find_by_id(tx, session.user_id)
+        .await?
+        .ok_or(IssuerError::UserNotFound)?;
+    let access = sign_access(state, &user, session.id, now)?;
+    db::sessions::extend_access(tx, session.id, access.expires_at).await?;
+    Ok((access.token, access.expires_in))
+}
+
+/// Marks the session revoked and queues `session.revoked` for the verifiers.
+async fn revoke(
+    tx: &Transaction<'_>,
+    session: &Session,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<(), IssuerError> {
+    if db::sessions::revoke(tx, session.id, now, reason).await? {
+        let event = Event::new(
+            EventType::SessionRevoked,
+            now,
+            json!({
+                "session_id": session.id,
+                "user_id": session.user_id,
+                "expires_at": session.access_expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }),
+        );
+        db::outbox::insert(tx, &event).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Registration, and the verification token it hands to the mailer through `user.registered`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, TimeDelta, Utc};
+use common::events::{Event, EventType};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Email;
+use crate::db::{self, DbError};
+use crate::error::IssuerError;
+use crate::state::AppState;
+
+pub struct Registration {
+    pub email: String,
+    pub password: String,
+    pub password_confirmation: String,
+}
+
+pub struct Registered {
+    pub user_id: Uuid,
+    pub email: String,
+}
+
+pub async fn register(state: &AppState, input: Registration) -> Result<Registered, IssuerError> {
+    let email = Email::parse(&input.email).map_err(IssuerError::InvalidEmail)?;
+    if input.password.as_bytes() != input.password_confirmation.as_bytes() {
+        return Err(IssuerError::PasswordMismatch);
+    }
+    state
+        .config
+        .password_policy
+        .check(&input.password)
+        .map_err(IssuerError::WeakPassword)?;
+    let password_hash = state.hasher.hash(input.password).await?;
+    let now = state.clock.now();
+
+    let mut client = state.pool.get().await.map_err(DbError::from)?;
+    let tx = client.transaction().await.map_err(DbError::from)?;
+    let user =
+        match db::users::insert(&tx, Uuid::new_v4(), email.as_str(), &password_hash, now).await {
+            Ok(user) => user,
+            Err(DbError::UniqueViolation { constraint }) if constraint == db::users::EMAIL_KEY => {
+                return Err(IssuerError::DuplicateEmail)
+            }
+            Err(err) => return Err(err.into()),
+        };
+    let token = issue_verification_token(state, &tx, user.id, now).await?;
+    let event = Event::new(
+        EventType::UserRegistered,
+        now,
+        json!({"user_id": user.id, "email": user.email, "email_verification_token": token}),
+    );
+    db::outbox::insert(&tx, &event).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(Registered {
+        user_id: user.id,
+        email: user.email,
+    })
+}
+
+/// Stores the hash of a new random token for `user_id`, replacing any unused one, and returns
+/// the token itself: it leaves the issuer only inside the outbox event.
+pub async fn issue_verification_token(
+    state: &AppState,
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<String, IssuerError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| {
+        IssuerError::Internal(anyhow::anyhow!("the system random generator failed"))
+    })?;
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let ttl =
+        TimeDelta::from_std(state.config.verification_token_ttl).unwrap_or(TimeDelta::hours(24));
+    db::verification_tokens::delete_unused_for_user(tx, user_id).await?;
+    db::verification_tokens::insert(tx, &token_hash(&token), user_id, now, now + ttl).await?;
+    Ok(token)
+}
+
+/// SHA-256 of the token as sent: what the table stores and looks up.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}

@@ -1,0 +1,73 @@
+//! Minting the access and refresh tokens of a session.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::jwt::{AccessClaims, RefreshClaims, TokenType};
+use uuid::Uuid;
+
+use crate::db::sessions::Session;
+use crate::db::users::User;
+use crate::error::IssuerError;
+use crate::state::AppState;
+
+/// A freshly signed access token and its expiry.
+pub struct AccessToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub expires_in: i64,
+}
+
+pub fn access_ttl(state: &AppState) -> TimeDelta {
+    TimeDelta::from_std(state.config.common.tokens.access_ttl).unwrap_or(TimeDelta::hours(24))
+}
+
+pub fn refresh_ttl(state: &AppState) -> TimeDelta {
+    TimeDelta::from_std(state.config.common.tokens.refresh_ttl).unwrap_or(TimeDelta::days(7))
+}
+
+pub fn sign_access(
+    state: &AppState,
+    user: &User,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<AccessToken, IssuerError> {
+    let ttl = access_ttl(state);
+    let expires_at = now + ttl;
+    let claims = AccessClaims {
+        iss: state.tokens.issuer().to_owned(),
+        sub: user.id,
+        email: user.email.clone(),
+        email_verified: user.is_email_verified,
+        typ: TokenType::Access,
+        sid: session_id,
+        jti: Uuid::new_v4(),
+        iat: now.timestamp(),
+        exp: expires_at.timestamp(),
+    };
+    let token = state
+        .tokens
+        .sign_access(&claims)
+        .map_err(|err| IssuerError::Internal(err.into()))?;
+    Ok(AccessToken {
+        token,
+        expires_at,
+        expires_in: ttl.num_seconds(),
+    })
+}
+
+/// The session's live refresh token. Signing is deterministic, so signing the same session
+/// state twice yields the same token (what a second tab gets within the reuse grace).
+pub fn sign_refresh(state: &AppState, session: &Session) -> Result<String, IssuerError> {
+    let claims = RefreshClaims {
+        iss: state.tokens.issuer().to_owned(),
+        sub: session.user_id,
+        typ: TokenType::Refresh,
+        sid: session.id,
+        jti: session.refresh_jti,
+        iat: session.refresh_issued_at.timestamp(),
+        exp: session.expires_at.timestamp(),
+    };
+    state
+        .tokens
+        .sign_refresh(&claims)
+        .map_err(|err| IssuerError::Internal(err.into()))
+}

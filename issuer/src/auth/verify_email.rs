@@ -1,0 +1,69 @@
+//! Using a verification token, and asking for a new one.
+
+use common::events::{Event, EventType};
+use common::jwt::TokenError;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::register::{issue_verification_token, token_hash};
+use super::Email;
+use crate::db::{self, DbError};
+use crate::error::IssuerError;
+use crate::state::AppState;
+
+/// Tokens we issue are 43 characters; anything much longer is garbage, refused unhashed.
+const MAX_TOKEN_LEN: usize = 256;
+
+/// Marks the token used and the email verified. A token works once.
+pub async fn verify_email(state: &AppState, token: &str) -> Result<Uuid, IssuerError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::Malformed.into());
+    }
+    let hash = token_hash(token);
+    let now = state.clock.now();
+    let mut client = state.pool.get().await.map_err(DbError::from)?;
+    let tx = client.transaction().await.map_err(DbError::from)?;
+    let stored = db::verification_tokens::find_for_update(&tx, &hash)
+        .await?
+        .ok_or(TokenError::Malformed)?;
+    if stored.used_at.is_some() {
+        return Err(TokenError::Revoked.into());
+    }
+    if stored.expires_at <= now {
+        return Err(TokenError::Expired.into());
+    }
+    db::verification_tokens::mark_used(&tx, &hash, now).await?;
+    let user = db::users::mark_email_verified(&tx, stored.user_id, now).await?;
+    let event = Event::new(
+        EventType::EmailVerified,
+        now,
+        json!({"user_id": user.id, "email": user.email}),
+    );
+    db::outbox::insert(&tx, &event).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(user.id)
+}
+
+/// Issues a new token (replacing the old) when the account exists and is unverified. The
+/// caller answers the same either way, so the response does not tell whether it exists.
+pub async fn resend_verification(state: &AppState, raw_email: &str) -> Result<(), IssuerError> {
+    let email = Email::parse(raw_email).map_err(IssuerError::InvalidEmail)?;
+    let now = state.clock.now();
+    let mut client = state.pool.get().await.map_err(DbError::from)?;
+    let tx = client.transaction().await.map_err(DbError::from)?;
+    let Some(user) = db::users::find_by_email(&tx, email.as_str()).await? else {
+        return Ok(());
+    };
+    if user.is_email_verified {
+        return Ok(());
+    }
+    let token = issue_verification_token(state, &tx, user.id, now).await?;
+    let event = Event::new(
+        EventType::VerificationRequested,
+        now,
+        json!({"user_id": user.id, "email": user.email, "email_verification_token": token}),
+    );
+    db::outbox::insert(&tx, &event).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(())
+}

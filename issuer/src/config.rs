@@ -1,0 +1,109 @@
+//! The issuer's settings: the shared ones plus the database, hashing and session rules.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::config::{CommonConfig, ConfigError, Env};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::password::{HashCost, PasswordPolicy};
+
+pub const ISSUER_ADDR: &str = "ISSUER_ADDR";
+pub const DATABASE_URL: &str = "DATABASE_URL";
+pub const DATABASE_POOL_SIZE: &str = "DATABASE_POOL_SIZE";
+pub const DATABASE_TIMEOUT_SECONDS: &str = "DATABASE_TIMEOUT_SECONDS";
+pub const PASSWORD_POLICY: &str = "PASSWORD_POLICY";
+pub const ARGON2_MEMORY_KIB: &str = "ARGON2_MEMORY_KIB";
+pub const ARGON2_ITERATIONS: &str = "ARGON2_ITERATIONS";
+pub const ARGON2_PARALLELISM: &str = "ARGON2_PARALLELISM";
+pub const ARGON2_MAX_CONCURRENT: &str = "ARGON2_MAX_CONCURRENT";
+pub const ARGON2_MAX_QUEUED: &str = "ARGON2_MAX_QUEUED";
+pub const REFRESH_TOKEN_ROTATION: &str = "REFRESH_TOKEN_ROTATION";
+pub const REFRESH_REUSE_GRACE_SECONDS: &str = "REFRESH_REUSE_GRACE_SECONDS";
+pub const REQUIRE_VERIFIED_EMAIL: &str = "REQUIRE_VERIFIED_EMAIL";
+pub const EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS: &str = "EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS";
+
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    pub common: CommonConfig,
+    pub addr: SocketAddr,
+    /// Secret because it may carry a password.
+    pub database_url: SecretString,
+    pub database_pool_size: usize,
+    /// How long a request waits for a connection before answering 503.
+    pub database_timeout: Duration,
+    pub password_policy: PasswordPolicy,
+    pub hash_cost: HashCost,
+    pub hash_max_concurrent: usize,
+    pub hash_max_queued: usize,
+    pub refresh_rotation: bool,
+    pub refresh_reuse_grace: Duration,
+    pub require_verified_email: bool,
+    pub verification_token_ttl: Duration,
+}
+
+impl IssuerConfig {
+    /// The process environment plus `.env`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let lookup = common::config::process_lookup()?;
+        Self::from_lookup(&lookup)
+    }
+
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(lookup);
+        let common = CommonConfig::from_env(&env, env!("CARGO_PKG_VERSION"))?;
+        let database_url = env.string_or(DATABASE_URL, "postgres://postgres@localhost:5432/auth");
+        database_url
+            .parse::<tokio_postgres::Config>()
+            .map_err(|_| ConfigError::new(DATABASE_URL, "is not a valid postgres:// URL"))?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let u32_setting = |name: &str, default: u64, min: u64| -> Result<u32, ConfigError> {
+            u32::try_from(env.number_or(name, default, min)?)
+                .map_err(|_| ConfigError::new(name, "is too large"))
+        };
+        Ok(IssuerConfig {
+            addr: env.parse_or(
+                ISSUER_ADDR,
+                ([0, 0, 0, 0], 8000).into(),
+                "an address such as 0.0.0.0:8000",
+            )?,
+            database_url: SecretString::from(database_url),
+            database_pool_size: usize::try_from(env.number_or(DATABASE_POOL_SIZE, 20, 1)?)
+                .map_err(|_| ConfigError::new(DATABASE_POOL_SIZE, "is too large"))?,
+            database_timeout: Duration::from_secs(env.number_or(DATABASE_TIMEOUT_SECONDS, 5, 1)?),
+            password_policy: env.parse_or(PASSWORD_POLICY, PasswordPolicy::Seed, "seed or nist")?,
+            hash_cost: HashCost {
+                memory_kib: u32_setting(ARGON2_MEMORY_KIB, 19_456, 8)?,
+                iterations: u32_setting(ARGON2_ITERATIONS, 2, 1)?,
+                parallelism: u32_setting(ARGON2_PARALLELISM, 1, 1)?,
+            },
+            hash_max_concurrent: usize::try_from(env.number_or(
+                ARGON2_MAX_CONCURRENT,
+                cores as u64,
+                1,
+            )?)
+            .map_err(|_| ConfigError::new(ARGON2_MAX_CONCURRENT, "is too large"))?,
+            hash_max_queued: usize::try_from(env.number_or(ARGON2_MAX_QUEUED, 64, 0)?)
+                .map_err(|_| ConfigError::new(ARGON2_MAX_QUEUED, "is too large"))?,
+            refresh_rotation: env.bool_or(REFRESH_TOKEN_ROTATION, false)?,
+            refresh_reuse_grace: Duration::from_secs(env.number_or(
+                REFRESH_REUSE_GRACE_SECONDS,
+                0,
+                0,
+            )?),
+            require_verified_email: env.bool_or(REQUIRE_VERIFIED_EMAIL, false)?,
+            verification_token_ttl: Duration::from_secs(
+                3600 * env.number_or(EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, 24, 1)?,
+            ),
+            common,
+        })
+    }
+
+    /// The parsed connection settings; `from_lookup` has already checked they parse.
+    pub fn postgres(&self) -> Result<tokio_postgres::Config, ConfigError> {
+        self.database_url
+            .expose_secret()
+            .parse()
+            .map_err(|_| ConfigError::new(DATABASE_URL, "is not a valid postgres:// URL"))
+    }
+}

@@ -1,0 +1,142 @@
+//! The `sessions` table: one row per login.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::DbError;
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub refresh_jti: Uuid,
+    pub refresh_issued_at: DateTime<Utc>,
+    pub previous_refresh_jti: Option<Uuid>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub access_expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, user_id, refresh_jti, refresh_issued_at, previous_refresh_jti, \
+                       rotated_at, expires_at, access_expires_at, revoked_at";
+
+impl TryFrom<&Row> for Session {
+    type Error = tokio_postgres::Error;
+    fn try_from(row: &Row) -> Result<Self, Self::Error> {
+        Ok(Session {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            refresh_jti: row.try_get("refresh_jti")?,
+            refresh_issued_at: row.try_get("refresh_issued_at")?,
+            previous_refresh_jti: row.try_get("previous_refresh_jti")?,
+            rotated_at: row.try_get("rotated_at")?,
+            expires_at: row.try_get("expires_at")?,
+            access_expires_at: row.try_get("access_expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        })
+    }
+}
+
+/// What a new session starts with.
+pub struct NewSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub refresh_jti: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub access_expires_at: DateTime<Utc>,
+}
+
+pub async fn insert(db: &impl GenericClient, new: &NewSession) -> Result<(), DbError> {
+    let statement = db
+        .prepare_cached(
+            "INSERT INTO sessions (id, user_id, refresh_jti, refresh_issued_at, created_at, \
+             expires_at, access_expires_at) VALUES ($1, $2, $3, $4, $4, $5, $6)",
+        )
+        .await?;
+    db.execute(
+        &statement,
+        &[
+            &new.id,
+            &new.user_id,
+            &new.refresh_jti,
+            &new.created_at,
+            &new.expires_at,
+            &new.access_expires_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The session row, locked until the transaction ends: refreshes and logouts of one session
+/// take turns, so two concurrent refreshes under rotation cannot both win.
+pub async fn find_for_update(
+    db: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<Session>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = $1 FOR UPDATE");
+    let statement = db.prepare_cached(&sql).await?;
+    let row = db.query_opt(&statement, &[&id]).await?;
+    Ok(row.as_ref().map(Session::try_from).transpose()?)
+}
+
+pub async fn find(db: &impl GenericClient, id: Uuid) -> Result<Option<Session>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = $1");
+    let statement = db.prepare_cached(&sql).await?;
+    let row = db.query_opt(&statement, &[&id]).await?;
+    Ok(row.as_ref().map(Session::try_from).transpose()?)
+}
+
+/// Records a newly issued access token's expiry.
+pub async fn extend_access(
+    db: &impl GenericClient,
+    id: Uuid,
+    access_expires_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let statement = db
+        .prepare_cached(
+            "UPDATE sessions SET access_expires_at = GREATEST(access_expires_at, $2) WHERE id = $1",
+        )
+        .await?;
+    db.execute(&statement, &[&id, &access_expires_at]).await?;
+    Ok(())
+}
+
+/// Replaces the live refresh token (rotation), remembering the one it replaced.
+pub async fn rotate(
+    db: &impl GenericClient,
+    id: Uuid,
+    new_jti: Uuid,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let statement = db
+        .prepare_cached(
+            "UPDATE sessions SET previous_refresh_jti = refresh_jti, rotated_at = $3, \
+             refresh_jti = $2, refresh_issued_at = $3, expires_at = $4 WHERE id = $1",
+        )
+        .await?;
+    db.execute(&statement, &[&id, &new_jti, &now, &expires_at])
+        .await?;
+    Ok(())
+}
+
+/// Revokes the session; returns false when it was already revoked.
+pub async fn revoke(
+    db: &impl GenericClient,
+    id: Uuid,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<bool, DbError> {
+    let statement = db
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+             WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .await?;
+    Ok(db.execute(&statement, &[&id, &now, &reason]).await? == 1)
+}

@@ -1,0 +1,81 @@
+//! Use-case outcomes in the contract's terms, and their one mapping to the envelope.
+
+use common::error::{ApiError, ErrorCode};
+use common::jwt::TokenError;
+
+use crate::auth::password::{HashError, PasswordRule};
+use crate::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssuerError {
+    #[error("invalid email: {0}")]
+    InvalidEmail(&'static str),
+    #[error("password confirmation differs")]
+    PasswordMismatch,
+    #[error("weak password: {0}")]
+    WeakPassword(PasswordRule),
+    #[error("email already registered")]
+    DuplicateEmail,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("email not verified")]
+    EmailNotVerified,
+    #[error("token refused: {0}")]
+    Token(#[from] TokenError),
+    #[error("user not found")]
+    UserNotFound,
+    #[error("password hashing: {0}")]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<IssuerError> for ApiError {
+    fn from(err: IssuerError) -> Self {
+        match err {
+            IssuerError::InvalidEmail(issue) => {
+                ApiError::new(ErrorCode::InvalidEmail, "The email address is not valid.")
+                    .with_details(Some("email".into()), issue)
+            }
+            IssuerError::PasswordMismatch => ApiError::new(
+                ErrorCode::PasswordMismatch,
+                "The password confirmation does not match the password.",
+            )
+            .with_details(
+                Some("password_confirmation".into()),
+                "does not match password",
+            ),
+            IssuerError::WeakPassword(rule) => ApiError::new(
+                ErrorCode::WeakPassword,
+                "The password does not meet the password policy.",
+            )
+            .with_details(Some("password".into()), rule.to_string()),
+            IssuerError::DuplicateEmail => ApiError::new(
+                ErrorCode::DuplicateEmail,
+                "An account with this email already exists.",
+            )
+            .with_details(Some("email".into()), "is already registered"),
+            IssuerError::InvalidCredentials => ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "The email or password is incorrect.",
+            ),
+            IssuerError::EmailNotVerified => ApiError::new(
+                ErrorCode::EmailNotVerified,
+                "The email address has not been verified.",
+            ),
+            IssuerError::Token(err) => err.into(),
+            IssuerError::UserNotFound => {
+                ApiError::new(ErrorCode::UserNotFound, "The user no longer exists.")
+            }
+            IssuerError::Hash(HashError::Busy) => ApiError::unavailable(HashError::Busy),
+            IssuerError::Hash(err @ HashError::Failed(_)) => ApiError::internal(err),
+            IssuerError::Db(err @ DbError::Unavailable(_)) => ApiError::unavailable(err),
+            IssuerError::Db(err @ (DbError::UniqueViolation { .. } | DbError::Query(_))) => {
+                ApiError::internal(err)
+            }
+            IssuerError::Internal(err) => ApiError::internal(err.into_boxed_dyn_error()),
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! GET /health (checks Postgres) and /health/live (the process only). Bare JSON, no envelope.
+
+use common::envelope::{self, Response};
+use http::StatusCode;
+use serde_json::json;
+
+use crate::db;
+use crate::state::AppState;
+
+pub async fn health(state: &AppState) -> Response {
+    let database = db::ping(&state.pool).await;
+    if let Err(err) = &database {
+        tracing::warn!(error = %common::error::error_chain(err), "health check: database unreachable");
+    }
+    let (status, healthy, database) = match database {
+        Ok(()) => (StatusCode::OK, "healthy", "connected"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unhealthy", "disconnected"),
+    };
+    envelope::bare_json(
+        status,
+        &json!({
+            "status": healthy,
+            "service": state.config.common.service_name,
+            "version": state.config.common.service_version,
+            "database": database,
+            "timestamp": envelope::timestamp(),
+        }),
+    )
+}
+
+pub fn live(state: &AppState) -> Response {
+    envelope::bare_json(
+        StatusCode::OK,
+        &json!({
+            "status": "alive",
+            "service": state.config.common.service_name,
+            "version": state.config.common.service_version,
+            "timestamp": envelope::timestamp(),
+        }),
+    )
+}

@@ -1,0 +1,36 @@
+//! POST /login.
+
+use std::net::SocketAddr;
+
+use common::envelope::{self, Response};
+use common::error::ApiError;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+
+use super::json_body;
+use crate::auth::login::{self as use_case, Credentials};
+use crate::state::AppState;
+
+pub async fn login(
+    state: &AppState,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response, ApiError> {
+    let body = json_body(state, req, &["email", "password"]).await?;
+    let credentials = Credentials {
+        email: body.required_str("email")?.to_owned(),
+        password: body.required_str("password")?.to_owned(),
+    };
+    let logged_in = use_case::login(state, credentials, peer.ip()).await?;
+    Ok(envelope::success(
+        StatusCode::OK,
+        &json!({
+            "access_token": logged_in.access_token,
+            "refresh_token": logged_in.refresh_token,
+            "token_type": "bearer",
+            "expires_in": logged_in.expires_in,
+            "user_id": logged_in.user_id,
+        }),
+    ))
+}

@@ -1,0 +1,111 @@
+//! The router: match the path, then the method. An unknown path is 404 NOT_FOUND; a known
+//! path with another method is 405 METHOD_NOT_ALLOWED with `Allow`.
+
+mod account;
+mod health;
+mod login;
+mod register;
+mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use common::envelope::Response;
+use common::error::{ApiError, ErrorCode};
+use http::{header, Request};
+use hyper::body::Incoming;
+
+use crate::state::AppState;
+
+const PREFIX: &str = "/api/v1/auth";
+
+/// Every route: path, method, and what answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Register,
+    VerifyEmail,
+    ResendVerification,
+    Login,
+    Refresh,
+    Logout,
+    ValidateToken,
+    Me,
+    Health,
+    Live,
+}
+
+impl Route {
+    fn resolve(path: &str) -> Option<Route> {
+        if let Some(rest) = path.strip_prefix(PREFIX) {
+            return match rest {
+                "/register" => Some(Route::Register),
+                "/verify-email" => Some(Route::VerifyEmail),
+                "/resend-verification" => Some(Route::ResendVerification),
+                "/login" => Some(Route::Login),
+                "/refresh" => Some(Route::Refresh),
+                "/logout" => Some(Route::Logout),
+                "/validate-token" => Some(Route::ValidateToken),
+                "/me" => Some(Route::Me),
+                _ => None,
+            };
+        }
+        match path {
+            "/health" => Some(Route::Health),
+            "/health/live" => Some(Route::Live),
+            _ => None,
+        }
+    }
+
+    /// The one method the route answers, as it is written in `Allow`.
+    fn method(self) -> &'static str {
+        match self {
+            Route::Me | Route::Health | Route::Live => "GET",
+            Route::Register
+            | Route::VerifyEmail
+            | Route::ResendVerification
+            | Route::Login
+            | Route::Refresh
+            | Route::Logout
+            | Route::ValidateToken => "POST",
+        }
+    }
+}
+
+/// Answers one request; errors become the envelope in `common::request::handle`.
+pub async fn route(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response, ApiError> {
+    let route = Route::resolve(req.uri().path())
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such route."))?;
+    if req.method().as_str() != route.method() {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "This route does not accept that method.",
+        )
+        .with_header(header::ALLOW, route.method()));
+    }
+    let state = &*state;
+    match route {
+        Route::Register => register::register(state, req).await,
+        Route::VerifyEmail => register::verify_email(state, req).await,
+        Route::ResendVerification => register::resend_verification(state, req).await,
+        Route::Login => login::login(state, req, peer).await,
+        Route::Refresh => tokens::refresh(state, req).await,
+        Route::Logout => tokens::logout(state, req).await,
+        Route::ValidateToken => tokens::validate(state, req).await,
+        Route::Me => account::me(state, req).await,
+        Route::Health => Ok(health::health(state).await),
+        Route::Live => Ok(health::live(state)),
+    }
+}
+
+/// Reads the body as a JSON object with exactly these fields allowed.
+async fn json_body(
+    state: &AppState,
+    req: Request<Incoming>,
+    fields: &[&str],
+) -> Result<common::http::JsonObject, ApiError> {
+    common::http::read_json_object(req, state.config.common.max_body_bytes, fields).await
+}

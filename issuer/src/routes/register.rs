@@ -1,0 +1,51 @@
+//! POST /register, /verify-email, /resend-verification.
+
+use common::envelope::{self, Response};
+use common::error::ApiError;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+
+use super::json_body;
+use crate::auth::register::Registration;
+use crate::auth::{register as registration, verify_email as verification};
+use crate::state::AppState;
+
+pub async fn register(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
+    let body = json_body(state, req, &["email", "password", "password_confirmation"]).await?;
+    let input = Registration {
+        email: body.required_str("email")?.to_owned(),
+        password: body.required_str("password")?.to_owned(),
+        password_confirmation: body.required_str("password_confirmation")?.to_owned(),
+    };
+    let registered = registration::register(state, input).await?;
+    Ok(envelope::success(
+        StatusCode::CREATED,
+        &json!({
+            "user_id": registered.user_id,
+            "email": registered.email,
+            "message": "Registration successful. Check your email to verify your address.",
+        }),
+    ))
+}
+
+pub async fn verify_email(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
+    let body = json_body(state, req, &["token"]).await?;
+    let user_id = verification::verify_email(state, body.required_str("token")?).await?;
+    Ok(envelope::success(
+        StatusCode::OK,
+        &json!({"message": "Email verified.", "user_id": user_id}),
+    ))
+}
+
+pub async fn resend_verification(
+    state: &AppState,
+    req: Request<Incoming>,
+) -> Result<Response, ApiError> {
+    let body = json_body(state, req, &["email"]).await?;
+    verification::resend_verification(state, body.required_str("email")?).await?;
+    Ok(envelope::success(
+        StatusCode::ACCEPTED,
+        &json!({"message": "If the account exists and is not verified yet, a new verification email is on its way."}),
+    ))
+}

@@ -1,0 +1,48 @@
+//! POST /refresh, /logout, /validate-token.
+
+use common::envelope::{self, Response};
+use common::error::ApiError;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+
+use super::json_body;
+use crate::auth::{refresh as sessions, whoami};
+use crate::state::AppState;
+
+pub async fn refresh(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
+    let body = json_body(state, req, &["refresh_token"]).await?;
+    let refreshed = sessions::refresh(state, body.required_str("refresh_token")?).await?;
+    let mut data = json!({
+        "access_token": refreshed.access_token,
+        "token_type": "bearer",
+        "expires_in": refreshed.expires_in,
+    });
+    if let Some(refresh_token) = refreshed.refresh_token {
+        data["refresh_token"] = json!(refresh_token);
+    }
+    Ok(envelope::success(StatusCode::OK, &data))
+}
+
+pub async fn logout(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
+    let body = json_body(state, req, &["refresh_token"]).await?;
+    sessions::logout(state, body.required_str("refresh_token")?).await?;
+    Ok(envelope::success(
+        StatusCode::OK,
+        &json!({"message": "Logged out; the session is revoked."}),
+    ))
+}
+
+pub async fn validate(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
+    let body = json_body(state, req, &["token"]).await?;
+    let claims = whoami::validate(state, body.required_str("token")?).await?;
+    Ok(envelope::success(
+        StatusCode::OK,
+        &json!({
+            "is_valid": true,
+            "user_id": claims.sub,
+            "email": claims.email,
+            "expires_at": whoami::expiry(&claims),
+        }),
+    ))
+}

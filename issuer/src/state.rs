@@ -1,0 +1,16 @@
+//! What every handler can reach. Built once in `App::build`; nothing is global.
+
+use common::clock::Clock;
+use common::jwt::TokenCodec;
+use deadpool_postgres::Pool;
+
+use crate::auth::password::Hasher;
+use crate::config::IssuerConfig;
+
+pub struct AppState {
+    pub config: IssuerConfig,
+    pub pool: Pool,
+    pub tokens: TokenCodec,
+    pub hasher: Hasher,
+    pub clock: Clock,
+}
