@@ -31,6 +31,7 @@ where
     );
     async move {
         let started = Instant::now();
+        tracing::debug!("request received");
         let mut response = match handler(req).await {
             Ok(response) => response,
             Err(err) => {

@@ -1,0 +1,187 @@
+//! The issuer binary as an operator runs it: configuration errors, and SIGTERM while busy.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const KEY: &str = "binary-test-secret-0123456789abcdef0123";
+
+fn issuer(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_issuer"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(std::env::temp_dir())
+        .envs(env.iter().copied());
+    command
+}
+
+/// Runs the issuer with a bad setting: exit code 64 and one line on stderr naming the
+/// variable, never its value.
+fn refuses(env: &[(&str, &str)], variable: &str, secret: &str) {
+    let output = issuer(env).output().expect("issuer runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr}");
+    assert!(stderr.contains(variable), "stderr: {stderr}");
+    assert!(
+        secret.is_empty() || !stderr.contains(secret),
+        "stderr leaks the value: {stderr}"
+    );
+}
+
+#[test]
+fn bad_configuration_stops_the_issuer_with_one_line_naming_the_variable() {
+    refuses(&[], "JWT_SECRET_KEY", "");
+    refuses(
+        &[("JWT_SECRET_KEY", "too-short-secret")],
+        "JWT_SECRET_KEY",
+        "too-short-secret",
+    );
+    refuses(
+        &[("JWT_SECRET_KEY", KEY), ("JWT_ALGORITHM", "none")],
+        "JWT_ALGORITHM",
+        KEY,
+    );
+    refuses(
+        &[("JWT_SECRET_KEY", KEY), ("DATABASE_POOL_SIZE", "many")],
+        "DATABASE_POOL_SIZE",
+        KEY,
+    );
+    refuses(
+        &[("JWT_SECRET_KEY", KEY), ("PASSWORD_POLICY", "strong")],
+        "PASSWORD_POLICY",
+        KEY,
+    );
+    refuses(
+        &[("JWT_SECRET_KEY", KEY), ("ISSUER_ADDR", "localhost")],
+        "ISSUER_ADDR",
+        KEY,
+    );
+    refuses(
+        &[("JWT_SECRET_KEY", KEY), ("DATABASE_URL", "mysql://x")],
+        "DATABASE_URL",
+        KEY,
+    );
+    refuses(
+        &[("JWT_SECRET_KEY", KEY), ("REFRESH_TOKEN_ROTATION", "maybe")],
+        "REFRESH_TOKEN_ROTATION",
+        KEY,
+    );
+}
+
+#[test]
+fn migrate_creates_the_database_and_its_tables_then_exits() {
+    let database = format!("bin_migrate_{}", std::process::id());
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let output = issuer(&[("JWT_SECRET_KEY", KEY), ("DATABASE_URL", &url)])
+        .arg("migrate")
+        .output()
+        .expect("issuer runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let psql = |db: &str, sql: &str| {
+        Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-tAc", sql])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let tables = psql(
+        &database,
+        "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_name <> 'refinery_schema_history'",
+    );
+    let _ = psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+    );
+    assert_eq!(tables, "email_verification_tokens,outbox,sessions,users");
+}
+
+#[test]
+fn an_unknown_command_prints_usage() {
+    let output = issuer(&[]).arg("frobnicate").output().expect("issuer runs");
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("usage: issuer"));
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
+    let database = format!("bin_{}", std::process::id());
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let mut child = issuer(&[
+        ("JWT_SECRET_KEY", KEY),
+        ("DATABASE_URL", &url),
+        ("ISSUER_ADDR", "127.0.0.1:0"),
+        ("LOG_LEVEL", "debug"),
+        // Slow hashing keeps the registration in flight while the signal arrives.
+        ("ARGON2_ITERATIONS", "40"),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("issuer starts");
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("stdout piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let wait_for = |needle: &str| -> String {
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    };
+    let listening = wait_for("issuer listening");
+    let addr = listening
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("address in the log line")
+        .to_owned();
+
+    let body = r#"{"email":"drain@example.com","password":"Correct-Horse-9","password_confirmation":"Correct-Horse-9"}"#;
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    write!(
+        stream,
+        "POST /api/v1/auth/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    wait_for("request received");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    assert!(response.starts_with("HTTP/1.1 201"), "response: {response}");
+    let exit = child.wait().expect("issuer exits");
+    assert!(exit.success(), "exit: {exit:?}");
+    wait_for("all connections drained");
+
+    let _ = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        ])
+        .output();
+}

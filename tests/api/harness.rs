@@ -1,0 +1,535 @@
+//! Test fixtures: a private database per test, the issuer built in process on port 0, a typed
+//! client with one method per endpoint, and a TCP proxy that can cut Postgres off.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::jwt::{KeySet, TokenCodec, TokenSettings};
+use issuer::app::App;
+use issuer::config::IssuerConfig;
+use issuer::state::AppState;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
+pub const PASSWORD: &str = "Correct-Horse-9";
+
+/// Where the tests' Postgres is: TEST_DATABASE_URL, or the local server.
+fn base_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn base_config() -> tokio_postgres::Config {
+    base_url()
+        .parse()
+        .unwrap_or_else(|err| panic!("TEST_DATABASE_URL is not a postgres URL: {err}"))
+}
+
+fn init_tracing() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            common::telemetry::init("debug");
+        }
+    });
+}
+
+/// The issuer under test, with a direct connection to its database for assertions.
+pub struct TestIssuer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    pub db: tokio_postgres::Client,
+    pub http: reqwest::Client,
+    /// The DATABASE_URL this issuer was given.
+    pub database_url: String,
+    database: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts an error envelope: status, code, `success: false`, RFC 3339 timestamp.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["success"], false, "body: {}", self.body);
+        assert!(self.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+        assert_timestamp(&self.body["timestamp"]);
+        assert!(!self.header("x-request-id").is_empty());
+    }
+
+    #[track_caller]
+    pub fn assert_success(&self, status: u16) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.body["success"], true, "body: {}", self.body);
+        assert_timestamp(&self.body["timestamp"]);
+    }
+}
+
+#[track_caller]
+pub fn assert_timestamp(value: &Value) {
+    let text = value.as_str().unwrap_or_default();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(text).is_ok() && text.ends_with('Z'),
+        "not an RFC 3339 UTC timestamp: {value}"
+    );
+}
+
+/// Builds an issuer on port 0 with its own database; `tweak` adjusts the environment.
+pub async fn spawn_issuer_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> TestIssuer {
+    spawn_issuer_at(None, tweak).await
+}
+
+pub async fn spawn_issuer() -> TestIssuer {
+    spawn_issuer_at(None, |_| {}).await
+}
+
+/// Like `spawn_issuer_with`, with the issuer reaching Postgres through `via` (a proxy).
+pub async fn spawn_issuer_at(
+    via: Option<SocketAddr>,
+    tweak: impl FnOnce(&mut HashMap<String, String>),
+) -> TestIssuer {
+    init_tracing();
+    sweep_stale_databases().await;
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let database = format!("t_{stamp}_{}", Uuid::new_v4().simple());
+    let base = base_config();
+    let (host, port) = match via {
+        Some(addr) => (addr.ip().to_string(), addr.port()),
+        None => (
+            tcp_host(&base),
+            base.get_ports().first().copied().unwrap_or(5432),
+        ),
+    };
+    let url = postgres_url(&base, &host, port, &database);
+
+    let mut env: HashMap<String, String> = [
+        ("DATABASE_URL", url.as_str()),
+        ("JWT_SECRET_KEY", SECRET),
+        ("ISSUER_ADDR", "127.0.0.1:0"),
+        ("DATABASE_POOL_SIZE", "5"),
+        ("SHUTDOWN_GRACE_SECONDS", "2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    tweak(&mut env);
+    let database_url = env.get("DATABASE_URL").cloned().unwrap_or_default();
+    let lookup = move |k: &str| env.get(k).cloned();
+    let config =
+        IssuerConfig::from_lookup(&lookup).unwrap_or_else(|err| panic!("test config: {err}"));
+    let app = App::build(config)
+        .await
+        .unwrap_or_else(|err| panic!("issuer did not build: {err:#}"));
+    let addr = app
+        .local_addr()
+        .unwrap_or_else(|err| panic!("no local address: {err}"));
+    let state = app.state();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+
+    // Straight to Postgres (never through the proxy), to the database the issuer was given.
+    let given: tokio_postgres::Config = database_url
+        .parse()
+        .unwrap_or_else(|err| panic!("DATABASE_URL: {err}"));
+    let database = given.get_dbname().unwrap_or_default().to_owned();
+    let mut direct = base.clone();
+    direct.dbname(&database);
+    let (db, connection) = direct
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to the test database: {err}"));
+    tokio::spawn(connection);
+
+    TestIssuer {
+        addr,
+        state,
+        db,
+        http: reqwest::Client::new(),
+        database_url,
+        database,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+/// A postgres:// URL with the base URL's user and password, for another host, port or database.
+fn postgres_url(base: &tokio_postgres::Config, host: &str, port: u16, database: &str) -> String {
+    let user = base.get_user().unwrap_or("postgres");
+    let password = base
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    format!("postgres://{user}{password}@{host}:{port}/{database}")
+}
+
+fn tcp_host(config: &tokio_postgres::Config) -> String {
+    match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_owned(),
+    }
+}
+
+impl TestIssuer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("POST {path}: {err}"));
+        Self::reply(response).await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("POST {path}: {err}"));
+        Self::reply(response).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("GET {path}: {err}"));
+        Self::reply(response).await
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/register",
+            json!({"email": email, "password": password, "password_confirmation": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    pub async fn logout(&self, refresh_token: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/logout",
+            json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    pub async fn validate(&self, token: &str) -> Reply {
+        self.post("/api/v1/auth/validate-token", json!({"token": token}))
+            .await
+    }
+
+    pub async fn verify_email(&self, token: &str) -> Reply {
+        self.post("/api/v1/auth/verify-email", json!({"token": token}))
+            .await
+    }
+
+    /// Registers `email` with the default password and logs in; returns the login data.
+    pub async fn signed_in(&self, email: &str) -> Value {
+        self.register(email, PASSWORD).await.assert_success(201);
+        let login = self.login(email, PASSWORD).await;
+        login.assert_success(200);
+        login.data().clone()
+    }
+
+    /// The payloads of the outbox events of one type, oldest first.
+    pub async fn events(&self, event_type: &str) -> Vec<Value> {
+        self.db
+            .query(
+                "SELECT payload FROM outbox WHERE event_type = $1 ORDER BY id",
+                &[&event_type],
+            )
+            .await
+            .unwrap_or_else(|err| panic!("outbox query: {err}"))
+            .iter()
+            .map(|row| row.get::<_, Value>(0))
+            .collect()
+    }
+
+    /// The verification token the mailer would receive for `email` (the latest one).
+    pub async fn verification_token(&self, email: &str) -> String {
+        let mut events = self.events("user.registered").await;
+        events.extend(self.events("user.verification_requested").await);
+        events.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+        events
+            .iter()
+            .rev()
+            .find(|e| e["data"]["email"] == email)
+            .and_then(|e| e["data"]["email_verification_token"].as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no verification token for {email}"))
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let database = self.database.clone();
+        // The test's runtime is ending; drop the database from a runtime of our own.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(drop_database(&database));
+        })
+        .join();
+    }
+}
+
+async fn admin() -> Option<tokio_postgres::Client> {
+    let (client, connection) = base_config().connect(tokio_postgres::NoTls).await.ok()?;
+    tokio::spawn(connection);
+    Some(client)
+}
+
+async fn drop_database(name: &str) {
+    if let Some(client) = admin().await {
+        let _ = client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+    }
+}
+
+/// Drops test databases left by runs that were killed, once per process. Names carry their
+/// creation time; only those over an hour old are touched, so parallel runs are safe.
+async fn sweep_stale_databases() {
+    static SWEPT: AtomicBool = AtomicBool::new(false);
+    if SWEPT.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let Some(client) = admin().await else { return };
+    let Ok(rows) = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 't\\_%\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for row in rows {
+        let name: String = row.get(0);
+        let stamp = name.split('_').nth(1).and_then(|s| s.parse::<u64>().ok());
+        if stamp.is_some_and(|s| now.saturating_sub(s) > 3600) {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+/// The codec the issuer under test uses, for decoding and forging tokens in assertions.
+pub fn codec() -> TokenCodec {
+    let keys = KeySet::new(vec![("default".into(), SECRET.as_bytes().to_vec())], None)
+        .unwrap_or_else(|err| panic!("test key: {err}"));
+    TokenCodec::new(TokenSettings {
+        keys,
+        issuer: "auth-service".into(),
+        access_ttl: Duration::from_secs(86_400),
+        refresh_ttl: Duration::from_secs(7 * 86_400),
+        leeway_seconds: 30,
+    })
+}
+
+/// The claims of a token, without validation.
+pub fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", Uuid::new_v4().simple())
+}
+
+/// Polls `check` until it returns true or `deadline` passes.
+pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return true;
+        }
+        if start.elapsed() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A TCP proxy in front of Postgres that can cut every connection and refuse new ones, to
+/// take the database away from the issuer and give it back.
+pub struct DbProxy {
+    pub addr: SocketAddr,
+    broken: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl DbProxy {
+    pub async fn start() -> DbProxy {
+        let pg = base_config();
+        let upstream = format!(
+            "{}:{}",
+            tcp_host(&pg),
+            pg.get_ports().first().copied().unwrap_or(5432)
+        );
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|err| panic!("proxy bind: {err}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|err| panic!("proxy addr: {err}"));
+        let broken = Arc::new(AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accept = {
+            let broken = Arc::clone(&broken);
+            let connections = Arc::clone(&connections);
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if broken.load(Ordering::SeqCst) {
+                        continue; // dropping the stream closes it
+                    }
+                    let upstream = upstream.clone();
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    if let Ok(mut list) = connections.lock() {
+                        list.push(task);
+                    }
+                }
+            })
+        };
+        DbProxy {
+            addr,
+            broken,
+            connections,
+            accept,
+        }
+    }
+
+    /// Closes every proxied connection and refuses new ones.
+    pub fn cut(&self) {
+        self.broken.store(true, Ordering::SeqCst);
+        if let Ok(mut list) = self.connections.lock() {
+            for task in list.drain(..) {
+                task.abort();
+            }
+        }
+    }
+
+    pub fn restore(&self) {
+        self.broken.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for DbProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
