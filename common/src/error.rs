@@ -172,9 +172,16 @@ impl ApiError {
         self
     }
 
-    pub fn with_header(mut self, name: ::http::HeaderName, value: &'static str) -> Self {
-        self.headers
-            .push((name, ::http::HeaderValue::from_static(value)));
+    pub fn with_header(self, name: ::http::HeaderName, value: &'static str) -> Self {
+        self.with_header_value(name, ::http::HeaderValue::from_static(value))
+    }
+
+    pub fn with_header_value(
+        mut self,
+        name: ::http::HeaderName,
+        value: ::http::HeaderValue,
+    ) -> Self {
+        self.headers.push((name, value));
         self
     }
 

@@ -1,5 +1,8 @@
 //! The issuer binary as an operator runs it: configuration errors, and SIGTERM while busy.
 
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};

@@ -107,7 +107,7 @@ async fn me_refuses_missing_invalid_and_refresh_tokens() {
     invalid.assert_error(401, "INVALID_TOKEN");
     assert_eq!(
         invalid.header("www-authenticate"),
-        r#"Bearer error="invalid_token""#
+        r#"Bearer error="invalid_token", error_description="the token is malformed""#
     );
 
     app.get("/api/v1/auth/me", login["refresh_token"].as_str())

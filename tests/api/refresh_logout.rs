@@ -44,7 +44,7 @@ async fn an_access_token_is_not_a_refresh_token() {
     reply.assert_error(401, "INVALID_TOKEN");
     assert_eq!(
         reply.header("www-authenticate"),
-        r#"Bearer error="invalid_token""#
+        r#"Bearer error="invalid_token", error_description="the token is of the wrong type""#
     );
 }
 

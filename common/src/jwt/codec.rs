@@ -73,11 +73,19 @@ impl From<TokenError> for ApiError {
             _ => "The token is invalid.",
         };
         let api = ApiError::new(err.code(), message).with_details(None, err.to_string());
-        if err == TokenError::Missing {
-            // RFC 6750 §3.1: no error attribute when the request carried no token at all.
-            return api.with_header(http::header::WWW_AUTHENTICATE, "Bearer");
-        }
-        api
+        // RFC 6750 §3.1: no error attribute when the request carried no token at all.
+        let challenge = if err == TokenError::Missing {
+            http::HeaderValue::from_static("Bearer")
+        } else {
+            // The descriptions are fixed ASCII sentences without quotes.
+            http::HeaderValue::from_str(&format!(
+                r#"Bearer error="invalid_token", error_description="{err}""#
+            ))
+            .unwrap_or(http::HeaderValue::from_static(
+                r#"Bearer error="invalid_token""#,
+            ))
+        };
+        api.with_header_value(http::header::WWW_AUTHENTICATE, challenge)
     }
 }
 

@@ -1,0 +1,65 @@
+//! Building and running the verifier.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use common::clock::Clock;
+use common::jwt::TokenCodec;
+use tokio::net::TcpListener;
+
+use crate::config::VerifierConfig;
+use crate::routes;
+use crate::state::AppState;
+
+/// A built verifier with its listener bound (port 0 allowed).
+pub struct App {
+    listener: TcpListener,
+    state: Arc<AppState>,
+}
+
+impl App {
+    pub async fn build(config: VerifierConfig) -> Result<App, anyhow::Error> {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (VERIFIER_ADDR)", config.addr))?;
+        let state = AppState {
+            tokens: TokenCodec::new(config.common.tokens.clone()),
+            config,
+            clock: Clock::system(),
+        };
+        Ok(App {
+            listener,
+            state: Arc::new(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, std::io::Error> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.state)
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests within the grace period.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        let grace = self.state.config.common.shutdown_grace;
+        let state = self.state;
+        if let Ok(addr) = self.listener.local_addr() {
+            tracing::info!(%addr, "verifier listening");
+        }
+        common::server::serve(
+            self.listener,
+            move |req, _peer| {
+                let state = Arc::clone(&state);
+                common::request::handle(req, move |req| routes::route(state, req))
+            },
+            shutdown,
+            grace,
+        )
+        .await;
+        tracing::info!("verifier stopped");
+    }
+}

@@ -1,0 +1,132 @@
+//! `/forward-auth`: what Traefik `forwardAuth`, nginx `auth_request` and Caddy `forward_auth`
+//! call on every request. Any method; the body is never read. It answers 200 with the identity
+//! headers, 401 or 403 — nothing else for anything a client controls.
+
+use bytes::Bytes;
+use common::envelope::Response;
+use common::error::{ApiError, ErrorCode};
+use common::jwt::{AccessClaims, TokenError};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use http_body_util::Full;
+
+use crate::rules::{Rules, Violation};
+use crate::state::AppState;
+
+pub const X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
+pub const X_USER_EMAIL: HeaderName = HeaderName::from_static("x-user-email");
+pub const X_EMAIL_VERIFIED: HeaderName = HeaderName::from_static("x-email-verified");
+pub const X_SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
+
+pub fn forward_auth<B>(state: &AppState, req: &Request<B>) -> Result<Response, ApiError> {
+    let rules = Rules::parse(req.uri().query()).map_err(|err| {
+        ApiError::new(
+            ErrorCode::Forbidden,
+            "A forward-auth rule is misconfigured.",
+        )
+        .with_details(None, err.to_string())
+    })?;
+    let token = token(req.headers(), &state.config.cookie_name).ok_or(TokenError::Missing)?;
+    let claims = state
+        .tokens
+        .verify_access(token, state.clock.now().timestamp())?;
+    rules.check(&claims).map_err(|violation| match violation {
+        Violation::EmailNotVerified => ApiError::new(
+            ErrorCode::EmailNotVerified,
+            "The email address has not been verified.",
+        ),
+    })?;
+    identity_response(&claims)
+}
+
+/// The bearer token, else the configured cookie.
+fn token<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Option<&'a str> {
+    common::http::bearer_token(headers).or_else(|| cookie(headers, cookie_name))
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim().trim_matches('"'))
+        .filter(|value| !value.is_empty())
+}
+
+/// 200, empty body, and all four identity headers, always: a proxy that copies only the
+/// headers we return would otherwise let a client-sent one through.
+fn identity_response(claims: &AccessClaims) -> Result<Response, ApiError> {
+    let mut response = http::Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(X_USER_ID, uuid_value(claims.sub));
+    // Emails may hold UTF-8 letters; they travel as obs-text bytes, which every proxy passes.
+    let email =
+        HeaderValue::from_bytes(claims.email.as_bytes()).map_err(|_| TokenError::Malformed)?;
+    headers.insert(X_USER_EMAIL, email);
+    headers.insert(
+        X_EMAIL_VERIFIED,
+        HeaderValue::from_static(if claims.email_verified {
+            "true"
+        } else {
+            "false"
+        }),
+    );
+    headers.insert(X_SESSION_ID, uuid_value(claims.sid));
+    Ok(response)
+}
+
+fn uuid_value(id: uuid::Uuid) -> HeaderValue {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    // A hyphenated UUID is always a valid header value.
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buffer))
+        .unwrap_or(HeaderValue::from_static(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn the_bearer_header_wins_and_its_scheme_is_case_insensitive() {
+        for value in ["Bearer abc", "bearer abc", "BEARER   abc  ", "  Bearer abc"] {
+            let map = headers(&[("authorization", value), ("cookie", "access_token=cookie")]);
+            assert_eq!(token(&map, "access_token"), Some("abc"), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn the_cookie_is_read_when_there_is_no_bearer_token() {
+        let map = headers(&[("cookie", "theme=dark; access_token=xyz; other=1")]);
+        assert_eq!(token(&map, "access_token"), Some("xyz"));
+        let map = headers(&[
+            ("authorization", "Basic dXNlcjpwYXNz"),
+            ("cookie", "session=s1"),
+        ]);
+        assert_eq!(token(&map, "session"), Some("s1"));
+        assert_eq!(token(&map, "access_token"), None);
+        let map = headers(&[("cookie", "a=1"), ("cookie", "access_token=second")]);
+        assert_eq!(token(&map, "access_token"), Some("second"));
+        assert_eq!(
+            token(&headers(&[("cookie", "access_token=")]), "access_token"),
+            None
+        );
+        assert_eq!(
+            token(&headers(&[("authorization", "Bearer ")]), "access_token"),
+            None
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! GET /health and /health/live. Bare JSON, no envelope.
+
+use common::envelope::{self, Response};
+use http::StatusCode;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// The verifier depends on nothing but its keys, loaded at start: it is healthy when it runs.
+pub fn health(state: &AppState) -> Response {
+    envelope::bare_json(
+        StatusCode::OK,
+        &json!({
+            "status": "healthy",
+            "service": state.config.common.service_name,
+            "version": state.config.common.service_version,
+            "keys": "loaded",
+            "nats": "not_configured",
+            "timestamp": envelope::timestamp(),
+        }),
+    )
+}
+
+pub fn live(state: &AppState) -> Response {
+    envelope::bare_json(
+        StatusCode::OK,
+        &json!({
+            "status": "alive",
+            "service": state.config.common.service_name,
+            "version": state.config.common.service_version,
+            "timestamp": envelope::timestamp(),
+        }),
+    )
+}
