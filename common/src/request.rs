@@ -13,6 +13,16 @@ use crate::error::{error_chain, ApiError};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// How loudly a request's completion is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLog {
+    /// Every request at `info`.
+    Info,
+    /// Successes at `debug`, everything else at `info`: for endpoints called on every request
+    /// of a whole system (forward-auth), whose proxies keep access logs already.
+    QuietSuccess,
+}
+
 /// Runs `handler` inside a request span, turns its error into the envelope, logs one line with
 /// method, path, status, latency and request id, and adds the headers every response carries.
 pub async fn handle<B, F, Fut>(req: Request<B>, handler: F) -> Response
@@ -20,15 +30,37 @@ where
     F: FnOnce(Request<B>) -> Fut,
     Fut: Future<Output = Result<Response, ApiError>>,
 {
+    handle_with(req, AccessLog::Info, handler).await
+}
+
+/// [`handle`] with a choice of access-log level.
+pub async fn handle_with<B, F, Fut>(req: Request<B>, log: AccessLog, handler: F) -> Response
+where
+    F: FnOnce(Request<B>) -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
     let request_id = request_id(&req);
-    let span = tracing::info_span!(
-        "request",
-        method = %req.method(),
-        path = %req.uri().path(),
-        request_id = %request_id,
-        status = field::Empty,
-        latency_ms = field::Empty,
-    );
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    // A quiet route's span is at debug: with the usual `info` filter it costs next to nothing.
+    let span = match log {
+        AccessLog::Info => tracing::info_span!(
+            "request",
+            method = %method,
+            path = %uri.path(),
+            request_id = %request_id,
+            status = field::Empty,
+            latency_ms = field::Empty,
+        ),
+        AccessLog::QuietSuccess => tracing::debug_span!(
+            "request",
+            method = %method,
+            path = %uri.path(),
+            request_id = %request_id,
+            status = field::Empty,
+            latency_ms = field::Empty,
+        ),
+    };
     async move {
         let started = Instant::now();
         tracing::debug!("request received");
@@ -40,11 +72,20 @@ where
             }
         };
         let status = response.status().as_u16();
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let span = tracing::Span::current();
-        span.record("status", status);
-        span.record("latency_ms", latency_ms);
-        tracing::info!("request completed");
+        if !span.is_disabled() {
+            span.record("status", status);
+            span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+        }
+        if log == AccessLog::QuietSuccess && response.status().is_success() {
+            tracing::debug!("request completed");
+        } else if span.is_disabled() {
+            // The span is filtered out, so this line carries its fields itself.
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            tracing::info!(%method, path = %uri.path(), %request_id, status, latency_ms, "request completed");
+        } else {
+            tracing::info!("request completed");
+        }
 
         let headers = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(&request_id) {

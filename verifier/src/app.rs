@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use common::clock::Clock;
 use common::jwt::TokenCodec;
+use common::request::AccessLog;
 use tokio::net::TcpListener;
 
 use crate::config::VerifierConfig;
@@ -54,7 +55,12 @@ impl App {
             self.listener,
             move |req, _peer| {
                 let state = Arc::clone(&state);
-                common::request::handle(req, move |req| routes::route(state, req))
+                let log = if req.uri().path() == "/forward-auth" {
+                    AccessLog::QuietSuccess
+                } else {
+                    AccessLog::Info
+                };
+                common::request::handle_with(req, log, move |req| routes::route(state, req))
             },
             shutdown,
             grace,

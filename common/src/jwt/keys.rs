@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::EncodingKey;
 
 /// Shortest accepted secret, in bytes, in every environment (RFC 7518 §3.2 for HS256).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -12,7 +12,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 pub struct Key {
     kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// HMAC-SHA256 with its key schedule computed once: validation is on the hot path.
+    verification: ring::hmac::Key,
 }
 
 impl Key {
@@ -22,8 +23,8 @@ impl Key {
     pub(crate) fn encoding(&self) -> &EncodingKey {
         &self.encoding
     }
-    pub(crate) fn decoding(&self) -> &DecodingKey {
-        &self.decoding
+    pub(crate) fn verification(&self) -> &ring::hmac::Key {
+        &self.verification
     }
 }
 
@@ -80,7 +81,7 @@ impl KeySet {
             built.push(Key {
                 kid,
                 encoding: EncodingKey::from_secret(&secret),
-                decoding: DecodingKey::from_secret(&secret),
+                verification: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
             });
         }
         let active = match active_kid {

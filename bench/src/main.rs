@@ -1,0 +1,35 @@
+//! `cargo run --release -p bench -- verifier [--seconds N] [--connections N]`
+//!
+//! Starts a bare hyper server and the verifier as child processes of this program, loads each
+//! with wrk for the same time and connections, and prints requests/s, p50 and p99 for each case
+//! with the ratio forward-auth / bare, plus the verifier's peak RSS.
+
+mod servers;
+mod verifier_bench;
+mod wrk;
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("verifier") => verifier_bench::run(&args[1..]).await,
+        Some("codec") => {
+            verifier_bench::codec();
+            Ok(())
+        }
+        Some("serve-bare") => servers::serve_bare(&args[1..]).await,
+        Some("serve-verifier") => servers::serve_verifier().await,
+        _ => Err(anyhow::anyhow!(
+            "usage: bench verifier [--seconds N] [--connections N] | bench codec"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
