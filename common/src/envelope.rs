@@ -92,6 +92,19 @@ pub fn bare_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
+/// `GET /health/live`: the process answers; no dependency is checked.
+pub fn liveness(service: &str, version: &str) -> Response {
+    bare_json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "status": "alive",
+            "service": service,
+            "version": version,
+            "timestamp": timestamp(),
+        }),
+    )
+}
+
 fn json(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut response = http::Response::new(Full::new(Bytes::from(bytes)));
     *response.status_mut() = status;

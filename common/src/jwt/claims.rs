@@ -34,6 +34,18 @@ pub struct AccessClaims {
     pub exp: i64,
 }
 
+impl AccessClaims {
+    /// The `data` of a successful validate-token answer, the same from issuer and verifier.
+    pub fn validation_data(&self) -> serde_json::Value {
+        serde_json::json!({
+            "is_valid": true,
+            "user_id": self.sub,
+            "email": self.email,
+            "expires_at": chrono::DateTime::from_timestamp(self.exp, 0),
+        })
+    }
+}
+
 /// Claims of a refresh token: no identity beyond the user and session ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefreshClaims {

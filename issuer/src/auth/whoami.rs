@@ -1,6 +1,5 @@
 //! Read-only checks of an access token against the database: validate-token and /me.
 
-use chrono::{DateTime, Utc};
 use common::jwt::{AccessClaims, TokenError};
 
 use crate::db::users::User;
@@ -43,9 +42,4 @@ async fn ensure_session_live(
     } else {
         Err(TokenError::Revoked.into())
     }
-}
-
-/// `expires_at` for responses.
-pub fn expiry(claims: &AccessClaims) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(claims.exp, 0)
 }

@@ -29,13 +29,8 @@ pub async fn health(state: &AppState) -> Response {
 }
 
 pub fn live(state: &AppState) -> Response {
-    envelope::bare_json(
-        StatusCode::OK,
-        &json!({
-            "status": "alive",
-            "service": state.config.common.service_name,
-            "version": state.config.common.service_version,
-            "timestamp": envelope::timestamp(),
-        }),
+    envelope::liveness(
+        &state.config.common.service_name,
+        &state.config.common.service_version,
     )
 }

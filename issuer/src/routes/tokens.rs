@@ -36,13 +36,5 @@ pub async fn logout(state: &AppState, req: Request<Incoming>) -> Result<Response
 pub async fn validate(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let body = json_body(state, req, &["token"]).await?;
     let claims = whoami::validate(state, body.required_str("token")?).await?;
-    Ok(envelope::success(
-        StatusCode::OK,
-        &json!({
-            "is_valid": true,
-            "user_id": claims.sub,
-            "email": claims.email,
-            "expires_at": whoami::expiry(&claims),
-        }),
-    ))
+    Ok(envelope::success(StatusCode::OK, &claims.validation_data()))
 }

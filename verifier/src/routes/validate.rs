@@ -4,7 +4,6 @@ use common::envelope::{self, Response};
 use common::error::ApiError;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
-use serde_json::json;
 
 use crate::state::AppState;
 
@@ -14,14 +13,5 @@ pub async fn validate(state: &AppState, req: Request<Incoming>) -> Result<Respon
     let claims = state
         .tokens
         .verify_access(body.required_str("token")?, state.clock.now().timestamp())?;
-    let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0);
-    Ok(envelope::success(
-        StatusCode::OK,
-        &json!({
-            "is_valid": true,
-            "user_id": claims.sub,
-            "email": claims.email,
-            "expires_at": expires_at,
-        }),
-    ))
+    Ok(envelope::success(StatusCode::OK, &claims.validation_data()))
 }
