@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::password::Hasher;
 use crate::config::IssuerConfig;
+use crate::relay::Relay;
 use crate::state::AppState;
 use crate::{db, routes};
 
@@ -28,6 +29,10 @@ impl App {
             .await
             .context("cannot prepare the database (DATABASE_URL)")?;
         let pool = db::pool(postgres, config.database_pool_size, config.database_timeout)?;
+        let nats = crate::events::connect(&config)
+            .await
+            .context("invalid NATS_URL")?;
+        let relay = Arc::new(Relay::new(pool.clone(), nats, config.clone()));
         let hasher = Hasher::new(
             config.hash_cost,
             config.hash_max_concurrent,
@@ -43,6 +48,7 @@ impl App {
             pool,
             hasher,
             clock: Clock::system(),
+            relay,
         };
         Ok(App {
             listener,
@@ -59,9 +65,14 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests within the grace period.
+    /// The outbox relay runs alongside and stops after the last request has finished.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let grace = self.state.config.common.shutdown_grace;
         let state = self.state;
+        let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
+        let relay = tokio::spawn(Arc::clone(&state.relay).run(async {
+            let _ = relay_stopped.await;
+        }));
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "issuer listening");
         }
@@ -75,6 +86,8 @@ impl App {
             grace,
         )
         .await;
+        let _ = stop_relay.send(());
+        let _ = relay.await;
         tracing::info!("issuer stopped");
     }
 }

@@ -22,6 +22,11 @@ pub const REFRESH_TOKEN_ROTATION: &str = "REFRESH_TOKEN_ROTATION";
 pub const REFRESH_REUSE_GRACE_SECONDS: &str = "REFRESH_REUSE_GRACE_SECONDS";
 pub const REQUIRE_VERIFIED_EMAIL: &str = "REQUIRE_VERIFIED_EMAIL";
 pub const EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS: &str = "EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS";
+pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
+pub const OUTBOX_BATCH_SIZE: &str = "OUTBOX_BATCH_SIZE";
+pub const OUTBOX_POLL_INTERVAL_MS: &str = "OUTBOX_POLL_INTERVAL_MS";
+pub const OUTBOX_RETENTION_HOURS: &str = "OUTBOX_RETENTION_HOURS";
+pub const NATS_DUPLICATE_WINDOW_SECONDS: &str = "NATS_DUPLICATE_WINDOW_SECONDS";
 
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
@@ -40,6 +45,16 @@ pub struct IssuerConfig {
     pub refresh_reuse_grace: Duration,
     pub require_verified_email: bool,
     pub verification_token_ttl: Duration,
+    /// Peers whose `X-Forwarded-For` is believed for the client address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Events published per relay round.
+    pub outbox_batch_size: i64,
+    /// How often the relay looks for events when no notification arrives.
+    pub outbox_poll_interval: Duration,
+    /// How long published events stay in the outbox table.
+    pub outbox_retention: Duration,
+    /// Within this window JetStream drops a re-sent event (same `Nats-Msg-Id`).
+    pub nats_duplicate_window: Duration,
 }
 
 impl IssuerConfig {
@@ -95,6 +110,32 @@ impl IssuerConfig {
             verification_token_ttl: Duration::from_secs(
                 3600 * env.number_or(EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, 24, 1)?,
             ),
+            trusted_proxies: env
+                .list(TRUSTED_PROXIES)
+                .iter()
+                .map(|cidr| parse_cidr(cidr))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        TRUSTED_PROXIES,
+                        "must be a comma-separated list of CIDRs or addresses",
+                    )
+                })?,
+            outbox_batch_size: i64::try_from(env.number_or(OUTBOX_BATCH_SIZE, 500, 1)?)
+                .map_err(|_| ConfigError::new(OUTBOX_BATCH_SIZE, "is too large"))?,
+            outbox_poll_interval: Duration::from_millis(env.number_or(
+                OUTBOX_POLL_INTERVAL_MS,
+                1000,
+                10,
+            )?),
+            outbox_retention: Duration::from_secs(
+                3600 * env.number_or(OUTBOX_RETENTION_HOURS, 168, 1)?,
+            ),
+            nats_duplicate_window: Duration::from_secs(env.number_or(
+                NATS_DUPLICATE_WINDOW_SECONDS,
+                120,
+                1,
+            )?),
             common,
         })
     }
@@ -106,4 +147,13 @@ impl IssuerConfig {
             .parse()
             .map_err(|_| ConfigError::new(DATABASE_URL, "is not a valid postgres:// URL"))
     }
+}
+
+/// `10.0.0.0/8`, or a single address meaning a /32 or /128.
+fn parse_cidr(text: &str) -> Option<ipnet::IpNet> {
+    text.parse().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }

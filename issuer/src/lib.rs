@@ -3,8 +3,11 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
+pub mod relay;
 pub mod routes;
 pub mod state;

@@ -6,6 +6,7 @@ use deadpool_postgres::Pool;
 
 use crate::auth::password::Hasher;
 use crate::config::IssuerConfig;
+use crate::relay::Relay;
 
 pub struct AppState {
     pub config: IssuerConfig,
@@ -13,4 +14,6 @@ pub struct AppState {
     pub tokens: TokenCodec,
     pub hasher: Hasher,
     pub clock: Clock,
+    /// The outbox relay, also asked by /health about NATS.
+    pub relay: std::sync::Arc<Relay>,
 }

@@ -123,6 +123,8 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
         ("DATABASE_URL", &url),
         ("ISSUER_ADDR", "127.0.0.1:0"),
         ("LOG_LEVEL", "debug"),
+        // Nothing listens there: the issuer must start and serve with NATS unreachable.
+        ("NATS_URL", "nats://127.0.0.1:9"),
         // Slow hashing keeps the registration in flight while the signal arrives.
         ("ARGON2_ITERATIONS", "40"),
     ])

@@ -32,6 +32,11 @@ fn base_config() -> tokio_postgres::Config {
         .unwrap_or_else(|err| panic!("TEST_DATABASE_URL is not a postgres URL: {err}"))
 }
 
+/// Where the tests' NATS is: TEST_NATS_URL, or the local server.
+pub fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
 fn init_tracing() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
@@ -49,6 +54,8 @@ pub struct TestIssuer {
     pub http: reqwest::Client,
     /// The DATABASE_URL this issuer was given.
     pub database_url: String,
+    /// This test's own JetStream stream, subject prefix and server.
+    pub nats: NatsSettings,
     database: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -138,7 +145,11 @@ pub async fn spawn_issuer_at(
     };
     let url = postgres_url(&base, &host, port, &database);
 
+    let nats = NatsSettings::unique();
     let mut env: HashMap<String, String> = [
+        ("NATS_URL", nats.url.as_str()),
+        ("NATS_STREAM", nats.stream.as_str()),
+        ("NATS_SUBJECT_PREFIX", nats.prefix.as_str()),
         ("DATABASE_URL", url.as_str()),
         ("JWT_SECRET_KEY", SECRET),
         ("ISSUER_ADDR", "127.0.0.1:0"),
@@ -150,6 +161,11 @@ pub async fn spawn_issuer_at(
     .collect();
     tweak(&mut env);
     let database_url = env.get("DATABASE_URL").cloned().unwrap_or_default();
+    let nats = NatsSettings {
+        url: env.get("NATS_URL").cloned().unwrap_or_default(),
+        stream: env.get("NATS_STREAM").cloned().unwrap_or_default(),
+        prefix: env.get("NATS_SUBJECT_PREFIX").cloned().unwrap_or_default(),
+    };
     let lookup = move |k: &str| env.get(k).cloned();
     let config =
         IssuerConfig::from_lookup(&lookup).unwrap_or_else(|err| panic!("test config: {err}"));
@@ -184,6 +200,7 @@ pub async fn spawn_issuer_at(
         db,
         http: reqwest::Client::new(),
         database_url,
+        nats,
         database,
         shutdown: Some(tx),
         server: Some(server),
@@ -354,7 +371,8 @@ impl Drop for TestIssuer {
             let _ = tx.send(());
         }
         let database = self.database.clone();
-        // The test's runtime is ending; drop the database from a runtime of our own.
+        let nats = self.nats.clone();
+        // The test's runtime is ending; clean up from a runtime of our own.
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -362,7 +380,10 @@ impl Drop for TestIssuer {
             else {
                 return;
             };
-            runtime.block_on(drop_database(&database));
+            runtime.block_on(async {
+                drop_database(&database).await;
+                nats.delete_stream().await;
+            });
         })
         .join();
     }
@@ -531,5 +552,203 @@ impl Drop for DbProxy {
     fn drop(&mut self) {
         self.accept.abort();
         self.cut();
+    }
+}
+
+/// A test's own stream and subject prefix, so tests share one NATS server without seeing each
+/// other's events.
+#[derive(Debug, Clone)]
+pub struct NatsSettings {
+    pub url: String,
+    pub stream: String,
+    pub prefix: String,
+}
+
+impl NatsSettings {
+    fn unique() -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        NatsSettings {
+            url: nats_url(),
+            stream: format!("TEST_{id}"),
+            prefix: format!("t{id}"),
+        }
+    }
+
+    /// The settings as environment variables, for a verifier that must follow this issuer.
+    pub fn env(&self) -> [(String, String); 3] {
+        [
+            ("NATS_URL".into(), self.url.clone()),
+            ("NATS_STREAM".into(), self.stream.clone()),
+            ("NATS_SUBJECT_PREFIX".into(), self.prefix.clone()),
+        ]
+    }
+
+    async fn delete_stream(&self) {
+        let connected = tokio::time::timeout(
+            Duration::from_secs(2),
+            async_nats::connect(self.url.as_str()),
+        )
+        .await;
+        if let Ok(Ok(client)) = connected {
+            let _ = async_nats::jetstream::new(client)
+                .delete_stream(&self.stream)
+                .await;
+        }
+    }
+
+    /// Every message on `<prefix>.<event_type>` (all types for "*") that reached the stream,
+    /// waiting until there are at least `count` or `deadline` passes. Returns each message's
+    /// `Nats-Msg-Id` and JSON payload, in stream order.
+    pub async fn published(
+        &self,
+        event_type: &str,
+        count: usize,
+        deadline: Duration,
+    ) -> Vec<(String, Value)> {
+        use futures::StreamExt;
+        let mut found = Vec::new();
+        let Ok(client) = async_nats::connect(self.url.as_str()).await else {
+            return found;
+        };
+        let js = async_nats::jetstream::new(client);
+        let started = Instant::now();
+        // The stream appears when the relay first runs.
+        let stream = loop {
+            match js.get_stream(&self.stream).await {
+                Ok(stream) => break stream,
+                Err(_) if started.elapsed() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(_) => return found,
+            }
+        };
+        let filter = if event_type == "*" {
+            format!("{}.>", self.prefix)
+        } else {
+            format!("{}.{event_type}", self.prefix)
+        };
+        let Ok(consumer) = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+                filter_subject: filter,
+                ..Default::default()
+            })
+            .await
+        else {
+            return found;
+        };
+        let Ok(mut messages) = consumer.messages().await else {
+            return found;
+        };
+        while found.len() < count {
+            let remaining = deadline.saturating_sub(started.elapsed());
+            match tokio::time::timeout(remaining, messages.next()).await {
+                Ok(Some(Ok(message))) => {
+                    let id = message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get("Nats-Msg-Id"))
+                        .map(|v| v.to_string())
+                        .unwrap_or_default();
+                    found.push((
+                        id,
+                        serde_json::from_slice(&message.payload).unwrap_or(Value::Null),
+                    ));
+                }
+                _ => break,
+            }
+        }
+        // Anything beyond `count` that is already there (duplicates would show up here).
+        while let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_millis(300), messages.next()).await
+        {
+            let id = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Msg-Id"))
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            found.push((
+                id,
+                serde_json::from_slice(&message.payload).unwrap_or(Value::Null),
+            ));
+        }
+        found
+    }
+}
+
+/// A private `nats-server -js` on its own port and store, that a fault test may stop and start.
+pub struct TestNats {
+    pub url: String,
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl TestNats {
+    pub async fn start() -> TestNats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|err| panic!("no free port: {err}"));
+        let dir = std::env::temp_dir().join(format!("auth-nats-{}", Uuid::new_v4().simple()));
+        let mut nats = TestNats {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            dir,
+            child: None,
+        };
+        nats.resume().await;
+        nats
+    }
+
+    /// Kills the server (as a crash would) and waits until its port is closed.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let port = self.port;
+        let closed = eventually(Duration::from_secs(10), || async move {
+            TcpStream::connect(("127.0.0.1", port)).await.is_err()
+        })
+        .await;
+        assert!(closed, "nats-server still listening after kill");
+    }
+
+    /// Starts the server again on the same port and store.
+    pub async fn resume(&mut self) {
+        let child = std::process::Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!("nats-server (install it: apt-get install nats-server): {err}")
+            });
+        self.child = Some(child);
+        let port = self.port;
+        let up = eventually(Duration::from_secs(10), || async move {
+            TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        })
+        .await;
+        assert!(up, "nats-server did not start");
+    }
+}
+
+impl Drop for TestNats {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

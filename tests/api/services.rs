@@ -29,11 +29,18 @@ pub struct TestVerifier {
 }
 
 pub async fn spawn_verifier_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> TestVerifier {
-    let mut env: HashMap<String, String> =
-        [("JWT_SECRET_KEY", SECRET), ("VERIFIER_ADDR", "127.0.0.1:0")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+    // Its own stream name by default, so it never follows another test's events.
+    let id = Uuid::new_v4().simple().to_string();
+    let mut env: HashMap<String, String> = [
+        ("JWT_SECRET_KEY", SECRET.to_owned()),
+        ("VERIFIER_ADDR", "127.0.0.1:0".to_owned()),
+        ("NATS_URL", crate::harness::nats_url()),
+        ("NATS_STREAM", format!("TEST_{id}")),
+        ("NATS_SUBJECT_PREFIX", format!("t{id}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
     tweak(&mut env);
     let lookup = move |k: &str| env.get(k).cloned();
     let config =
@@ -59,6 +66,12 @@ pub async fn spawn_verifier_with(tweak: impl FnOnce(&mut HashMap<String, String>
 
 pub async fn spawn_verifier() -> TestVerifier {
     spawn_verifier_with(|_| {}).await
+}
+
+/// A verifier that follows `issuer`'s events (same NATS stream and subject prefix).
+pub async fn spawn_verifier_for(issuer: &crate::harness::TestIssuer) -> TestVerifier {
+    let nats = issuer.nats.env();
+    spawn_verifier_with(move |env| env.extend(nats)).await
 }
 
 impl TestVerifier {

@@ -11,8 +11,8 @@ use common::request::AccessLog;
 use tokio::net::TcpListener;
 
 use crate::config::VerifierConfig;
-use crate::routes;
 use crate::state::AppState;
+use crate::{revocations, routes};
 
 /// A built verifier with its listener bound (port 0 allowed).
 pub struct App {
@@ -25,10 +25,22 @@ impl App {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (VERIFIER_ADDR)", config.addr))?;
+        let nats = async_nats::ConnectOptions::new()
+            .name(format!("{} verifier", config.common.service_name))
+            .retry_on_initial_connect()
+            .connection_timeout(std::time::Duration::from_secs(2))
+            .event_callback(|event| async move {
+                tracing::info!(%event, "nats connection event");
+            })
+            .connect(config.common.nats_url.as_str())
+            .await
+            .context("invalid NATS_URL")?;
         let state = AppState {
             tokens: TokenCodec::new(config.common.tokens.clone()),
             config,
             clock: Clock::system(),
+            revocations: Arc::default(),
+            nats,
         };
         Ok(App {
             listener,
@@ -45,9 +57,16 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests within the grace period.
+    /// The revocation feed runs alongside.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let grace = self.state.config.common.shutdown_grace;
         let state = self.state;
+        let feed = tokio::spawn(revocations::follow(
+            Arc::clone(&state.revocations),
+            state.nats.clone(),
+            state.config.clone(),
+        ));
+        let sweeper = tokio::spawn(revocations::sweep_forever(Arc::clone(&state.revocations)));
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "verifier listening");
         }
@@ -66,6 +85,8 @@ impl App {
             grace,
         )
         .await;
+        feed.abort();
+        sweeper.abort();
         tracing::info!("verifier stopped");
     }
 }

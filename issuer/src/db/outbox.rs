@@ -24,3 +24,74 @@ pub async fn insert(db: &impl GenericClient, event: &Event) -> Result<(), DbErro
     .await?;
     Ok(())
 }
+
+/// An event waiting to be published.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub event_id: uuid::Uuid,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+}
+
+/// Takes the advisory lock that lets one relay at a time publish, for this transaction.
+/// Returns false when another relay holds it.
+pub async fn try_lock_relay(db: &impl GenericClient) -> Result<bool, DbError> {
+    let statement = db
+        .prepare_cached("SELECT pg_try_advisory_xact_lock(7243002)")
+        .await?;
+    Ok(db.query_one(&statement, &[]).await?.try_get(0)?)
+}
+
+/// The oldest unpublished events, locked until the transaction ends.
+pub async fn pending(db: &impl GenericClient, limit: i64) -> Result<Vec<Pending>, DbError> {
+    let statement = db
+        .prepare_cached(
+            "SELECT id, event_id, event_type, payload FROM outbox WHERE published_at IS NULL \
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .await?;
+    db.query(&statement, &[&limit])
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Pending {
+                id: row.try_get("id")?,
+                event_id: row.try_get("event_id")?,
+                event_type: row.try_get("event_type")?,
+                payload: row.try_get("payload")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn mark_published(
+    db: &impl GenericClient,
+    ids: &[i64],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbError> {
+    let statement = db
+        .prepare_cached("UPDATE outbox SET published_at = $2 WHERE id = ANY($1)")
+        .await?;
+    db.execute(&statement, &[&ids, &now]).await?;
+    Ok(())
+}
+
+/// How many events wait to be published.
+pub async fn backlog(db: &impl GenericClient) -> Result<i64, DbError> {
+    let statement = db
+        .prepare_cached("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .await?;
+    Ok(db.query_one(&statement, &[]).await?.try_get(0)?)
+}
+
+/// Deletes events published before `before`.
+pub async fn prune(
+    db: &impl GenericClient,
+    before: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbError> {
+    let statement = db
+        .prepare_cached("DELETE FROM outbox WHERE published_at < $1")
+        .await?;
+    Ok(db.execute(&statement, &[&before]).await?)
+}

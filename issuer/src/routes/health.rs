@@ -7,8 +7,17 @@ use serde_json::json;
 use crate::db;
 use crate::state::AppState;
 
+/// 503 only when Postgres is unreachable: with NATS down the API still works and events wait
+/// in the outbox, so NATS and the backlog are reported but do not make the issuer unhealthy.
 pub async fn health(state: &AppState) -> Response {
     let database = db::ping(&state.pool).await;
+    let backlog = match &database {
+        Ok(()) => match state.pool.get().await {
+            Ok(client) => db::outbox::backlog(&client).await.ok(),
+            Err(_) => None,
+        },
+        Err(_) => None,
+    };
     if let Err(err) = &database {
         tracing::warn!(error = %common::error::error_chain(err), "health check: database unreachable");
     }
@@ -23,6 +32,8 @@ pub async fn health(state: &AppState) -> Response {
             "service": state.config.common.service_name,
             "version": state.config.common.service_version,
             "database": database,
+            "nats": if state.relay.nats_connected() { "connected" } else { "disconnected" },
+            "outbox_backlog": backlog,
             "timestamp": envelope::timestamp(),
         }),
     )

@@ -17,12 +17,14 @@ pub async fn login(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response, ApiError> {
+    let client_ip =
+        crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
     let body = json_body(state, req, &["email", "password"]).await?;
     let credentials = Credentials {
         email: body.required_str("email")?.to_owned(),
         password: body.required_str("password")?.to_owned(),
     };
-    let logged_in = use_case::login(state, credentials, peer.ip()).await?;
+    let logged_in = use_case::login(state, credentials, client_ip).await?;
     Ok(envelope::success(
         StatusCode::OK,
         &json!({

@@ -26,9 +26,7 @@ pub fn forward_auth<B>(state: &AppState, req: &Request<B>) -> Result<Response, A
         .with_details(None, err.to_string())
     })?;
     let token = token(req.headers(), &state.config.cookie_name).ok_or(TokenError::Missing)?;
-    let claims = state
-        .tokens
-        .verify_access(token, state.clock.now().timestamp())?;
+    let claims = state.verify(token)?;
     rules.check(&claims).map_err(|violation| match violation {
         Violation::EmailNotVerified => ApiError::new(
             ErrorCode::EmailNotVerified,

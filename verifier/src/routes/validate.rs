@@ -10,8 +10,6 @@ use crate::state::AppState;
 pub async fn validate(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let body =
         common::http::read_json_object(req, state.config.common.max_body_bytes, &["token"]).await?;
-    let claims = state
-        .tokens
-        .verify_access(body.required_str("token")?, state.clock.now().timestamp())?;
+    let claims = state.verify(body.required_str("token")?)?;
     Ok(envelope::success(StatusCode::OK, &claims.validation_data()))
 }

@@ -1,0 +1,223 @@
+//! The outbox relay: publishes committed events to JetStream, in order, and marks them sent.
+//!
+//! It wakes on `NOTIFY outbox` (sent by a trigger at commit) and polls as a fallback. One relay
+//! at a time publishes, across every issuer replica, through a transaction-level advisory lock;
+//! so events leave in commit order and are not published twice in a normal run. A crash
+//! between publish and mark re-sends them, and the stream's duplicate window (keyed on
+//! `Nats-Msg-Id` = event id) drops the copies.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::connection::State;
+use async_nats::jetstream::{self, message::PublishMessage};
+use deadpool_postgres::Pool;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::config::IssuerConfig;
+use crate::db::{self, DbError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("NATS is not connected")]
+    NatsDown,
+    #[error("the stream could not be set up: {0}")]
+    Stream(#[source] anyhow::Error),
+    #[error("publishing failed: {0}")]
+    Publish(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+pub struct Relay {
+    pool: Pool,
+    nats: async_nats::Client,
+    js: jetstream::Context,
+    config: IssuerConfig,
+    stream_ready: tokio::sync::Mutex<bool>,
+}
+
+impl Relay {
+    pub fn new(pool: Pool, nats: async_nats::Client, config: IssuerConfig) -> Self {
+        let js = jetstream::new(nats.clone());
+        Relay {
+            pool,
+            nats,
+            js,
+            config,
+            stream_ready: tokio::sync::Mutex::new(false),
+        }
+    }
+
+    /// Whether the NATS connection is up right now.
+    pub fn nats_connected(&self) -> bool {
+        self.nats.connection_state() == State::Connected
+    }
+
+    /// Publishes the oldest batch of pending events and marks the ones JetStream acknowledged.
+    /// Returns how many were published; 0 when there was nothing to do or another relay holds
+    /// the lock. Publishes are pipelined and their acks awaited in order; at the first failure
+    /// the acknowledged prefix is marked and the rest wait for the next round.
+    pub async fn relay_once(&self) -> Result<usize, RelayError> {
+        if !self.nats_connected() {
+            return Err(RelayError::NatsDown);
+        }
+        self.ensure_stream().await?;
+        let mut client = self.pool.get().await.map_err(DbError::from)?;
+        let tx = client.transaction().await.map_err(DbError::from)?;
+        if !db::outbox::try_lock_relay(&tx).await? {
+            return Ok(0);
+        }
+        let pending = db::outbox::pending(&tx, self.config.outbox_batch_size).await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+
+        let prefix = &self.config.common.nats_subject_prefix;
+        let mut acks = Vec::with_capacity(pending.len());
+        let mut failure = None;
+        for event in &pending {
+            let payload = serde_json::to_vec(&event.payload).unwrap_or_default();
+            let publish = PublishMessage::build()
+                .payload(payload.into())
+                .message_id(event.event_id.to_string());
+            match self
+                .js
+                .send_publish(format!("{prefix}.{}", event.event_type), publish)
+                .await
+            {
+                Ok(ack) => acks.push(ack),
+                Err(err) => {
+                    failure = Some(RelayError::Publish(Box::new(err)));
+                    break;
+                }
+            }
+        }
+        let mut published = Vec::with_capacity(acks.len());
+        for (event, ack) in pending.iter().zip(acks) {
+            match ack.await {
+                Ok(_) => published.push(event.id),
+                Err(err) => {
+                    failure = Some(RelayError::Publish(Box::new(err)));
+                    break;
+                }
+            }
+        }
+        db::outbox::mark_published(&tx, &published, chrono::Utc::now()).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        match failure {
+            Some(err) if published.is_empty() => Err(err),
+            Some(err) => {
+                tracing::warn!(error = %err, published = published.len(), "relay stopped part-way through a batch");
+                Ok(published.len())
+            }
+            None => Ok(published.len()),
+        }
+    }
+
+    async fn ensure_stream(&self) -> Result<(), RelayError> {
+        let mut ready = self.stream_ready.lock().await;
+        if !*ready {
+            crate::events::ensure_stream(&self.js, &self.config)
+                .await
+                .map_err(RelayError::Stream)?;
+            *ready = true;
+        }
+        Ok(())
+    }
+
+    /// Publishes until the outbox is empty (or an error stops it); returns how many went out.
+    pub async fn drain(&self) -> Result<usize, RelayError> {
+        let mut total = 0;
+        loop {
+            let published = self.relay_once().await?;
+            total += published;
+            if (published as i64) < self.config.outbox_batch_size {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs until `shutdown` completes: drains on every wake-up or poll, prunes old rows hourly.
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        let wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen(self.config.clone(), Arc::clone(&wake)));
+        tokio::pin!(shutdown);
+        let mut next_prune = Instant::now();
+        loop {
+            match self.drain().await {
+                Ok(0) => {}
+                Ok(published) => tracing::debug!(published, "outbox relayed"),
+                Err(RelayError::NatsDown) => tracing::debug!("outbox relay waiting for NATS"),
+                Err(err) => {
+                    tracing::warn!(error = %common::error::error_chain(&err), "outbox relay failed; will retry")
+                }
+            }
+            if Instant::now() >= next_prune {
+                self.prune().await;
+                next_prune = Instant::now() + Duration::from_secs(3600);
+            }
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(self.config.outbox_poll_interval) => {}
+                () = &mut shutdown => break,
+            }
+        }
+        listener.abort();
+        tracing::info!("outbox relay stopped");
+    }
+
+    async fn prune(&self) {
+        let Ok(retention) = chrono::TimeDelta::from_std(self.config.outbox_retention) else {
+            return;
+        };
+        let result = async {
+            let client = self.pool.get().await.map_err(DbError::from)?;
+            db::outbox::prune(&client, chrono::Utc::now() - retention).await
+        }
+        .await;
+        match result {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "pruned published outbox rows"),
+            Err(err) => tracing::warn!(error = %err, "outbox pruning failed"),
+        }
+    }
+}
+
+/// Holds a `LISTEN outbox` connection, reconnecting when it drops, and wakes the relay on
+/// every notification.
+async fn listen(config: IssuerConfig, wake: Arc<Notify>) {
+    let Ok(postgres) = config.postgres() else {
+        return;
+    };
+    loop {
+        match postgres.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let notify = Arc::clone(&wake);
+                let driver = tokio::spawn(async move {
+                    while let Some(message) =
+                        std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                    {
+                        match message {
+                            Ok(AsyncMessage::Notification(_)) => notify.notify_one(),
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+                if client.batch_execute("LISTEN outbox").await.is_ok() {
+                    // Anything committed while we were not listening.
+                    wake.notify_one();
+                    let _ = driver.await;
+                } else {
+                    driver.abort();
+                }
+                tracing::debug!("outbox LISTEN connection closed; reconnecting");
+            }
+            Err(err) => tracing::debug!(error = %err, "outbox LISTEN connection failed; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
