@@ -78,10 +78,16 @@ async fn main() -> Result<(), async_nats::Error> {
 
 fn handle(event: &Value, verify_url: &str) {
     let kind = event["event_type"].as_str().unwrap_or("?");
-    println!("{} {kind} {}", event["timestamp"].as_str().unwrap_or(""), event["data"]);
+    println!(
+        "{} {kind} {}",
+        event["timestamp"].as_str().unwrap_or(""),
+        event["data"]
+    );
     if matches!(kind, "user.registered" | "user.verification_requested") {
         let email = event["data"]["email"].as_str().unwrap_or("");
-        let token = event["data"]["email_verification_token"].as_str().unwrap_or("");
+        let token = event["data"]["email_verification_token"]
+            .as_str()
+            .unwrap_or("");
         // The token is base64url: safe in a query string as it is.
         println!("  mail to {email}: confirm your address at {verify_url}?token={token}");
     }
