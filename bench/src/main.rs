@@ -1,10 +1,17 @@
-//! `cargo run --release -p bench -- verifier [--seconds N] [--connections N]`
+//! Load benchmarks, each printing its figures next to a baseline measured in the same run.
 //!
-//! Starts a bare hyper server and the verifier as child processes of this program, loads each
-//! with wrk for the same time and connections, and prints requests/s, p50 and p99 for each case
-//! with the ratio forward-auth / bare, plus the verifier's peak RSS.
+//! `cargo run --release -p bench -- verifier [--seconds N] [--connections N]` starts a bare
+//! hyper server and the verifier as child processes of this program, loads each with wrk for
+//! the same time and connections, and prints requests/s, p50 and p99 for each case with the
+//! ratio forward-auth / bare, plus the verifier's peak RSS.
+//!
+//! `cargo run --release -p bench -- outbox [--backlog N] [--rate N] [--seconds N]` measures the
+//! outbox relay's drain rate against JetStream alone, and the latency from a registration's
+//! response to its event at a subscriber.
 
+mod outbox_bench;
 mod servers;
+mod stats;
 mod verifier_bench;
 mod wrk;
 
@@ -15,6 +22,7 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("verifier") => verifier_bench::run(&args[1..]).await,
+        Some("outbox") => outbox_bench::run(&args[1..]).await,
         Some("codec") => {
             verifier_bench::codec();
             Ok(())
@@ -22,7 +30,7 @@ async fn main() -> ExitCode {
         Some("serve-bare") => servers::serve_bare(&args[1..]).await,
         Some("serve-verifier") => servers::serve_verifier().await,
         _ => Err(anyhow::anyhow!(
-            "usage: bench verifier [--seconds N] [--connections N] | bench codec"
+            "usage: bench verifier [--seconds N] [--connections N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench codec"
         )),
     };
     match result {
