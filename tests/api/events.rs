@@ -261,3 +261,130 @@ async fn logout_reaches_running_and_newly_started_verifiers_and_spares_other_ses
     assert_eq!(health["revoked_sessions"], 1);
     assert_eq!(health["revocation_replay_complete"], true);
 }
+
+#[tokio::test]
+async fn with_nats_down_the_verifier_keeps_validating_and_catches_up_when_it_returns() {
+    let mut nats = TestNats::start().await;
+    let url = nats.url.clone();
+    let app = spawn_issuer_with(move |env| {
+        env.insert("NATS_URL".into(), url);
+        env.insert("OUTBOX_POLL_INTERVAL_MS".into(), "100".into());
+    })
+    .await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await.assert_success(201);
+    let kept = app.login(&email, PASSWORD).await.data().clone();
+    let ended = app.login(&email, PASSWORD).await.data().clone();
+    let bearer = |data: &Value| format!("Bearer {}", data["access_token"].as_str().unwrap());
+    let verifier = spawn_verifier_for(&app).await;
+    assert!(
+        eventually(WAIT, || async {
+            verifier.state.revocations.replay_complete()
+        })
+        .await
+    );
+    let nats_state = || async {
+        let health: Value = verifier
+            .http
+            .get(verifier.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        health["nats"].as_str().unwrap_or_default().to_owned()
+    };
+
+    nats.stop().await;
+    assert!(eventually(WAIT, || async { nats_state().await == "disconnected" }).await);
+    // The logout commits and its event waits in the outbox; the verifier cannot know yet.
+    app.logout(ended["refresh_token"].as_str().unwrap())
+        .await
+        .assert_success(200);
+    for session in [&kept, &ended] {
+        assert_eq!(
+            verifier
+                .forward_auth("", &[("authorization", &bearer(session))])
+                .await
+                .status(),
+            200,
+            "the verifier keeps validating with what it knows"
+        );
+    }
+
+    nats.resume().await;
+    let rejected = eventually(Duration::from_secs(30), || async {
+        verifier
+            .forward_auth("", &[("authorization", &bearer(&ended))])
+            .await
+            .status()
+            == 401
+    })
+    .await;
+    assert!(
+        rejected,
+        "the revocation never reached the verifier after NATS returned"
+    );
+    assert_eq!(
+        verifier
+            .forward_auth("", &[("authorization", &bearer(&kept))])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(nats_state().await, "connected");
+}
+
+#[tokio::test]
+async fn pruning_deletes_only_events_published_before_the_retention_cut() {
+    let app = spawn_issuer().await;
+    for _ in 0..3 {
+        app.register(&unique_email(), PASSWORD)
+            .await
+            .assert_success(201);
+    }
+    assert_eq!(
+        app.nats.published("user.registered", 3, WAIT).await.len(),
+        3
+    );
+    // Row 1 published long ago; row 2 published just now; row 3 old but never published.
+    let rows: Vec<i64> = app
+        .db
+        .query("SELECT id FROM outbox ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(rows.len(), 3);
+    app.db
+        .execute(
+            "UPDATE outbox SET published_at = now() - interval '200 hours' WHERE id = $1",
+            &[&rows[0]],
+        )
+        .await
+        .unwrap();
+    app.db
+        .execute(
+            "UPDATE outbox SET published_at = NULL, created_at = now() - interval '200 hours' WHERE id = $1",
+            &[&rows[2]],
+        )
+        .await
+        .unwrap();
+
+    let client = app.state.pool.get().await.unwrap();
+    let cut = chrono::Utc::now() - chrono::TimeDelta::hours(168);
+    let deleted = issuer::db::outbox::prune(&client, cut).await.unwrap();
+
+    assert_eq!(deleted, 1);
+    let left: Vec<i64> = app
+        .db
+        .query("SELECT id FROM outbox ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(left, rows[1..].to_vec());
+}
