@@ -9,6 +9,7 @@
 //! outbox relay's drain rate against JetStream alone, and the latency from a registration's
 //! response to its event at a subscriber.
 
+mod flags;
 mod outbox_bench;
 mod servers;
 mod stats;

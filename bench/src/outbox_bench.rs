@@ -33,16 +33,11 @@ impl Options {
             rate: 200,
             seconds: 10,
         };
-        let mut args = args.iter();
-        while let Some(flag) = args.next() {
-            let value = args
-                .next()
-                .with_context(|| format!("{flag} needs a value"))?;
-            match flag.as_str() {
+        for (flag, value) in crate::flags::pairs(args, &["--backlog", "--rate", "--seconds"])? {
+            match flag {
                 "--backlog" => options.backlog = value.parse().context("--backlog")?,
                 "--rate" => options.rate = value.parse().context("--rate")?,
-                "--seconds" => options.seconds = value.parse().context("--seconds")?,
-                _ => bail!("unknown flag {flag}; flags: --backlog N --rate N --seconds N"),
+                _ => options.seconds = value.parse().context("--seconds")?,
             }
         }
         if options.rate == 0 || options.backlog == 0 {

@@ -21,15 +21,10 @@ fn options(args: &[String]) -> Result<Options, anyhow::Error> {
         seconds: 10,
         connections: 64,
     };
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--seconds" => options.seconds = value.parse()?,
-            "--connections" => options.connections = value.parse()?,
-            _ => bail!("unknown option {flag}"),
+    for (flag, value) in crate::flags::pairs(args, &["--seconds", "--connections"])? {
+        match flag {
+            "--seconds" => options.seconds = value.parse().context("--seconds")?,
+            _ => options.connections = value.parse().context("--connections")?,
         }
     }
     Ok(options)

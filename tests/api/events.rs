@@ -193,26 +193,16 @@ async fn logout_reaches_running_and_newly_started_verifiers_and_spares_other_ses
     app.register(&email, PASSWORD).await;
     let kept = app.login(&email, PASSWORD).await.data().clone();
     let ended = app.login(&email, PASSWORD).await.data().clone();
-    let bearer = |data: &Value| format!("Bearer {}", data["access_token"].as_str().unwrap());
+    let token = |data: &Value| data["access_token"].as_str().unwrap().to_owned();
     let verifier = spawn_verifier_for(&app).await;
-    assert_eq!(
-        verifier
-            .forward_auth("", &[("authorization", &bearer(&ended))])
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(verifier.status_for(&token(&ended)).await, 200);
 
     app.logout(ended["refresh_token"].as_str().unwrap())
         .await
         .assert_success(200);
 
     let rejected = eventually(Duration::from_secs(1), || async {
-        verifier
-            .forward_auth("", &[("authorization", &bearer(&ended))])
-            .await
-            .status()
-            == 401
+        verifier.status_for(&token(&ended)).await == 401
     })
     .await;
     assert!(
@@ -220,43 +210,22 @@ async fn logout_reaches_running_and_newly_started_verifiers_and_spares_other_ses
         "the running verifier still accepts the logged-out session after 1 s"
     );
     let response = verifier
-        .forward_auth("", &[("authorization", &bearer(&ended))])
+        .forward_auth(
+            "",
+            &[("authorization", &format!("Bearer {}", token(&ended)))],
+        )
         .await;
     assert!(response.headers()["www-authenticate"]
         .to_str()
         .unwrap()
         .contains("revoked"));
-    assert_eq!(
-        verifier
-            .forward_auth("", &[("authorization", &bearer(&kept))])
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(verifier.status_for(&token(&kept)).await, 200);
 
     let late = spawn_verifier_for(&app).await;
     assert!(eventually(WAIT, || async { late.state.revocations.replay_complete() }).await);
-    assert_eq!(
-        late.forward_auth("", &[("authorization", &bearer(&ended))])
-            .await
-            .status(),
-        401
-    );
-    assert_eq!(
-        late.forward_auth("", &[("authorization", &bearer(&kept))])
-            .await
-            .status(),
-        200
-    );
-    let health: Value = late
-        .http
-        .get(late.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(late.status_for(&token(&ended)).await, 401);
+    assert_eq!(late.status_for(&token(&kept)).await, 200);
+    let health = late.health().await;
     assert_eq!(health["nats"], "connected");
     assert_eq!(health["revoked_sessions"], 1);
     assert_eq!(health["revocation_replay_complete"], true);
@@ -275,7 +244,7 @@ async fn with_nats_down_the_verifier_keeps_validating_and_catches_up_when_it_ret
     app.register(&email, PASSWORD).await.assert_success(201);
     let kept = app.login(&email, PASSWORD).await.data().clone();
     let ended = app.login(&email, PASSWORD).await.data().clone();
-    let bearer = |data: &Value| format!("Bearer {}", data["access_token"].as_str().unwrap());
+    let token = |data: &Value| data["access_token"].as_str().unwrap().to_owned();
     let verifier = spawn_verifier_for(&app).await;
     assert!(
         eventually(WAIT, || async {
@@ -284,16 +253,10 @@ async fn with_nats_down_the_verifier_keeps_validating_and_catches_up_when_it_ret
         .await
     );
     let nats_state = || async {
-        let health: Value = verifier
-            .http
-            .get(verifier.url("/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        health["nats"].as_str().unwrap_or_default().to_owned()
+        verifier.health().await["nats"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     };
 
     nats.stop().await;
@@ -304,10 +267,7 @@ async fn with_nats_down_the_verifier_keeps_validating_and_catches_up_when_it_ret
         .assert_success(200);
     for session in [&kept, &ended] {
         assert_eq!(
-            verifier
-                .forward_auth("", &[("authorization", &bearer(session))])
-                .await
-                .status(),
+            verifier.status_for(&token(session)).await,
             200,
             "the verifier keeps validating with what it knows"
         );
@@ -315,24 +275,14 @@ async fn with_nats_down_the_verifier_keeps_validating_and_catches_up_when_it_ret
 
     nats.resume().await;
     let rejected = eventually(Duration::from_secs(30), || async {
-        verifier
-            .forward_auth("", &[("authorization", &bearer(&ended))])
-            .await
-            .status()
-            == 401
+        verifier.status_for(&token(&ended)).await == 401
     })
     .await;
     assert!(
         rejected,
         "the revocation never reached the verifier after NATS returned"
     );
-    assert_eq!(
-        verifier
-            .forward_auth("", &[("authorization", &bearer(&kept))])
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(verifier.status_for(&token(&kept)).await, 200);
     assert_eq!(nats_state().await, "connected");
 }
 
@@ -349,14 +299,15 @@ async fn pruning_deletes_only_events_published_before_the_retention_cut() {
         3
     );
     // Row 1 published long ago; row 2 published just now; row 3 old but never published.
-    let rows: Vec<i64> = app
-        .db
-        .query("SELECT id FROM outbox ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let outbox_ids = || async {
+        let rows = app
+            .db
+            .query("SELECT id FROM outbox ORDER BY id", &[])
+            .await
+            .unwrap();
+        rows.iter().map(|row| row.get(0)).collect::<Vec<i64>>()
+    };
+    let rows = outbox_ids().await;
     assert_eq!(rows.len(), 3);
     app.db
         .execute(
@@ -378,13 +329,5 @@ async fn pruning_deletes_only_events_published_before_the_retention_cut() {
     let deleted = issuer::db::outbox::prune(&client, cut).await.unwrap();
 
     assert_eq!(deleted, 1);
-    let left: Vec<i64> = app
-        .db
-        .query("SELECT id FROM outbox ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    assert_eq!(left, rows[1..].to_vec());
+    assert_eq!(outbox_ids().await, rows[1..].to_vec());
 }

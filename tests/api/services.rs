@@ -79,6 +79,25 @@ impl TestVerifier {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The body of `GET /health`.
+    pub async fn health(&self) -> serde_json::Value {
+        let response = self.http.get(self.url("/health")).send().await;
+        let response = response.unwrap_or_else(|err| panic!("verifier /health: {err}"));
+        response
+            .json()
+            .await
+            .unwrap_or_else(|err| panic!("verifier /health body: {err}"))
+    }
+
+    /// The status of a plain `/forward-auth` with `access_token` as the bearer.
+    pub async fn status_for(&self, access_token: &str) -> u16 {
+        let bearer = format!("Bearer {access_token}");
+        self.forward_auth("", &[("authorization", &bearer)])
+            .await
+            .status()
+            .as_u16()
+    }
+
     /// `/forward-auth` with `rules` appended and the given request headers.
     pub async fn forward_auth(&self, rules: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut request = self.http.get(self.url(&format!("/forward-auth{rules}")));
