@@ -5,6 +5,7 @@ mod harness;
 mod services;
 
 mod events;
+mod examples;
 mod health;
 mod http_hygiene;
 mod login;
