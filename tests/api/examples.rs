@@ -61,7 +61,10 @@ fn assert_flow(program: &str, output: &Output) {
             "{program}: expected a line starting with {expected:?}, got {line:?}\n{stdout}"
         );
     }
-    assert!(stdout.starts_with("issuer: http://"), "{program}:\n{stdout}");
+    assert!(
+        stdout.starts_with("issuer: http://"),
+        "{program}:\n{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -107,7 +110,8 @@ async fn the_clients_exit_non_zero_on_an_unexpected_status() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{program}: {stderr}");
         assert!(
-            stderr.contains("login: expected 200, got 403") && stderr.contains("EMAIL_NOT_VERIFIED"),
+            stderr.contains("login: expected 200, got 403")
+                && stderr.contains("EMAIL_NOT_VERIFIED"),
             "{program}: {stderr}"
         );
     }
