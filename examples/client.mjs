@@ -13,6 +13,11 @@
 
 import { randomUUID } from "node:crypto";
 
+if (typeof fetch !== "function") {
+  console.error(`Node 18 or newer is needed (global fetch); this is ${process.version}`);
+  process.exit(1);
+}
+
 const ISSUER_URL = (process.env.ISSUER_URL || "http://localhost:8000").replace(/\/+$/, "");
 const API = `${ISSUER_URL}/api/v1/auth`;
 

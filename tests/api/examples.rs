@@ -37,6 +37,11 @@ async fn run(program: &'static str, script: &str, issuer_url: String) -> Output 
             .env("ISSUER_URL", issuer_url)
             .env_remove("EMAIL")
             .env_remove("PASSWORD")
+            // urllib honours proxy variables even for 127.0.0.1.
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("ALL_PROXY")
             .output()
     })
     .await
