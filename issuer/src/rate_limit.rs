@@ -96,6 +96,18 @@ enum Subject {
 }
 
 impl Subject {
+    /// IPv4 addresses count one by one; IPv6 ones by their /64, which one host or subscriber
+    /// usually holds whole. IPv4-mapped IPv6 counts as the IPv4 address.
+    fn ip(ip: IpAddr) -> Subject {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => Subject::Ip(IpAddr::V4(v4)),
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !(u128::from(u64::MAX));
+                Subject::Ip(IpAddr::V6(prefix.into()))
+            }
+        }
+    }
+
     /// Trimmed and lower-cased, as `Email::parse` normalises; done here too so that emails
     /// the parser refuses are still counted under one key.
     fn account(email: &str) -> Subject {
@@ -148,7 +160,7 @@ impl RateLimiter {
         email: &str,
         now: Instant,
     ) -> Result<(), Limited> {
-        self.attempt((action, Subject::Ip(ip)), now)?;
+        self.attempt((action, Subject::ip(ip)), now)?;
         self.attempt((action, Subject::account(email)), now)
     }
 
@@ -364,6 +376,35 @@ mod tests {
         assert!(limiter
             .check_at(Action::Register, ip(1), "a@x.io", now)
             .is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_counts_as_one_address() {
+        let limiter = RateLimiter::new(limits(2, 0));
+        let now = Instant::now();
+        let v6 = |text: &str| text.parse::<IpAddr>().unwrap();
+        assert!(limiter
+            .check_at(Action::Login, v6("2001:db8:1:2::1"), "a@x.io", now)
+            .is_ok());
+        assert!(limiter
+            .check_at(Action::Login, v6("2001:db8:1:2:ffff::9"), "a@x.io", now)
+            .is_ok());
+        assert!(limiter
+            .check_at(Action::Login, v6("2001:db8:1:2:abcd::"), "a@x.io", now)
+            .is_err());
+        assert!(limiter
+            .check_at(Action::Login, v6("2001:db8:1:3::1"), "a@x.io", now)
+            .is_ok());
+        // An IPv4-mapped address is the IPv4 address.
+        assert!(limiter
+            .check_at(Action::Login, v6("192.0.2.7"), "a@x.io", now)
+            .is_ok());
+        assert!(limiter
+            .check_at(Action::Login, v6("::ffff:192.0.2.7"), "a@x.io", now)
+            .is_ok());
+        assert!(limiter
+            .check_at(Action::Login, v6("192.0.2.7"), "a@x.io", now)
+            .is_err());
     }
 
     #[test]
