@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::password::Hasher;
 use crate::config::IssuerConfig;
+use crate::rate_limit::RateLimiter;
 use crate::relay::Relay;
 use crate::state::AppState;
 use crate::{db, routes};
@@ -42,11 +43,13 @@ impl App {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (ISSUER_ADDR)", config.addr))?;
+        let limiter = RateLimiter::new(config.rate_limits);
         let state = AppState {
             tokens: TokenCodec::new(config.common.tokens.clone()),
             config,
             pool,
             hasher,
+            limiter,
             clock: Clock::system(),
             relay,
         };

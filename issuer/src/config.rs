@@ -7,6 +7,7 @@ use common::config::{CommonConfig, ConfigError, Env};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::password::{HashCost, PasswordPolicy};
+use crate::rate_limit::{Limits, Rate};
 
 pub const ISSUER_ADDR: &str = "ISSUER_ADDR";
 pub const DATABASE_URL: &str = "DATABASE_URL";
@@ -27,6 +28,16 @@ pub const OUTBOX_BATCH_SIZE: &str = "OUTBOX_BATCH_SIZE";
 pub const OUTBOX_POLL_INTERVAL_MS: &str = "OUTBOX_POLL_INTERVAL_MS";
 pub const OUTBOX_RETENTION_HOURS: &str = "OUTBOX_RETENTION_HOURS";
 pub const NATS_DUPLICATE_WINDOW_SECONDS: &str = "NATS_DUPLICATE_WINDOW_SECONDS";
+pub const RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: &str = "RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE";
+pub const RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE: &str = "RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE";
+pub const RATE_LIMIT_REGISTER_PER_IP_PER_HOUR: &str = "RATE_LIMIT_REGISTER_PER_IP_PER_HOUR";
+pub const RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR: &str =
+    "RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR";
+pub const RATE_LIMIT_RESEND_PER_IP_PER_HOUR: &str = "RATE_LIMIT_RESEND_PER_IP_PER_HOUR";
+pub const RATE_LIMIT_RESEND_PER_ACCOUNT_PER_HOUR: &str = "RATE_LIMIT_RESEND_PER_ACCOUNT_PER_HOUR";
+pub const RATE_LIMIT_MAX_KEYS: &str = "RATE_LIMIT_MAX_KEYS";
+pub const LOGIN_LOCKOUT_THRESHOLD: &str = "LOGIN_LOCKOUT_THRESHOLD";
+pub const LOGIN_LOCKOUT_SECONDS: &str = "LOGIN_LOCKOUT_SECONDS";
 
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
@@ -55,6 +66,12 @@ pub struct IssuerConfig {
     pub outbox_retention: Duration,
     /// Within this window JetStream drops a re-sent event (same `Nats-Msg-Id`).
     pub nats_duplicate_window: Duration,
+    /// In-process attempt limits (0 turns one off).
+    pub rate_limits: Limits,
+    /// Consecutive failed logins that lock an account; 0 turns the lockout off.
+    pub lockout_threshold: u32,
+    /// How long a lock lasts.
+    pub lockout_duration: Duration,
 }
 
 impl IssuerConfig {
@@ -136,6 +153,42 @@ impl IssuerConfig {
                 120,
                 1,
             )?),
+            rate_limits: Limits {
+                login_per_ip: Rate::per_minute(u32_setting(
+                    RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE,
+                    30,
+                    0,
+                )?),
+                login_per_account: Rate::per_minute(u32_setting(
+                    RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE,
+                    10,
+                    0,
+                )?),
+                register_per_ip: Rate::per_hour(u32_setting(
+                    RATE_LIMIT_REGISTER_PER_IP_PER_HOUR,
+                    20,
+                    0,
+                )?),
+                register_per_account: Rate::per_hour(u32_setting(
+                    RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR,
+                    5,
+                    0,
+                )?),
+                resend_per_ip: Rate::per_hour(u32_setting(
+                    RATE_LIMIT_RESEND_PER_IP_PER_HOUR,
+                    20,
+                    0,
+                )?),
+                resend_per_account: Rate::per_hour(u32_setting(
+                    RATE_LIMIT_RESEND_PER_ACCOUNT_PER_HOUR,
+                    5,
+                    0,
+                )?),
+                max_keys: usize::try_from(env.number_or(RATE_LIMIT_MAX_KEYS, 100_000, 1)?)
+                    .map_err(|_| ConfigError::new(RATE_LIMIT_MAX_KEYS, "is too large"))?,
+            },
+            lockout_threshold: u32_setting(LOGIN_LOCKOUT_THRESHOLD, 10, 0)?,
+            lockout_duration: Duration::from_secs(env.number_or(LOGIN_LOCKOUT_SECONDS, 900, 1)?),
             common,
         })
     }
@@ -156,4 +209,69 @@ fn parse_cidr(text: &str) -> Option<ipnet::IpNet> {
             .ok()
             .map(ipnet::IpNet::from)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(extra: &[(&str, &str)]) -> Result<IssuerConfig, ConfigError> {
+        let mut env: HashMap<String, String> = HashMap::from([(
+            "JWT_SECRET_KEY".to_owned(),
+            "0123456789abcdef0123456789abcdef".to_owned(),
+        )]);
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        IssuerConfig::from_lookup(&|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn brute_force_defaults() -> Result<(), ConfigError> {
+        let config = load(&[])?;
+        let limits = config.rate_limits;
+        assert_eq!(limits.login_per_ip, Rate::per_minute(30));
+        assert_eq!(limits.login_per_account, Rate::per_minute(10));
+        assert_eq!(limits.register_per_ip, Rate::per_hour(20));
+        assert_eq!(limits.register_per_account, Rate::per_hour(5));
+        assert_eq!(limits.resend_per_ip, Rate::per_hour(20));
+        assert_eq!(limits.resend_per_account, Rate::per_hour(5));
+        assert_eq!(limits.max_keys, 100_000);
+        assert_eq!(config.lockout_threshold, 10);
+        assert_eq!(config.lockout_duration, Duration::from_secs(900));
+        Ok(())
+    }
+
+    #[test]
+    fn zero_turns_a_limit_off_and_bad_values_name_their_variable() -> Result<(), ConfigError> {
+        let config = load(&[
+            (RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE, "0"),
+            (LOGIN_LOCKOUT_THRESHOLD, "0"),
+        ])?;
+        assert_eq!(config.rate_limits.login_per_ip.count, 0);
+        assert_eq!(config.lockout_threshold, 0);
+        for (name, value) in [
+            (RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE, "-1"),
+            (RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE, "ten"),
+            (RATE_LIMIT_REGISTER_PER_IP_PER_HOUR, "1.5"),
+            (RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR, "99999999999"),
+            (RATE_LIMIT_RESEND_PER_IP_PER_HOUR, "2x"),
+            (RATE_LIMIT_RESEND_PER_ACCOUNT_PER_HOUR, "x"),
+            (RATE_LIMIT_MAX_KEYS, "0"),
+            (LOGIN_LOCKOUT_THRESHOLD, "many"),
+            (LOGIN_LOCKOUT_SECONDS, "0"),
+        ] {
+            let err = load(&[(name, value)]).err();
+            assert_eq!(
+                err.map(|e| e.variable),
+                Some(name.to_owned()),
+                "{name}={value}"
+            );
+        }
+        Ok(())
+    }
 }

@@ -5,6 +5,15 @@ use common::jwt::TokenError;
 
 use crate::auth::password::{HashError, PasswordRule};
 use crate::db::DbError;
+use crate::rate_limit::Limited;
+
+impl From<Limited> for IssuerError {
+    fn from(limited: Limited) -> Self {
+        IssuerError::RateLimited {
+            retry_after_secs: limited.retry_after_secs,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerError {
@@ -24,6 +33,9 @@ pub enum IssuerError {
     Token(#[from] TokenError),
     #[error("user not found")]
     UserNotFound,
+    /// Too many attempts, from this address or for this account; retry after this many seconds.
+    #[error("too many attempts")]
+    RateLimited { retry_after_secs: u64 },
     #[error("password hashing: {0}")]
     Hash(#[from] HashError),
     #[error(transparent)]
@@ -68,6 +80,13 @@ impl From<IssuerError> for ApiError {
             IssuerError::Token(err) => err.into(),
             IssuerError::UserNotFound => {
                 ApiError::new(ErrorCode::UserNotFound, "The user no longer exists.")
+            }
+            IssuerError::RateLimited { retry_after_secs } => {
+                ApiError::new(ErrorCode::RateLimited, "Too many attempts; retry later.")
+                    .with_header_value(
+                        ::http::header::RETRY_AFTER,
+                        ::http::HeaderValue::from(retry_after_secs.max(1)),
+                    )
             }
             IssuerError::Hash(HashError::Busy) => ApiError::unavailable(HashError::Busy),
             IssuerError::Hash(err @ HashError::Failed(_)) => ApiError::internal(err),

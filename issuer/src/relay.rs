@@ -140,7 +140,8 @@ impl Relay {
         }
     }
 
-    /// Runs until `shutdown` completes: drains on every wake-up or poll, prunes old rows hourly.
+    /// Runs until `shutdown` completes: drains on every wake-up or poll, prunes old rows hourly
+    /// (published events, and failed-login counts nobody has added to for a day).
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen(self.config.clone(), Arc::clone(&wake)));
@@ -182,6 +183,17 @@ impl Relay {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned published outbox rows"),
             Err(err) => tracing::warn!(error = %err, "outbox pruning failed"),
+        }
+        let now = chrono::Utc::now();
+        let result = async {
+            let client = self.pool.get().await.map_err(DbError::from)?;
+            db::login_failures::prune(&client, now - crate::auth::login::FAILURE_MEMORY, now).await
+        }
+        .await;
+        match result {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "pruned stale login failure counts"),
+            Err(err) => tracing::warn!(error = %err, "login failure pruning failed"),
         }
     }
 }

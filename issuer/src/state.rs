@@ -6,6 +6,7 @@ use deadpool_postgres::Pool;
 
 use crate::auth::password::Hasher;
 use crate::config::IssuerConfig;
+use crate::rate_limit::RateLimiter;
 use crate::relay::Relay;
 
 pub struct AppState {
@@ -13,6 +14,8 @@ pub struct AppState {
     pub pool: Pool,
     pub tokens: TokenCodec,
     pub hasher: Hasher,
+    /// Attempt limits per client address and per account, in this process only.
+    pub limiter: RateLimiter,
     pub clock: Clock,
     /// The outbox relay, also asked by /health about NATS.
     pub relay: std::sync::Arc<Relay>,

@@ -104,7 +104,10 @@ fn migrate_creates_the_database_and_its_tables_then_exits() {
         "postgres",
         &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
     );
-    assert_eq!(tables, "email_verification_tokens,outbox,sessions,users");
+    assert_eq!(
+        tables,
+        "email_verification_tokens,login_failures,outbox,sessions,users"
+    );
 }
 
 #[test]

@@ -155,6 +155,14 @@ pub async fn spawn_issuer_at(
         ("ISSUER_ADDR", "127.0.0.1:0"),
         ("DATABASE_POOL_SIZE", "5"),
         ("SHUTDOWN_GRACE_SECONDS", "2"),
+        // Limits and lockout out of the way; their own tests set them.
+        ("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", "1000000"),
+        ("RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE", "1000000"),
+        ("RATE_LIMIT_REGISTER_PER_IP_PER_HOUR", "1000000"),
+        ("RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR", "1000000"),
+        ("RATE_LIMIT_RESEND_PER_IP_PER_HOUR", "1000000"),
+        ("RATE_LIMIT_RESEND_PER_ACCOUNT_PER_HOUR", "1000000"),
+        ("LOGIN_LOCKOUT_THRESHOLD", "1000000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -245,6 +253,20 @@ impl TestIssuer {
         let response = self
             .http
             .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("POST {path}: {err}"));
+        Self::reply(response).await
+    }
+
+    /// A POST that claims to come from `ip` through a proxy: the issuer believes it only when
+    /// started with `TRUSTED_PROXIES=127.0.0.1/32`.
+    pub async fn post_from(&self, ip: &str, path: &str, body: Value) -> Reply {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("x-forwarded-for", ip)
             .json(&body)
             .send()
             .await

@@ -158,4 +158,13 @@ async fn a_weaker_stored_hash_is_upgraded_at_login() {
         .get(0);
     assert!(new.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{new}");
     strong.login(&email, PASSWORD).await.assert_success(200);
+    // An issuer still configured with the weaker cost accepts the stronger hash and leaves it.
+    weak.login(&email, PASSWORD).await.assert_success(200);
+    let after: String = weak
+        .db
+        .query_one("SELECT password_hash FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after, new);
 }

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use common::events::{Event, EventType};
 use serde_json::json;
 use uuid::Uuid;
@@ -11,6 +12,7 @@ use super::Email;
 use crate::db::sessions::{NewSession, Session};
 use crate::db::{self, DbError};
 use crate::error::IssuerError;
+use crate::rate_limit::Action;
 use crate::state::AppState;
 
 pub struct Credentials {
@@ -25,19 +27,39 @@ pub struct LoggedIn {
     pub expires_in: i64,
 }
 
+/// Failures older than this no longer count towards a lock.
+pub const FAILURE_MEMORY: TimeDelta = TimeDelta::hours(24);
+
+/// Checks, in this order: the attempt limits (in memory, before any other work), the account
+/// lock, the password. A locked account is refused even with the right password, until the
+/// lock expires. Unknown and registered emails go through the same steps, failures included,
+/// so neither the answer, the time nor a lock tells whether an account exists.
 pub async fn login(
     state: &AppState,
     input: Credentials,
     client_ip: IpAddr,
 ) -> Result<LoggedIn, IssuerError> {
+    state
+        .limiter
+        .check(Action::Login, client_ip, &input.email)?;
     // A malformed email is just an unknown account: same answer, same work.
     let email = Email::parse(&input.email).ok();
-    let user = match &email {
+    let lockout = state.config.lockout_threshold > 0;
+    let (user, standing) = match &email {
         Some(email) => {
             let client = state.pool.get().await.map_err(DbError::from)?;
-            db::users::find_by_email(&client, email.as_str()).await?
+            let standing = if lockout {
+                db::login_failures::find(&client, email.as_str()).await?
+            } else {
+                None
+            };
+            if let Some(until) = standing.and_then(|s| s.locked_until) {
+                refuse_while_locked(until, state.clock.now())?;
+            }
+            let user = db::users::find_by_email(&client, email.as_str()).await?;
+            (user, standing)
         }
-        None => None,
+        None => (None, None),
     };
     let verified = state
         .hasher
@@ -46,10 +68,18 @@ pub async fn login(
             user.as_ref().map(|u| u.password_hash.clone()),
         )
         .await?;
-    let user = match user {
-        Some(user) if verified.matches => user,
+    let user = match (user, &email) {
+        (Some(user), _) if verified.matches => user,
+        (_, Some(email)) if lockout => {
+            record_failure(state, email).await?;
+            return Err(IssuerError::InvalidCredentials);
+        }
         _ => return Err(IssuerError::InvalidCredentials),
     };
+    if standing.is_some() {
+        let client = state.pool.get().await.map_err(DbError::from)?;
+        db::login_failures::clear(&client, &user.email).await?;
+    }
     if state.config.require_verified_email && !user.is_email_verified {
         return Err(IssuerError::EmailNotVerified);
     }
@@ -106,6 +136,38 @@ pub async fn login(
         refresh_token,
         expires_in: access.expires_in,
     })
+}
+
+/// A lock still running answers 429 with the seconds left (at least one).
+fn refuse_while_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), IssuerError> {
+    if until <= now {
+        return Ok(());
+    }
+    let left_ms = (until - now).num_milliseconds().max(0);
+    let retry_after_secs = u64::try_from(left_ms).unwrap_or(0).div_ceil(1000).max(1);
+    Err(IssuerError::RateLimited { retry_after_secs })
+}
+
+/// Counts a failed login for `email`, locking it once the threshold is reached.
+async fn record_failure(state: &AppState, email: &Email) -> Result<(), IssuerError> {
+    let now = state.clock.now();
+    let lock_for =
+        TimeDelta::from_std(state.config.lockout_duration).unwrap_or(TimeDelta::seconds(900));
+    let threshold = i32::try_from(state.config.lockout_threshold).unwrap_or(i32::MAX);
+    let client = state.pool.get().await.map_err(DbError::from)?;
+    let locked = db::login_failures::record_failure(
+        &client,
+        email.as_str(),
+        now,
+        now - FAILURE_MEMORY,
+        threshold,
+        now + lock_for,
+    )
+    .await?;
+    if let Some(until) = locked {
+        tracing::warn!(%until, "account locked after repeated failed logins");
+    }
+    Ok(())
 }
 
 /// Upgrades a hash made with weaker parameters. Best effort: the login has succeeded already.

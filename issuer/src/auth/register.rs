@@ -1,5 +1,7 @@
 //! Registration, and the verification token it hands to the mailer through `user.registered`.
 
+use std::net::IpAddr;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -11,6 +13,7 @@ use uuid::Uuid;
 use super::Email;
 use crate::db::{self, DbError};
 use crate::error::IssuerError;
+use crate::rate_limit::Action;
 use crate::state::AppState;
 
 pub struct Registration {
@@ -24,7 +27,15 @@ pub struct Registered {
     pub email: String,
 }
 
-pub async fn register(state: &AppState, input: Registration) -> Result<Registered, IssuerError> {
+/// Counted against the attempt limits first, before any validation, hashing or database work.
+pub async fn register(
+    state: &AppState,
+    input: Registration,
+    client_ip: IpAddr,
+) -> Result<Registered, IssuerError> {
+    state
+        .limiter
+        .check(Action::Register, client_ip, &input.email)?;
     let email = Email::parse(&input.email).map_err(IssuerError::InvalidEmail)?;
     if input.password.as_bytes() != input.password_confirmation.as_bytes() {
         return Err(IssuerError::PasswordMismatch);

@@ -1,5 +1,7 @@
 //! Using a verification token, and asking for a new one.
 
+use std::net::IpAddr;
+
 use common::events::{Event, EventType};
 use common::jwt::TokenError;
 use serde_json::json;
@@ -9,6 +11,7 @@ use super::register::{issue_verification_token, token_hash};
 use super::Email;
 use crate::db::{self, DbError};
 use crate::error::IssuerError;
+use crate::rate_limit::Action;
 use crate::state::AppState;
 
 /// Tokens we issue are 43 characters; anything much longer is garbage, refused unhashed.
@@ -46,7 +49,15 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Uuid, IssuerE
 
 /// Issues a new token (replacing the old) when the account exists and is unverified. The
 /// caller answers the same either way, so the response does not tell whether it exists.
-pub async fn resend_verification(state: &AppState, raw_email: &str) -> Result<(), IssuerError> {
+/// Counted against the attempt limits first, before any database work.
+pub async fn resend_verification(
+    state: &AppState,
+    raw_email: &str,
+    client_ip: IpAddr,
+) -> Result<(), IssuerError> {
+    state
+        .limiter
+        .check(Action::ResendVerification, client_ip, raw_email)?;
     let email = Email::parse(raw_email).map_err(IssuerError::InvalidEmail)?;
     let now = state.clock.now();
     let mut client = state.pool.get().await.map_err(DbError::from)?;

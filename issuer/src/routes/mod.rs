@@ -88,9 +88,9 @@ pub async fn route(
     }
     let state = &*state;
     match route {
-        Route::Register => register::register(state, req).await,
+        Route::Register => register::register(state, req, peer).await,
         Route::VerifyEmail => register::verify_email(state, req).await,
-        Route::ResendVerification => register::resend_verification(state, req).await,
+        Route::ResendVerification => register::resend_verification(state, req, peer).await,
         Route::Login => login::login(state, req, peer).await,
         Route::Refresh => tokens::refresh(state, req).await,
         Route::Logout => tokens::logout(state, req).await,

@@ -1,5 +1,7 @@
 //! POST /register, /verify-email, /resend-verification.
 
+use std::net::SocketAddr;
+
 use common::envelope::{self, Response};
 use common::error::ApiError;
 use http::{Request, StatusCode};
@@ -11,14 +13,20 @@ use crate::auth::register::Registration;
 use crate::auth::{register as registration, verify_email as verification};
 use crate::state::AppState;
 
-pub async fn register(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
+pub async fn register(
+    state: &AppState,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response, ApiError> {
+    let client_ip =
+        crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
     let body = json_body(state, req, &["email", "password", "password_confirmation"]).await?;
     let input = Registration {
         email: body.required_str("email")?.to_owned(),
         password: body.required_str("password")?.to_owned(),
         password_confirmation: body.required_str("password_confirmation")?.to_owned(),
     };
-    let registered = registration::register(state, input).await?;
+    let registered = registration::register(state, input, client_ip).await?;
     Ok(envelope::success(
         StatusCode::CREATED,
         &json!({
@@ -41,9 +49,12 @@ pub async fn verify_email(state: &AppState, req: Request<Incoming>) -> Result<Re
 pub async fn resend_verification(
     state: &AppState,
     req: Request<Incoming>,
+    peer: SocketAddr,
 ) -> Result<Response, ApiError> {
+    let client_ip =
+        crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
     let body = json_body(state, req, &["email"]).await?;
-    verification::resend_verification(state, body.required_str("email")?).await?;
+    verification::resend_verification(state, body.required_str("email")?, client_ip).await?;
     Ok(envelope::success(
         StatusCode::ACCEPTED,
         &json!({"message": "If the account exists and is not verified yet, a new verification email is on its way."}),
