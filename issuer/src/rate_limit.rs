@@ -485,17 +485,15 @@ mod tests {
         config.max_keys = 100_000;
         let limiter = RateLimiter::new(config);
         let start = Instant::now();
-        // Fill to the bound with live keys, then measure a further flood that forces eviction.
+        // Fill to the bound with live keys, then count the sweeps a further flood forces.
         for n in 0..100_000u32 {
             let _ = limiter.check_at(Action::Login, ip(1), &n.to_string(), start);
         }
         let before = limiter.sweeps();
         let flood = 100_000u32;
-        let timer = Instant::now();
         for n in 0..flood {
             let _ = limiter.check_at(Action::Login, ip(1), &format!("f{n}"), start);
         }
-        let per_attempt = timer.elapsed() / flood;
         assert!(limiter.len() <= 100_000);
         // Every key is live, so each sweep evicts a quarter of its shard: one linear sweep per
         // 1 500 or so new keys, not one per attempt.
@@ -504,12 +502,6 @@ mod tests {
         assert!(
             sweeps <= u64::from(flood) / (per_shard / 4) + SHARDS as u64,
             "{sweeps} sweeps for {flood} new keys"
-        );
-        // Unoptimised and on a shared machine, so only a loose bound on the clock: sweeping
-        // a 6 250-key shard on every attempt would take several times this.
-        assert!(
-            per_attempt < Duration::from_micros(200),
-            "{per_attempt:?} per attempt"
         );
     }
 }
