@@ -278,11 +278,17 @@ mod tests {
             Cors::Api(Some(HeaderValue::from_static("https://app.example.com")))
         );
         assert_eq!(
-            list.decide("/api/v1/auth/login", &request_from("https://evil.example.com")),
+            list.decide(
+                "/api/v1/auth/login",
+                &request_from("https://evil.example.com")
+            ),
             Cors::Api(None)
         );
         assert_eq!(
-            list.decide("/api/v1/auth/login", &request_from("https://APP.example.com")),
+            list.decide(
+                "/api/v1/auth/login",
+                &request_from("https://APP.example.com")
+            ),
             Cors::Api(None)
         );
         assert_eq!(
@@ -293,7 +299,10 @@ mod tests {
         assert_eq!(list.decide("/forward-auth", &allowed), Cors::NotApplicable);
 
         let mut twice = allowed.clone();
-        twice.append(header::ORIGIN, HeaderValue::from_static("https://app.example.com"));
+        twice.append(
+            header::ORIGIN,
+            HeaderValue::from_static("https://app.example.com"),
+        );
         assert_eq!(list.decide("/api/v1/auth/login", &twice), Cors::Api(None));
         Ok(())
     }
@@ -303,7 +312,10 @@ mod tests {
         let list = origins("https://app.example.com")?;
         let response = list.preflight(&request_from("https://app.example.com"), "POST");
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
-        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_METHODS], "POST");
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_METHODS],
+            "POST"
+        );
         assert_eq!(response.headers()[header::ACCESS_CONTROL_MAX_AGE], "600");
         let response = list.preflight(&request_from("https://other.example.com"), "POST");
         assert_eq!(response.status(), StatusCode::NO_CONTENT);

@@ -34,11 +34,10 @@ pub async fn read_body(
         Ok(Err(err)) => {
             Err(ApiError::validation("body", "the body could not be read").with_source(err))
         }
-        Err(_) => Err(ApiError::validation(
-            "body",
-            "the body did not arrive in time",
-        )
-        .with_header(header::CONNECTION, "close")),
+        Err(_) => Err(
+            ApiError::validation("body", "the body did not arrive in time")
+                .with_header(header::CONNECTION, "close"),
+        ),
     }
 }
 

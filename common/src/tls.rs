@@ -23,10 +23,7 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ConfigError> {
         .collect::<Result<_, _>>()
         .map_err(|_| ConfigError::new(TLS_CERT_FILE, "is not a valid PEM certificate chain"))?;
     if chain.is_empty() {
-        return Err(ConfigError::new(
-            TLS_CERT_FILE,
-            "holds no PEM certificate",
-        ));
+        return Err(ConfigError::new(TLS_CERT_FILE, "holds no PEM certificate"));
     }
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|_| ConfigError::new(TLS_KEY_FILE, "holds no valid PEM private key"))?;

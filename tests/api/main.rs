@@ -2,10 +2,13 @@
 //! behind real nginx and Caddy. Each test gets its own database, so they run in parallel.
 
 mod harness;
+mod raw_http;
 mod services;
 
+mod cors;
 mod events;
 mod health;
+mod hostile_http;
 mod http_hygiene;
 mod login;
 mod me_and_validate;
@@ -13,5 +16,6 @@ mod proxies;
 mod refresh_logout;
 mod register;
 mod timing;
+mod tls;
 mod verifier;
 mod verify_email;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use common::clock::Clock;
 use common::jwt::TokenCodec;
-use common::server::ServeOptions;
 use common::request::AccessLog;
+use common::server::ServeOptions;
 use tokio::net::TcpListener;
 
 use crate::config::VerifierConfig;
@@ -84,7 +84,8 @@ impl App {
                 } else {
                     AccessLog::Info
                 };
-                let cors = (state.config.common.allowed_origins).decide(req.uri().path(), req.headers());
+                let cors =
+                    (state.config.common.allowed_origins).decide(req.uri().path(), req.headers());
                 let response =
                     common::request::handle_with(req, log, move |req| routes::route(state, req));
                 common::cors::around(cors, response)

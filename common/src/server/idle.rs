@@ -76,7 +76,12 @@ pub struct IdleIo<IO> {
 }
 
 impl<IO> IdleIo<IO> {
-    pub fn new(inner: IO, activity: Arc<Activity>, first_byte: Duration, keep_alive: Duration) -> Self {
+    pub fn new(
+        inner: IO,
+        activity: Arc<Activity>,
+        first_byte: Duration,
+        keep_alive: Duration,
+    ) -> Self {
         let started = Instant::now();
         IdleIo {
             inner,
