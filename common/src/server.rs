@@ -148,6 +148,11 @@ pub async fn serve_with<H, Fut>(
 }
 
 /// HTTP/1.1 and HTTP/2 (by preface or ALPN) with the configured limits.
+///
+/// hyper itself answers a head over `max_buf_size` or with more than `max_headers` fields with
+/// a bare 431, and malformed framing (bad or conflicting `Content-Length`) with a bare 400. A
+/// request with both `Content-Length` and `Transfer-Encoding: chunked` is read by its chunked
+/// framing only and the connection is closed after the answer, so nothing can be smuggled.
 fn connection_builder(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -85,8 +85,11 @@ impl App {
             self.serve,
             move |req, peer| {
                 let state = Arc::clone(&state);
-                let cors =
-                    (state.config.common.allowed_origins).decide(req.uri().path(), req.headers());
+                let cors = state
+                    .config
+                    .common
+                    .allowed_origins
+                    .decide(req.uri().path(), req.headers());
                 let response =
                     common::request::handle(req, move |req| routes::route(state, req, peer));
                 common::cors::around(cors, response)

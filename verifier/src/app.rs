@@ -84,8 +84,11 @@ impl App {
                 } else {
                     AccessLog::Info
                 };
-                let cors =
-                    (state.config.common.allowed_origins).decide(req.uri().path(), req.headers());
+                let cors = state
+                    .config
+                    .common
+                    .allowed_origins
+                    .decide(req.uri().path(), req.headers());
                 let response =
                     common::request::handle_with(req, log, move |req| routes::route(state, req));
                 common::cors::around(cors, response)
