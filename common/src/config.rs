@@ -176,7 +176,11 @@ pub struct CommonConfig {
     pub nats_url: String,
     pub nats_stream: String,
     pub nats_subject_prefix: String,
-    pub allowed_origins: Vec<String>,
+    pub allowed_origins: crate::cors::AllowedOrigins,
+    /// Connection and request limits.
+    pub limits: crate::limits::ServerLimits,
+    /// Certificate and key for HTTPS; plain HTTP when `None`.
+    pub tls: Option<crate::limits::TlsFiles>,
     /// How long in-flight requests may run after SIGTERM before connections are closed.
     pub shutdown_grace: Duration,
 }
@@ -222,7 +226,9 @@ impl CommonConfig {
             nats_url: env.string_or(NATS_URL, "nats://localhost:4222"),
             nats_stream: env.string_or(NATS_STREAM, "AUTH"),
             nats_subject_prefix: env.string_or(NATS_SUBJECT_PREFIX, "auth"),
-            allowed_origins: env.list(ALLOWED_ORIGINS),
+            allowed_origins: crate::cors::AllowedOrigins::from_env(env)?,
+            limits: crate::limits::ServerLimits::from_env(env)?,
+            tls: crate::limits::TlsFiles::from_env(env)?,
             shutdown_grace: Duration::from_secs(env.number_or(SHUTDOWN_GRACE_SECONDS, 30, 0)?),
         })
     }

@@ -4,7 +4,7 @@
 //! done here once, with our own messages: a client never sees a parser's wording.
 
 use bytes::Bytes;
-use http::{header, HeaderMap, Request};
+use http::{header, HeaderMap, Request, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::de::{self, MapAccess, Visitor};
@@ -12,18 +12,32 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::limits::BodyLimits;
 
-/// Reads the whole body, refusing more than `limit` bytes with 413 PAYLOAD_TOO_LARGE.
-pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
-    if declared_length(req.headers()).is_some_and(|len| len > limit as u64) {
-        return Err(payload_too_large(limit));
+/// Reads the whole body within `limits`: more than `max_bytes` is 413 PAYLOAD_TOO_LARGE; a
+/// body that has not fully arrived after `timeout` is 400 VALIDATION_ERROR (the contract has no
+/// timeout code; the request is refused as not received) and the connection is closed.
+pub async fn read_body(
+    req: Request<Incoming>,
+    limits: impl Into<BodyLimits>,
+) -> Result<Bytes, ApiError> {
+    let BodyLimits { max_bytes, timeout } = limits.into();
+    if declared_length(req.headers()).is_some_and(|len| len > max_bytes as u64) {
+        return Err(payload_too_large(max_bytes));
     }
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(payload_too_large(limit)),
-        Err(err) => {
+    let collect = Limited::new(req.into_body(), max_bytes).collect();
+    match tokio::time::timeout(timeout, collect).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
+            Err(payload_too_large(max_bytes))
+        }
+        Ok(Err(err)) => {
             Err(ApiError::validation("body", "the body could not be read").with_source(err))
         }
+        Err(_) => Err(
+            ApiError::validation("body", "the body did not arrive in time")
+                .with_header(header::CONNECTION, "close"),
+        ),
     }
 }
 
@@ -31,12 +45,29 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
 /// all in `allowed`.
 pub async fn read_json_object(
     req: Request<Incoming>,
-    limit: usize,
+    limits: impl Into<BodyLimits>,
     allowed: &[&str],
 ) -> Result<JsonObject, ApiError> {
     require_json_content_type(req.headers())?;
-    let body = read_body(req, limit).await?;
+    let body = read_body(req, limits).await?;
     JsonObject::parse(&body, allowed)
+}
+
+/// Exactly one `Host` header, as HTTP/1.1 requires (RFC 9112 section 3.2). HTTP/1.0 may omit
+/// it, and HTTP/2 carries the authority in the request line instead; two are refused always.
+pub fn require_one_host<B>(req: &Request<B>) -> Result<(), ApiError> {
+    let hosts = req.headers().get_all(header::HOST).iter().count();
+    let may_omit = req.version() <= Version::HTTP_10
+        || (req.version() >= Version::HTTP_2 && req.uri().authority().is_some());
+    match hosts {
+        1 => Ok(()),
+        0 if may_omit => Ok(()),
+        0 => Err(ApiError::validation("host", "the Host header is required")),
+        _ => Err(ApiError::validation(
+            "host",
+            "the Host header must appear exactly once",
+        )),
+    }
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

@@ -4,7 +4,9 @@
 //!   the one error type every handler returns.
 //! - [`envelope`]: the JSON success / error bodies; the only code that serialises them.
 //! - [`http`]: hyper glue: bounded body reading, strict JSON decoding, response builders.
-//! - [`server`]: the accept loop with graceful, deadline-bound shutdown.
+//! - [`server`]: the accept loop: connection cap, TLS, timeouts, graceful shutdown.
+//! - [`limits`]: connection and request limits, TLS files; [`tls`]: the rustls set-up.
+//! - [`cors`]: CORS for the browser API routes, per `ALLOWED_ORIGINS`.
 //! - [`request`]: the per-request wrapper: request id, span, one log line, error to envelope.
 //! - [`config`]: typed settings read from an injectable lookup (environment plus `.env`).
 //! - [`jwt`]: HS256 keys, access / refresh claims, signing and validation.
@@ -12,15 +14,18 @@
 //! - [`telemetry`] and [`shutdown`]: logging set-up and the termination signal.
 
 pub mod config;
+pub mod cors;
 pub mod envelope;
 pub mod error;
 pub mod events;
 pub mod http;
 pub mod jwt;
+pub mod limits;
 pub mod request;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 /// The clock in one place, so that domain code receives `now` and tests can move it.
 pub mod clock;

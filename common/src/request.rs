@@ -64,7 +64,11 @@ where
     async move {
         let started = Instant::now();
         tracing::debug!("request received");
-        let mut response = match handler(req).await {
+        let outcome = match crate::http::require_one_host(&req) {
+            Ok(()) => handler(req).await,
+            Err(err) => Err(err),
+        };
+        let mut response = match outcome {
             Ok(response) => response,
             Err(err) => {
                 log_error(&err);

@@ -1,4 +1,5 @@
-//! The accept loop shared by both services, with graceful, deadline-bound shutdown.
+//! The accept loop shared by both services: connection cap, optional TLS, idle and header
+//! timeouts, and graceful, deadline-bound shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,16 +12,53 @@ use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
+use crate::config::{CommonConfig, ConfigError};
 use crate::envelope::Response;
+use crate::limits::ServerLimits;
 
-/// How long a client may take to send its request headers before the connection is closed.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+mod idle;
+mod refuse;
 
-/// Serves `handler` on `listener` until `shutdown` completes, then stops accepting and lets
-/// in-flight requests finish for at most `grace`.
+use idle::{Activity, IdleIo};
+
+/// How connections are served: the limits and, for HTTPS, the TLS acceptor.
+#[derive(Clone, Default)]
+pub struct ServeOptions {
+    pub limits: ServerLimits,
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("limits", &self.limits)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl ServeOptions {
+    /// The configured limits, and the TLS acceptor when HTTPS is configured. An unreadable or
+    /// invalid certificate or key is an error naming its variable.
+    pub fn from_config(config: &CommonConfig) -> Result<Self, ConfigError> {
+        Ok(ServeOptions {
+            limits: config.limits.clone(),
+            tls: config.tls.as_ref().map(crate::tls::acceptor).transpose()?,
+        })
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+/// Serves `handler` on `listener` with the default limits and no TLS; see [`serve_with`].
 pub async fn serve<H, Fut>(
     listener: TcpListener,
     handler: H,
@@ -30,13 +68,26 @@ pub async fn serve<H, Fut>(
     H: Fn(Request<Incoming>, SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Response> + Send + 'static,
 {
+    serve_with(listener, ServeOptions::default(), handler, shutdown, grace).await;
+}
+
+/// Serves `handler` on `listener` until `shutdown` completes, then stops accepting and lets
+/// in-flight requests finish for at most `grace`.
+pub async fn serve_with<H, Fut>(
+    listener: TcpListener,
+    options: ServeOptions,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
+{
+    let ServeOptions { limits, tls } = options;
     let handler = Arc::new(handler);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(connection_builder(&limits));
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(Semaphore::new(refuse::AT_ONCE));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
@@ -54,18 +105,36 @@ pub async fn serve<H, Fut>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let handler = Arc::clone(&handler);
-        let service = service_fn(move |req| {
-            let response = handler(req, peer);
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            tracing::warn!(%peer, max = limits.max_connections, "connection limit reached; refusing");
+            refuse::refuse(stream, tls.is_none(), &refusals);
+            continue;
+        };
+        let connection = Connection {
+            builder: Arc::clone(&builder),
+            handler: Arc::clone(&handler),
+            watcher: graceful.watcher(),
+            limits: limits.clone(),
+            peer,
+        };
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            let _permit = permit;
+            match tls {
+                None => connection.serve(stream).await,
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(
+                        connection.limits.tls_handshake_timeout,
+                        acceptor.accept(stream),
+                    );
+                    match handshake.await {
+                        Ok(Ok(stream)) => connection.serve(stream).await,
+                        Ok(Err(err)) => {
+                            tracing::debug!(error = %err, %peer, "TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
@@ -75,5 +144,79 @@ pub async fn serve<H, Fut>(
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections drained"),
         () = tokio::time::sleep(grace) => tracing::warn!(?grace, "grace period over; closing remaining connections"),
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 (by preface or ALPN) with the configured limits.
+///
+/// hyper itself answers a head over `max_buf_size` or with more than `max_headers` fields with
+/// a bare 431, and malformed framing (bad or conflicting `Content-Length`) with a bare 400. A
+/// request with both `Content-Length` and `Transfer-Encoding: chunked` is read by its chunked
+/// framing only and the connection is closed after the answer, so nothing can be smuggled.
+fn connection_builder(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(Some(20))
+        .max_local_error_reset_streams(Some(256));
+    builder
+}
+
+/// One accepted connection, before its protocol is known.
+struct Connection<H> {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    handler: Arc<H>,
+    watcher: Watcher,
+    limits: ServerLimits,
+    peer: SocketAddr,
+}
+
+impl<H, Fut> Connection<H>
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
+{
+    async fn serve<IO>(self, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            builder,
+            handler,
+            watcher,
+            limits,
+            peer,
+        } = self;
+        let activity = Activity::new();
+        let io = IdleIo::new(
+            io,
+            Arc::clone(&activity),
+            limits.header_read_timeout.min(limits.keep_alive_timeout),
+            limits.keep_alive_timeout,
+        );
+        let service = service_fn(move |req| {
+            let in_flight = activity.begin();
+            let response = handler(req, peer);
+            async move {
+                let response = response.await;
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(io), service)
+            .into_owned();
+        if let Err(err) = watcher.watch(connection).await {
+            tracing::debug!(error = %err, %peer, "connection ended with an error");
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use common::clock::Clock;
 use common::jwt::TokenCodec;
+use common::server::ServeOptions;
 use tokio::net::TcpListener;
 
 use crate::auth::password::Hasher;
@@ -20,6 +21,7 @@ use crate::{db, routes};
 /// port 0 and read the real address before serving.
 pub struct App {
     listener: TcpListener,
+    serve: ServeOptions,
     state: Arc<AppState>,
 }
 
@@ -40,6 +42,7 @@ impl App {
             config.hash_max_queued,
         )
         .context("invalid ARGON2_* settings")?;
+        let serve = ServeOptions::from_config(&config.common)?;
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (ISSUER_ADDR)", config.addr))?;
@@ -55,6 +58,7 @@ impl App {
         };
         Ok(App {
             listener,
+            serve,
             state: Arc::new(state),
         })
     }
@@ -77,13 +81,21 @@ impl App {
             let _ = relay_stopped.await;
         }));
         if let Ok(addr) = self.listener.local_addr() {
-            tracing::info!(%addr, "issuer listening");
+            tracing::info!(%addr, tls = self.serve.is_tls(), "issuer listening");
         }
-        common::server::serve(
+        common::server::serve_with(
             self.listener,
+            self.serve,
             move |req, peer| {
                 let state = Arc::clone(&state);
-                common::request::handle(req, move |req| routes::route(state, req, peer))
+                let cors = state
+                    .config
+                    .common
+                    .allowed_origins
+                    .decide(req.uri().path(), req.headers());
+                let response =
+                    common::request::handle(req, move |req| routes::route(state, req, peer));
+                common::cors::around(cors, response)
             },
             shutdown,
             grace,

@@ -2,11 +2,14 @@
 //! behind real nginx and Caddy. Each test gets its own database, so they run in parallel.
 
 mod harness;
+mod raw_http;
 mod services;
 
+mod cors;
 mod events;
 mod examples;
 mod health;
+mod hostile_http;
 mod http_hygiene;
 mod lockout;
 mod login;
@@ -16,5 +19,6 @@ mod rate_limits;
 mod refresh_logout;
 mod register;
 mod timing;
+mod tls;
 mod verifier;
 mod verify_email;

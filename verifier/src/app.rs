@@ -8,6 +8,7 @@ use anyhow::Context;
 use common::clock::Clock;
 use common::jwt::TokenCodec;
 use common::request::AccessLog;
+use common::server::ServeOptions;
 use tokio::net::TcpListener;
 
 use crate::config::VerifierConfig;
@@ -17,11 +18,13 @@ use crate::{revocations, routes};
 /// A built verifier with its listener bound (port 0 allowed).
 pub struct App {
     listener: TcpListener,
+    serve: ServeOptions,
     state: Arc<AppState>,
 }
 
 impl App {
     pub async fn build(config: VerifierConfig) -> Result<App, anyhow::Error> {
+        let serve = ServeOptions::from_config(&config.common)?;
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (VERIFIER_ADDR)", config.addr))?;
@@ -44,6 +47,7 @@ impl App {
         };
         Ok(App {
             listener,
+            serve,
             state: Arc::new(state),
         })
     }
@@ -68,10 +72,11 @@ impl App {
         ));
         let sweeper = tokio::spawn(revocations::sweep_forever(Arc::clone(&state.revocations)));
         if let Ok(addr) = self.listener.local_addr() {
-            tracing::info!(%addr, "verifier listening");
+            tracing::info!(%addr, tls = self.serve.is_tls(), "verifier listening");
         }
-        common::server::serve(
+        common::server::serve_with(
             self.listener,
+            self.serve,
             move |req, _peer| {
                 let state = Arc::clone(&state);
                 let log = if req.uri().path() == "/forward-auth" {
@@ -79,7 +84,14 @@ impl App {
                 } else {
                     AccessLog::Info
                 };
-                common::request::handle_with(req, log, move |req| routes::route(state, req))
+                let cors = state
+                    .config
+                    .common
+                    .allowed_origins
+                    .decide(req.uri().path(), req.headers());
+                let response =
+                    common::request::handle_with(req, log, move |req| routes::route(state, req));
+                common::cors::around(cors, response)
             },
             shutdown,
             grace,

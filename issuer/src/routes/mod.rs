@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use common::envelope::Response;
 use common::error::{ApiError, ErrorCode};
-use http::{header, Request};
+use http::{header, Method, Request};
 use hyper::body::Incoming;
 
 use crate::state::AppState;
@@ -56,6 +56,11 @@ impl Route {
         }
     }
 
+    /// Browser API routes (CORS applies); not the health checks.
+    fn is_api(self) -> bool {
+        !matches!(self, Route::Health | Route::Live)
+    }
+
     /// The one method the route answers, as it is written in `Allow`.
     fn method(self) -> &'static str {
         match self {
@@ -79,6 +84,10 @@ pub async fn route(
 ) -> Result<Response, ApiError> {
     let route = Route::resolve(req.uri().path())
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such route."))?;
+    if req.method() == Method::OPTIONS && route.is_api() {
+        let cors = &state.config.common.allowed_origins;
+        return Ok(cors.preflight(req.headers(), route.method()));
+    }
     if req.method().as_str() != route.method() {
         return Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
@@ -107,5 +116,5 @@ async fn json_body(
     req: Request<Incoming>,
     fields: &[&str],
 ) -> Result<common::http::JsonObject, ApiError> {
-    common::http::read_json_object(req, state.config.common.max_body_bytes, fields).await
+    common::http::read_json_object(req, state.config.common.body_limits(), fields).await
 }

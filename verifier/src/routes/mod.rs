@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::envelope::Response;
 use common::error::{ApiError, ErrorCode};
-use http::{header, Request};
+use http::{header, Method, Request};
 use hyper::body::Incoming;
 
 use crate::state::AppState;
@@ -23,6 +23,10 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Respo
         },
         &*state,
     );
+    if req.method() == Method::OPTIONS && req.uri().path().starts_with("/api/") {
+        let cors = &state.config.common.allowed_origins;
+        return Ok(cors.preflight(req.headers(), allowed));
+    }
     if req.method().as_str() != allowed {
         return Err(ApiError::new(
             ErrorCode::MethodNotAllowed,

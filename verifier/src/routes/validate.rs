@@ -9,7 +9,7 @@ use crate::state::AppState;
 
 pub async fn validate(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let body =
-        common::http::read_json_object(req, state.config.common.max_body_bytes, &["token"]).await?;
+        common::http::read_json_object(req, state.config.common.body_limits(), &["token"]).await?;
     let claims = state.verify(body.required_str("token")?)?;
     Ok(envelope::success(StatusCode::OK, &claims.validation_data()))
 }

@@ -1,0 +1,325 @@
+//! CORS for the browser-facing API routes (`/api/...`), exactly per `ALLOWED_ORIGINS`.
+//!
+//! Origins are compared byte for byte with the list (which is lower-cased at start, as browsers
+//! serialise origins). `*` is refused: the API is called with credentials, and a wildcard
+//! together with `Access-Control-Allow-Credentials` is exactly what must never be sent.
+//! A preflight from an origin that is not listed (or with no `Origin`) gets a bare 204: no
+//! `Access-Control-Allow-*` header, so the browser stops there.
+//! `/forward-auth` and `/health*` are not browser endpoints and get no CORS headers.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http_body_util::Full;
+
+use crate::config::{ConfigError, Env, ALLOWED_ORIGINS};
+use crate::envelope::Response;
+
+/// Requests under this prefix are the browser API.
+const API_PREFIX: &str = "/api/";
+const ALLOW_HEADERS: &str = "authorization, content-type, x-request-id";
+const EXPOSE_HEADERS: &str = "x-request-id";
+const MAX_AGE_SECONDS: &str = "600";
+
+/// The validated `ALLOWED_ORIGINS` list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedOrigins {
+    origins: Vec<String>,
+}
+
+impl AllowedOrigins {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mut origins = Vec::new();
+        for entry in env.list(ALLOWED_ORIGINS) {
+            let origin = parse_origin(&entry).map_err(|reason| {
+                ConfigError::new(ALLOWED_ORIGINS, format!("has an entry that {reason}"))
+            })?;
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        Ok(AllowedOrigins { origins })
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.origins
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.origins.is_empty()
+    }
+
+    /// Whether CORS applies to `path`, and the request's `Origin` when it is allowed.
+    pub fn decide(&self, path: &str, headers: &HeaderMap) -> Cors {
+        if !path.starts_with(API_PREFIX) {
+            return Cors::NotApplicable;
+        }
+        Cors::Api(self.allowed_origin(headers))
+    }
+
+    /// The request's single `Origin` header when it is on the list.
+    fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        let mut values = headers.get_all(header::ORIGIN).iter();
+        let origin = values.next()?;
+        if values.next().is_some() {
+            return None;
+        }
+        let text = origin.to_str().ok()?;
+        self.origins
+            .iter()
+            .any(|allowed| allowed == text)
+            .then(|| origin.clone())
+    }
+
+    /// The answer to `OPTIONS` on an API route that accepts `method`: 204, with the preflight
+    /// headers only for an allowed origin. [`Cors::apply`] adds the rest on the way out.
+    pub fn preflight(&self, headers: &HeaderMap, method: &'static str) -> Response {
+        let mut response = http::Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        if self.allowed_origin(headers).is_some() {
+            let out = response.headers_mut();
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(method),
+            );
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(ALLOW_HEADERS),
+            );
+            out.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static(MAX_AGE_SECONDS),
+            );
+        }
+        response
+    }
+}
+
+/// What CORS means for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cors {
+    /// Not a browser route: no CORS header at all.
+    NotApplicable,
+    /// A browser route, with the request's origin when it is allowed.
+    Api(Option<HeaderValue>),
+}
+
+impl Cors {
+    /// Adds the CORS response headers: `Vary: Origin` on every API response (the answer depends
+    /// on it), and the allow headers for an allowed origin only.
+    pub fn apply(&self, response: &mut Response) {
+        let Cors::Api(origin) = self else {
+            return;
+        };
+        let headers = response.headers_mut();
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        if let Some(origin) = origin {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(EXPOSE_HEADERS),
+            );
+        }
+    }
+}
+
+/// Awaits `response` and applies `cors` to it: the one place a service adds CORS headers.
+pub async fn around(cors: Cors, response: impl Future<Output = Response>) -> Response {
+    let mut response = response.await;
+    cors.apply(&mut response);
+    response
+}
+
+/// `scheme://host[:port]`, lower-cased; the error says what is wrong (never echoing the value).
+fn parse_origin(entry: &str) -> Result<String, &'static str> {
+    if entry == "*" {
+        return Err("is `*`, which is refused because requests carry credentials");
+    }
+    let lower = entry.to_ascii_lowercase();
+    let (scheme, rest) = lower
+        .split_once("://")
+        .ok_or("is not of the form scheme://host[:port]")?;
+    if scheme != "http" && scheme != "https" {
+        return Err("does not start with http:// or https://");
+    }
+    if rest.contains(['/', '?', '#']) {
+        return Err("has a path, query or fragment (an origin is scheme://host[:port] only)");
+    }
+    if rest.contains('@') {
+        return Err("has user information (an origin is scheme://host[:port] only)");
+    }
+    let (host, port) = split_port(rest)?;
+    let host_ok = if let Some(inner) = host.strip_prefix('[') {
+        inner
+            .strip_suffix(']')
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+    } else {
+        !host.is_empty()
+            && host
+                .split('.')
+                .all(|label| !label.is_empty() && label.bytes().all(is_host_byte))
+            && !host.starts_with('-')
+    };
+    if !host_ok {
+        return Err("does not have a valid host");
+    }
+    if let Some(port) = port {
+        let valid = !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok_and(|p| p > 0);
+        if !valid {
+            return Err("does not have a valid port");
+        }
+    }
+    Ok(lower)
+}
+
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
+/// Splits `host[:port]`, minding bracketed IPv6 hosts.
+fn split_port(rest: &str) -> Result<(&str, Option<&str>), &'static str> {
+    if rest.starts_with('[') {
+        let close = rest.find(']').ok_or("does not have a valid host")?;
+        let (host, after) = rest.split_at(close + 1);
+        return match after.strip_prefix(':') {
+            Some(port) => Ok((host, Some(port))),
+            None if after.is_empty() => Ok((host, None)),
+            None => Err("does not have a valid host"),
+        };
+    }
+    Ok(match rest.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn origins(value: &str) -> Result<AllowedOrigins, ConfigError> {
+        let map: HashMap<String, String> = [(ALLOWED_ORIGINS.to_owned(), value.to_owned())].into();
+        let lookup = move |k: &str| map.get(k).cloned();
+        AllowedOrigins::from_env(&Env::new(&lookup))
+    }
+
+    fn request_from(origin: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(origin) {
+            headers.insert(header::ORIGIN, value);
+        }
+        headers
+    }
+
+    #[test]
+    fn valid_origins_are_kept_lower_cased_and_deduplicated() -> Result<(), ConfigError> {
+        let list = origins(
+            "https://App.Example.com, http://localhost:3000,https://app.example.com,http://[::1]:8080, http://10.0.0.1",
+        )?;
+        assert_eq!(
+            list.as_slice(),
+            [
+                "https://app.example.com",
+                "http://localhost:3000",
+                "http://[::1]:8080",
+                "http://10.0.0.1"
+            ]
+        );
+        assert!(origins("")?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn bad_entries_are_refused_naming_the_variable_and_not_the_value() {
+        for bad in [
+            "*",
+            "app.example.com",
+            "ftp://app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "https://app.example.com?x=1",
+            "https://user@app.example.com",
+            "https://",
+            "https://:443",
+            "https://app.example.com:",
+            "https://app.example.com:0",
+            "https://app.example.com:99999",
+            "https://app..example.com",
+            "https://app_example.com",
+            "https://[::1",
+            "https://ok.example.com, null",
+        ] {
+            let err = origins(bad).err();
+            assert_eq!(
+                err.as_ref().map(|e| e.variable.as_str()),
+                Some(ALLOWED_ORIGINS),
+                "{bad}"
+            );
+            let message = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(!message.contains("example.com"), "{message}");
+        }
+    }
+
+    #[test]
+    fn only_listed_origins_on_api_paths_are_allowed() -> Result<(), ConfigError> {
+        let list = origins("https://app.example.com")?;
+        let allowed = request_from("https://app.example.com");
+        assert_eq!(
+            list.decide("/api/v1/auth/login", &allowed),
+            Cors::Api(Some(HeaderValue::from_static("https://app.example.com")))
+        );
+        assert_eq!(
+            list.decide(
+                "/api/v1/auth/login",
+                &request_from("https://evil.example.com")
+            ),
+            Cors::Api(None)
+        );
+        assert_eq!(
+            list.decide(
+                "/api/v1/auth/login",
+                &request_from("https://APP.example.com")
+            ),
+            Cors::Api(None)
+        );
+        assert_eq!(
+            list.decide("/api/v1/auth/login", &HeaderMap::new()),
+            Cors::Api(None)
+        );
+        assert_eq!(list.decide("/health", &allowed), Cors::NotApplicable);
+        assert_eq!(list.decide("/forward-auth", &allowed), Cors::NotApplicable);
+
+        let mut twice = allowed.clone();
+        twice.append(
+            header::ORIGIN,
+            HeaderValue::from_static("https://app.example.com"),
+        );
+        assert_eq!(list.decide("/api/v1/auth/login", &twice), Cors::Api(None));
+        Ok(())
+    }
+
+    #[test]
+    fn preflight_headers_only_for_an_allowed_origin() -> Result<(), ConfigError> {
+        let list = origins("https://app.example.com")?;
+        let response = list.preflight(&request_from("https://app.example.com"), "POST");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_METHODS],
+            "POST"
+        );
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_MAX_AGE], "600");
+        let response = list.preflight(&request_from("https://other.example.com"), "POST");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert!(response.headers().is_empty());
+        Ok(())
+    }
+}
