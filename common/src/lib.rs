@@ -6,11 +6,14 @@
 //! - [`http`]: hyper glue: bounded body reading, strict JSON decoding, response builders.
 //! - [`server`]: the accept loop with graceful, deadline-bound shutdown.
 //! - [`request`]: the per-request wrapper: request id, span, one log line, error to envelope.
+//! - [`cli`]: what both command lines share: help from the variable catalogue, the
+//!   `check-config` summary, the `healthcheck` probe.
 //! - [`config`]: typed settings read from an injectable lookup (environment plus `.env`).
 //! - [`jwt`]: HS256 keys, access / refresh claims, signing and validation.
 //! - [`events`]: the event envelope published to NATS and its subjects.
 //! - [`telemetry`] and [`shutdown`]: logging set-up and the termination signal.
 
+pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod error;
