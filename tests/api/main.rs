@@ -4,6 +4,7 @@
 mod harness;
 mod services;
 
+mod deploy;
 mod events;
 mod health;
 mod http_hygiene;
