@@ -313,7 +313,14 @@ fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
         .find_map(|l| l.strip_prefix("rust-version = \""))
         .and_then(|v| v.strip_suffix('"'))
         .context("workspace rust-version")?;
-    let minor = |version: &str| -> Option<u32> { version.split('.').nth(1)?.parse().ok() };
+    // `1.95-bookworm AS build` → 95.
+    let minor = |version: &str| -> Option<u32> {
+        let minor = version.split('.').nth(1)?;
+        let digits = minor
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(minor.len());
+        minor[..digits].parse().ok()
+    };
     for (file, binary, addr_var, own) in [
         (
             "Dockerfile.issuer",
@@ -374,7 +381,7 @@ fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
             .find_map(|s| s.strip_prefix("FROM rust:"))
             .context("a rust: builder stage")?;
         ensure!(
-            minor(builder) >= minor(rust_version),
+            minor(builder).is_some() && minor(builder) >= minor(rust_version),
             "{file}: builder rust:{builder} is older than rust-version {rust_version}"
         );
     }
