@@ -78,8 +78,10 @@ pub fn common_summary(config: &CommonConfig) -> Vec<String> {
     let keys = &config.tokens.keys;
     vec![
         format!(
-            "service: {} {} ({:?})",
-            config.service_name, config.service_version, config.environment
+            "service: {} {} ({})",
+            config.service_name,
+            config.service_version,
+            format!("{:?}", config.environment).to_lowercase()
         ),
         format!(
             "signing keys: kids {}, active {}, HS256",

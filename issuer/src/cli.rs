@@ -117,8 +117,8 @@ fn summary(config: &IssuerConfig) -> Result<Vec<String>, ConfigError> {
             config.database_timeout.as_secs()
         ),
         format!(
-            "passwords: policy {:?}; argon2id m={} KiB t={} p={}; {} running, {} queued",
-            config.password_policy,
+            "passwords: policy {}; argon2id m={} KiB t={} p={}; {} running, {} queued",
+            format!("{:?}", config.password_policy).to_lowercase(),
             config.hash_cost.memory_kib,
             config.hash_cost.iterations,
             config.hash_cost.parallelism,

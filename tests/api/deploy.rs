@@ -38,7 +38,9 @@ fn compose_config(env: &[(&str, &str)]) -> anyhow::Result<std::process::Output> 
         .args(["-f", "docker-compose.yml", "config"])
         .env_remove("JWT_SECRET_KEY")
         .envs(env.iter().copied());
-    command.output().map_err(|err| {
+    let output = command.output();
+    let _ = std::fs::remove_file(&empty);
+    output.map_err(|err| {
         anyhow!(
             "cannot run docker-compose ({err}): install it with `apt-get install docker-compose` \
              (.ci/run does)"
