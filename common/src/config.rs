@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::jwt::{KeySet, TokenSettings};
+use crate::limits;
 
 /// A setting that is missing or wrong. Displays as one line naming the variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,6 +269,153 @@ fn key_set(env: &Env) -> Result<KeySet, ConfigError> {
         ConfigError::new(variable, err.to_string())
     })
 }
+
+/// One environment variable as the help text and the drift tests know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Var {
+    pub name: &'static str,
+    /// The default as text; in parentheses when it is a description rather than a value.
+    pub default: &'static str,
+    pub meaning: &'static str,
+    /// Never printed, logged or echoed in an error.
+    pub secret: bool,
+}
+
+impl Var {
+    pub const fn new(name: &'static str, default: &'static str, meaning: &'static str) -> Self {
+        Var {
+            name,
+            default,
+            meaning,
+            secret: false,
+        }
+    }
+
+    pub const fn secret(name: &'static str, default: &'static str, meaning: &'static str) -> Self {
+        Var {
+            name,
+            default,
+            meaning,
+            secret: true,
+        }
+    }
+
+    /// The default is a literal value (not a description such as "(number of cores)").
+    pub fn has_literal_default(&self) -> bool {
+        !self.default.is_empty() && !self.default.starts_with('(')
+    }
+}
+
+/// Every variable [`CommonConfig::from_env`] reads: both services take these.
+pub const VARS: &[Var] = &[
+    Var::new(
+        SERVICE_NAME,
+        "auth-service",
+        "every token's iss; issuer and verifier must agree",
+    ),
+    Var::new(SERVICE_VERSION, "(crate version)", "reported by /health"),
+    Var::new(
+        ENVIRONMENT,
+        "development",
+        "development, testing or production",
+    ),
+    Var::new(LOG_LEVEL, "info", "tracing filter, e.g. info,issuer=debug"),
+    Var::new(
+        MAX_BODY_BYTES,
+        "65536",
+        "larger request bodies get 413 (minimum 64)",
+    ),
+    Var::secret(
+        JWT_SECRET_KEY,
+        "(required unless JWT_KEYS)",
+        "HS256 secret, key id `default`, at least 32 bytes",
+    ),
+    Var::secret(
+        JWT_KEYS,
+        "",
+        "kid=secret,kid2=secret2 for rotation; overrides JWT_SECRET_KEY",
+    ),
+    Var::new(
+        JWT_ACTIVE_KID,
+        "(first key of JWT_KEYS)",
+        "the key id that signs",
+    ),
+    Var::new(JWT_ALGORITHM, "HS256", "only HS256 is accepted"),
+    Var::new(JWT_ACCESS_TOKEN_EXPIRE_HOURS, "24", "access-token lifetime"),
+    Var::new(
+        JWT_REFRESH_TOKEN_EXPIRE_DAYS,
+        "7",
+        "refresh-token (session) lifetime",
+    ),
+    Var::new(
+        JWT_LEEWAY_SECONDS,
+        "30",
+        "clock skew allowed on exp and nbf",
+    ),
+    Var::new(NATS_URL, "nats://localhost:4222", "NATS server for events"),
+    Var::new(NATS_STREAM, "AUTH", "JetStream stream of the events"),
+    Var::new(
+        NATS_SUBJECT_PREFIX,
+        "auth",
+        "event subjects are <prefix>.<event_type>",
+    ),
+    Var::new(ALLOWED_ORIGINS, "", "CORS allow-list, comma-separated"),
+    Var::new(
+        SHUTDOWN_GRACE_SECONDS,
+        "30",
+        "how long in-flight requests may run after SIGTERM",
+    ),
+    Var::new(
+        limits::HEADER_READ_TIMEOUT_SECONDS,
+        "10",
+        "request headers must arrive within this (1-60)",
+    ),
+    Var::new(
+        limits::BODY_READ_TIMEOUT_SECONDS,
+        "10",
+        "the whole body must arrive within this, else 400",
+    ),
+    Var::new(
+        limits::KEEP_ALIVE_TIMEOUT_SECONDS,
+        "75",
+        "an idle connection is closed after this",
+    ),
+    Var::new(
+        limits::MAX_CONNECTIONS,
+        "10000",
+        "connections served at once; past it, 503",
+    ),
+    Var::new(
+        limits::MAX_HEADER_BYTES,
+        "32768",
+        "request line plus headers (minimum 8192); past it, 431",
+    ),
+    Var::new(
+        limits::MAX_HEADERS,
+        "100",
+        "header fields per request; past it, 431",
+    ),
+    Var::new(
+        limits::HTTP2_MAX_CONCURRENT_STREAMS,
+        "100",
+        "open streams per HTTP/2 connection",
+    ),
+    Var::new(
+        limits::TLS_CERT_FILE,
+        "",
+        "PEM certificate chain; with TLS_KEY_FILE, serve HTTPS",
+    ),
+    Var::new(
+        limits::TLS_KEY_FILE,
+        "",
+        "PEM private key for TLS_CERT_FILE",
+    ),
+    Var::new(
+        limits::TLS_HANDSHAKE_TIMEOUT_SECONDS,
+        "10",
+        "the TLS handshake must finish within this",
+    ),
+];
 
 #[cfg(test)]
 mod tests {

@@ -8,11 +8,14 @@
 //! - [`limits`]: connection and request limits, TLS files; [`tls`]: the rustls set-up.
 //! - [`cors`]: CORS for the browser API routes, per `ALLOWED_ORIGINS`.
 //! - [`request`]: the per-request wrapper: request id, span, one log line, error to envelope.
+//! - [`cli`]: what both command lines share: help from the variable catalogue, the
+//!   `check-config` summary, the `healthcheck` probe.
 //! - [`config`]: typed settings read from an injectable lookup (environment plus `.env`).
 //! - [`jwt`]: HS256 keys, access / refresh claims, signing and validation.
 //! - [`events`]: the event envelope published to NATS and its subjects.
 //! - [`telemetry`] and [`shutdown`]: logging set-up and the termination signal.
 
+pub mod cli;
 pub mod config;
 pub mod cors;
 pub mod envelope;

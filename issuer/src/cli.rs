@@ -1,19 +1,66 @@
-//! The command line: `issuer [serve]` runs the service, `issuer migrate` only migrates.
+//! The command line: `issuer [serve]` runs the service, `issuer migrate` only migrates,
+//! `issuer check-config` validates the settings, `issuer healthcheck` probes a running issuer,
+//! `issuer help` lists the commands and every environment variable.
 
 use std::process::ExitCode;
+
+use common::cli::{self, EX_USAGE};
+use common::config::{ConfigError, Env};
 
 use crate::app::App;
 use crate::config::IssuerConfig;
 
-/// EX_USAGE from sysexits.h: the configuration is wrong.
-const EX_USAGE: u8 = 64;
-const USAGE: &str = "usage: issuer [serve | migrate]";
+const USAGE: &str = "usage: issuer [serve | migrate | check-config | healthcheck | help]";
+
+const COMMANDS: &[(&str, &str)] = &[
+    (
+        "serve",
+        "create and migrate the database, then run the service (the default)",
+    ),
+    ("migrate", "create and migrate the database, then exit"),
+    (
+        "check-config",
+        "validate the configuration as serve does, print a summary without secrets; exit 0, or 64",
+    ),
+    (
+        "healthcheck",
+        "GET /health/live on ISSUER_ADDR's port (2 s timeout); exit 0 on 200, else 1",
+    ),
+    ("help", "print this text (also --help, -h)"),
+];
+
+/// The help text: commands, then the shared and the issuer's variables.
+pub fn help() -> String {
+    cli::help(
+        USAGE,
+        COMMANDS,
+        &[
+            (
+                "Shared with the verifier (give both the same keys and SERVICE_NAME)",
+                common::config::VARS,
+            ),
+            ("Issuer only", crate::config::VARS),
+        ],
+    )
+}
 
 pub async fn run(args: &[String]) -> ExitCode {
     let command = args.first().map(String::as_str).unwrap_or("serve");
-    if !matches!(command, "serve" | "migrate") {
+    if args.len() > 1 {
         eprintln!("{USAGE}");
         return ExitCode::from(EX_USAGE);
+    }
+    match command {
+        "help" | "--help" | "-h" => {
+            print!("{}", help());
+            return ExitCode::SUCCESS;
+        }
+        "healthcheck" => return healthcheck().await,
+        "serve" | "migrate" | "check-config" => {}
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(EX_USAGE);
+        }
     }
     let config = match IssuerConfig::from_env() {
         Ok(config) => config,
@@ -22,6 +69,9 @@ pub async fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
+    if command == "check-config" {
+        return cli::report_config(summary(&config));
+    }
     common::telemetry::init(&config.common.log_level);
     let result = match command {
         "migrate" => migrate(&config).await,
@@ -35,6 +85,74 @@ pub async fn run(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What `check-config` prints after `configuration OK`: every setting that matters to an
+/// operator, and none of the secrets (keys, the database password).
+fn summary(config: &IssuerConfig) -> Result<Vec<String>, ConfigError> {
+    let postgres = config.postgres()?;
+    let hosts = postgres
+        .get_hosts()
+        .iter()
+        .zip(postgres.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+            tokio_postgres::config::Host::Unix(path) => format!("{}", path.display()),
+        })
+        .collect::<Vec<_>>();
+    let mut lines = vec![format!("listen: {}", config.addr)];
+    lines.extend(cli::common_summary(&config.common)?);
+    lines.extend([
+        format!(
+            "database: {} at {}, user {}, password {}; pool {}, timeout {} s",
+            postgres.get_dbname().unwrap_or("(user name)"),
+            cli::list_or_none(&hosts),
+            postgres.get_user().unwrap_or("(none)"),
+            if postgres.get_password().is_some() {
+                "set"
+            } else {
+                "not set"
+            },
+            config.database_pool_size,
+            config.database_timeout.as_secs()
+        ),
+        format!(
+            "passwords: policy {}; argon2id m={} KiB t={} p={}; {} running, {} queued",
+            format!("{:?}", config.password_policy).to_lowercase(),
+            config.hash_cost.memory_kib,
+            config.hash_cost.iterations,
+            config.hash_cost.parallelism,
+            config.hash_max_concurrent,
+            config.hash_max_queued
+        ),
+        format!(
+            "sessions: refresh rotation {}, reuse grace {} s; verified email required {}; \
+             verification token {} h",
+            config.refresh_rotation,
+            config.refresh_reuse_grace.as_secs(),
+            config.require_verified_email,
+            config.verification_token_ttl.as_secs() / 3600
+        ),
+        format!(
+            "trusted proxies: {}",
+            cli::list_or_none(&config.trusted_proxies)
+        ),
+        format!(
+            "outbox: batch {}, poll {} ms, retention {} h; duplicate window {} s",
+            config.outbox_batch_size,
+            config.outbox_poll_interval.as_millis(),
+            config.outbox_retention.as_secs() / 3600,
+            config.nats_duplicate_window.as_secs()
+        ),
+    ]);
+    Ok(lines)
+}
+
+/// Exit 0 when the issuer on this machine answers `/health/live` with 200, else 1.
+async fn healthcheck() -> ExitCode {
+    let addr =
+        common::config::process_lookup().and_then(|lookup| crate::config::addr(&Env::new(&lookup)));
+    cli::healthcheck(addr).await
 }
 
 async fn migrate(config: &IssuerConfig) -> Result<(), anyhow::Error> {

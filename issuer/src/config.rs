@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::config::{CommonConfig, ConfigError, Env};
+use common::config::{CommonConfig, ConfigError, Env, Var};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::password::{HashCost, PasswordPolicy};
@@ -38,6 +38,131 @@ pub const RATE_LIMIT_RESEND_PER_ACCOUNT_PER_HOUR: &str = "RATE_LIMIT_RESEND_PER_
 pub const RATE_LIMIT_MAX_KEYS: &str = "RATE_LIMIT_MAX_KEYS";
 pub const LOGIN_LOCKOUT_THRESHOLD: &str = "LOGIN_LOCKOUT_THRESHOLD";
 pub const LOGIN_LOCKOUT_SECONDS: &str = "LOGIN_LOCKOUT_SECONDS";
+
+/// Every variable [`IssuerConfig::from_lookup`] reads beyond [`common::config::VARS`].
+pub const VARS: &[Var] = &[
+    Var::new(ISSUER_ADDR, "0.0.0.0:8000", "listen address"),
+    Var::secret(
+        DATABASE_URL,
+        "postgres://postgres@localhost:5432/auth",
+        "Postgres; the database is created if it does not exist",
+    ),
+    Var::new(DATABASE_POOL_SIZE, "20", "connections in the pool"),
+    Var::new(
+        DATABASE_TIMEOUT_SECONDS,
+        "5",
+        "wait for a connection before answering 503",
+    ),
+    Var::new(
+        PASSWORD_POLICY,
+        "seed",
+        "seed (8+ chars, upper, digit, symbol) or nist (15+ chars)",
+    ),
+    Var::new(ARGON2_MEMORY_KIB, "19456", "argon2id memory cost"),
+    Var::new(ARGON2_ITERATIONS, "2", "argon2id time cost"),
+    Var::new(ARGON2_PARALLELISM, "1", "argon2id lanes"),
+    Var::new(
+        ARGON2_MAX_CONCURRENT,
+        "(number of cores)",
+        "hashes running at once",
+    ),
+    Var::new(
+        ARGON2_MAX_QUEUED,
+        "64",
+        "hashes waiting; past that, 503 with Retry-After",
+    ),
+    Var::new(
+        REFRESH_TOKEN_ROTATION,
+        "false",
+        "each refresh returns a new refresh token",
+    ),
+    Var::new(
+        REFRESH_REUSE_GRACE_SECONDS,
+        "0",
+        "with rotation: how long the replaced token still works",
+    ),
+    Var::new(
+        REQUIRE_VERIFIED_EMAIL,
+        "false",
+        "login answers 403 until the email is verified",
+    ),
+    Var::new(
+        EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS,
+        "24",
+        "verification-token lifetime",
+    ),
+    Var::new(
+        TRUSTED_PROXIES,
+        "",
+        "CIDRs or addresses whose X-Forwarded-For is believed",
+    ),
+    Var::new(OUTBOX_BATCH_SIZE, "500", "events published per relay round"),
+    Var::new(
+        OUTBOX_POLL_INTERVAL_MS,
+        "1000",
+        "relay poll when no NOTIFY wakes it (minimum 10)",
+    ),
+    Var::new(
+        OUTBOX_RETENTION_HOURS,
+        "168",
+        "published outbox rows are deleted after this long",
+    ),
+    Var::new(
+        NATS_DUPLICATE_WINDOW_SECONDS,
+        "120",
+        "the stream's de-duplication window",
+    ),
+    Var::new(
+        RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE,
+        "30",
+        "login attempts per client address per minute (0 = off)",
+    ),
+    Var::new(
+        RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE,
+        "10",
+        "login attempts per email per minute (0 = off)",
+    ),
+    Var::new(
+        RATE_LIMIT_REGISTER_PER_IP_PER_HOUR,
+        "20",
+        "registrations per client address per hour (0 = off)",
+    ),
+    Var::new(
+        RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR,
+        "5",
+        "registrations per email per hour (0 = off)",
+    ),
+    Var::new(
+        RATE_LIMIT_RESEND_PER_IP_PER_HOUR,
+        "20",
+        "resend-verification requests per client address per hour (0 = off)",
+    ),
+    Var::new(
+        RATE_LIMIT_RESEND_PER_ACCOUNT_PER_HOUR,
+        "5",
+        "resend-verification requests per email per hour (0 = off)",
+    ),
+    Var::new(
+        RATE_LIMIT_MAX_KEYS,
+        "100000",
+        "addresses and accounts the limiter tracks at once",
+    ),
+    Var::new(
+        LOGIN_LOCKOUT_THRESHOLD,
+        "10",
+        "consecutive failed logins that lock an account (0 = off)",
+    ),
+    Var::new(LOGIN_LOCKOUT_SECONDS, "900", "how long a lock lasts"),
+];
+
+/// ISSUER_ADDR alone, for `healthcheck`.
+pub fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
+    env.parse_or(
+        ISSUER_ADDR,
+        ([0, 0, 0, 0], 8000).into(),
+        "an address such as 0.0.0.0:8000",
+    )
+}
 
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
@@ -94,11 +219,7 @@ impl IssuerConfig {
                 .map_err(|_| ConfigError::new(name, "is too large"))
         };
         Ok(IssuerConfig {
-            addr: env.parse_or(
-                ISSUER_ADDR,
-                ([0, 0, 0, 0], 8000).into(),
-                "an address such as 0.0.0.0:8000",
-            )?,
+            addr: addr(&env)?,
             database_url: SecretString::from(database_url),
             database_pool_size: usize::try_from(env.number_or(DATABASE_POOL_SIZE, 20, 1)?)
                 .map_err(|_| ConfigError::new(DATABASE_POOL_SIZE, "is too large"))?,
@@ -273,5 +394,80 @@ mod tests {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod catalogue_tests {
+    use std::cell::RefCell;
+    use std::collections::{BTreeSet, HashMap};
+
+    use common::config::{JWT_ACTIVE_KID, JWT_KEYS, JWT_SECRET_KEY};
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    /// Loads with `values` set and everything else unset; the names asked for, and a
+    /// rendering of the result that shows every setting (the database URL included).
+    fn load(values: &[(&str, &str)]) -> Result<(BTreeSet<String>, String), ConfigError> {
+        let asked = RefCell::new(BTreeSet::new());
+        let values: HashMap<&str, &str> = values.iter().copied().collect();
+        let lookup = |name: &str| {
+            asked.borrow_mut().insert(name.to_owned());
+            values.get(name).map(|v| (*v).to_owned())
+        };
+        let config = IssuerConfig::from_lookup(&lookup)?;
+        let rendered = format!("{config:?} {}", config.database_url.expose_secret());
+        Ok((asked.into_inner(), rendered))
+    }
+
+    fn catalogue() -> Vec<&'static Var> {
+        common::config::VARS.iter().chain(VARS).collect()
+    }
+
+    #[test]
+    fn the_catalogue_names_exactly_the_variables_the_issuer_reads() -> Result<(), ConfigError> {
+        // JWT_KEYS replaces JWT_SECRET_KEY, so one load cannot ask for both: take the union.
+        let (mut asked, _) = load(&[(JWT_SECRET_KEY, KEY)])?;
+        let keys = format!("a={KEY}");
+        let (with_keys, _) = load(&[(JWT_KEYS, keys.as_str()), (JWT_ACTIVE_KID, "a")])?;
+        asked.extend(with_keys);
+        let listed: BTreeSet<String> = catalogue().iter().map(|v| v.name.to_owned()).collect();
+        assert_eq!(
+            listed.len(),
+            catalogue().len(),
+            "a variable is listed twice"
+        );
+        let unlisted: Vec<_> = asked.difference(&listed).collect();
+        let unread: Vec<_> = listed.difference(&asked).collect();
+        assert!(
+            unlisted.is_empty(),
+            "read but not in the catalogue: {unlisted:?}"
+        );
+        assert!(
+            unread.is_empty(),
+            "in the catalogue but never read: {unread:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn every_literal_default_in_the_catalogue_is_the_default_in_force() -> Result<(), ConfigError> {
+        let (_, unset) = load(&[(JWT_SECRET_KEY, KEY)])?;
+        for var in catalogue().into_iter().filter(|v| v.has_literal_default()) {
+            let (_, explicit) = load(&[(JWT_SECRET_KEY, KEY), (var.name, var.default)])?;
+            assert_eq!(explicit, unset, "{} = {:?}", var.name, var.default);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_secrets_are_marked_secret() {
+        for var in catalogue() {
+            let secret = [JWT_SECRET_KEY, JWT_KEYS, DATABASE_URL].contains(&var.name);
+            assert_eq!(var.secret, secret, "{}", var.name);
+        }
     }
 }

@@ -6,6 +6,7 @@ mod raw_http;
 mod services;
 
 mod cors;
+mod deploy;
 mod events;
 mod examples;
 mod health;

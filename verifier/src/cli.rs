@@ -1,17 +1,66 @@
-//! The command line: `verifier` runs the service.
+//! The command line: `verifier [serve]` runs the service, `verifier check-config` validates the
+//! settings, `verifier healthcheck` probes a running verifier, `verifier help` lists the
+//! commands and every environment variable.
 
 use std::process::ExitCode;
+
+use common::cli::{self, EX_USAGE};
+use common::config::Env;
 
 use crate::app::App;
 use crate::config::VerifierConfig;
 
-/// EX_USAGE from sysexits.h: the configuration is wrong.
-const EX_USAGE: u8 = 64;
+const USAGE: &str = "usage: verifier [serve | check-config | healthcheck | help]";
+
+const COMMANDS: &[(&str, &str)] = &[
+    ("serve", "run the service (the default)"),
+    (
+        "check-config",
+        "validate the configuration as serve does, print a summary without secrets; exit 0, or 64",
+    ),
+    (
+        "healthcheck",
+        "GET /health/live on VERIFIER_ADDR's port (2 s timeout); exit 0 on 200, else 1",
+    ),
+    ("help", "print this text (also --help, -h)"),
+];
+
+/// The help text: commands, then the shared and the verifier's variables.
+pub fn help() -> String {
+    cli::help(
+        USAGE,
+        COMMANDS,
+        &[
+            (
+                "Shared with the issuer (give both the same keys and SERVICE_NAME)",
+                common::config::VARS,
+            ),
+            ("Verifier only", crate::config::VARS),
+        ],
+    )
+}
 
 pub async fn run(args: &[String]) -> ExitCode {
-    if !matches!(args.first().map(String::as_str), None | Some("serve")) {
-        eprintln!("usage: verifier [serve]");
+    let command = args.first().map(String::as_str).unwrap_or("serve");
+    if args.len() > 1 {
+        eprintln!("{USAGE}");
         return ExitCode::from(EX_USAGE);
+    }
+    match command {
+        "help" | "--help" | "-h" => {
+            print!("{}", help());
+            return ExitCode::SUCCESS;
+        }
+        "healthcheck" => {
+            let addr = common::config::process_lookup()
+                .and_then(|lookup| crate::config::addr(&Env::new(&lookup)));
+            return cli::healthcheck(addr).await;
+        }
+        "serve" | "check-config" => {}
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(EX_USAGE);
+        }
     }
     let config = match VerifierConfig::from_env() {
         Ok(config) => config,
@@ -20,6 +69,9 @@ pub async fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
+    if command == "check-config" {
+        return cli::report_config(summary(&config));
+    }
     common::telemetry::init(&config.common.log_level);
     tracing::info!(
         service = %config.common.service_name,
@@ -37,4 +89,12 @@ pub async fn run(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What `check-config` prints after `configuration OK`; no key appears in it.
+fn summary(config: &VerifierConfig) -> Result<Vec<String>, common::config::ConfigError> {
+    let mut lines = vec![format!("listen: {}", config.addr)];
+    lines.extend(cli::common_summary(&config.common)?);
+    lines.push(format!("auth cookie: {}", config.cookie_name));
+    Ok(lines)
 }

@@ -2,10 +2,29 @@
 
 use std::net::SocketAddr;
 
-use common::config::{CommonConfig, ConfigError, Env};
+use common::config::{CommonConfig, ConfigError, Env, Var};
 
 pub const VERIFIER_ADDR: &str = "VERIFIER_ADDR";
 pub const AUTH_COOKIE_NAME: &str = "AUTH_COOKIE_NAME";
+
+/// Every variable [`VerifierConfig::from_lookup`] reads beyond [`common::config::VARS`].
+pub const VARS: &[Var] = &[
+    Var::new(VERIFIER_ADDR, "0.0.0.0:8001", "listen address"),
+    Var::new(
+        AUTH_COOKIE_NAME,
+        "access_token",
+        "cookie read for the token when there is no Authorization: Bearer",
+    ),
+];
+
+/// VERIFIER_ADDR alone, for `healthcheck`.
+pub fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
+    env.parse_or(
+        VERIFIER_ADDR,
+        ([0, 0, 0, 0], 8001).into(),
+        "an address such as 0.0.0.0:8001",
+    )
+}
 
 #[derive(Debug, Clone)]
 pub struct VerifierConfig {
@@ -35,12 +54,73 @@ impl VerifierConfig {
         }
         Ok(VerifierConfig {
             common: CommonConfig::from_env(&env, env!("CARGO_PKG_VERSION"))?,
-            addr: env.parse_or(
-                VERIFIER_ADDR,
-                ([0, 0, 0, 0], 8001).into(),
-                "an address such as 0.0.0.0:8001",
-            )?,
+            addr: addr(&env)?,
             cookie_name,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::{BTreeSet, HashMap};
+
+    use common::config::{JWT_ACTIVE_KID, JWT_KEYS, JWT_SECRET_KEY};
+
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    /// Loads with `values` set and everything else unset; the names asked for, and the
+    /// result's `Debug`.
+    fn load(values: &[(&str, &str)]) -> Result<(BTreeSet<String>, String), ConfigError> {
+        let asked = RefCell::new(BTreeSet::new());
+        let values: HashMap<&str, &str> = values.iter().copied().collect();
+        let lookup = |name: &str| {
+            asked.borrow_mut().insert(name.to_owned());
+            values.get(name).map(|v| (*v).to_owned())
+        };
+        let config = VerifierConfig::from_lookup(&lookup)?;
+        Ok((asked.into_inner(), format!("{config:?}")))
+    }
+
+    fn catalogue() -> Vec<&'static Var> {
+        common::config::VARS.iter().chain(VARS).collect()
+    }
+
+    #[test]
+    fn the_catalogue_names_exactly_the_variables_the_verifier_reads() -> Result<(), ConfigError> {
+        // JWT_KEYS replaces JWT_SECRET_KEY, so one load cannot ask for both: take the union.
+        let (mut asked, _) = load(&[(JWT_SECRET_KEY, KEY)])?;
+        let keys = format!("a={KEY}");
+        let (with_keys, _) = load(&[(JWT_KEYS, keys.as_str()), (JWT_ACTIVE_KID, "a")])?;
+        asked.extend(with_keys);
+        let listed: BTreeSet<String> = catalogue().iter().map(|v| v.name.to_owned()).collect();
+        assert_eq!(
+            listed.len(),
+            catalogue().len(),
+            "a variable is listed twice"
+        );
+        let unlisted: Vec<_> = asked.difference(&listed).collect();
+        let unread: Vec<_> = listed.difference(&asked).collect();
+        assert!(
+            unlisted.is_empty(),
+            "read but not in the catalogue: {unlisted:?}"
+        );
+        assert!(
+            unread.is_empty(),
+            "in the catalogue but never read: {unread:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn every_literal_default_in_the_catalogue_is_the_default_in_force() -> Result<(), ConfigError> {
+        let (_, unset) = load(&[(JWT_SECRET_KEY, KEY)])?;
+        for var in catalogue().into_iter().filter(|v| v.has_literal_default()) {
+            let (_, explicit) = load(&[(JWT_SECRET_KEY, KEY), (var.name, var.default)])?;
+            assert_eq!(explicit, unset, "{} = {:?}", var.name, var.default);
+        }
+        Ok(())
     }
 }

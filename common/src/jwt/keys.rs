@@ -103,6 +103,11 @@ impl KeySet {
         &self.keys[self.active]
     }
 
+    /// The key ids, in configuration order.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.kid.as_str())
+    }
+
     pub fn find(&self, kid: &str) -> Option<&Key> {
         self.keys.iter().find(|k| k.kid == kid)
     }

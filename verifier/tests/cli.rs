@@ -1,0 +1,217 @@
+//! The verifier's operator commands as a container runs them: `help`, `check-config` and
+//! `healthcheck`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, ensure, Context};
+
+const KEY: &str = "verifier-cli-secret-0123456789abcdef0123";
+const OTHER_KEY: &str = "verifier-cli-other-secret-0123456789abcd";
+
+fn verifier(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_verifier"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(std::env::temp_dir())
+        .envs(env.iter().copied());
+    command
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(command: &mut Command) -> anyhow::Result<Run> {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().context("the verifier binary runs")?;
+    Ok(Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
+
+#[test]
+fn help_lists_every_command_and_every_variable_with_its_default() -> anyhow::Result<()> {
+    for flag in ["help", "--help", "-h"] {
+        let out = run(verifier(&[]).arg(flag))?;
+        ensure!(out.code == Some(0), "{flag}: {}", out.stderr);
+        for command in ["serve", "check-config", "healthcheck"] {
+            ensure!(out.stdout.contains(command), "{flag}: {command} missing");
+        }
+        ensure!(
+            !out.stdout.contains("DATABASE_URL"),
+            "the verifier has no database"
+        );
+        for var in common::config::VARS.iter().chain(verifier::config::VARS) {
+            let line = out
+                .stdout
+                .lines()
+                .find(|line| line.split_whitespace().next() == Some(var.name))
+                .ok_or_else(|| anyhow!("{flag}: no line for {}", var.name))?;
+            ensure!(
+                line.contains(var.default) && line.contains(var.meaning),
+                "{flag}: {line}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn check_config_accepts_a_good_configuration_without_printing_keys() -> anyhow::Result<()> {
+    let keys = format!("old={OTHER_KEY},new={KEY}");
+    let out = run(verifier(&[
+        ("JWT_KEYS", keys.as_str()),
+        ("JWT_ACTIVE_KID", "new"),
+        ("VERIFIER_ADDR", "127.0.0.1:9001"),
+        ("AUTH_COOKIE_NAME", "session"),
+        ("NATS_URL", "nats://events:nats-s3cret@nats:4222"),
+    ])
+    .arg("check-config"))?;
+    ensure!(out.code == Some(0), "{}", out.stderr);
+    ensure!(out.stdout.lines().next() == Some("configuration OK"));
+    for expected in [
+        "listen: 127.0.0.1:9001",
+        "kids old, new, active new",
+        "auth cookie: session",
+        "nats://***@nats:4222",
+    ] {
+        ensure!(out.stdout.contains(expected), "{expected}:\n{}", out.stdout);
+    }
+    for secret in [KEY, OTHER_KEY, "nats-s3cret"] {
+        ensure!(
+            !out.stdout.contains(secret) && !out.stderr.contains(secret),
+            "a secret is printed"
+        );
+    }
+    Ok(())
+}
+
+fn refuses(env: &[(&str, &str)], variable: &str, secrets: &[&str]) -> anyhow::Result<()> {
+    let out = run(verifier(env).arg("check-config"))?;
+    ensure!(
+        out.code == Some(64),
+        "{variable}: {:?} {}",
+        out.code,
+        out.stderr
+    );
+    ensure!(out.stdout.is_empty(), "{variable}: stdout {}", out.stdout);
+    ensure!(
+        out.stderr.trim_end().lines().count() == 1 && out.stderr.contains(variable),
+        "{variable}: stderr {}",
+        out.stderr
+    );
+    for secret in secrets.iter().chain(&[KEY]) {
+        ensure!(!out.stderr.contains(secret), "{variable}: leaks a secret");
+    }
+    Ok(())
+}
+
+#[test]
+fn check_config_refuses_each_kind_of_bad_value_naming_the_variable_only() -> anyhow::Result<()> {
+    let key = ("JWT_SECRET_KEY", KEY);
+    refuses(
+        &[key, ("VERIFIER_ADDR", "verifier:8001")],
+        "VERIFIER_ADDR",
+        &[],
+    )?;
+    refuses(
+        &[key, ("AUTH_COOKIE_NAME", "my cookie")],
+        "AUTH_COOKIE_NAME",
+        &[],
+    )?;
+    refuses(
+        &[key, ("JWT_LEEWAY_SECONDS", "soon")],
+        "JWT_LEEWAY_SECONDS",
+        &[],
+    )?;
+    refuses(
+        &[key, ("JWT_ACCESS_TOKEN_EXPIRE_HOURS", "0")],
+        "JWT_ACCESS_TOKEN_EXPIRE_HOURS",
+        &[],
+    )?;
+    refuses(&[key, ("ENVIRONMENT", "staging")], "ENVIRONMENT", &[])?;
+    refuses(&[key, ("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM", &[])?;
+    let short = "short-secret-value-31-bytes-lon";
+    refuses(&[("JWT_SECRET_KEY", short)], "JWT_SECRET_KEY", &[short])?;
+    let malformed = format!("a:{KEY}");
+    refuses(&[("JWT_KEYS", &malformed)], "JWT_KEYS", &[])?;
+    let keys = format!("a={KEY},b={OTHER_KEY}");
+    refuses(
+        &[("JWT_KEYS", &keys), ("JWT_ACTIVE_KID", "c")],
+        "JWT_ACTIVE_KID",
+        &[OTHER_KEY],
+    )?;
+    Ok(())
+}
+
+fn healthcheck(addr: SocketAddr) -> anyhow::Result<Option<i32>> {
+    let addr = addr.to_string();
+    Ok(run(verifier(&[("VERIFIER_ADDR", addr.as_str())]).arg("healthcheck"))?.code)
+}
+
+/// Starts the verifier on port 0 and reads its address from the `verifier listening` line.
+fn start() -> anyhow::Result<(Child, SocketAddr)> {
+    let mut child = verifier(&[
+        ("JWT_SECRET_KEY", KEY),
+        ("VERIFIER_ADDR", "127.0.0.1:0"),
+        // Nothing listens there: the verifier serves with NATS unreachable.
+        ("NATS_URL", "nats://127.0.0.1:9"),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .context("verifier starts")?;
+    let stdout = child.stdout.take().context("stdout piped")?;
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = lines.recv_timeout(left) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(anyhow!("no `verifier listening` line within 30 s"));
+        };
+        if line.contains("verifier listening") {
+            let addr = line
+                .split("addr=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .context("address in the log line")?;
+            return Ok((child, addr.parse()?));
+        }
+    }
+}
+
+#[test]
+fn healthcheck_exits_0_while_the_verifier_runs_and_1_once_it_is_gone() -> anyhow::Result<()> {
+    let (mut child, addr) = start()?;
+    let live = healthcheck(addr);
+    let wildcard = healthcheck(SocketAddr::from(([0, 0, 0, 0], addr.port())));
+    child.kill()?;
+    child.wait()?;
+    let gone = healthcheck(addr)?;
+    ensure!(live? == Some(0), "healthcheck against a live verifier");
+    ensure!(wildcard? == Some(0), "healthcheck via 0.0.0.0");
+    ensure!(
+        gone == Some(1),
+        "healthcheck with nothing listening: {gone:?}"
+    );
+    Ok(())
+}
