@@ -6,6 +6,7 @@
 //! - [`http`]: hyper glue: bounded body reading, strict JSON decoding, response builders.
 //! - [`server`]: the accept loop with graceful, deadline-bound shutdown.
 //! - [`request`]: the per-request wrapper: request id, span, one log line, error to envelope.
+//! - [`metrics`]: the Prometheus metrics both services share, and the `/metrics` response.
 //! - [`config`]: typed settings read from an injectable lookup (environment plus `.env`).
 //! - [`jwt`]: HS256 keys, access / refresh claims, signing and validation.
 //! - [`events`]: the event envelope published to NATS and its subjects.
@@ -17,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod jwt;
+pub mod metrics;
 pub mod request;
 pub mod server;
 pub mod shutdown;

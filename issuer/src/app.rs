@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::password::Hasher;
 use crate::config::IssuerConfig;
+use crate::metrics::IssuerMetrics;
 use crate::relay::Relay;
 use crate::state::AppState;
 use crate::{db, routes};
@@ -32,7 +33,13 @@ impl App {
         let nats = crate::events::connect(&config)
             .await
             .context("invalid NATS_URL")?;
-        let relay = Arc::new(Relay::new(pool.clone(), nats, config.clone()));
+        let metrics = IssuerMetrics::new(&routes::ROUTES);
+        let relay = Arc::new(Relay::new(
+            pool.clone(),
+            nats,
+            config.clone(),
+            metrics.outbox.clone(),
+        ));
         let hasher = Hasher::new(
             config.hash_cost,
             config.hash_max_concurrent,
@@ -49,6 +56,7 @@ impl App {
             hasher,
             clock: Clock::system(),
             relay,
+            metrics,
         };
         Ok(App {
             listener,
@@ -80,7 +88,16 @@ impl App {
             self.listener,
             move |req, peer| {
                 let state = Arc::clone(&state);
-                common::request::handle(req, move |req| routes::route(state, req, peer))
+                async move {
+                    let endpoint = state
+                        .metrics
+                        .http
+                        .endpoint(routes::route_name(req.uri().path()));
+                    common::request::handle(req, endpoint, |req| {
+                        routes::route(Arc::clone(&state), req, peer)
+                    })
+                    .await
+                }
             },
             shutdown,
             grace,

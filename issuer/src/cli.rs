@@ -22,7 +22,7 @@ pub async fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    common::telemetry::init(&config.common.log_level);
+    common::telemetry::init_with_format(&config.common.log_level, config.common.log_format);
     let result = match command {
         "migrate" => migrate(&config).await,
         _ => serve(config).await,

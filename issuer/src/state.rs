@@ -6,6 +6,7 @@ use deadpool_postgres::Pool;
 
 use crate::auth::password::Hasher;
 use crate::config::IssuerConfig;
+use crate::metrics::IssuerMetrics;
 use crate::relay::Relay;
 
 pub struct AppState {
@@ -16,4 +17,5 @@ pub struct AppState {
     pub clock: Clock,
     /// The outbox relay, also asked by /health about NATS.
     pub relay: std::sync::Arc<Relay>,
+    pub metrics: IssuerMetrics,
 }

@@ -9,6 +9,8 @@ mod health;
 mod http_hygiene;
 mod login;
 mod me_and_validate;
+mod metrics;
+mod openapi;
 mod proxies;
 mod refresh_logout;
 mod register;

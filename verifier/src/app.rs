@@ -11,6 +11,7 @@ use common::request::AccessLog;
 use tokio::net::TcpListener;
 
 use crate::config::VerifierConfig;
+use crate::metrics::VerifierMetrics;
 use crate::state::AppState;
 use crate::{revocations, routes};
 
@@ -41,6 +42,7 @@ impl App {
             clock: Clock::system(),
             revocations: Arc::default(),
             nats,
+            metrics: VerifierMetrics::new(&routes::metric_routes()),
         };
         Ok(App {
             listener,
@@ -74,12 +76,19 @@ impl App {
             self.listener,
             move |req, _peer| {
                 let state = Arc::clone(&state);
-                let log = if req.uri().path() == "/forward-auth" {
-                    AccessLog::QuietSuccess
-                } else {
-                    AccessLog::Info
-                };
-                common::request::handle_with(req, log, move |req| routes::route(state, req))
+                async move {
+                    let route = routes::route_name(req.uri().path());
+                    let log = if route == routes::FORWARD_AUTH {
+                        AccessLog::QuietSuccess
+                    } else {
+                        AccessLog::Info
+                    };
+                    let endpoint = state.metrics.http.endpoint(route);
+                    common::request::handle_with(req, log, endpoint, |req| {
+                        routes::route(Arc::clone(&state), req)
+                    })
+                    .await
+                }
             },
             shutdown,
             grace,

@@ -20,7 +20,7 @@ pub async fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    common::telemetry::init(&config.common.log_level);
+    common::telemetry::init_with_format(&config.common.log_level, config.common.log_format);
     tracing::info!(
         service = %config.common.service_name,
         version = %config.common.service_version,
