@@ -124,12 +124,17 @@ fn schemathesis() -> PathBuf {
 /// and fails on any 5xx, undocumented status, content type or header, or schema mismatch.
 async fn fuzz(name: &str, base: String, bearer: String) {
     let tool = schemathesis();
-    let report = std::env::temp_dir().join(format!("schemathesis-{name}-{}", uuid::Uuid::new_v4()));
+    let workdir =
+        std::env::temp_dir().join(format!("schemathesis-{name}-{}", uuid::Uuid::new_v4()));
     let max_examples =
         std::env::var("SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| MAX_EXAMPLES.to_owned());
+    // Its working directory too: schemathesis keeps a cache there.
+    std::fs::create_dir_all(&workdir).unwrap();
+    let cwd = workdir.clone();
     let started = Instant::now();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(&tool)
+            .current_dir(&cwd)
             .arg("run")
             .arg(format!("{base}/openapi.json"))
             .args(["--url", &base])
@@ -145,14 +150,13 @@ async fn fuzz(name: &str, base: String, bearer: String) {
             .args(["--workers", "2"])
             .args(["--header", &format!("Authorization: Bearer {bearer}")])
             .args(["--suppress-health-check", "all"])
-            .arg("--report-dir")
-            .arg(&report)
             .env("NO_COLOR", "1")
             .output()
             .unwrap_or_else(|err| panic!("schemathesis ({}) did not run: {err}", tool.display()))
     })
     .await
     .unwrap();
+    let _ = std::fs::remove_dir_all(&workdir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!(
