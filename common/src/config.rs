@@ -131,6 +131,7 @@ pub const SERVICE_NAME: &str = "SERVICE_NAME";
 pub const SERVICE_VERSION: &str = "SERVICE_VERSION";
 pub const ENVIRONMENT: &str = "ENVIRONMENT";
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
 pub const JWT_SECRET_KEY: &str = "JWT_SECRET_KEY";
 pub const JWT_KEYS: &str = "JWT_KEYS";
@@ -172,6 +173,7 @@ pub struct CommonConfig {
     pub service_version: String,
     pub environment: Environment,
     pub log_level: String,
+    pub log_format: crate::telemetry::LogFormat,
     pub max_body_bytes: usize,
     pub tokens: TokenSettings,
     pub nats_url: String,
@@ -221,6 +223,7 @@ impl CommonConfig {
                 "development, testing or production",
             )?,
             log_level,
+            log_format: env.parse_or(LOG_FORMAT, Default::default(), "text or json")?,
             max_body_bytes: usize::try_from(env.number_or(MAX_BODY_BYTES, 65_536, 64)?)
                 .map_err(|_| ConfigError::new(MAX_BODY_BYTES, "is too large"))?,
             tokens,
@@ -444,6 +447,7 @@ mod tests {
         assert_eq!(config.nats_stream, "AUTH");
         assert_eq!(config.nats_subject_prefix, "auth");
         assert_eq!(config.tokens.keys.active().kid(), "default");
+        assert_eq!(config.log_format, crate::telemetry::LogFormat::Text);
         Ok(())
     }
 
@@ -469,6 +473,10 @@ mod tests {
         assert_eq!(
             failing_variable(&[(JWT_SECRET_KEY, KEY), (ENVIRONMENT, "staging")]),
             Some(ENVIRONMENT.into())
+        );
+        assert_eq!(
+            failing_variable(&[(JWT_SECRET_KEY, KEY), (LOG_FORMAT, "yaml")]),
+            Some(LOG_FORMAT.into())
         );
         assert_eq!(
             failing_variable(&[(JWT_KEYS, "a=tooshort")]),

@@ -92,6 +92,16 @@ pub fn bare_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
+/// A JSON document compiled into the binary (the OpenAPI description), sent as it is.
+pub fn static_json(body: &'static str) -> Response {
+    let mut response = http::Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// `GET /health/live`: the process answers; no dependency is checked.
 pub fn liveness(service: &str, version: &str) -> Response {
     bare_json(

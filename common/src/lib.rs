@@ -10,6 +10,7 @@
 //! - [`request`]: the per-request wrapper: request id, span, one log line, error to envelope.
 //! - [`cli`]: what both command lines share: help from the variable catalogue, the
 //!   `check-config` summary, the `healthcheck` probe.
+//! - [`metrics`]: the Prometheus metrics both services share, and the `/metrics` response.
 //! - [`config`]: typed settings read from an injectable lookup (environment plus `.env`).
 //! - [`jwt`]: HS256 keys, access / refresh claims, signing and validation.
 //! - [`events`]: the event envelope published to NATS and its subjects.
@@ -24,6 +25,7 @@ pub mod events;
 pub mod http;
 pub mod jwt;
 pub mod limits;
+pub mod metrics;
 pub mod request;
 pub mod server;
 pub mod shutdown;

@@ -1,5 +1,5 @@
-//! The wrapper every request goes through: request id, span, the one log line, and the single
-//! place where an [`ApiError`] becomes a response.
+//! The wrapper every request goes through: request id, span, the one log line, the HTTP
+//! metrics, and the single place where an [`ApiError`] becomes a response.
 
 use std::future::Future;
 use std::time::Instant;
@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::envelope::{self, Response};
 use crate::error::{error_chain, ApiError};
+use crate::metrics::Endpoint;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -24,17 +25,23 @@ pub enum AccessLog {
 }
 
 /// Runs `handler` inside a request span, turns its error into the envelope, logs one line with
-/// method, path, status, latency and request id, and adds the headers every response carries.
-pub async fn handle<B, F, Fut>(req: Request<B>, handler: F) -> Response
+/// method, path, status, latency and request id, records the request under `endpoint`'s route,
+/// and adds the headers every response carries.
+pub async fn handle<B, F, Fut>(req: Request<B>, endpoint: Endpoint<'_>, handler: F) -> Response
 where
     F: FnOnce(Request<B>) -> Fut,
     Fut: Future<Output = Result<Response, ApiError>>,
 {
-    handle_with(req, AccessLog::Info, handler).await
+    handle_with(req, AccessLog::Info, endpoint, handler).await
 }
 
 /// [`handle`] with a choice of access-log level.
-pub async fn handle_with<B, F, Fut>(req: Request<B>, log: AccessLog, handler: F) -> Response
+pub async fn handle_with<B, F, Fut>(
+    req: Request<B>,
+    log: AccessLog,
+    endpoint: Endpoint<'_>,
+    handler: F,
+) -> Response
 where
     F: FnOnce(Request<B>) -> Fut,
     Fut: Future<Output = Result<Response, ApiError>>,
@@ -75,6 +82,7 @@ where
                 envelope::error(&err)
             }
         };
+        endpoint.record(&method, response.status(), started.elapsed());
         let status = response.status().as_u16();
         let span = tracing::Span::current();
         if !span.is_disabled() {

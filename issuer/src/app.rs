@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::password::Hasher;
 use crate::config::IssuerConfig;
+use crate::metrics::IssuerMetrics;
 use crate::rate_limit::RateLimiter;
 use crate::relay::Relay;
 use crate::state::AppState;
@@ -35,7 +36,13 @@ impl App {
         let nats = crate::events::connect(&config)
             .await
             .context("invalid NATS_URL")?;
-        let relay = Arc::new(Relay::new(pool.clone(), nats, config.clone()));
+        let metrics = IssuerMetrics::new(&routes::ROUTES);
+        let relay = Arc::new(Relay::new(
+            pool.clone(),
+            nats,
+            config.clone(),
+            metrics.outbox.clone(),
+        ));
         let hasher = Hasher::new(
             config.hash_cost,
             config.hash_max_concurrent,
@@ -55,6 +62,7 @@ impl App {
             limiter,
             clock: Clock::system(),
             relay,
+            metrics,
         };
         Ok(App {
             listener,
@@ -93,8 +101,16 @@ impl App {
                     .common
                     .allowed_origins
                     .decide(req.uri().path(), req.headers());
-                let response =
-                    common::request::handle(req, move |req| routes::route(state, req, peer));
+                let response = async move {
+                    let endpoint = state
+                        .metrics
+                        .http
+                        .endpoint(routes::route_name(req.uri().path()));
+                    common::request::handle(req, endpoint, |req| {
+                        routes::route(Arc::clone(&state), req, peer)
+                    })
+                    .await
+                };
                 common::cors::around(cors, response)
             },
             shutdown,

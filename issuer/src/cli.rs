@@ -72,7 +72,7 @@ pub async fn run(args: &[String]) -> ExitCode {
     if command == "check-config" {
         return cli::report_config(summary(&config));
     }
-    common::telemetry::init(&config.common.log_level);
+    common::telemetry::init_with_format(&config.common.log_level, config.common.log_format);
     let result = match command {
         "migrate" => migrate(&config).await,
         _ => serve(config).await,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod rate_limit;
 pub mod relay;
 pub mod routes;

@@ -18,6 +18,7 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::config::IssuerConfig;
 use crate::db::{self, DbError};
+use crate::metrics::OutboxMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -37,10 +38,16 @@ pub struct Relay {
     js: jetstream::Context,
     config: IssuerConfig,
     stream_ready: tokio::sync::Mutex<bool>,
+    metrics: OutboxMetrics,
 }
 
 impl Relay {
-    pub fn new(pool: Pool, nats: async_nats::Client, config: IssuerConfig) -> Self {
+    pub fn new(
+        pool: Pool,
+        nats: async_nats::Client,
+        config: IssuerConfig,
+        metrics: OutboxMetrics,
+    ) -> Self {
         let js = jetstream::new(nats.clone());
         Relay {
             pool,
@@ -48,6 +55,7 @@ impl Relay {
             js,
             config,
             stream_ready: tokio::sync::Mutex::new(false),
+            metrics,
         }
     }
 
@@ -107,6 +115,10 @@ impl Relay {
         }
         db::outbox::mark_published(&tx, &published, chrono::Utc::now()).await?;
         tx.commit().await.map_err(DbError::from)?;
+        self.metrics.published.inc_by(published.len() as u64);
+        if failure.is_some() {
+            self.metrics.publish_failures.inc();
+        }
         match failure {
             Some(err) if published.is_empty() => Err(err),
             Some(err) => {
@@ -120,9 +132,10 @@ impl Relay {
     async fn ensure_stream(&self) -> Result<(), RelayError> {
         let mut ready = self.stream_ready.lock().await;
         if !*ready {
-            crate::events::ensure_stream(&self.js, &self.config)
-                .await
-                .map_err(RelayError::Stream)?;
+            if let Err(err) = crate::events::ensure_stream(&self.js, &self.config).await {
+                self.metrics.publish_failures.inc();
+                return Err(RelayError::Stream(err));
+            }
             *ready = true;
         }
         Ok(())

@@ -6,6 +6,7 @@ use deadpool_postgres::Pool;
 
 use crate::auth::password::Hasher;
 use crate::config::IssuerConfig;
+use crate::metrics::IssuerMetrics;
 use crate::rate_limit::RateLimiter;
 use crate::relay::Relay;
 
@@ -19,4 +20,5 @@ pub struct AppState {
     pub clock: Clock,
     /// The outbox relay, also asked by /health about NATS.
     pub relay: std::sync::Arc<Relay>,
+    pub metrics: IssuerMetrics,
 }

@@ -15,6 +15,8 @@ mod http_hygiene;
 mod lockout;
 mod login;
 mod me_and_validate;
+mod metrics;
+mod openapi;
 mod proxies;
 mod rate_limits;
 mod refresh_logout;

@@ -12,6 +12,7 @@ use common::server::ServeOptions;
 use tokio::net::TcpListener;
 
 use crate::config::VerifierConfig;
+use crate::metrics::VerifierMetrics;
 use crate::state::AppState;
 use crate::{revocations, routes};
 
@@ -44,6 +45,7 @@ impl App {
             clock: Clock::system(),
             revocations: Arc::default(),
             nats,
+            metrics: VerifierMetrics::new(&routes::metric_routes()),
         };
         Ok(App {
             listener,
@@ -79,18 +81,24 @@ impl App {
             self.serve,
             move |req, _peer| {
                 let state = Arc::clone(&state);
-                let log = if req.uri().path() == "/forward-auth" {
-                    AccessLog::QuietSuccess
-                } else {
-                    AccessLog::Info
-                };
                 let cors = state
                     .config
                     .common
                     .allowed_origins
                     .decide(req.uri().path(), req.headers());
-                let response =
-                    common::request::handle_with(req, log, move |req| routes::route(state, req));
+                let response = async move {
+                    let route = routes::route_name(req.uri().path());
+                    let log = if route == routes::FORWARD_AUTH {
+                        AccessLog::QuietSuccess
+                    } else {
+                        AccessLog::Info
+                    };
+                    let endpoint = state.metrics.http.endpoint(route);
+                    common::request::handle_with(req, log, endpoint, |req| {
+                        routes::route(Arc::clone(&state), req)
+                    })
+                    .await
+                };
                 common::cors::around(cors, response)
             },
             shutdown,

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod revocations;
 pub mod routes;
 pub mod rules;

@@ -6,6 +6,7 @@ use common::clock::Clock;
 use common::jwt::{AccessClaims, TokenCodec, TokenError};
 
 use crate::config::VerifierConfig;
+use crate::metrics::VerifierMetrics;
 use crate::revocations::Revocations;
 
 pub struct AppState {
@@ -15,6 +16,7 @@ pub struct AppState {
     pub clock: Clock,
     pub revocations: Arc<Revocations>,
     pub nats: async_nats::Client,
+    pub metrics: VerifierMetrics,
 }
 
 impl AppState {

@@ -1,5 +1,6 @@
 //! The router: match the path, then the method. An unknown path is 404 NOT_FOUND; a known
-//! path with another method is 405 METHOD_NOT_ALLOWED with `Allow`.
+//! path with another method is 405 METHOD_NOT_ALLOWED with `Allow`. [`ROUTES`] is the route
+//! table, which the OpenAPI document must match.
 
 mod account;
 mod health;
@@ -15,7 +16,11 @@ use common::error::{ApiError, ErrorCode};
 use http::{header, Method, Request};
 use hyper::body::Incoming;
 
+use crate::metrics::LoginOutcome;
 use crate::state::AppState;
+
+/// The OpenAPI 3.1 document of this API, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 const PREFIX: &str = "/api/v1/auth";
 
@@ -32,9 +37,42 @@ enum Route {
     Me,
     Health,
     Live,
+    Metrics,
+    OpenApi,
+}
+
+/// Every route as (method, path template).
+pub const ROUTES: [(&str, &str); 12] = {
+    let mut table = [("", ""); 12];
+    let mut i = 0;
+    while i < Route::ALL.len() {
+        table[i] = (Route::ALL[i].method(), Route::ALL[i].path());
+        i += 1;
+    }
+    table
+};
+
+/// The route template `path` matches, for metrics labels; `unknown` when there is none.
+pub fn route_name(path: &str) -> &'static str {
+    Route::resolve(path).map_or(common::metrics::UNKNOWN_ROUTE, Route::path)
 }
 
 impl Route {
+    const ALL: [Route; 12] = [
+        Route::Register,
+        Route::VerifyEmail,
+        Route::ResendVerification,
+        Route::Login,
+        Route::Refresh,
+        Route::Logout,
+        Route::ValidateToken,
+        Route::Me,
+        Route::Health,
+        Route::Live,
+        Route::Metrics,
+        Route::OpenApi,
+    ];
+
     fn resolve(path: &str) -> Option<Route> {
         if let Some(rest) = path.strip_prefix(PREFIX) {
             return match rest {
@@ -52,19 +90,42 @@ impl Route {
         match path {
             "/health" => Some(Route::Health),
             "/health/live" => Some(Route::Live),
+            "/metrics" => Some(Route::Metrics),
+            "/openapi.json" => Some(Route::OpenApi),
             _ => None,
         }
     }
 
-    /// Browser API routes (CORS applies); not the health checks.
+    /// Browser API routes (CORS applies); not the health checks, metrics or the document.
     fn is_api(self) -> bool {
-        !matches!(self, Route::Health | Route::Live)
+        !matches!(
+            self,
+            Route::Health | Route::Live | Route::Metrics | Route::OpenApi
+        )
+    }
+
+    /// The path as written in the route table (and the `route` label).
+    const fn path(self) -> &'static str {
+        match self {
+            Route::Register => "/api/v1/auth/register",
+            Route::VerifyEmail => "/api/v1/auth/verify-email",
+            Route::ResendVerification => "/api/v1/auth/resend-verification",
+            Route::Login => "/api/v1/auth/login",
+            Route::Refresh => "/api/v1/auth/refresh",
+            Route::Logout => "/api/v1/auth/logout",
+            Route::ValidateToken => "/api/v1/auth/validate-token",
+            Route::Me => "/api/v1/auth/me",
+            Route::Health => "/health",
+            Route::Live => "/health/live",
+            Route::Metrics => "/metrics",
+            Route::OpenApi => "/openapi.json",
+        }
     }
 
     /// The one method the route answers, as it is written in `Allow`.
-    fn method(self) -> &'static str {
+    const fn method(self) -> &'static str {
         match self {
-            Route::Me | Route::Health | Route::Live => "GET",
+            Route::Me | Route::Health | Route::Live | Route::Metrics | Route::OpenApi => "GET",
             Route::Register
             | Route::VerifyEmail
             | Route::ResendVerification
@@ -97,16 +158,28 @@ pub async fn route(
     }
     let state = &*state;
     match route {
-        Route::Register => register::register(state, req, peer).await,
+        Route::Register => {
+            let result = register::register(state, req, peer).await;
+            if result.is_ok() {
+                state.metrics.registered();
+            }
+            result
+        }
         Route::VerifyEmail => register::verify_email(state, req).await,
         Route::ResendVerification => register::resend_verification(state, req, peer).await,
-        Route::Login => login::login(state, req, peer).await,
+        Route::Login => {
+            let result = login::login(state, req, peer).await;
+            state.metrics.login(LoginOutcome::of(&result));
+            result
+        }
         Route::Refresh => tokens::refresh(state, req).await,
         Route::Logout => tokens::logout(state, req).await,
         Route::ValidateToken => tokens::validate(state, req).await,
         Route::Me => account::me(state, req).await,
         Route::Health => Ok(health::health(state).await),
         Route::Live => Ok(health::live(state)),
+        Route::Metrics => state.metrics.render(state).await,
+        Route::OpenApi => Ok(common::envelope::static_json(OPENAPI)),
     }
 }
 

@@ -2,12 +2,14 @@
 
 use common::envelope::{self, Response};
 use common::error::ApiError;
+use common::metrics::Validation;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 
 use super::json_body;
 use crate::auth::{refresh as sessions, whoami};
+use crate::error::IssuerError;
 use crate::state::AppState;
 
 pub async fn refresh(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
@@ -35,6 +37,13 @@ pub async fn logout(state: &AppState, req: Request<Incoming>) -> Result<Response
 
 pub async fn validate(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let body = json_body(state, req, &["token"]).await?;
-    let claims = whoami::validate(state, body.required_str("token")?).await?;
+    let result = whoami::validate(state, body.required_str("token")?).await;
+    match &result {
+        Ok(_) => state.metrics.validations.record(Validation::Valid),
+        Err(IssuerError::Token(err)) => state.metrics.validations.record(Validation::of_error(err)),
+        // Postgres trouble: no verdict on the token.
+        Err(_) => {}
+    }
+    let claims = result?;
     Ok(envelope::success(StatusCode::OK, &claims.validation_data()))
 }

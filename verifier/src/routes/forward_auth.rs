@@ -6,6 +6,7 @@ use bytes::Bytes;
 use common::envelope::Response;
 use common::error::{ApiError, ErrorCode};
 use common::jwt::{AccessClaims, TokenError};
+use common::metrics::Validation;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::Full;
 
@@ -25,8 +26,11 @@ pub fn forward_auth<B>(state: &AppState, req: &Request<B>) -> Result<Response, A
         )
         .with_details(None, err.to_string())
     })?;
-    let token = token(req.headers(), &state.config.cookie_name).ok_or(TokenError::Missing)?;
-    let claims = state.verify(token)?;
+    let verdict = token(req.headers(), &state.config.cookie_name)
+        .ok_or(TokenError::Missing)
+        .and_then(|token| state.verify(token));
+    state.metrics.forward_auth.record(Validation::of(&verdict));
+    let claims = verdict?;
     rules.check(&claims).map_err(|violation| match violation {
         Violation::EmailNotVerified => ApiError::new(
             ErrorCode::EmailNotVerified,

@@ -1,4 +1,5 @@
 //! The router. `/forward-auth` answers any method; the rest match path, then method.
+//! [`ROUTES`] is the route table, which the OpenAPI document must match.
 
 mod forward_auth;
 mod health;
@@ -13,17 +14,55 @@ use hyper::body::Incoming;
 
 use crate::state::AppState;
 
+pub const FORWARD_AUTH: &str = "/forward-auth";
+const VALIDATE_TOKEN: &str = "/api/v1/auth/validate-token";
+const HEALTH: &str = "/health";
+const LIVE: &str = "/health/live";
+const METRICS: &str = "/metrics";
+const OPENAPI_JSON: &str = "/openapi.json";
+
+/// Every route as (path template, method); `None` means any method.
+pub const ROUTES: [(&str, Option<&str>); 6] = [
+    (FORWARD_AUTH, None),
+    (VALIDATE_TOKEN, Some("POST")),
+    (HEALTH, Some("GET")),
+    (LIVE, Some("GET")),
+    (METRICS, Some("GET")),
+    (OPENAPI_JSON, Some("GET")),
+];
+
+/// The OpenAPI 3.1 document of this API, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// The route template `path` matches, for metrics labels; `unknown` when there is none.
+pub fn route_name(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|(template, _)| *template == path)
+        .map_or(common::metrics::UNKNOWN_ROUTE, |(template, _)| template)
+}
+
+/// (method, path) of each route, for the latency series created at start; forward-auth is
+/// listed under GET, the method proxies use.
+pub fn metric_routes() -> Vec<(&'static str, &'static str)> {
+    ROUTES
+        .iter()
+        .map(|(path, method)| (method.unwrap_or("GET"), *path))
+        .collect()
+}
+
 pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response, ApiError> {
-    let (allowed, state) = (
-        match req.uri().path() {
-            "/forward-auth" => return forward_auth::forward_auth(&state, &req),
-            "/api/v1/auth/validate-token" => "POST",
-            "/health" | "/health/live" => "GET",
-            _ => return Err(ApiError::new(ErrorCode::NotFound, "No such route.")),
-        },
-        &*state,
-    );
-    if req.method() == Method::OPTIONS && req.uri().path().starts_with("/api/") {
+    let state = &*state;
+    let path = route_name(req.uri().path());
+    if path == FORWARD_AUTH {
+        return forward_auth::forward_auth(state, &req);
+    }
+    let allowed = ROUTES
+        .iter()
+        .find(|(template, _)| *template == path)
+        .and_then(|(_, method)| *method)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such route."))?;
+    if req.method() == Method::OPTIONS && path == VALIDATE_TOKEN {
         let cors = &state.config.common.allowed_origins;
         return Ok(cors.preflight(req.headers(), allowed));
     }
@@ -34,9 +73,12 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Respo
         )
         .with_header(header::ALLOW, allowed));
     }
-    match req.uri().path() {
-        "/api/v1/auth/validate-token" => validate::validate(state, req).await,
-        "/health/live" => Ok(health::live(state)),
-        _ => Ok(health::health(state)),
+    match path {
+        VALIDATE_TOKEN => validate::validate(state, req).await,
+        LIVE => Ok(health::live(state)),
+        HEALTH => Ok(health::health(state)),
+        METRICS => state.metrics.render(state),
+        OPENAPI_JSON => Ok(common::envelope::static_json(OPENAPI)),
+        _ => Err(ApiError::new(ErrorCode::NotFound, "No such route.")),
     }
 }

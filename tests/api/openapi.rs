@@ -1,0 +1,187 @@
+//! The OpenAPI documents: the routers and the documents name the same operations, each service
+//! serves its own, and schemathesis finds no 5xx, no undocumented status and no response that
+//! breaks its schema.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::harness::{spawn_issuer, unique_email};
+use crate::services::spawn_verifier_for;
+
+/// The schemathesis release CI installs; the runs below are tuned for it.
+const SCHEMATHESIS_VERSION: &str = "4.32.5";
+
+/// Generated cases per operation in the fuzzing phase. Every operation also gets the coverage
+/// phase (boundary and negative cases derived from the schema) on top of these. Kept low
+/// enough that both runs together stay around two minutes on two cores; raise it locally
+/// (SCHEMATHESIS_MAX_EXAMPLES) for a deeper search.
+const MAX_EXAMPLES: &str = "50";
+
+/// The methods `/forward-auth` is documented under; it answers any method the same way.
+const FORWARD_AUTH_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// Operations a router answers that its document leaves out on purpose, as (METHOD, path).
+const ISSUER_UNDOCUMENTED: &[(&str, &str)] = &[];
+const VERIFIER_UNDOCUMENTED: &[(&str, &str)] = &[];
+
+type Operations = BTreeSet<(String, String)>;
+
+fn documented(spec: &str) -> Operations {
+    let spec: Value = serde_json::from_str(spec).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let mut operations = Operations::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["parameters", "summary", "description", "servers"].contains(&method.as_str()) {
+                continue;
+            }
+            operations.insert((method.to_ascii_uppercase(), path.clone()));
+        }
+    }
+    operations
+}
+
+fn answered(
+    routes: impl IntoIterator<Item = (String, String)>,
+    undocumented: &[(&str, &str)],
+) -> Operations {
+    routes
+        .into_iter()
+        .filter(|(method, path)| !undocumented.contains(&(method.as_str(), path.as_str())))
+        .collect()
+}
+
+#[test]
+fn the_issuer_document_names_exactly_the_routes_the_router_answers() {
+    let routes = issuer::routes::ROUTES
+        .iter()
+        .map(|(method, path)| (method.to_string(), path.to_string()));
+    assert_eq!(
+        answered(routes, ISSUER_UNDOCUMENTED),
+        documented(issuer::routes::OPENAPI)
+    );
+}
+
+#[test]
+fn the_verifier_document_names_exactly_the_routes_the_router_answers() {
+    let routes = verifier::routes::ROUTES
+        .iter()
+        .flat_map(|(path, method)| match method {
+            Some(method) => vec![(method.to_string(), path.to_string())],
+            None => FORWARD_AUTH_METHODS
+                .iter()
+                .map(|method| (method.to_string(), path.to_string()))
+                .collect(),
+        });
+    assert_eq!(
+        answered(routes, VERIFIER_UNDOCUMENTED),
+        documented(verifier::routes::OPENAPI)
+    );
+}
+
+#[tokio::test]
+async fn each_service_serves_its_document() {
+    let app = spawn_issuer().await;
+    let verifier = spawn_verifier_for(&app).await;
+    for (url, file) in [
+        (app.url("/openapi.json"), issuer::routes::OPENAPI),
+        (verifier.url("/openapi.json"), verifier::routes::OPENAPI),
+    ] {
+        let response = app.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let served: Value = response.json().await.unwrap();
+        assert_eq!(served, serde_json::from_str::<Value>(file).unwrap());
+    }
+}
+
+/// SCHEMATHESIS, else `st` or `schemathesis` on PATH; a missing tool fails the test with the
+/// way to install it (it is never skipped).
+fn schemathesis() -> PathBuf {
+    if let Some(path) = std::env::var_os("SCHEMATHESIS") {
+        return PathBuf::from(path);
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|dir| [dir.join("st"), dir.join("schemathesis")])
+        .find(|candidate| candidate.is_file());
+    on_path.unwrap_or_else(|| {
+        panic!(
+            "schemathesis is not installed. Install it into a virtualenv and point SCHEMATHESIS \
+             at it:\n  python3 -m venv .venv-ci && .venv-ci/bin/pip install \
+             schemathesis=={SCHEMATHESIS_VERSION}\n  export SCHEMATHESIS=$PWD/.venv-ci/bin/st"
+        )
+    })
+}
+
+/// Runs schemathesis against the document `base` serves, with `bearer` as the credentials,
+/// and fails on any 5xx, undocumented status, content type or header, or schema mismatch.
+async fn fuzz(name: &str, base: String, bearer: String) {
+    let tool = schemathesis();
+    let workdir =
+        std::env::temp_dir().join(format!("schemathesis-{name}-{}", uuid::Uuid::new_v4()));
+    let max_examples =
+        std::env::var("SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| MAX_EXAMPLES.to_owned());
+    // Its working directory too: schemathesis keeps a cache there.
+    std::fs::create_dir_all(&workdir).unwrap();
+    let cwd = workdir.clone();
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(&tool)
+            .current_dir(&cwd)
+            .arg("run")
+            .arg(format!("{base}/openapi.json"))
+            .args(["--url", &base])
+            .args([
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,\
+                 response_headers_conformance,response_schema_conformance,\
+                 negative_data_rejection,ignored_auth",
+            ])
+            .args(["--max-examples", &max_examples])
+            .args(["--phases", "examples,coverage,fuzzing"])
+            .args(["--seed", "1"])
+            .args(["--workers", "2"])
+            .args(["--header", &format!("Authorization: Bearer {bearer}")])
+            .args(["--suppress-health-check", "all"])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap_or_else(|err| panic!("schemathesis ({}) did not run: {err}", tool.display()))
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&workdir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!(
+        "schemathesis against the {name}: {:.1} s\n{stdout}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        output.status.success(),
+        "schemathesis found problems with the {name}:\n{stdout}\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_nothing_wrong_with_the_issuer() {
+    let app = spawn_issuer().await;
+    let session = app.signed_in(&unique_email()).await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    fuzz("issuer", app.url(""), token).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_nothing_wrong_with_the_verifier() {
+    let app = spawn_issuer().await;
+    let verifier = spawn_verifier_for(&app).await;
+    let session = app.signed_in(&unique_email()).await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    fuzz("verifier", verifier.url(""), token).await;
+}
