@@ -6,6 +6,9 @@ mod services;
 
 mod events;
 mod health;
+mod hostile_bodies;
+mod hostile_forward_auth;
+mod hostile_tokens;
 mod http_hygiene;
 mod login;
 mod me_and_validate;
