@@ -219,6 +219,12 @@ impl TokenCodec {
         if claims.typ.as_deref() != Some(expected.as_str()) {
             return Err(TokenError::WrongType);
         }
+        // An access token without its identity claims is malformed, whatever its times say.
+        if expected == TokenType::Access
+            && (claims.email.is_none() || claims.email_verified.is_none())
+        {
+            return Err(TokenError::Malformed);
+        }
         if claims.iss != self.issuer {
             return Err(TokenError::WrongIssuer);
         }

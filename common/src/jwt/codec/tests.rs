@@ -423,3 +423,14 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_expired_access_token_missing_identity_claims_is_malformed_not_expired() {
+    let mut claims = wire_access();
+    claims.as_object_mut().map(|c| c.remove("email_verified"));
+    claims["exp"] = json!(NOW - LEEWAY - 2);
+    assert_eq!(
+        verify(&forge(header("default"), claims, SECRET)),
+        Err(TokenError::Malformed)
+    );
+}
