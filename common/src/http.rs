@@ -121,7 +121,9 @@ impl JsonObject {
             .iter()
             .find(|(key, _)| !allowed.contains(&key.as_str()))
         {
-            return Err(ApiError::validation(key.clone(), "is not a known field"));
+            // The client's own key, cut short: an error never echoes kilobytes back.
+            let shown: String = key.chars().take(64).collect();
+            return Err(ApiError::validation(shown, "is not a known field"));
         }
         Ok(JsonObject { fields })
     }

@@ -84,10 +84,18 @@ fn check(generated: &Generated) -> Outcome {
                 return Err(format!("refused with {:?}", err.code));
             }
             let details = err.details.as_ref();
+            // `details.field` names the client's own key (cut to 64 characters); the message
+            // and the issue are ours and never carry what was sent.
+            let field = details.and_then(|d| d.field.as_deref()).unwrap_or_default();
+            if field.chars().count() > 64 {
+                return Err(format!(
+                    "the error echoes a key of {} characters",
+                    field.len()
+                ));
+            }
             let text = format!(
-                "{} {:?} {}",
+                "{} {}",
                 err.message,
-                details.and_then(|d| d.field.as_deref()),
                 details.map(|d| d.issue.as_str()).unwrap_or_default()
             );
             if text.contains(MARKER) {

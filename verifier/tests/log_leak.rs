@@ -52,19 +52,6 @@ fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[
     Reply { status, body }
 }
 
-fn post(addr: &str, path: &str, request_id: &str, body: &str) -> Reply {
-    send(
-        addr,
-        "POST",
-        path,
-        &[
-            ("Content-Type", "application/json"),
-            ("X-Request-Id", request_id),
-        ],
-        body.as_bytes(),
-    )
-}
-
 #[test]
 fn trace_logs_carry_no_token_or_key() {
     let id = format!(
