@@ -50,13 +50,16 @@ impl Target {
 /// One input and whether the model agrees with what the code did; `Err` describes a finding.
 pub type Outcome = Result<(), String>;
 
+/// Generates one input, runs it, and judges the outcome.
+type OneInput = dyn FnMut(&mut Rng) -> (Vec<u8>, Outcome);
+
 /// Runs `target` for `duration` from `seed`; findings are printed to stderr as they happen.
 /// Stops early once `max_findings` have been seen.
 pub fn run(target: Target, duration: Duration, seed: u64, max_findings: u64) -> Report {
     let mut rng = Rng::new(seed);
     let mut report = Report::default();
     let start = Instant::now();
-    let mut one: Box<dyn FnMut(&mut Rng) -> (Vec<u8>, Outcome)> = match target {
+    let mut one: Box<OneInput> = match target {
         Target::Token => {
             let mut fuzzer = token::TokenFuzzer::new();
             Box::new(move |rng| fuzzer.one(rng))

@@ -127,7 +127,9 @@ fn trace_logs_carry_no_token_or_key() {
     let bearer = format!("Bearer {token}");
     let cookie = format!("access_token={token}");
 
-    let checks: Vec<(&str, Vec<(&str, String)>, u16)> = vec![
+    // (request id, headers, status)
+    type Check<'a> = (&'a str, Vec<(&'a str, String)>, u16);
+    let checks: Vec<Check> = vec![
         ("vleak-header", vec![("Authorization", bearer.clone())], 200),
         ("vleak-cookie", vec![("Cookie", cookie.clone())], 200),
         (
