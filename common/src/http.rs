@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::jwt::TokenError;
 use crate::limits::BodyLimits;
 
 /// Reads the whole body within `limits`: more than `max_bytes` is 413 PAYLOAD_TOO_LARGE; a
@@ -105,11 +106,27 @@ pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive and
 /// spaces around the token are tolerated.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+///
+/// `Ok(None)` when there is no `Authorization` header or it uses another scheme (`Basic`, …).
+/// Refused: two or more `Authorization` headers (which one a proxy or an upstream reads is
+/// anyone's guess), a value that is not visible ASCII, and the Bearer scheme with no token.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return match headers.contains_key(header::AUTHORIZATION) {
+            true => Err(TokenError::Ambiguous),
+            false => Ok(None),
+        };
+    };
+    let value = value.to_str().map_err(|_| TokenError::Malformed)?.trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    match token.trim() {
+        "" => Err(TokenError::Malformed),
+        token => Ok(Some(token)),
+    }
 }
 
 /// A decoded JSON object: keys in the order sent, each at most once.
@@ -135,7 +152,9 @@ impl JsonObject {
             .iter()
             .find(|(key, _)| !allowed.contains(&key.as_str()))
         {
-            return Err(ApiError::validation(key.clone(), "is not a known field"));
+            // The client's own key, cut short: an error never echoes kilobytes back.
+            let shown: String = key.chars().take(64).collect();
+            return Err(ApiError::validation(shown, "is not a known field"));
         }
         Ok(JsonObject { fields })
     }

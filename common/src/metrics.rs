@@ -149,6 +149,7 @@ impl Validation {
             TokenError::Expired => Validation::Expired,
             TokenError::Revoked => Validation::Revoked,
             TokenError::Missing
+            | TokenError::Ambiguous
             | TokenError::TooLarge
             | TokenError::Malformed
             | TokenError::UnsupportedAlgorithm

@@ -69,9 +69,33 @@ pub(crate) struct WireClaims {
     pub jti: Uuid,
     pub iat: i64,
     pub exp: i64,
+    /// Optional, but when sent it must be a number: `"nbf": null` is refused, not ignored.
+    #[serde(default, deserialize_with = "some")]
     pub nbf: Option<i64>,
-    /// Present only to refuse it: we issue no audience.
-    pub aud: Option<serde::de::IgnoredAny>,
+    /// Present only to refuse it: we issue no audience. `"aud": null` counts as present.
+    #[serde(default)]
+    pub aud: Present,
     pub email: Option<String>,
     pub email_verified: Option<bool>,
+}
+
+/// Whether a field was sent at all. Unlike `Option`, a `null` value counts as present, so a
+/// field we refuse (`aud`, `crit`, …) is refused whatever its value.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Present(pub bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Present(true))
+    }
+}
+
+/// For `#[serde(default, deserialize_with = "some")]`: absent is `None`, `null` is an error,
+/// anything else must be a `T`.
+pub(crate) fn some<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }

@@ -8,10 +8,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Header};
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use super::claims::{AccessClaims, RefreshClaims, TokenType, WireClaims};
+use super::claims::{some, AccessClaims, Present, RefreshClaims, TokenType, WireClaims};
 use super::keys::{Key, KeySet};
 use super::TokenSettings;
 use crate::error::{ApiError, ErrorCode};
@@ -24,6 +23,8 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub enum TokenError {
     #[error("no token was presented")]
     Missing,
+    #[error("the request carries more than one token")]
+    Ambiguous,
     #[error("the token is longer than 8 KiB")]
     TooLarge,
     #[error("the token is malformed")]
@@ -55,6 +56,7 @@ impl TokenError {
         match self {
             TokenError::Expired => ErrorCode::ExpiredToken,
             TokenError::Missing
+            | TokenError::Ambiguous
             | TokenError::TooLarge
             | TokenError::Malformed
             | TokenError::UnsupportedAlgorithm
@@ -97,12 +99,22 @@ impl From<TokenError> for ApiError {
 #[derive(Deserialize)]
 struct WireHeader {
     alg: String,
+    /// Absent means the active key; `"kid": null` is refused like any other non-string.
+    #[serde(default, deserialize_with = "some")]
     kid: Option<String>,
-    crit: Option<IgnoredAny>,
-    jku: Option<IgnoredAny>,
-    x5u: Option<IgnoredAny>,
-    jwk: Option<IgnoredAny>,
+    #[serde(default)]
+    crit: Present,
+    #[serde(default)]
+    jku: Present,
+    #[serde(default)]
+    x5u: Present,
+    #[serde(default)]
+    jwk: Present,
 }
+
+/// 9999-12-31T23:59:59Z: the last instant an RFC 3339 timestamp can name. A time claim
+/// outside `0..=MAX_TIME` is refused as malformed rather than clamped or wrapped.
+pub const MAX_TIME: i64 = 253_402_300_799;
 
 /// Signs with the active key; validates with every configured key.
 #[derive(Debug)]
@@ -196,13 +208,27 @@ impl TokenCodec {
         let claims: WireClaims =
             serde_json::from_slice(&decode_part(payload)?).map_err(|_| TokenError::Malformed)?;
 
+        let times = [Some(claims.iat), Some(claims.exp), claims.nbf];
+        if times
+            .into_iter()
+            .flatten()
+            .any(|t| !(0..=MAX_TIME).contains(&t))
+        {
+            return Err(TokenError::Malformed);
+        }
         if claims.typ.as_deref() != Some(expected.as_str()) {
             return Err(TokenError::WrongType);
+        }
+        // An access token without its identity claims is malformed, whatever its times say.
+        if expected == TokenType::Access
+            && (claims.email.is_none() || claims.email_verified.is_none())
+        {
+            return Err(TokenError::Malformed);
         }
         if claims.iss != self.issuer {
             return Err(TokenError::WrongIssuer);
         }
-        if claims.aud.is_some() {
+        if claims.aud.0 {
             return Err(TokenError::Audience);
         }
         if claims
@@ -225,11 +251,7 @@ impl TokenCodec {
         if header.alg != "HS256" {
             return Err(TokenError::UnsupportedAlgorithm);
         }
-        if header.crit.is_some()
-            || header.jku.is_some()
-            || header.x5u.is_some()
-            || header.jwk.is_some()
-        {
+        if header.crit.0 || header.jku.0 || header.x5u.0 || header.jwk.0 {
             return Err(TokenError::ForbiddenHeader);
         }
         match header.kid {

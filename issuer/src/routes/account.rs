@@ -11,7 +11,7 @@ use crate::auth::whoami;
 use crate::state::AppState;
 
 pub async fn me(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
-    let token = common::http::bearer_token(req.headers()).ok_or(TokenError::Missing)?;
+    let token = common::http::bearer_token(req.headers())?.ok_or(TokenError::Missing)?;
     let user = whoami::me(state, token).await?;
     Ok(envelope::success(
         StatusCode::OK,

@@ -27,7 +27,7 @@ pub fn forward_auth<B>(state: &AppState, req: &Request<B>) -> Result<Response, A
         .with_details(None, err.to_string())
     })?;
     let verdict = token(req.headers(), &state.config.cookie_name)
-        .ok_or(TokenError::Missing)
+        .and_then(|token| token.ok_or(TokenError::Missing))
         .and_then(|token| state.verify(token));
     state.metrics.forward_auth.record(Validation::of(&verdict));
     let claims = verdict?;
@@ -40,21 +40,34 @@ pub fn forward_auth<B>(state: &AppState, req: &Request<B>) -> Result<Response, A
     identity_response(&claims)
 }
 
-/// The bearer token, else the configured cookie.
-fn token<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Option<&'a str> {
-    common::http::bearer_token(headers).or_else(|| cookie(headers, cookie_name))
+/// The bearer token, else the configured cookie. A request that names its token twice with
+/// different values (two `Authorization` headers, two cookies of that name) is refused rather
+/// than guessed at: a proxy or an upstream might read the other one.
+fn token<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Result<Option<&'a str>, TokenError> {
+    match common::http::bearer_token(headers)? {
+        Some(token) => Ok(Some(token)),
+        None => cookie(headers, cookie_name),
+    }
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, TokenError> {
+    let mut found: Option<&str> = None;
+    let values = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
+        .filter(|(key, _)| *key == name)
         .map(|(_, value)| value.trim().trim_matches('"'))
-        .filter(|value| !value.is_empty())
+        .filter(|value| !value.is_empty());
+    for value in values {
+        match found {
+            Some(seen) if seen != value => return Err(TokenError::Ambiguous),
+            _ => found = Some(value),
+        }
+    }
+    Ok(found)
 }
 
 /// 200, empty body, and all four identity headers, always: a proxy that copies only the
@@ -106,29 +119,46 @@ mod tests {
     fn the_bearer_header_wins_and_its_scheme_is_case_insensitive() {
         for value in ["Bearer abc", "bearer abc", "BEARER   abc  ", "  Bearer abc"] {
             let map = headers(&[("authorization", value), ("cookie", "access_token=cookie")]);
-            assert_eq!(token(&map, "access_token"), Some("abc"), "{value:?}");
+            assert_eq!(token(&map, "access_token"), Ok(Some("abc")), "{value:?}");
         }
     }
 
     #[test]
     fn the_cookie_is_read_when_there_is_no_bearer_token() {
         let map = headers(&[("cookie", "theme=dark; access_token=xyz; other=1")]);
-        assert_eq!(token(&map, "access_token"), Some("xyz"));
+        assert_eq!(token(&map, "access_token"), Ok(Some("xyz")));
         let map = headers(&[
             ("authorization", "Basic dXNlcjpwYXNz"),
             ("cookie", "session=s1"),
         ]);
-        assert_eq!(token(&map, "session"), Some("s1"));
-        assert_eq!(token(&map, "access_token"), None);
+        assert_eq!(token(&map, "session"), Ok(Some("s1")));
+        assert_eq!(token(&map, "access_token"), Ok(None));
         let map = headers(&[("cookie", "a=1"), ("cookie", "access_token=second")]);
-        assert_eq!(token(&map, "access_token"), Some("second"));
+        assert_eq!(token(&map, "access_token"), Ok(Some("second")));
         assert_eq!(
             token(&headers(&[("cookie", "access_token=")]), "access_token"),
-            None
+            Ok(None)
         );
-        assert_eq!(
-            token(&headers(&[("authorization", "Bearer ")]), "access_token"),
-            None
-        );
+    }
+
+    #[test]
+    fn a_token_named_twice_or_an_empty_bearer_is_refused() {
+        let map = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer a")]);
+        assert_eq!(token(&map, "access_token"), Err(TokenError::Ambiguous));
+        let map = headers(&[("cookie", "access_token=a; access_token=b")]);
+        assert_eq!(token(&map, "access_token"), Err(TokenError::Ambiguous));
+        let map = headers(&[
+            ("cookie", "access_token=a"),
+            ("cookie", "access_token=\"a\""),
+        ]);
+        assert_eq!(token(&map, "access_token"), Ok(Some("a")));
+        for value in ["Bearer ", "Bearer", "bearer    "] {
+            let map = headers(&[("authorization", value), ("cookie", "access_token=c")]);
+            assert_eq!(
+                token(&map, "access_token"),
+                Err(TokenError::Malformed),
+                "{value:?}"
+            );
+        }
     }
 }

@@ -284,3 +284,153 @@ proptest! {
         prop_assert!(verify(&changed).is_err());
     }
 }
+
+/// Signs the exact `message` (whatever its encoding) with `SECRET`, base64url signature.
+fn sign_message(message: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET);
+    let tag = ring::hmac::sign(&key, message.as_bytes());
+    format!("{message}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+#[test]
+fn refused_fields_are_refused_even_when_null() {
+    for field in ["crit", "jku", "x5u", "jwk"] {
+        let mut header = header("default");
+        header[field] = Value::Null;
+        assert_eq!(
+            verify(&forge(header, wire_access(), SECRET)),
+            Err(TokenError::ForbiddenHeader),
+            "{field}"
+        );
+    }
+    let mut claims = wire_access();
+    claims["aud"] = Value::Null;
+    assert_eq!(
+        verify(&forge(header("default"), claims, SECRET)),
+        Err(TokenError::Audience)
+    );
+}
+
+#[test]
+fn a_null_kid_or_nbf_is_malformed_not_absent() {
+    let null_kid = json!({"alg": "HS256", "typ": "JWT", "kid": null});
+    assert_eq!(
+        verify(&forge(null_kid, wire_access(), SECRET)),
+        Err(TokenError::Malformed)
+    );
+    let mut claims = wire_access();
+    claims["nbf"] = Value::Null;
+    assert_eq!(
+        verify(&forge(header("default"), claims, SECRET)),
+        Err(TokenError::Malformed)
+    );
+}
+
+#[test]
+fn time_claims_outside_year_0_to_9999_are_malformed() {
+    for (claim, value) in [
+        ("exp", json!(MAX_TIME + 1)),
+        ("exp", json!(i64::MAX)),
+        ("exp", json!(u64::MAX)),
+        ("exp", json!(1.8e9)),
+        ("exp", json!(-1)),
+        ("iat", json!(-1)),
+        ("iat", json!(MAX_TIME + 1)),
+        ("nbf", json!(-5)),
+        ("nbf", json!(i64::MIN)),
+    ] {
+        let mut claims = wire_access();
+        claims[claim] = value.clone();
+        assert_eq!(
+            verify(&forge(header("default"), claims, SECRET)),
+            Err(TokenError::Malformed),
+            "{claim} = {value}"
+        );
+    }
+    let mut claims = wire_access();
+    claims["exp"] = json!(MAX_TIME);
+    assert!(verify(&forge(header("default"), claims, SECRET)).is_ok());
+}
+
+#[test]
+fn base64_must_be_url_safe_unpadded_and_canonical() {
+    let head = URL_SAFE_NO_PAD.encode(header("default").to_string());
+    // "~~~" and "???" encode to "fn5-" and "Pz8_" in base64url, "fn5+" and "Pz8/" in standard.
+    let mut claims = wire_access();
+    claims["note"] = json!("~~~~~~~~~?????????");
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    assert!(payload.contains('-') && payload.contains('_'));
+    assert!(verify(&sign_message(&format!("{head}.{payload}"))).is_ok());
+    let standard = payload.replace('-', "+").replace('_', "/");
+    assert_eq!(
+        verify(&sign_message(&format!("{head}.{standard}"))),
+        Err(TokenError::Malformed)
+    );
+    let padded = format!("{payload}{}", "=".repeat((4 - payload.len() % 4) % 4));
+    if padded != payload {
+        assert_eq!(
+            verify(&sign_message(&format!("{head}.{padded}"))),
+            Err(TokenError::Malformed)
+        );
+    }
+    assert_eq!(
+        verify(&sign_message(&format!("{head} .{payload}"))),
+        Err(TokenError::Malformed)
+    );
+}
+
+#[test]
+fn exp_and_nbf_one_second_either_side_of_the_leeway() {
+    let codec = codec();
+    for (claim, offset, expected) in [
+        ("exp", -LEEWAY + 1, Ok(())),
+        ("exp", -LEEWAY, Ok(())),
+        ("exp", -LEEWAY - 1, Err(TokenError::Expired)),
+        ("nbf", LEEWAY - 1, Ok(())),
+        ("nbf", LEEWAY, Ok(())),
+        ("nbf", LEEWAY + 1, Err(TokenError::NotYetValid)),
+    ] {
+        let mut claims = wire_access();
+        claims[claim] = json!(NOW + offset);
+        let token = forge(header("default"), claims, SECRET);
+        assert_eq!(
+            codec.verify_access(&token, NOW).map(|_| ()),
+            expected,
+            "{claim} {offset:+}"
+        );
+    }
+}
+
+proptest! {
+    /// Every position of a valid token, replaced by a random different byte, is refused.
+    #[test]
+    fn every_position_of_a_valid_token_is_guarded(replacements in proptest::collection::vec(any::<u8>(), 400)) {
+        let token = codec().sign_access(&access_claims()).unwrap_or_default();
+        prop_assert!(verify(&token).is_ok());
+        for (index, original) in token.bytes().enumerate() {
+            let mut replacement = replacements[index % replacements.len()];
+            if replacement == original {
+                replacement = replacement.wrapping_add(1);
+            }
+            let mut bytes = token.clone().into_bytes();
+            bytes[index] = replacement;
+            let changed = String::from_utf8_lossy(&bytes).into_owned();
+            let outcome = verify(&changed);
+            prop_assert!(
+                matches!(outcome, Err(e) if e != TokenError::Expired),
+                "position {} byte {:#x}: {:?}", index, replacement, outcome
+            );
+        }
+    }
+}
+
+#[test]
+fn an_expired_access_token_missing_identity_claims_is_malformed_not_expired() {
+    let mut claims = wire_access();
+    claims.as_object_mut().map(|c| c.remove("email_verified"));
+    claims["exp"] = json!(NOW - LEEWAY - 2);
+    assert_eq!(
+        verify(&forge(header("default"), claims, SECRET)),
+        Err(TokenError::Malformed)
+    );
+}

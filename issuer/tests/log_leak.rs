@@ -1,0 +1,343 @@
+//! The issuer binary at `LOG_LEVEL=trace`, through a session of ordinary and hostile requests
+//! that carry known secrets: none of them appears in anything it writes, while the request
+//! ids we sent do (so the capture is real and the search can fail).
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const KEY: &str = "log-leak-signing-key-7f3a9c0e5b1d4a2f8e6c";
+
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+/// One HTTP/1.1 request on its own connection.
+fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send head");
+    stream.write_all(body).expect("send body");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Reply { status, body }
+}
+
+fn post(addr: &str, path: &str, request_id: &str, body: &str) -> Reply {
+    send(
+        addr,
+        "POST",
+        path,
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Request-Id", request_id),
+        ],
+        body.as_bytes(),
+    )
+}
+
+/// A JSON string field of a response body (chunked or not: the value sits on one line).
+fn field(body: &str, name: &str) -> String {
+    let needle = format!("\"{name}\":\"");
+    body.split_once(&needle)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(value, _)| value.to_owned())
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+}
+
+fn psql(database: &str, sql: &str) -> String {
+    Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-tAc",
+            sql,
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn trace_logs_carry_no_password_token_or_key() {
+    let id = format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    );
+    let database = format!("log_leak_{id}");
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let nats = std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_issuer"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(std::env::temp_dir())
+        .envs([
+            ("JWT_SECRET_KEY", KEY),
+            ("DATABASE_URL", url.as_str()),
+            ("ISSUER_ADDR", "127.0.0.1:0"),
+            ("LOG_LEVEL", "trace"),
+            ("NATS_URL", nats.as_str()),
+            ("NATS_STREAM", &format!("LOGLEAK_{id}")),
+            ("NATS_SUBJECT_PREFIX", &format!("logleak{id}")),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("issuer starts");
+    let (tx, lines) = mpsc::channel::<String>();
+    let out = child.stdout.take().expect("stdout");
+    let err = child.stderr.take().expect("stderr");
+    let tx_err = tx.clone();
+    let readers = [
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        }),
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx_err.send(line);
+            }
+        }),
+    ];
+    let mut log = String::new();
+    let addr = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the issuer never said it was listening:\n{log}"));
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("issuer listening") {
+            break line
+                .split("addr=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .expect("address in the log line")
+                .to_owned();
+        }
+    };
+
+    // The secrets this session hands to the issuer.
+    let password = "Leak-Canary-Password-91d2e7";
+    let wrong_password = "Wrong-Canary-Password-4c8b1a";
+    let hostile_password = "Hostile-Canary-Password-55ef02";
+    let email = format!("leak-{id}@example.com");
+    let mut secrets: Vec<String> = vec![
+        KEY.into(),
+        password.into(),
+        wrong_password.into(),
+        hostile_password.into(),
+    ];
+
+    let register = format!(
+        r#"{{"email":"{email}","password":"{password}","password_confirmation":"{password}"}}"#
+    );
+    assert_eq!(
+        post(
+            &addr,
+            "/api/v1/auth/register",
+            "leak-req-register",
+            &register
+        )
+        .status,
+        201
+    );
+    // Hostile bodies with a secret inside: truncated JSON, an unknown field, a mismatch.
+    for (n, body) in [
+        format!(r#"{{"email":"{email}","password":"{hostile_password}""#),
+        format!(r#"{{"email":"{email}","password":"{hostile_password}","role":"admin"}}"#),
+        format!(r#"{{"email":"x@example.com","password":"{hostile_password}","password_confirmation":"{hostile_password}x"}}"#),
+        format!(r#"{{"email":"{hostile_password}","password":"{hostile_password}","password_confirmation":"{hostile_password}"}}"#),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let reply = post(&addr, "/api/v1/auth/register", &format!("leak-req-hostile-{n}"), body);
+        assert_eq!(reply.status, 400, "{}", reply.body);
+    }
+    let wrong = format!(r#"{{"email":"{email}","password":"{wrong_password}"}}"#);
+    assert_eq!(
+        post(&addr, "/api/v1/auth/login", "leak-req-wrong", &wrong).status,
+        401
+    );
+    let login = post(
+        &addr,
+        "/api/v1/auth/login",
+        "leak-req-login",
+        &format!(r#"{{"email":"{email}","password":"{password}"}}"#),
+    );
+    assert_eq!(login.status, 200, "{}", login.body);
+    let access = field(&login.body, "access_token");
+    let refresh = field(&login.body, "refresh_token");
+    secrets.push(access.clone());
+    secrets.push(refresh.clone());
+    // The signature alone is what makes a token usable.
+    secrets.push(access.rsplit('.').next().unwrap_or_default().to_owned());
+    secrets.push(refresh.rsplit('.').next().unwrap_or_default().to_owned());
+
+    let bearer = format!("Bearer {access}");
+    let me = send(
+        &addr,
+        "GET",
+        "/api/v1/auth/me",
+        &[("Authorization", &bearer), ("X-Request-Id", "leak-req-me")],
+        b"",
+    );
+    assert_eq!(me.status, 200, "{}", me.body);
+    // Two Authorization headers and a tampered token: refused, and still not logged.
+    let tampered = format!("{access}x");
+    let twice = send(
+        &addr,
+        "GET",
+        "/api/v1/auth/me",
+        &[
+            ("Authorization", &bearer),
+            ("Authorization", &format!("Bearer {tampered}")),
+            ("X-Request-Id", "leak-req-twice"),
+        ],
+        b"",
+    );
+    assert_eq!(twice.status, 401);
+    let validate = post(
+        &addr,
+        "/api/v1/auth/validate-token",
+        "leak-req-validate",
+        &format!(r#"{{"token":"{tampered}"}}"#),
+    );
+    assert_eq!(validate.status, 401);
+    let refreshed = post(
+        &addr,
+        "/api/v1/auth/refresh",
+        "leak-req-refresh",
+        &format!(r#"{{"refresh_token":"{refresh}"}}"#),
+    );
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let new_access = field(&refreshed.body, "access_token");
+    secrets.push(new_access.rsplit('.').next().unwrap_or_default().to_owned());
+
+    // The verification token, as the mailer would get it from the event.
+    let verification = psql(
+        &database,
+        "SELECT payload->'data'->>'email_verification_token' FROM outbox \
+         WHERE event_type = 'user.registered' LIMIT 1",
+    );
+    assert!(
+        verification.len() >= 32,
+        "no verification token: {verification:?}"
+    );
+    secrets.push(verification.clone());
+    let verified = post(
+        &addr,
+        "/api/v1/auth/verify-email",
+        "leak-req-verify",
+        &format!(r#"{{"token":"{verification}"}}"#),
+    );
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    let again = post(
+        &addr,
+        "/api/v1/auth/verify-email",
+        "leak-req-verify-again",
+        &format!(r#"{{"token":"{verification}"}}"#),
+    );
+    assert_eq!(again.status, 401);
+    let logout = post(
+        &addr,
+        "/api/v1/auth/logout",
+        "leak-req-logout",
+        &format!(r#"{{"refresh_token":"{refresh}"}}"#),
+    );
+    assert_eq!(logout.status, 200, "{}", logout.body);
+
+    // Let the relay publish (and log) the events, then stop the issuer and read everything.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while psql(
+        &database,
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+    ) != "0"
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    for reader in readers {
+        let _ = reader.join();
+    }
+    while let Ok(line) = lines.try_recv() {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let _ = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        ])
+        .output();
+
+    // The capture is real: every request we sent is in it, at trace verbosity.
+    for request_id in [
+        "leak-req-register",
+        "leak-req-hostile-0",
+        "leak-req-wrong",
+        "leak-req-login",
+        "leak-req-me",
+        "leak-req-twice",
+        "leak-req-refresh",
+        "leak-req-verify",
+        "leak-req-logout",
+    ] {
+        assert!(
+            log.contains(request_id),
+            "{request_id} is not in the log:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("request received"),
+        "debug lines are missing:\n{log}"
+    );
+    for secret in &secrets {
+        assert!(!secret.is_empty());
+        if let Some(line) = log.lines().find(|line| line.contains(secret.as_str())) {
+            panic!("a secret is in the log: {line}");
+        }
+    }
+}

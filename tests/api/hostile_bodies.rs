@@ -1,0 +1,275 @@
+//! Hostile request bodies against every issuer route that reads one: register, login,
+//! verify-email, resend-verification, refresh and logout. Each case names the exact status,
+//! code and field; the issuer still answers `/health` afterwards.
+
+use serde_json::json;
+
+use crate::harness::{spawn_issuer, unique_email, Reply, TestIssuer, PASSWORD};
+
+const JSON: &str = "application/json";
+const REGISTER: &str = "/api/v1/auth/register";
+const LOGIN: &str = "/api/v1/auth/login";
+const VERIFY: &str = "/api/v1/auth/verify-email";
+const RESEND: &str = "/api/v1/auth/resend-verification";
+const REFRESH: &str = "/api/v1/auth/refresh";
+const LOGOUT: &str = "/api/v1/auth/logout";
+
+/// One hostile body and the answer it must get.
+struct Case {
+    name: &'static str,
+    path: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+    status: u16,
+    code: &'static str,
+    /// `details.field`, when the answer names one.
+    field: Option<&'static str>,
+}
+
+fn case(
+    name: &'static str,
+    path: &'static str,
+    body: impl Into<Vec<u8>>,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+) -> Case {
+    Case {
+        name,
+        path,
+        content_type: JSON,
+        body: body.into(),
+        status,
+        code,
+        field,
+    }
+}
+
+fn register_body(email: &str, password: &str) -> Vec<u8> {
+    json!({"email": email, "password": password, "password_confirmation": password})
+        .to_string()
+        .into_bytes()
+}
+
+#[track_caller]
+fn assert_case(case: &Case, reply: &Reply) {
+    assert_eq!(
+        (reply.status, reply.code()),
+        (case.status, case.code),
+        "{}: {}",
+        case.name,
+        reply.body
+    );
+    if case.status >= 400 {
+        reply.assert_error(case.status, case.code);
+        let field = reply.body["error"]["details"]["field"].as_str();
+        assert_eq!(field, case.field, "{}: {}", case.name, reply.body);
+    } else {
+        reply.assert_success(case.status);
+    }
+}
+
+async fn assert_healthy(issuer: &TestIssuer) {
+    let health = issuer.get("/health", None).await;
+    assert_eq!(
+        (health.status, health.body["status"].as_str()),
+        (200, Some("healthy"))
+    );
+}
+
+fn malformed_cases() -> Vec<Case> {
+    let nested_array = "[".repeat(10_000);
+    let nested_value = format!("{{\"email\":{}", "[".repeat(10_000));
+    let long_email = format!("{}@example.com", "a".repeat(60_000));
+    let long_token = "a".repeat(60_000);
+    let mut cases = vec![
+        case("truncated JSON", REGISTER, r#"{"email":"#, 400, "VALIDATION_ERROR", Some("body")),
+        case("trailing garbage", LOGIN, r#"{"email":"a@b.co","password":"x"} x"#, 400, "VALIDATION_ERROR", Some("body")),
+        case("single quotes", LOGIN, r#"{'email':'a@b.co'}"#, 400, "VALIDATION_ERROR", Some("body")),
+        case("comment", LOGIN, r#"{"email":"a@b.co" /* hi */}"#, 400, "VALIDATION_ERROR", Some("body")),
+        case("email a number", REGISTER, r#"{"email":42,"password":"x","password_confirmation":"x"}"#, 400, "VALIDATION_ERROR", Some("email")),
+        case("password an array", LOGIN, r#"{"email":"a@b.co","password":["x"]}"#, 400, "VALIDATION_ERROR", Some("password")),
+        case("token null", VERIFY, r#"{"token":null}"#, 400, "VALIDATION_ERROR", Some("token")),
+        case("refresh token a number", REFRESH, r#"{"refresh_token":12345}"#, 400, "VALIDATION_ERROR", Some("refresh_token")),
+        case("refresh token an object", LOGOUT, r#"{"refresh_token":{"$ne":""}}"#, 400, "VALIDATION_ERROR", Some("refresh_token")),
+        case("unknown field", REGISTER, r#"{"email":"a@b.co","password":"x","password_confirmation":"x","is_admin":true}"#, 400, "VALIDATION_ERROR", Some("is_admin")),
+        case("unknown field on resend", RESEND, r#"{"email":"a@b.co","user_id":"1"}"#, 400, "VALIDATION_ERROR", Some("user_id")),
+        case("duplicate field", LOGIN, r#"{"email":"a@b.co","email":"c@d.co","password":"x"}"#, 400, "VALIDATION_ERROR", Some("email")),
+        case("duplicate through an escape", LOGIN, r#"{"email":"a@b.co","e\u006dail":"c@d.co","password":"x"}"#, 400, "VALIDATION_ERROR", Some("email")),
+        case("missing field", LOGIN, r#"{"email":"a@b.co"}"#, 400, "VALIDATION_ERROR", Some("password")),
+        case("deeply nested array", REGISTER, nested_array, 400, "VALIDATION_ERROR", Some("body")),
+        case("deeply nested value", REGISTER, nested_value, 400, "VALIDATION_ERROR", Some("body")),
+        case("invalid UTF-8", LOGIN, b"{\"email\":\"\xff\xfe@b.co\",\"password\":\"x\"}".to_vec(), 400, "VALIDATION_ERROR", Some("body")),
+        case("lone surrogate escape", LOGIN, r#"{"email":"\ud800@b.co","password":"x"}"#, 400, "VALIDATION_ERROR", Some("body")),
+        case("byte order mark", LOGIN, "\u{feff}{\"email\":\"a@b.co\",\"password\":\"x\"}", 400, "VALIDATION_ERROR", Some("body")),
+        case("empty body", LOGOUT, "", 400, "VALIDATION_ERROR", Some("body")),
+        case("whitespace body", REFRESH, "  \n ", 400, "VALIDATION_ERROR", Some("body")),
+        case("null", VERIFY, "null", 400, "VALIDATION_ERROR", Some("body")),
+        case("array top level", RESEND, r#"[{"email":"a@b.co"}]"#, 400, "VALIDATION_ERROR", Some("body")),
+        case("string top level", REFRESH, r#""token""#, 400, "VALIDATION_ERROR", Some("body")),
+        case("number out of range", LOGIN, r#"{"email":1e999,"password":"x"}"#, 400, "VALIDATION_ERROR", Some("body")),
+        case("number as the email", RESEND, r#"{"email":"12345"}"#, 400, "INVALID_EMAIL", Some("email")),
+        case("NUL in email", REGISTER, register_body("ada\u{0}@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("bell in email", REGISTER, register_body("ada\u{7}@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("newline in email", RESEND, json!({"email": "ada@example.com\r\nBcc: x@evil.example"}).to_string(), 400, "INVALID_EMAIL", Some("email")),
+        case("fullwidth at sign", REGISTER, register_body("ada\u{ff20}example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("right-to-left override", REGISTER, register_body("ada\u{202e}moc.elpmaxe@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("emoji in email", REGISTER, register_body("ada\u{1f600}@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("email of 60 000 characters", REGISTER, register_body(&long_email, PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("password of 129 characters", REGISTER, register_body(&unique_email(), &format!("Aa1-{}", "x".repeat(125))), 400, "WEAK_PASSWORD", Some("password")),
+        case("verification token of 60 000 characters", VERIFY, json!({"token": long_token}).to_string(), 401, "INVALID_TOKEN", None),
+        case("refresh token of 60 000 characters", REFRESH, json!({"refresh_token": long_token}).to_string(), 401, "INVALID_TOKEN", None),
+        case("logout with garbage", LOGOUT, r#"{"refresh_token":"a.b.c"}"#, 401, "INVALID_TOKEN", None),
+        case(
+            "confirmation differs by a NUL",
+            REGISTER,
+            json!({"email": unique_email(), "password": PASSWORD, "password_confirmation": format!("{PASSWORD}\u{0}")}).to_string(),
+            400,
+            "PASSWORD_MISMATCH",
+            Some("password_confirmation"),
+        ),
+        case("login with an email that is not one", LOGIN, json!({"email": "not an email", "password": PASSWORD}).to_string(), 401, "INVALID_CREDENTIALS", None),
+        case("resend for an unknown email", RESEND, json!({"email": unique_email()}).to_string(), 202, "", None),
+    ];
+    cases.push(Case {
+        content_type: "text/plain",
+        ..case(
+            "text/plain",
+            LOGIN,
+            r#"{"email":"a@b.co","password":"x"}"#,
+            400,
+            "VALIDATION_ERROR",
+            Some("content-type"),
+        )
+    });
+    cases.push(Case {
+        content_type: "application/jsonx",
+        ..case(
+            "application/jsonx",
+            REFRESH,
+            r#"{"refresh_token":"a"}"#,
+            400,
+            "VALIDATION_ERROR",
+            Some("content-type"),
+        )
+    });
+    cases
+}
+
+#[tokio::test]
+async fn every_malformed_body_gets_the_exact_code_and_field() {
+    let issuer = spawn_issuer().await;
+    let cases = malformed_cases();
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    for case in &cases {
+        let reply = issuer
+            .post_raw(case.path, case.content_type, case.body.clone())
+            .await;
+        assert_case(case, &reply);
+    }
+    // Nothing above created an account.
+    let users = issuer
+        .db
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .map(|row| row.get::<_, i64>(0));
+    assert_eq!(users.ok(), Some(0));
+    assert_healthy(&issuer).await;
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_declared_or_streamed() {
+    let issuer = spawn_issuer().await;
+    let huge = format!(r#"{{"email":"{}"}}"#, "a".repeat(70_000));
+    let reply = issuer
+        .post_raw(RESEND, JSON, huge.clone().into_bytes())
+        .await;
+    reply.assert_error(413, "PAYLOAD_TOO_LARGE");
+
+    // No Content-Length: the body arrives in chunks and is cut off at the limit.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = huge
+        .into_bytes()
+        .chunks(4096)
+        .map(|chunk| Ok(chunk.to_vec()))
+        .collect();
+    let response = issuer
+        .http
+        .post(issuer.url(RESEND))
+        .header("content-type", JSON)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("chunked POST: {err}"));
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
+
+    // Just under the limit is read and judged on its content.
+    let within = json!({"email": format!("{}@example.com", "a".repeat(65_000))}).to_string();
+    assert!(within.len() < 65_536);
+    let reply = issuer.post_raw(RESEND, JSON, within.into_bytes()).await;
+    reply.assert_error(400, "INVALID_EMAIL");
+    assert_healthy(&issuer).await;
+}
+
+#[tokio::test]
+async fn unusual_but_valid_input_is_stored_and_compared_byte_exact() {
+    let issuer = spawn_issuer().await;
+
+    // A NUL inside a password is part of it: nothing truncates there.
+    let email = unique_email();
+    let with_nul = "Correct\u{0}Horse-9";
+    issuer.register(&email, with_nul).await.assert_success(201);
+    issuer
+        .login(&email, "Correct")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    issuer.login(&email, with_nul).await.assert_success(200);
+
+    // Emoji and other scripts count as characters and round-trip.
+    let email = unique_email();
+    let emoji = "Correct-Horse-9-\u{1f40e}\u{1f511}";
+    issuer.register(&email, emoji).await.assert_success(201);
+    issuer.login(&email, emoji).await.assert_success(200);
+    issuer
+        .login(&email, "Correct-Horse-9-\u{1f40e}")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+
+    // Internationalised addresses are accepted, lower-cased, and compared after normalising.
+    let idn = format!(
+        "Jos\u{c9}-{}@Ex\u{c4}mple.de",
+        uuid::Uuid::new_v4().simple()
+    );
+    let reply = issuer.register(&idn, PASSWORD).await;
+    reply.assert_success(201);
+    assert_eq!(reply.data()["email"], idn.to_lowercase());
+    let again = issuer
+        .register(&format!("  {}  ", idn.to_uppercase()), PASSWORD)
+        .await;
+    again.assert_error(400, "DUPLICATE_EMAIL");
+    issuer
+        .login(&idn.to_lowercase(), PASSWORD)
+        .await
+        .assert_success(200);
+
+    // A long password within the policy (128 code points, 512 bytes) works.
+    let email = unique_email();
+    let long = format!("A1-{}", "\u{1f600}".repeat(125));
+    assert_eq!(long.chars().count(), 128);
+    issuer.register(&email, &long).await.assert_success(201);
+    issuer.login(&email, &long).await.assert_success(200);
+
+    // Charset parameter and spacing in the content type are fine.
+    let reply = issuer
+        .post_raw(
+            LOGIN,
+            "Application/JSON ; charset=utf-8",
+            json!({"email": email, "password": long})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    reply.assert_success(200);
+    assert_healthy(&issuer).await;
+}

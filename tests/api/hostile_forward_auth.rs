@@ -1,0 +1,363 @@
+//! Hostile requests to `/forward-auth` sent straight to the verifier: forged identity headers,
+//! malformed `X-Forwarded-*`, scheme spellings, cookie tricks and rule spellings. The answer
+//! is always 200, 401 or 403 with the exact code, and a 200 carries only the verifier's values.
+
+use common::jwt::{AccessClaims, TokenType};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::harness::{codec, unique_email};
+use crate::services::{spawn_verifier, TestVerifier};
+
+const IDENTITY: [&str; 4] = [
+    "x-user-id",
+    "x-user-email",
+    "x-email-verified",
+    "x-session-id",
+];
+
+fn claims(email_verified: bool) -> AccessClaims {
+    let now = chrono::Utc::now().timestamp();
+    AccessClaims {
+        iss: "auth-service".into(),
+        sub: Uuid::new_v4(),
+        email: unique_email(),
+        email_verified,
+        typ: TokenType::Access,
+        sid: Uuid::new_v4(),
+        jti: Uuid::new_v4(),
+        iat: now,
+        exp: now + 3600,
+    }
+}
+
+fn sign(claims: &AccessClaims) -> String {
+    codec()
+        .sign_access(claims)
+        .unwrap_or_else(|err| panic!("sign: {err}"))
+}
+
+struct Answer {
+    status: u16,
+    code: String,
+    headers: reqwest::header::HeaderMap,
+}
+
+async fn ask(verifier: &TestVerifier, rules: &str, headers: &[(&str, &str)]) -> Answer {
+    let response = verifier.forward_auth(rules, headers).await;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        code: body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        headers,
+    }
+}
+
+impl Answer {
+    #[track_caller]
+    fn is(&self, status: u16, code: &str, case: &str) {
+        assert_eq!((self.status, self.code.as_str()), (status, code), "{case}");
+        if status == 401 {
+            let challenge = self
+                .headers
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok());
+            assert!(challenge.is_some_and(|c| c.starts_with("Bearer")), "{case}");
+        }
+        if status != 200 {
+            for name in IDENTITY {
+                assert!(
+                    self.headers.get(name).is_none(),
+                    "{case}: {name} on a {status}"
+                );
+            }
+        }
+    }
+
+    /// A 200 whose identity headers are exactly the token's, each once.
+    #[track_caller]
+    fn identifies(&self, claims: &AccessClaims, case: &str) {
+        self.is(200, "", case);
+        let expected = [
+            claims.sub.to_string(),
+            claims.email.clone(),
+            claims.email_verified.to_string(),
+            claims.sid.to_string(),
+        ];
+        for (name, value) in IDENTITY.iter().zip(expected) {
+            let values: Vec<_> = self.headers.get_all(*name).iter().collect();
+            assert_eq!(values.len(), 1, "{case}: {name}");
+            assert_eq!(
+                values[0].to_str().ok(),
+                Some(value.as_str()),
+                "{case}: {name}"
+            );
+        }
+    }
+}
+
+const FORGED: [(&str, &str); 5] = [
+    ("x-user-id", "00000000-0000-0000-0000-000000000000"),
+    ("x-user-email", "admin@example.com"),
+    ("x-email-verified", "true"),
+    ("x-session-id", "00000000-0000-0000-0000-000000000001"),
+    ("x-user-role", "admin"),
+];
+
+#[tokio::test]
+async fn forged_identity_headers_never_reach_the_answer() {
+    let verifier = spawn_verifier().await;
+    let real = claims(false);
+    let bearer = format!("Bearer {}", sign(&real));
+
+    let answer = ask(&verifier, "", &FORGED).await;
+    answer.is(401, "INVALID_TOKEN", "forged headers, no token");
+    assert!(answer.headers.get("x-user-role").is_none());
+
+    let mut with_token = FORGED.to_vec();
+    with_token.push(("authorization", &bearer));
+    let answer = ask(&verifier, "", &with_token).await;
+    answer.identifies(&real, "forged headers and a real token");
+    assert!(answer.headers.get("x-user-role").is_none());
+
+    // A forged "verified" does not satisfy the rule for an unverified token.
+    ask(&verifier, "?require_verified=true", &with_token)
+        .await
+        .is(403, "EMAIL_NOT_VERIFIED", "forged x-email-verified");
+
+    // Forged headers sent twice, or in odd case, change nothing either.
+    let doubled = [
+        ("X-User-Id", "attacker"),
+        ("x-user-id", "attacker-2"),
+        ("authorization", bearer.as_str()),
+    ];
+    ask(&verifier, "", &doubled)
+        .await
+        .identifies(&real, "doubled x-user-id");
+}
+
+#[tokio::test]
+async fn malformed_forwarded_headers_change_nothing() {
+    let verifier = spawn_verifier().await;
+    let real = claims(true);
+    let bearer = format!("Bearer {}", sign(&real));
+    let long = "a".repeat(4000);
+    let cases: [(&str, &str); 10] = [
+        ("x-forwarded-method", "G E T"),
+        ("x-forwarded-method", "G\u{c9}T"),
+        ("x-forwarded-method", &long),
+        ("x-forwarded-uri", "/forward-auth?require_verified=false"),
+        ("x-forwarded-uri", "http://[::1]:99999/%zz/../.."),
+        ("x-forwarded-proto", "javascript"),
+        ("x-forwarded-proto", "HTTPS, http"),
+        ("x-forwarded-host", "evil.example\u{9}x"),
+        ("x-forwarded-host", ""),
+        ("x-forwarded-for", "127.0.0.1, ::1, unknown"),
+    ];
+    for (name, value) in cases {
+        let case = format!("{name}: {value:.40}");
+        ask(&verifier, "", &[(name, value)])
+            .await
+            .is(401, "INVALID_TOKEN", &case);
+        ask(&verifier, "", &[(name, value), ("authorization", &bearer)])
+            .await
+            .identifies(&real, &case);
+    }
+}
+
+#[tokio::test]
+async fn the_scheme_is_case_insensitive_and_everything_else_is_exact() {
+    let verifier = spawn_verifier().await;
+    let real = claims(true);
+    let token = sign(&real);
+    for value in [
+        format!("Bearer {token}"),
+        format!("BEARER {token}"),
+        format!("bearer {token}"),
+        format!("bEaReR    {token}   "),
+    ] {
+        ask(&verifier, "", &[("authorization", &value)])
+            .await
+            .identifies(&real, &value[..10]);
+    }
+    for (value, code) in [
+        (" Bearer  x ", "INVALID_TOKEN"),
+        ("Bearer", "INVALID_TOKEN"),
+        ("Bearer: x", "INVALID_TOKEN"),
+        ("Token abc", "INVALID_TOKEN"),
+    ] {
+        ask(&verifier, "", &[("authorization", value)])
+            .await
+            .is(401, code, value);
+    }
+}
+
+#[tokio::test]
+async fn the_header_wins_over_the_cookie_and_cookies_are_read_exactly() {
+    let verifier = spawn_verifier().await;
+    let real = claims(true);
+    let other = claims(true);
+    let token = sign(&real);
+    let other_token = sign(&other);
+    let bearer = format!("Bearer {token}");
+    let cookie = |value: &str| format!("theme=dark; access_token={value}; lang=en");
+
+    // A bearer header is used even when a cookie is present, valid or not.
+    ask(
+        &verifier,
+        "",
+        &[("authorization", &bearer), ("cookie", &cookie("garbage"))],
+    )
+    .await
+    .identifies(&real, "header and garbage cookie");
+    ask(
+        &verifier,
+        "",
+        &[
+            ("authorization", &bearer),
+            ("cookie", &cookie(&other_token)),
+        ],
+    )
+    .await
+    .identifies(&real, "header and another user's cookie");
+    // A bad bearer header is not rescued by a good cookie.
+    ask(
+        &verifier,
+        "",
+        &[
+            ("authorization", "Bearer x.y.z"),
+            ("cookie", &cookie(&token)),
+        ],
+    )
+    .await
+    .is(401, "INVALID_TOKEN", "bad header, good cookie");
+    // Another scheme is not a token: the cookie is read.
+    ask(
+        &verifier,
+        "",
+        &[
+            ("authorization", "Basic dXNlcjpwYXNz"),
+            ("cookie", &cookie(&token)),
+        ],
+    )
+    .await
+    .identifies(&real, "basic header, good cookie");
+
+    // Cookie spellings.
+    ask(
+        &verifier,
+        "",
+        &[("cookie", &cookie(&format!("\"{token}\"")))],
+    )
+    .await
+    .identifies(&real, "quoted cookie");
+    let twice_same = format!("access_token={token}; access_token={token}");
+    ask(&verifier, "", &[("cookie", &twice_same)])
+        .await
+        .identifies(&real, "the same cookie twice");
+    let twice_different = format!("access_token={token}; access_token={other_token}");
+    ask(&verifier, "", &[("cookie", &twice_different)])
+        .await
+        .is(
+            401,
+            "INVALID_TOKEN",
+            "two different cookies of the same name",
+        );
+    let split = [
+        ("cookie", format!("access_token={token}")),
+        ("cookie", format!("access_token={other_token}")),
+    ];
+    let split: Vec<(&str, &str)> = split.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    ask(&verifier, "", &split).await.is(
+        401,
+        "INVALID_TOKEN",
+        "two Cookie headers with different tokens",
+    );
+    ask(&verifier, "", &[("cookie", "access_token=")]).await.is(
+        401,
+        "INVALID_TOKEN",
+        "empty cookie",
+    );
+    ask(&verifier, "", &[("cookie", "access_token=\"\"")])
+        .await
+        .is(401, "INVALID_TOKEN", "empty quoted cookie");
+    for name in [
+        "xaccess_token",
+        "access_token_old",
+        "ACCESS_TOKEN",
+        "access-token",
+    ] {
+        ask(&verifier, "", &[("cookie", &format!("{name}={token}"))])
+            .await
+            .is(401, "INVALID_TOKEN", name);
+    }
+}
+
+/// Status and code.
+type Expected = (u16, &'static str);
+
+#[tokio::test]
+async fn require_verified_spellings_do_what_the_rules_say() {
+    let verifier = spawn_verifier().await;
+    let verified = claims(true);
+    let unverified = claims(false);
+    let yes = format!("Bearer {}", sign(&verified));
+    let no = format!("Bearer {}", sign(&unverified));
+    // (query, answer for a verified email, answer for an unverified one)
+    let cases: [(&str, Expected, Expected); 10] = [
+        (
+            "?require_verified=true",
+            (200, ""),
+            (403, "EMAIL_NOT_VERIFIED"),
+        ),
+        (
+            "?require_verified=1",
+            (200, ""),
+            (403, "EMAIL_NOT_VERIFIED"),
+        ),
+        ("?require_verified=false", (200, ""), (200, "")),
+        ("?require_verified=0", (200, ""), (200, "")),
+        // Values are exact: anything else is a misconfiguration and fails closed.
+        (
+            "?require_verified=TRUE",
+            (403, "FORBIDDEN"),
+            (403, "FORBIDDEN"),
+        ),
+        ("?require_verified=", (403, "FORBIDDEN"), (403, "FORBIDDEN")),
+        ("?require_verified", (403, "FORBIDDEN"), (403, "FORBIDDEN")),
+        // Unknown names, including other spellings of the rule's name, are ignored.
+        ("?require_admin=true", (200, ""), (200, "")),
+        ("?REQUIRE_VERIFIED=true", (200, ""), (200, "")),
+        // A client-appended value cannot loosen a rule.
+        (
+            "?require_verified=true&require_verified=false",
+            (200, ""),
+            (403, "EMAIL_NOT_VERIFIED"),
+        ),
+    ];
+    for (query, for_verified, for_unverified) in cases {
+        let answer = ask(&verifier, query, &[("authorization", &yes)]).await;
+        if for_verified.0 == 200 {
+            answer.identifies(&verified, query);
+        } else {
+            answer.is(for_verified.0, for_verified.1, query);
+        }
+        let answer = ask(&verifier, query, &[("authorization", &no)]).await;
+        if for_unverified.0 == 200 {
+            answer.identifies(&unverified, query);
+        } else {
+            answer.is(for_unverified.0, for_unverified.1, query);
+        }
+    }
+    // A rule never turns a missing token into anything but 401.
+    ask(&verifier, "?require_verified=false", &[])
+        .await
+        .is(401, "INVALID_TOKEN", "no token");
+    let health = verifier.health().await;
+    assert_eq!(health["status"], "healthy");
+}

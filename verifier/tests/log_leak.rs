@@ -1,0 +1,228 @@
+//! The verifier binary at `LOG_LEVEL=trace`, through ordinary and hostile forward-auth and
+//! validate-token requests that carry a real token and the signing key: neither appears in
+//! anything it writes, while the request ids we sent do (so the search can fail).
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::jwt::raw::sign_raw;
+use serde_json::json;
+
+const KEY: &str = "verifier-log-leak-key-2b7e151628aed2a6abf7";
+
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+/// One HTTP/1.1 request on its own connection.
+fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send head");
+    stream.write_all(body).expect("send body");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Reply { status, body }
+}
+
+#[test]
+fn trace_logs_carry_no_token_or_key() {
+    let id = format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    );
+    let nats = std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verifier"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(std::env::temp_dir())
+        .envs([
+            ("JWT_SECRET_KEY", KEY),
+            ("VERIFIER_ADDR", "127.0.0.1:0"),
+            ("LOG_LEVEL", "trace"),
+            ("NATS_URL", nats.as_str()),
+            ("NATS_STREAM", &format!("VLOGLEAK_{id}")),
+            ("NATS_SUBJECT_PREFIX", &format!("vlogleak{id}")),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("verifier starts");
+    let (tx, lines) = mpsc::channel::<String>();
+    let out = child.stdout.take().expect("stdout");
+    let err = child.stderr.take().expect("stderr");
+    let tx_err = tx.clone();
+    let readers = [
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        }),
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx_err.send(line);
+            }
+        }),
+    ];
+    let mut log = String::new();
+    let addr = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the verifier never said it was listening:\n{log}"));
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("verifier listening") {
+            break line
+                .split("addr=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .expect("address in the log line")
+                .to_owned();
+        }
+    };
+
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "auth-service", "sub": uuid::Uuid::new_v4(), "email": "leak@example.com",
+        "email_verified": true, "typ": "access", "sid": uuid::Uuid::new_v4(),
+        "jti": uuid::Uuid::new_v4(), "iat": now, "exp": now + 3600,
+    });
+    let header = json!({"alg": "HS256", "typ": "JWT", "kid": "default"});
+    let token = sign_raw(&header, &claims, KEY.as_bytes()).expect("sign");
+    let signature = token.rsplit('.').next().unwrap_or_default().to_owned();
+    let mut expired_claims = claims.clone();
+    expired_claims["exp"] = json!(now - 3600);
+    let expired = sign_raw(&header, &expired_claims, KEY.as_bytes()).expect("sign");
+    let unsigned = format!("{}x", &token[..token.len() - 1]);
+    let bearer = format!("Bearer {token}");
+    let cookie = format!("access_token={token}");
+
+    // (request id, headers, status)
+    type Check<'a> = (&'a str, Vec<(&'a str, String)>, u16);
+    let checks: Vec<Check> = vec![
+        ("vleak-header", vec![("Authorization", bearer.clone())], 200),
+        ("vleak-cookie", vec![("Cookie", cookie.clone())], 200),
+        (
+            "vleak-expired",
+            vec![("Authorization", format!("Bearer {expired}"))],
+            401,
+        ),
+        (
+            "vleak-tampered",
+            vec![("Authorization", format!("Bearer {unsigned}"))],
+            401,
+        ),
+        (
+            "vleak-twice",
+            vec![
+                ("Authorization", bearer.clone()),
+                ("Authorization", bearer.clone()),
+            ],
+            401,
+        ),
+        ("vleak-rule", vec![("Authorization", bearer.clone())], 403),
+    ];
+    for (request_id, headers, status) in &checks {
+        let path = if *status == 403 {
+            "/forward-auth?require_verified=maybe"
+        } else {
+            "/forward-auth"
+        };
+        let mut all: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        all.push(("X-Request-Id", request_id));
+        all.push(("X-Forwarded-Uri", "/private?token=leak"));
+        let reply = send(&addr, "GET", path, &all, b"");
+        assert_eq!(reply.status, *status, "{request_id}: {}", reply.body);
+    }
+    for (request_id, body, status) in [
+        ("vleak-validate", format!(r#"{{"token":"{token}"}}"#), 200),
+        (
+            "vleak-validate-bad",
+            format!(r#"{{"token":"{unsigned}","key":"{KEY}"}}"#),
+            400,
+        ),
+        (
+            "vleak-validate-truncated",
+            format!(r#"{{"token":"{token}""#),
+            400,
+        ),
+    ] {
+        let reply = send(
+            &addr,
+            "POST",
+            "/api/v1/auth/validate-token",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Request-Id", request_id),
+            ],
+            body.as_bytes(),
+        );
+        assert_eq!(reply.status, status, "{request_id}: {}", reply.body);
+    }
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    for reader in readers {
+        let _ = reader.join();
+    }
+    while let Ok(line) = lines.try_recv() {
+        log.push_str(&line);
+        log.push('\n');
+    }
+
+    for request_id in [
+        "vleak-header",
+        "vleak-cookie",
+        "vleak-expired",
+        "vleak-twice",
+        "vleak-rule",
+        "vleak-validate",
+        "vleak-validate-truncated",
+    ] {
+        assert!(
+            log.contains(request_id),
+            "{request_id} is not in the log:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("request received"),
+        "debug lines are missing:\n{log}"
+    );
+    for secret in [KEY, &token, &expired, &unsigned, &signature] {
+        if let Some(line) = log.lines().find(|line| line.contains(secret)) {
+            panic!("a secret is in the log: {line}");
+        }
+    }
+}
