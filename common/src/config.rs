@@ -324,6 +324,11 @@ pub const VARS: &[Var] = &[
     ),
     Var::new(LOG_LEVEL, "info", "tracing filter, e.g. info,issuer=debug"),
     Var::new(
+        LOG_FORMAT,
+        "text",
+        "text lines, or json: one JSON object per line",
+    ),
+    Var::new(
         MAX_BODY_BYTES,
         "65536",
         "larger request bodies get 413 (minimum 64)",
