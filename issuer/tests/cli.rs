@@ -1,9 +1,12 @@
 //! The issuer's operator commands as a container runs them: `help`, `check-config` and
 //! `healthcheck`.
 
+#[path = "../../tests/support/binary.rs"]
+mod binary;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -15,32 +18,11 @@ const DB_PASSWORD: &str = "db-pass-s3cret";
 const NATS_PASSWORD: &str = "nats-pass-s3cret";
 
 fn issuer(env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_issuer"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(std::env::temp_dir())
-        .envs(env.iter().copied());
-    command
+    binary::command(env!("CARGO_BIN_EXE_issuer"), env)
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(command: &mut Command) -> anyhow::Result<Run> {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().context("the issuer binary runs")?;
-    Ok(Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    })
+fn run(command: &mut Command) -> anyhow::Result<binary::Run> {
+    binary::run(command).context("the binary runs")
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! The verifier's operator commands as a container runs them: `help`, `check-config` and
 //! `healthcheck`.
 
+#[path = "../../tests/support/binary.rs"]
+mod binary;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -13,32 +16,11 @@ const KEY: &str = "verifier-cli-secret-0123456789abcdef0123";
 const OTHER_KEY: &str = "verifier-cli-other-secret-0123456789abcd";
 
 fn verifier(env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_verifier"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(std::env::temp_dir())
-        .envs(env.iter().copied());
-    command
+    binary::command(env!("CARGO_BIN_EXE_verifier"), env)
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(command: &mut Command) -> anyhow::Result<Run> {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().context("the verifier binary runs")?;
-    Ok(Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    })
+fn run(command: &mut Command) -> anyhow::Result<binary::Run> {
+    binary::run(command).context("the binary runs")
 }
 
 #[test]

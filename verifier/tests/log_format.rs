@@ -4,6 +4,9 @@
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+#[path = "../../tests/support/binary.rs"]
+mod binary;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -13,13 +16,7 @@ use std::time::Duration;
 const KEY: &str = "binary-test-secret-0123456789abcdef0123";
 
 fn verifier(env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_verifier"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(std::env::temp_dir())
-        .envs(env.iter().copied());
-    command
+    binary::command(env!("CARGO_BIN_EXE_verifier"), env)
 }
 
 fn nats_url() -> String {
