@@ -31,6 +31,8 @@ pub enum IssuerError {
     EmailNotVerified,
     #[error("token refused: {0}")]
     Token(#[from] TokenError),
+    #[error("verification token refused: {0}")]
+    VerificationToken(VerificationTokenIssue),
     #[error("user not found")]
     UserNotFound,
     /// Too many attempts, from this address or for this account; retry after this many seconds.
@@ -78,6 +80,7 @@ impl From<IssuerError> for ApiError {
                 "The email address has not been verified.",
             ),
             IssuerError::Token(err) => err.into(),
+            IssuerError::VerificationToken(issue) => issue.into(),
             IssuerError::UserNotFound => {
                 ApiError::new(ErrorCode::UserNotFound, "The user no longer exists.")
             }
@@ -96,5 +99,42 @@ impl From<IssuerError> for ApiError {
             }
             IssuerError::Internal(err) => ApiError::internal(err.into_boxed_dyn_error()),
         }
+    }
+}
+
+/// Why an email-verification token was refused. The codes are the token codes; the details
+/// name the verification token, not a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerificationTokenIssue {
+    #[error("the verification token is unknown or has been replaced")]
+    Unknown,
+    #[error("the verification token has already been used")]
+    Used,
+    #[error("the verification token has expired")]
+    Expired,
+}
+
+impl From<VerificationTokenIssue> for ApiError {
+    fn from(issue: VerificationTokenIssue) -> Self {
+        let (code, message, challenge) = match issue {
+            VerificationTokenIssue::Unknown => (
+                ErrorCode::InvalidToken,
+                "The token is invalid.",
+                r#"Bearer error="invalid_token", error_description="the verification token is unknown or has been replaced""#,
+            ),
+            VerificationTokenIssue::Used => (
+                ErrorCode::InvalidToken,
+                "The token is invalid.",
+                r#"Bearer error="invalid_token", error_description="the verification token has already been used""#,
+            ),
+            VerificationTokenIssue::Expired => (
+                ErrorCode::ExpiredToken,
+                "The token has expired.",
+                r#"Bearer error="invalid_token", error_description="the verification token has expired""#,
+            ),
+        };
+        ApiError::new(code, message)
+            .with_details(Some("token".into()), issue.to_string())
+            .with_header(::http::header::WWW_AUTHENTICATE, challenge)
     }
 }

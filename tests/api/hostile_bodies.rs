@@ -117,7 +117,7 @@ fn malformed_cases() -> Vec<Case> {
         case("emoji in email", REGISTER, register_body("ada\u{1f600}@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
         case("email of 60 000 characters", REGISTER, register_body(&long_email, PASSWORD), 400, "INVALID_EMAIL", Some("email")),
         case("password of 129 characters", REGISTER, register_body(&unique_email(), &format!("Aa1-{}", "x".repeat(125))), 400, "WEAK_PASSWORD", Some("password")),
-        case("verification token of 60 000 characters", VERIFY, json!({"token": long_token}).to_string(), 401, "INVALID_TOKEN", None),
+        case("verification token of 60 000 characters", VERIFY, json!({"token": long_token}).to_string(), 401, "INVALID_TOKEN", Some("token")),
         case("refresh token of 60 000 characters", REFRESH, json!({"refresh_token": long_token}).to_string(), 401, "INVALID_TOKEN", None),
         case("logout with garbage", LOGOUT, r#"{"refresh_token":"a.b.c"}"#, 401, "INVALID_TOKEN", None),
         case(

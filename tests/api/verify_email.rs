@@ -42,9 +42,16 @@ async fn a_verification_token_works_once() {
     let token = app.verification_token(&email).await;
     app.verify_email(&token).await.assert_success(200);
 
-    app.verify_email(&token)
-        .await
-        .assert_error(401, "INVALID_TOKEN");
+    let again = app.verify_email(&token).await;
+    again.assert_error(401, "INVALID_TOKEN");
+    assert_eq!(
+        again.body["error"]["details"],
+        json!({"field": "token", "issue": "the verification token has already been used"})
+    );
+    assert_eq!(
+        again.header("www-authenticate"),
+        r#"Bearer error="invalid_token", error_description="the verification token has already been used""#
+    );
     assert_eq!(app.events("user.email_verified").await.len(), 1);
 }
 
@@ -81,9 +88,12 @@ async fn garbage_and_unknown_tokens_are_invalid() {
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         &"x".repeat(5000),
     ] {
-        app.verify_email(token)
-            .await
-            .assert_error(401, "INVALID_TOKEN");
+        let reply = app.verify_email(token).await;
+        reply.assert_error(401, "INVALID_TOKEN");
+        assert_eq!(
+            reply.body["error"]["details"]["issue"],
+            "the verification token is unknown or has been replaced"
+        );
     }
     let reply = app
         .post("/api/v1/auth/verify-email", json!({"token": 12}))

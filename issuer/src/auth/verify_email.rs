@@ -3,14 +3,13 @@
 use std::net::IpAddr;
 
 use common::events::{Event, EventType};
-use common::jwt::TokenError;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::register::{issue_verification_token, token_hash};
 use super::Email;
 use crate::db::{self, DbError};
-use crate::error::IssuerError;
+use crate::error::{IssuerError, VerificationTokenIssue};
 use crate::rate_limit::Action;
 use crate::state::AppState;
 
@@ -20,7 +19,9 @@ const MAX_TOKEN_LEN: usize = 256;
 /// Marks the token used and the email verified. A token works once.
 pub async fn verify_email(state: &AppState, token: &str) -> Result<Uuid, IssuerError> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-        return Err(TokenError::Malformed.into());
+        return Err(IssuerError::VerificationToken(
+            VerificationTokenIssue::Unknown,
+        ));
     }
     let hash = token_hash(token);
     let now = state.clock.now();
@@ -28,12 +29,16 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Uuid, IssuerE
     let tx = client.transaction().await.map_err(DbError::from)?;
     let stored = db::verification_tokens::find_for_update(&tx, &hash)
         .await?
-        .ok_or(TokenError::Malformed)?;
+        .ok_or(IssuerError::VerificationToken(
+            VerificationTokenIssue::Unknown,
+        ))?;
     if stored.used_at.is_some() {
-        return Err(TokenError::Revoked.into());
+        return Err(IssuerError::VerificationToken(VerificationTokenIssue::Used));
     }
     if stored.expires_at <= now {
-        return Err(TokenError::Expired.into());
+        return Err(IssuerError::VerificationToken(
+            VerificationTokenIssue::Expired,
+        ));
     }
     db::verification_tokens::mark_used(&tx, &hash, now).await?;
     let user = db::users::mark_email_verified(&tx, stored.user_id, now).await?;
