@@ -27,8 +27,9 @@ fn read(file: &str) -> anyhow::Result<String> {
 
 /// `docker-compose config` with `env` as the only settings (no `.env` file is read).
 fn compose_config(env: &[(&str, &str)]) -> anyhow::Result<std::process::Output> {
-    // An empty env file, so that a developer's `.env` does not take part.
-    let empty = std::env::temp_dir().join(format!("compose-test-{}.env", std::process::id()));
+    // An empty env file, so that a developer's `.env` does not take part; one per call, since
+    // the tests run in parallel and each removes its own.
+    let empty = std::env::temp_dir().join(format!("compose-test-{}.env", uuid::Uuid::new_v4()));
     std::fs::write(&empty, "")?;
     let mut command = Command::new("docker-compose");
     command
