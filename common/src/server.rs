@@ -147,6 +147,9 @@ pub async fn serve_with<H, Fut>(
     }
 }
 
+/// The header count hyper enforces when none is configured (and `MAX_HEADERS`' default).
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
 /// HTTP/1.1 and HTTP/2 (by preface or ALPN) with the configured limits.
 ///
 /// hyper itself answers a head over `max_buf_size` or with more than `max_headers` fields with
@@ -159,8 +162,12 @@ fn connection_builder(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers);
+        .max_buf_size(limits.max_header_bytes);
+    // hyper parses up to 100 headers in a stack array; naming any count, even 100, moves that
+    // array to the heap for every request, so the default is left to hyper.
+    if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+        builder.http1().max_headers(limits.max_headers);
+    }
     builder
         .http2()
         .timer(TokioTimer::new())
