@@ -47,6 +47,8 @@ where
     Fut: Future<Output = Result<Response, ApiError>>,
 {
     let request_id = request_id(&req);
+    // Only visible ASCII passes `request_id`, so the text is always there.
+    let request_id_text = request_id.to_str().unwrap_or_default();
     let method = req.method().clone();
     let uri = req.uri().clone();
     // A quiet route's span is at debug: with the usual `info` filter it costs next to nothing.
@@ -55,7 +57,7 @@ where
             "request",
             method = %method,
             path = %uri.path(),
-            request_id = %request_id,
+            request_id = %request_id_text,
             status = field::Empty,
             latency_ms = field::Empty,
         ),
@@ -63,7 +65,7 @@ where
             "request",
             method = %method,
             path = %uri.path(),
-            request_id = %request_id,
+            request_id = %request_id_text,
             status = field::Empty,
             latency_ms = field::Empty,
         ),
@@ -71,11 +73,7 @@ where
     async move {
         let started = Instant::now();
         tracing::debug!("request received");
-        let outcome = match crate::http::require_one_host(&req) {
-            Ok(()) => handler(req).await,
-            Err(err) => Err(err),
-        };
-        let mut response = match outcome {
+        let mut response = match handler(req).await {
             Ok(response) => response,
             Err(err) => {
                 log_error(&err);
@@ -94,15 +92,14 @@ where
         } else if span.is_disabled() {
             // The span is filtered out, so this line carries its fields itself.
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let request_id = request_id.to_str().unwrap_or_default();
             tracing::info!(%method, path = %uri.path(), %request_id, status, latency_ms, "request completed");
         } else {
             tracing::info!("request completed");
         }
 
         let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            headers.insert(REQUEST_ID, value);
-        }
+        headers.insert(REQUEST_ID, request_id);
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -118,18 +115,25 @@ where
 }
 
 /// The client's `X-Request-Id` when it is short and printable (it goes into logs), else a new one.
-fn request_id<B>(req: &Request<B>) -> String {
+fn request_id<B>(req: &Request<B>) -> HeaderValue {
     req.headers()
         .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                && v.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
         })
-        .map(str::to_owned)
-        .unwrap_or_else(|| Uuid::new_v4().to_string())
+        .cloned()
+        .unwrap_or_else(new_request_id)
+}
+
+fn new_request_id() -> HeaderValue {
+    let mut buffer = Uuid::encode_buffer();
+    let id = Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    // A hyphenated UUID is always a valid header value.
+    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 /// 5xx at `error` with the whole cause chain; client errors at `debug` without it.

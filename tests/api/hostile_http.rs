@@ -142,7 +142,7 @@ async fn a_body_slower_than_the_body_timeout_is_400_and_the_connection_closes() 
 }
 
 #[tokio::test]
-async fn a_missing_or_repeated_host_is_400_on_every_route() {
+async fn a_missing_or_repeated_host_is_400_on_every_route_and_403_at_forward_auth() {
     let both = Both::start(&[]).await;
     let routes = [
         ("GET", "/health"),
@@ -154,17 +154,29 @@ async fn a_missing_or_repeated_host_is_400_on_every_route() {
     ];
     for (service, addr) in both.targets() {
         for (method, path) in routes {
+            // Forward-auth answers only 200, 401 or 403, whatever the client sends.
+            let (status, code) = if service == "verifier" && path == "/forward-auth" {
+                (403, "FORBIDDEN")
+            } else {
+                (400, "VALIDATION_ERROR")
+            };
             let without = format!("{method} {path} HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
             let reply = answer(addr, without.as_bytes(), service).await;
-            reply.assert_envelope(400, "VALIDATION_ERROR");
-            assert_eq!(reply.body["error"]["details"]["field"], "host");
+            reply.assert_envelope(status, code);
+            assert_eq!(
+                reply.body["error"]["details"]["field"], "host",
+                "{service} {path}"
+            );
 
             let twice = format!(
                 "{method} {path} HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nContent-Length: 0\r\n\r\n"
             );
             let reply = answer(addr, twice.as_bytes(), service).await;
-            reply.assert_envelope(400, "VALIDATION_ERROR");
-            assert_eq!(reply.body["error"]["details"]["field"], "host");
+            reply.assert_envelope(status, code);
+            assert_eq!(
+                reply.body["error"]["details"]["field"], "host",
+                "{service} {path}"
+            );
         }
     }
     both.assert_healthy().await;
@@ -561,6 +573,70 @@ async fn error_responses_carry_the_security_headers() {
         let reply = answer(addr, &request("GET", "/health", "", ""), service).await;
         assert_eq!(reply.status, 200);
         reply.assert_security_headers();
+    }
+    both.assert_healthy().await;
+}
+
+/// Pings every 100 ms on an HTTP/2 connection until it closes; the time it stayed open, or
+/// `None` if it was still open after `within`.
+async fn http2_open_while_pinging(
+    addr: SocketAddr,
+    within: Duration,
+    request_first: bool,
+) -> Option<Duration> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|err| panic!("connect: {err}"));
+    let (mut client, mut connection) = h2::client::handshake(tcp)
+        .await
+        .unwrap_or_else(|err| panic!("HTTP/2 handshake: {err}"));
+    let mut pings = connection.ping_pong().expect("the first ping_pong handle");
+    let driver = tokio::spawn(connection);
+    let started = Instant::now();
+    if request_first {
+        let request = http::Request::get(format!("http://{addr}/health/live"))
+            .body(())
+            .expect("a request");
+        let (response, _) = client
+            .send_request(request, true)
+            .unwrap_or_else(|err| panic!("send: {err}"));
+        let response = response
+            .await
+            .unwrap_or_else(|err| panic!("response: {err}"));
+        assert_eq!(response.status(), 200);
+    }
+    while started.elapsed() < within {
+        let pong =
+            tokio::time::timeout(Duration::from_secs(1), pings.ping(h2::Ping::opaque())).await;
+        if !matches!(pong, Ok(Ok(_))) || driver.is_finished() {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    driver.abort();
+    None
+}
+
+#[tokio::test]
+async fn an_http2_client_dripping_frames_cannot_hold_a_connection_open() {
+    let both = Both::start(&[
+        ("HEADER_READ_TIMEOUT_SECONDS", "1"),
+        ("KEEP_ALIVE_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    for (service, addr) in both.targets() {
+        // Before any request: the header timeout bounds it, PINGs or not.
+        let open = http2_open_while_pinging(addr, Duration::from_secs(6), false).await;
+        assert!(
+            open.is_some_and(|open| open >= Duration::from_millis(800)),
+            "{service}: a pinging HTTP/2 connection without requests stayed open {open:?}"
+        );
+        // After a request: the keep-alive timeout bounds it, PINGs or not.
+        let open = http2_open_while_pinging(addr, Duration::from_secs(6), true).await;
+        assert!(
+            open.is_some_and(|open| open >= Duration::from_millis(800)),
+            "{service}: a pinging idle HTTP/2 connection stayed open {open:?}"
+        );
     }
     both.assert_healthy().await;
 }

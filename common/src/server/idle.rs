@@ -1,8 +1,11 @@
-//! Closing connections that sit idle: no request in flight and nothing received for too long.
+//! Closing connections that sit idle: no request in flight for too long.
 //!
 //! hyper closes an HTTP/1.1 connection whose next request headers do not arrive within the
 //! header timeout; this covers what it does not: a connection that never sends a byte, and
-//! HTTP/2 connections with no open stream.
+//! HTTP/2 connections with no open stream. Idle time counts from the end of the last request
+//! (or from the connection's start), never from the last byte received: otherwise an HTTP/2
+//! client could hold a connection forever by dripping PING frames or a header block that never
+//! ends, which hyper's HTTP/2 server has no timeout for.
 
 use std::future::Future;
 use std::io;
@@ -66,12 +69,11 @@ impl Drop for InFlight {
 pub struct IdleIo<IO> {
     inner: IO,
     activity: Arc<Activity>,
-    /// Before the first byte arrives.
+    /// Before the first request.
     first_byte: Duration,
     /// Between requests.
     keep_alive: Duration,
     started: Instant,
-    last_read: Option<Instant>,
     timer: Pin<Box<Sleep>>,
 }
 
@@ -89,18 +91,13 @@ impl<IO> IdleIo<IO> {
             first_byte,
             keep_alive,
             started,
-            last_read: None,
             timer: Box::pin(tokio::time::sleep_until(started + first_byte)),
         }
     }
 
     /// When the connection counts as idle, given what has happened on it so far.
     fn deadline(&self) -> Instant {
-        let last = [self.last_read, self.activity.last_request_end()]
-            .into_iter()
-            .flatten()
-            .max();
-        match last {
+        match self.activity.last_request_end() {
             Some(last) => last + self.keep_alive,
             None => self.started + self.first_byte,
         }
@@ -126,15 +123,8 @@ impl<IO: AsyncRead + Unpin> AsyncRead for IdleIo<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before {
-                    this.last_read = Some(Instant::now());
-                }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Ready(result) => Poll::Ready(result),
             Poll::Pending => {
                 if this.poll_idle(cx) {
                     tracing::debug!("closing an idle connection");

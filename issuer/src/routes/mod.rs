@@ -143,6 +143,7 @@ pub async fn route(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response, ApiError> {
+    common::http::require_one_host(&req)?;
     let route = Route::resolve(req.uri().path())
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such route."))?;
     if req.method() == Method::OPTIONS && route.is_api() {

@@ -55,8 +55,18 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Respo
     let state = &*state;
     let path = route_name(req.uri().path());
     if path == FORWARD_AUTH {
+        // Forward-auth answers only 200, 401 or 403 (nginx turns anything else into a 500), so a
+        // request without exactly one Host is refused as a rule that is not met.
+        common::http::require_one_host(&req).map_err(|err| {
+            let issue = err
+                .details
+                .map_or_else(|| "one Host header is required".to_owned(), |d| d.issue);
+            ApiError::new(ErrorCode::Forbidden, "The request is not well formed.")
+                .with_details(Some("host".to_owned()), issue)
+        })?;
         return forward_auth::forward_auth(state, &req);
     }
+    common::http::require_one_host(&req)?;
     let allowed = ROUTES
         .iter()
         .find(|(template, _)| *template == path)
@@ -74,7 +84,9 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Respo
         .with_header(header::ALLOW, allowed));
     }
     match path {
-        VALIDATE_TOKEN => validate::validate(state, req).await,
+        // Boxed: its body-reading future is large, and every request's future, forward-auth's
+        // included, would otherwise be sized (and moved) for it.
+        VALIDATE_TOKEN => Box::pin(validate::validate(state, req)).await,
         LIVE => Ok(health::live(state)),
         HEALTH => Ok(health::health(state)),
         METRICS => state.metrics.render(state),
