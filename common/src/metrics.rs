@@ -38,29 +38,24 @@ struct RequestLabels {
     status: u16,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: &'static str,
-    method: &'static str,
-}
-
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
 
-/// `http_requests_total{route,method,status}` and `http_request_duration_seconds{route,method}`.
+/// `http_requests_total{route,method,status}` and
+/// `http_request_duration_seconds{route,method,status}`.
 #[derive(Clone, Debug)]
 pub struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
-    duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
 }
 
 impl HttpMetrics {
-    /// Registers both families; `routes` (method, path template) get their latency series
-    /// created now, so dashboards see every route from the first scrape.
+    /// Registers both families. `routes` (method, path template) get their latency series for
+    /// a 200 created now, so dashboards see every route from the first scrape.
     pub fn register(registry: &mut Registry, routes: &[(&'static str, &'static str)]) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
-        let duration = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+        let duration = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             latency_histogram,
         );
         registry.register(
@@ -70,11 +65,16 @@ impl HttpMetrics {
         );
         registry.register(
             "http_request_duration_seconds",
-            "Time from receiving a request to having its response, by route template and method",
+            "Time from receiving a request to having its response, by route template, method and status",
             duration.clone(),
         );
         for &(method, route) in routes {
-            let _ = duration.get_or_create(&RouteLabels { route, method });
+            let labels = RequestLabels {
+                route,
+                method,
+                status: StatusCode::OK.as_u16(),
+            };
+            let _ = duration.get_or_create(&labels);
         }
         HttpMetrics { requests, duration }
     }
@@ -89,16 +89,14 @@ impl HttpMetrics {
     }
 
     fn record(&self, route: &'static str, method: &Method, status: StatusCode, elapsed: Duration) {
-        let method = method_label(method);
-        self.requests
-            .get_or_create(&RequestLabels {
-                route,
-                method,
-                status: status.as_u16(),
-            })
-            .inc();
+        let labels = RequestLabels {
+            route,
+            method: method_label(method),
+            status: status.as_u16(),
+        };
+        self.requests.get_or_create(&labels).inc();
         self.duration
-            .get_or_create(&RouteLabels { route, method })
+            .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
     }
 }

@@ -137,28 +137,28 @@ async fn issuer_counters_move_by_exactly_what_the_requests_did() {
         moved(r#"http_requests_total{route="/api/v1/auth/login",method="POST",status="401"}"#),
         1.0
     );
-    assert_eq!(
-        moved(&format!(
-            "http_request_duration_seconds_count{{{login_series}}}"
-        )),
-        2.0
-    );
-    for le in ["0.0005", "0.01", "0.1", "1", "10", "+Inf"] {
-        assert!(
-            after.has(&format!(
-                r#"http_request_duration_seconds_bucket{{{login_series},le="{le}"}}"#
+    for status in ["200", "401"] {
+        let series = format!(r#"{login_series},status="{status}""#);
+        assert_eq!(
+            moved(&format!("http_request_duration_seconds_count{{{series}}}")),
+            1.0,
+            "{status}"
+        );
+        for le in ["0.0005", "0.01", "0.1", "1", "10", "+Inf"] {
+            assert!(
+                after.has(&format!(
+                    r#"http_request_duration_seconds_bucket{{{series},le="{le}"}}"#
+                )),
+                "bucket {le}"
+            );
+        }
+        assert_eq!(
+            after.get(&format!(
+                r#"http_request_duration_seconds_bucket{{{series},le="+Inf"}}"#
             )),
-            "bucket {le}"
+            after.get(&format!("http_request_duration_seconds_count{{{series}}}"))
         );
     }
-    assert_eq!(
-        after.get(&format!(
-            r#"http_request_duration_seconds_bucket{{{login_series},le="+Inf"}}"#
-        )),
-        after.get(&format!(
-            "http_request_duration_seconds_count{{{login_series}}}"
-        ))
-    );
     assert_eq!(
         moved(r#"http_requests_total{route="unknown",method="GET",status="404"}"#),
         1.0
@@ -300,11 +300,19 @@ async fn verifier_counts_each_validation_outcome_and_reports_revoked_sessions() 
         4.0
     );
     assert_eq!(
-        moved(r#"http_request_duration_seconds_count{route="/forward-auth",method="GET"}"#),
-        5.0
+        moved(
+            r#"http_request_duration_seconds_count{route="/forward-auth",method="GET",status="200"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            r#"http_request_duration_seconds_count{route="/forward-auth",method="GET",status="401"}"#
+        ),
+        4.0
     );
     assert!(after.has(
-        r#"http_request_duration_seconds_bucket{route="/forward-auth",method="GET",le="0.0005"}"#
+        r#"http_request_duration_seconds_bucket{route="/forward-auth",method="GET",status="200",le="0.0005"}"#
     ));
     assert_eq!(after.get("revoked_sessions"), 1.0);
     assert_eq!(after.get("nats_connected"), 1.0);
