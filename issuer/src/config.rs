@@ -38,6 +38,7 @@ pub const RATE_LIMIT_RESEND_PER_ACCOUNT_PER_HOUR: &str = "RATE_LIMIT_RESEND_PER_
 pub const RATE_LIMIT_MAX_KEYS: &str = "RATE_LIMIT_MAX_KEYS";
 pub const LOGIN_LOCKOUT_THRESHOLD: &str = "LOGIN_LOCKOUT_THRESHOLD";
 pub const LOGIN_LOCKOUT_SECONDS: &str = "LOGIN_LOCKOUT_SECONDS";
+pub const LOGIN_KNOWN_ADDRESS_DAYS: &str = "LOGIN_KNOWN_ADDRESS_DAYS";
 
 /// Every variable [`IssuerConfig::from_lookup`] reads beyond [`common::config::VARS`].
 pub const VARS: &[Var] = &[
@@ -153,6 +154,11 @@ pub const VARS: &[Var] = &[
         "consecutive failed logins that lock an account (0 = off)",
     ),
     Var::new(LOGIN_LOCKOUT_SECONDS, "900", "how long a lock lasts"),
+    Var::new(
+        LOGIN_KNOWN_ADDRESS_DAYS,
+        "30",
+        "days a login's address stays exempt from its account's lock and limit (0 = off)",
+    ),
 ];
 
 /// ISSUER_ADDR alone, for `healthcheck`.
@@ -197,6 +203,9 @@ pub struct IssuerConfig {
     pub lockout_threshold: u32,
     /// How long a lock lasts.
     pub lockout_duration: Duration,
+    /// How long after a successful login its client address stays exempt from the account's
+    /// lock and per-account login limit; zero turns the exemption off.
+    pub known_address_retention: Duration,
 }
 
 impl IssuerConfig {
@@ -310,6 +319,9 @@ impl IssuerConfig {
             },
             lockout_threshold: u32_setting(LOGIN_LOCKOUT_THRESHOLD, 10, 0)?,
             lockout_duration: Duration::from_secs(env.number_or(LOGIN_LOCKOUT_SECONDS, 900, 1)?),
+            known_address_retention: Duration::from_secs(
+                86_400 * u64::from(u32_setting(LOGIN_KNOWN_ADDRESS_DAYS, 30, 0)?),
+            ),
             common,
         })
     }
@@ -364,6 +376,10 @@ mod tests {
         assert_eq!(limits.max_keys, 100_000);
         assert_eq!(config.lockout_threshold, 10);
         assert_eq!(config.lockout_duration, Duration::from_secs(900));
+        assert_eq!(
+            config.known_address_retention,
+            Duration::from_secs(30 * 86_400)
+        );
         Ok(())
     }
 
@@ -372,9 +388,11 @@ mod tests {
         let config = load(&[
             (RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE, "0"),
             (LOGIN_LOCKOUT_THRESHOLD, "0"),
+            (LOGIN_KNOWN_ADDRESS_DAYS, "0"),
         ])?;
         assert_eq!(config.rate_limits.login_per_ip.count, 0);
         assert_eq!(config.lockout_threshold, 0);
+        assert!(config.known_address_retention.is_zero());
         for (name, value) in [
             (RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE, "-1"),
             (RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE, "ten"),
@@ -385,6 +403,8 @@ mod tests {
             (RATE_LIMIT_MAX_KEYS, "0"),
             (LOGIN_LOCKOUT_THRESHOLD, "many"),
             (LOGIN_LOCKOUT_SECONDS, "0"),
+            (LOGIN_KNOWN_ADDRESS_DAYS, "-1"),
+            (LOGIN_KNOWN_ADDRESS_DAYS, "99999999999"),
         ] {
             let err = load(&[(name, value)]).err();
             assert_eq!(

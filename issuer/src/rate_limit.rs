@@ -95,17 +95,22 @@ enum Subject {
     Account([u8; 16]),
 }
 
-impl Subject {
-    /// IPv4 addresses count one by one; IPv6 ones by their /64, which one host or subscriber
-    /// usually holds whole. IPv4-mapped IPv6 counts as the IPv4 address.
-    fn ip(ip: IpAddr) -> Subject {
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => Subject::Ip(IpAddr::V4(v4)),
-            IpAddr::V6(v6) => {
-                let prefix = u128::from(v6) & !(u128::from(u64::MAX));
-                Subject::Ip(IpAddr::V6(prefix.into()))
-            }
+/// The part of a client address that stands for one client: IPv4 addresses count one by one,
+/// IPv6 ones by their /64 (host bits zeroed), which one host or subscriber usually holds whole.
+/// IPv4-mapped IPv6 counts as the IPv4 address.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !(u128::from(u64::MAX));
+            IpAddr::V6(prefix.into())
         }
+    }
+}
+
+impl Subject {
+    fn ip(ip: IpAddr) -> Subject {
+        Subject::Ip(address_key(ip))
     }
 
     /// Trimmed and lower-cased, as `Email::parse` normalises; done here too so that emails
@@ -160,7 +165,26 @@ impl RateLimiter {
         email: &str,
         now: Instant,
     ) -> Result<(), Limited> {
-        self.attempt((action, Subject::ip(ip)), now)?;
+        self.check_address_at(action, ip, now)?;
+        self.check_account_at(action, email, now)
+    }
+
+    /// The first half of [`check`](Self::check): counts one attempt against the client address.
+    pub fn check_address(&self, action: Action, ip: IpAddr) -> Result<(), Limited> {
+        self.check_address_at(action, ip, Instant::now())
+    }
+
+    /// The second half of [`check`](Self::check), for a caller that may waive a refusal:
+    /// counts one attempt against the account; a refused attempt is not counted.
+    pub fn check_account(&self, action: Action, email: &str) -> Result<(), Limited> {
+        self.check_account_at(action, email, Instant::now())
+    }
+
+    fn check_address_at(&self, action: Action, ip: IpAddr, now: Instant) -> Result<(), Limited> {
+        self.attempt((action, Subject::ip(ip)), now)
+    }
+
+    fn check_account_at(&self, action: Action, email: &str, now: Instant) -> Result<(), Limited> {
         self.attempt((action, Subject::account(email)), now)
     }
 
@@ -404,6 +428,39 @@ mod tests {
             .is_ok());
         assert!(limiter
             .check_at(Action::Login, v6("192.0.2.7"), "a@x.io", now)
+            .is_err());
+    }
+
+    #[test]
+    fn the_address_key_is_the_ipv4_address_or_the_ipv6_slash_64() {
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        assert_eq!(address_key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(address_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(
+            address_key(ip("2001:db8:1:2:abcd::9")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(address_key(ip("2001:db8:1:2::")), ip("2001:db8:1:2::"));
+    }
+
+    #[test]
+    fn the_halves_of_a_check_count_apart() {
+        let limiter = RateLimiter::new(limits(3, 1));
+        let now = Instant::now();
+        assert!(limiter.check_address_at(Action::Login, ip(1), now).is_ok());
+        assert!(limiter
+            .check_account_at(Action::Login, "a@x.io", now)
+            .is_ok());
+        // The account is spent after one; the address keeps its own count of three.
+        assert!(limiter.check_address_at(Action::Login, ip(1), now).is_ok());
+        assert!(limiter
+            .check_account_at(Action::Login, "a@x.io", now)
+            .is_err());
+        assert!(limiter.check_address_at(Action::Login, ip(1), now).is_ok());
+        assert!(limiter.check_address_at(Action::Login, ip(1), now).is_err());
+        // And the whole check agrees.
+        assert!(limiter
+            .check_at(Action::Login, ip(2), "a@x.io", now)
             .is_err());
     }
 

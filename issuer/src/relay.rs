@@ -154,7 +154,8 @@ impl Relay {
     }
 
     /// Runs until `shutdown` completes: drains on every wake-up or poll, prunes old rows hourly
-    /// (published events, and failed-login counts nobody has added to for a day).
+    /// (published events, failed-login counts nobody has added to for a day, and login
+    /// addresses older than `LOGIN_KNOWN_ADDRESS_DAYS`).
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen(self.config.clone(), Arc::clone(&wake)));
@@ -207,6 +208,17 @@ impl Relay {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned stale login failure counts"),
             Err(err) => tracing::warn!(error = %err, "login failure pruning failed"),
+        }
+        let forget_before = crate::auth::login::known_address_cutoff(&self.config, now);
+        let result = async {
+            let client = self.pool.get().await.map_err(DbError::from)?;
+            db::known_addresses::prune(&client, forget_before).await
+        }
+        .await;
+        match result {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "pruned known login addresses"),
+            Err(err) => tracing::warn!(error = %err, "known login address pruning failed"),
         }
     }
 }

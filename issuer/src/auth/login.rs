@@ -4,15 +4,19 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::events::{Event, EventType};
+use deadpool_postgres::GenericClient;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::session_tokens::{refresh_ttl, sign_access, sign_refresh};
 use super::Email;
+use crate::config::IssuerConfig;
+use crate::db::login_failures::Standing;
 use crate::db::sessions::{NewSession, Session};
+use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::error::IssuerError;
-use crate::rate_limit::Action;
+use crate::rate_limit::{self, Action, Limited};
 use crate::state::AppState;
 
 pub struct Credentials {
@@ -34,32 +38,31 @@ pub const FAILURE_MEMORY: TimeDelta = TimeDelta::hours(24);
 /// lock, the password. A locked account is refused even with the right password, until the
 /// lock expires. Unknown and registered emails go through the same steps, failures included,
 /// so neither the answer, the time nor a lock tells whether an account exists.
+///
+/// The per-account limit and the lock are waived for an address the account has logged in
+/// from within `LOGIN_KNOWN_ADDRESS_DAYS`, so that whoever knows an email cannot keep its owner
+/// out by failing on purpose. The per-address limit and the password check still apply, and
+/// failures from a known address still count towards the lock.
 pub async fn login(
     state: &AppState,
     input: Credentials,
     client_ip: IpAddr,
 ) -> Result<LoggedIn, IssuerError> {
-    state
+    state.limiter.check_address(Action::Login, client_ip)?;
+    // A refusal that a known address may still waive, once the database has been asked.
+    let over_account_limit = state
         .limiter
-        .check(Action::Login, client_ip, &input.email)?;
+        .check_account(Action::Login, &input.email)
+        .err();
+    let address = rate_limit::address_key(client_ip);
     // A malformed email is just an unknown account: same answer, same work.
     let email = Email::parse(&input.email).ok();
-    let lockout = state.config.lockout_threshold > 0;
     let (user, standing) = match &email {
-        Some(email) => {
-            let client = state.pool.get().await.map_err(DbError::from)?;
-            let standing = if lockout {
-                db::login_failures::find(&client, email.as_str()).await?
-            } else {
-                None
-            };
-            if let Some(until) = standing.and_then(|s| s.locked_until) {
-                refuse_while_locked(until, state.clock.now())?;
-            }
-            let user = db::users::find_by_email(&client, email.as_str()).await?;
-            (user, standing)
-        }
-        None => (None, None),
+        Some(email) => admit(state, email, address, over_account_limit).await?,
+        None => match over_account_limit {
+            Some(limited) => return Err(limited.into()),
+            None => (None, None),
+        },
     };
     let verified = state
         .hasher
@@ -70,7 +73,7 @@ pub async fn login(
         .await?;
     let user = match (user, &email) {
         (Some(user), _) if verified.matches => user,
-        (_, Some(email)) if lockout => {
+        (_, Some(email)) if state.config.lockout_threshold > 0 => {
             record_failure(state, email).await?;
             return Err(IssuerError::InvalidCredentials);
         }
@@ -78,7 +81,7 @@ pub async fn login(
     };
     if standing.is_some() {
         let client = state.pool.get().await.map_err(DbError::from)?;
-        db::login_failures::clear(&client, &user.email).await?;
+        db::login_failures::clear(&client, &user.email, state.clock.now()).await?;
     }
     if state.config.require_verified_email && !user.is_email_verified {
         return Err(IssuerError::EmailNotVerified);
@@ -128,6 +131,9 @@ pub async fn login(
         }),
     );
     db::outbox::insert(&tx, &event).await?;
+    if !state.config.known_address_retention.is_zero() {
+        db::known_addresses::record(&tx, &user.email, address, now).await?;
+    }
     tx.commit().await.map_err(DbError::from)?;
 
     Ok(LoggedIn {
@@ -138,14 +144,79 @@ pub async fn login(
     })
 }
 
+/// Lets the attempt through the per-account limit and the account lock, or refuses it, then
+/// finds the account. Either refusal is waived for an address the account knows; the database
+/// is asked that only when a refusal hangs on the answer, and at most once.
+async fn admit(
+    state: &AppState,
+    email: &Email,
+    address: IpAddr,
+    over_account_limit: Option<Limited>,
+) -> Result<(Option<User>, Option<Standing>), IssuerError> {
+    let client = state.pool.get().await.map_err(DbError::from)?;
+    let now = state.clock.now();
+    let mut known = None;
+    if let Some(limited) = over_account_limit {
+        if !is_known(state, &client, email, address, now).await? {
+            return Err(limited.into());
+        }
+        known = Some(true);
+    }
+    let standing = if state.config.lockout_threshold > 0 {
+        db::login_failures::find(&client, email.as_str()).await?
+    } else {
+        None
+    };
+    let lock = standing
+        .and_then(|s| s.locked_until)
+        .and_then(|until| refusal_while_locked(until, now));
+    if let Some(refusal) = lock {
+        let known = match known {
+            Some(known) => known,
+            None => is_known(state, &client, email, address, now).await?,
+        };
+        if !known {
+            return Err(refusal);
+        }
+    }
+    let user = db::users::find_by_email(&client, email.as_str()).await?;
+    Ok((user, standing))
+}
+
+/// Whether `email` has logged in from `address` lately; never, with the exemption off. Emails
+/// without an account have no rows, so they are asked the same and answered no.
+async fn is_known(
+    state: &AppState,
+    client: &impl GenericClient,
+    email: &Email,
+    address: IpAddr,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    if state.config.known_address_retention.is_zero() {
+        return Ok(false);
+    }
+    let since = known_address_cutoff(&state.config, now);
+    db::known_addresses::is_known(client, email.as_str(), address, since).await
+}
+
+/// Logins before this no longer make their address known (with a retention of zero: none).
+pub fn known_address_cutoff(config: &IssuerConfig, now: DateTime<Utc>) -> DateTime<Utc> {
+    TimeDelta::from_std(config.known_address_retention)
+        .ok()
+        .and_then(|retention| now.checked_sub_signed(retention))
+        .map_or(DateTime::UNIX_EPOCH, |cutoff| {
+            cutoff.max(DateTime::UNIX_EPOCH)
+        })
+}
+
 /// A lock still running answers 429 with the seconds left (at least one).
-fn refuse_while_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), IssuerError> {
+fn refusal_while_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<IssuerError> {
     if until <= now {
-        return Ok(());
+        return None;
     }
     let left_ms = (until - now).num_milliseconds().max(0);
     let retry_after_secs = u64::try_from(left_ms).unwrap_or(0).div_ceil(1000).max(1);
-    Err(IssuerError::RateLimited { retry_after_secs })
+    Some(IssuerError::RateLimited { retry_after_secs })
 }
 
 /// Counts a failed login for `email`, locking it once the threshold is reached.

@@ -70,12 +70,23 @@ pub async fn record_failure(
     Ok(locked.unwrap_or(false).then_some(lock_until))
 }
 
-/// A successful login: the count and any lock go.
-pub async fn clear(db: &impl GenericClient, email: &str) -> Result<(), DbError> {
+/// A successful login: the count goes, and so does the row, unless it holds a lock still in
+/// force at `now`. That lock stays: the login got through it only because its address is one
+/// the account knows, and the lock is there for the other addresses.
+pub async fn clear(
+    db: &impl GenericClient,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
     let statement = db
-        .prepare_cached("DELETE FROM login_failures WHERE email = $1")
+        .prepare_cached(
+            "MERGE INTO login_failures AS f \
+             USING (SELECT $1::text AS email) AS s ON f.email = s.email \
+             WHEN MATCHED AND f.locked_until > $2 THEN UPDATE SET failures = 0 \
+             WHEN MATCHED THEN DELETE",
+        )
         .await?;
-    db.execute(&statement, &[&email]).await?;
+    db.execute(&statement, &[&email, &now]).await?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Storage: the pool, migrations, and one module per table. Each function runs one statement
 //! and takes `&impl GenericClient`, so it works on a pooled client or inside a transaction.
 
+pub mod known_addresses;
 pub mod login_failures;
 pub mod outbox;
 pub mod sessions;
