@@ -250,25 +250,25 @@ fn hadolint_passes_on_both_dockerfiles() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The workspace's packages and their targets (kind, name), from `cargo metadata`.
-fn workspace_targets() -> anyhow::Result<BTreeMap<String, Vec<(String, String)>>> {
+/// `cargo metadata --offline --format-version 1` with `args`, as JSON.
+fn cargo_metadata(args: &[&str]) -> anyhow::Result<serde_json::Value> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
         .current_dir(root())
-        .args([
-            "metadata",
-            "--no-deps",
-            "--offline",
-            "--format-version",
-            "1",
-        ])
+        .args(["metadata", "--offline", "--format-version", "1"])
+        .args(args)
         .output()?;
     ensure!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// The workspace's packages and their targets (kind, name), from `cargo metadata`.
+fn workspace_targets() -> anyhow::Result<BTreeMap<String, Vec<(String, String)>>> {
+    let metadata = cargo_metadata(&["--no-deps"])?;
     let mut packages = BTreeMap::new();
     for package in metadata["packages"].as_array().context("packages")? {
         let name = package["name"].as_str().context("package name")?;
@@ -310,12 +310,8 @@ fn instructions(dockerfile: &str) -> Vec<String> {
 #[test]
 fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
     let packages = workspace_targets()?;
-    let manifest = read("Cargo.toml")?;
-    let rust_version = manifest
-        .lines()
-        .find_map(|l| l.strip_prefix("rust-version = \""))
-        .and_then(|v| v.strip_suffix('"'))
-        .context("workspace rust-version")?;
+    let rust_version = workspace_rust_version()?;
+    let rust_version = rust_version.as_str();
     // `1.95-bookworm AS build` → 95.
     let minor = |version: &str| -> Option<u32> {
         let minor = version.split('.').nth(1)?;
@@ -398,6 +394,68 @@ fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
     ensure!(issuer_steps
         .iter()
         .any(|s| s.starts_with("FROM ") && s.ends_with(" AS subscriber")));
+    Ok(())
+}
+
+/// `rust-version` in `[workspace.package]`.
+fn workspace_rust_version() -> anyhow::Result<String> {
+    read("Cargo.toml")?
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .map(str::to_owned)
+        .context("workspace rust-version")
+}
+
+/// `1.92` → (1, 92, 0); `1.89.0` → (1, 89, 0).
+fn rust_version_triple(version: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = version.split('.').map(str::parse::<u32>);
+    let major = parts.next()?.ok()?;
+    let minor = parts.next()?.ok()?;
+    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
+    Some((major, minor, patch))
+}
+
+/// The declared minimum Rust is the newest any locked crate asks for, every member inherits
+/// it, and the README says it.
+#[test]
+fn rust_version_is_what_the_locked_crates_need_and_every_member_inherits_it() -> anyhow::Result<()>
+{
+    let declared = workspace_rust_version()?;
+    let declared_triple = rust_version_triple(&declared).context("rust-version format")?;
+    let metadata = cargo_metadata(&["--locked"])?;
+    let members: BTreeSet<&str> = metadata["workspace_members"]
+        .as_array()
+        .context("workspace_members")?
+        .iter()
+        .filter_map(|id| id.as_str())
+        .collect();
+    let mut newest: Option<((u32, u32, u32), String)> = None;
+    for package in metadata["packages"].as_array().context("packages")? {
+        let name = package["name"].as_str().context("package name")?;
+        let needs = package["rust_version"].as_str();
+        if members.contains(package["id"].as_str().context("package id")?) {
+            ensure!(
+                needs == Some(declared.as_str()),
+                "member {name} declares rust-version {needs:?}, not the workspace's {declared}"
+            );
+            continue;
+        }
+        let Some(needs) = needs else { continue };
+        let triple = rust_version_triple(needs).context("a crate's rust-version")?;
+        if newest.as_ref().is_none_or(|(seen, _)| triple > *seen) {
+            newest = Some((triple, format!("{name} {needs}")));
+        }
+    }
+    let (needed, by) = newest.context("no locked crate declares a rust-version")?;
+    ensure!(
+        declared_triple == needed,
+        "rust-version is {declared}, but the newest any locked crate needs is {by}"
+    );
+    ensure!(
+        read("README.md")?.contains(&format!("Rust (stable, {declared} or newer")),
+        "README does not say Rust {declared} or newer"
+    );
     Ok(())
 }
 
