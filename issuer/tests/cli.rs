@@ -163,6 +163,37 @@ fn check_config_refuses_each_kind_of_bad_value_naming_the_variable_only() -> any
     refuses(&[key, ("ENVIRONMENT", "staging")], "ENVIRONMENT", &[])?;
     refuses(&[key, ("ISSUER_ADDR", "localhost")], "ISSUER_ADDR", &[])?;
     refuses(&[key, ("LOG_LEVEL", "info,[")], "LOG_LEVEL", &[])?;
+    refuses(&[key, ("LOG_FORMAT", "yaml")], "LOG_FORMAT", &[])?;
+    // What `serve` would only find out at start: the NATS URL the client cannot read (it may
+    // carry a password), an argon2 cost argon2 refuses, a TLS file that is not there.
+    for nats in [
+        format!("http://events:{NATS_PASSWORD}@nats:4222"),
+        format!("nats://events:{NATS_PASSWORD}@nats:port"),
+        format!("nats://events:{NATS_PASSWORD}@a:4222,nats://b:4222"),
+    ] {
+        refuses(&[key, ("NATS_URL", &nats)], "NATS_URL", &[NATS_PASSWORD])?;
+    }
+    refuses(
+        &[
+            key,
+            ("ARGON2_MEMORY_KIB", "16"),
+            ("ARGON2_PARALLELISM", "4"),
+        ],
+        "ARGON2_MEMORY_KIB",
+        &[],
+    )?;
+    refuses(
+        &[key, ("ARGON2_PARALLELISM", "16777216")],
+        "ARGON2_PARALLELISM",
+        &[],
+    )?;
+    let missing = std::env::temp_dir().join(format!("no-such-cert-{}.pem", uuid::Uuid::new_v4()));
+    let missing = missing.to_string_lossy();
+    refuses(
+        &[key, ("TLS_CERT_FILE", &missing), ("TLS_KEY_FILE", &missing)],
+        "TLS_CERT_FILE",
+        &[],
+    )?;
     // The database URL carries a password.
     let mysql = format!("mysql://app:{DB_PASSWORD}@db/auth");
     refuses(

@@ -126,6 +126,11 @@ fn check_config_refuses_each_kind_of_bad_value_naming_the_variable_only() -> any
         &[],
     )?;
     refuses(&[key, ("ENVIRONMENT", "staging")], "ENVIRONMENT", &[])?;
+    refuses(
+        &[key, ("NATS_URL", "http://events:nats-s3cret@nats:4222")],
+        "NATS_URL",
+        &["nats-s3cret"],
+    )?;
     refuses(&[key, ("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM", &[])?;
     let short = "short-secret-value-31-bytes-lon";
     refuses(&[("JWT_SECRET_KEY", short)], "JWT_SECRET_KEY", &[short])?;
