@@ -1,5 +1,5 @@
 //! What both command lines share: the help text built from the configuration catalogue, the
-//! exit code for a bad configuration, the summary `check-config` prints, and the HTTP probe
+//! exit code for a bad configuration, the summary `check-config` prints, and the HTTP(S) probe
 //! behind `healthcheck` (for container health checks in an image without curl).
 
 use std::fmt::Write as _;
@@ -7,10 +7,13 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::TlsConnector;
 
-use crate::config::{CommonConfig, ConfigError, Var};
+use crate::config::{CommonConfig, ConfigError, Env, Var};
+use crate::limits::TlsFiles;
 
 /// EX_USAGE from sysexits.h: the command line or the configuration is wrong.
 pub const EX_USAGE: u8 = 64;
@@ -155,17 +158,28 @@ pub fn report_config(summary: Result<Vec<String>, ConfigError>) -> ExitCode {
     }
 }
 
-/// `healthcheck`: exit 0 when the server bound to `addr` answers `/health/live` with 200
-/// within [`HEALTHCHECK_TIMEOUT`], else 1 (what container health checks expect).
-pub async fn healthcheck(addr: Result<SocketAddr, ConfigError>) -> ExitCode {
-    let addr = match addr {
-        Ok(addr) => addr,
+/// `healthcheck`: exit 0 when the server bound to the address `addr` reads from the
+/// environment answers `/health/live` with 200 within [`HEALTHCHECK_TIMEOUT`], else 1 (what
+/// container health checks expect). With `TLS_CERT_FILE` / `TLS_KEY_FILE` set the probe speaks
+/// HTTPS and trusts exactly the configured certificate ([`crate::tls::pinned_connector`]).
+pub async fn healthcheck(addr: fn(&Env) -> Result<SocketAddr, ConfigError>) -> ExitCode {
+    let target = crate::config::process_lookup().and_then(|lookup| {
+        let env = Env::new(&lookup);
+        let addr = addr(&env)?;
+        let tls = TlsFiles::from_env(&env)?
+            .as_ref()
+            .map(crate::tls::pinned_connector)
+            .transpose()?;
+        Ok((addr, tls))
+    });
+    let (addr, tls) = match target {
+        Ok(target) => target,
         Err(err) => {
             eprintln!("unhealthy: {err}");
             return ExitCode::FAILURE;
         }
     };
-    match probe_live(addr, HEALTHCHECK_TIMEOUT).await {
+    match probe_live(addr, tls.as_ref(), HEALTHCHECK_TIMEOUT).await {
         Ok(200) => {
             println!("healthy");
             ExitCode::SUCCESS
@@ -217,11 +231,16 @@ pub fn probe_target(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// `GET /health/live` on the server bound to `addr` with one minimal HTTP/1.1 request; the
-/// response's status code, or why there is none. The whole exchange is bounded by `timeout`.
-pub async fn probe_live(addr: SocketAddr, timeout: Duration) -> Result<u16, String> {
+/// `GET /health/live` on the server bound to `addr` with one minimal HTTP/1.1 request, over
+/// TLS when `tls` is given; the response's status code, or why there is none. The whole
+/// exchange is bounded by `timeout`.
+pub async fn probe_live(
+    addr: SocketAddr,
+    tls: Option<&TlsConnector>,
+    timeout: Duration,
+) -> Result<u16, String> {
     let target = probe_target(addr);
-    match tokio::time::timeout(timeout, status_of_live(target)).await {
+    match tokio::time::timeout(timeout, status_of_live(target, tls)).await {
         Ok(result) => result,
         Err(_) => Err(format!(
             "no answer from {target} within {} ms",
@@ -230,10 +249,27 @@ pub async fn probe_live(addr: SocketAddr, timeout: Duration) -> Result<u16, Stri
     }
 }
 
-async fn status_of_live(target: SocketAddr) -> Result<u16, String> {
-    let mut stream = TcpStream::connect(target)
+async fn status_of_live(target: SocketAddr, tls: Option<&TlsConnector>) -> Result<u16, String> {
+    let tcp = TcpStream::connect(target)
         .await
         .map_err(|err| format!("cannot connect to {target}: {err}"))?;
+    match tls {
+        None => exchange(tcp, target).await,
+        Some(connector) => {
+            // The pinned verifier ignores the name; the address only has to be well formed.
+            let stream = connector
+                .connect(ServerName::IpAddress(target.ip().into()), tcp)
+                .await
+                .map_err(|err| format!("TLS handshake with {target} failed: {err}"))?;
+            exchange(stream, target).await
+        }
+    }
+}
+
+async fn exchange<S>(mut stream: S, target: SocketAddr) -> Result<u16, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let request = format!(
         "GET /health/live HTTP/1.1\r\nHost: {target}\r\nUser-Agent: healthcheck\r\n\
          Connection: close\r\n\r\n"

@@ -227,7 +227,7 @@ impl CommonConfig {
             max_body_bytes: usize::try_from(env.number_or(MAX_BODY_BYTES, 65_536, 64)?)
                 .map_err(|_| ConfigError::new(MAX_BODY_BYTES, "is too large"))?,
             tokens,
-            nats_url: env.string_or(NATS_URL, "nats://localhost:4222"),
+            nats_url: nats_url(env)?,
             nats_stream: env.string_or(NATS_STREAM, "AUTH"),
             nats_subject_prefix: env.string_or(NATS_SUBJECT_PREFIX, "auth"),
             allowed_origins: crate::cors::AllowedOrigins::from_env(env)?,
@@ -235,6 +235,28 @@ impl CommonConfig {
             tls: crate::limits::TlsFiles::from_env(env)?,
             shutdown_grace: Duration::from_secs(env.number_or(SHUTDOWN_GRACE_SECONDS, 30, 0)?),
         })
+    }
+}
+
+/// NATS_URL as the NATS client reads it: one server URL, scheme `nats`, `tls`, `ws` or `wss`
+/// (`nats://` and port 4222 when left out). The client parses the whole value as one address,
+/// so a comma-separated list is refused here rather than failing at start. The error never
+/// holds the value: it may carry credentials.
+fn nats_url(env: &Env) -> Result<String, ConfigError> {
+    let url = env.string_or(NATS_URL, "nats://localhost:4222");
+    if url.contains(',') {
+        return Err(ConfigError::new(
+            NATS_URL,
+            "must be one server URL (a comma-separated list is not supported)",
+        ));
+    }
+    match url.parse::<async_nats::ServerAddr>() {
+        Ok(addr) if !addr.host().is_empty() => Ok(url),
+        Ok(_) => Err(ConfigError::new(NATS_URL, "names no host")),
+        Err(_) => Err(ConfigError::new(
+            NATS_URL,
+            "must be a NATS server URL such as nats://host:4222 (scheme nats, tls, ws or wss)",
+        )),
     }
 }
 
@@ -360,7 +382,11 @@ pub const VARS: &[Var] = &[
         "30",
         "clock skew allowed on exp and nbf",
     ),
-    Var::new(NATS_URL, "nats://localhost:4222", "NATS server for events"),
+    Var::new(
+        NATS_URL,
+        "nats://localhost:4222",
+        "NATS server for events (one URL)",
+    ),
     Var::new(NATS_STREAM, "AUTH", "JetStream stream of the events"),
     Var::new(
         NATS_SUBJECT_PREFIX,
@@ -492,10 +518,48 @@ mod tests {
             failing_variable(&[(JWT_KEYS, keys.as_str()), (JWT_ACTIVE_KID, "c")]),
             Some(JWT_ACTIVE_KID.into())
         );
+        for nats in [
+            "http://nats:4222",
+            "nats://nats:port",
+            "nats://a:4222,nats://b:4222",
+            "nats://",
+            "nats://na ts",
+        ] {
+            assert_eq!(
+                failing_variable(&[(JWT_SECRET_KEY, KEY), (NATS_URL, nats)]),
+                Some(NATS_URL.into()),
+                "{nats}"
+            );
+        }
+        let message = load(&[
+            (JWT_SECRET_KEY, KEY),
+            (NATS_URL, "http://user:hunter2@nats:4222"),
+        ])
+        .err()
+        .map(|e| e.to_string());
+        assert!(message.is_some_and(|m| !m.contains("hunter2") && m.contains(NATS_URL)));
         let message = load(&[(JWT_SECRET_KEY, "hunter2-secret")])
             .err()
             .map(|e| e.to_string());
         assert!(message.is_some_and(|m| !m.contains("hunter2") && m.contains(JWT_SECRET_KEY)));
+    }
+
+    #[test]
+    fn nats_url_takes_every_form_the_client_reads() -> Result<(), ConfigError> {
+        for nats in [
+            "nats://localhost:4222",
+            "nats://events:s3cret@nats:4222",
+            "tls://nats.internal:4222",
+            "ws://nats:8080",
+            "nats",
+            "nats:4223",
+        ] {
+            assert_eq!(
+                load(&[(JWT_SECRET_KEY, KEY), (NATS_URL, nats)])?.nats_url,
+                nats
+            );
+        }
+        Ok(())
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use common::cli::{self, EX_USAGE};
-use common::config::{ConfigError, Env};
+use common::config::ConfigError;
 
 use crate::app::App;
 use crate::config::IssuerConfig;
@@ -24,7 +24,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "healthcheck",
-        "GET /health/live on ISSUER_ADDR's port (2 s timeout); exit 0 on 200, else 1",
+        "GET /health/live on ISSUER_ADDR's port (2 s timeout; HTTPS when TLS is set); exit 0 on 200, else 1",
     ),
     ("help", "print this text (also --help, -h)"),
 ];
@@ -55,7 +55,7 @@ pub async fn run(args: &[String]) -> ExitCode {
             print!("{}", help());
             return ExitCode::SUCCESS;
         }
-        "healthcheck" => return healthcheck().await,
+        "healthcheck" => return cli::healthcheck(crate::config::addr).await,
         "serve" | "migrate" | "check-config" => {}
         _ => {
             eprintln!("{USAGE}");
@@ -146,13 +146,6 @@ fn summary(config: &IssuerConfig) -> Result<Vec<String>, ConfigError> {
         ),
     ]);
     Ok(lines)
-}
-
-/// Exit 0 when the issuer on this machine answers `/health/live` with 200, else 1.
-async fn healthcheck() -> ExitCode {
-    let addr =
-        common::config::process_lookup().and_then(|lookup| crate::config::addr(&Env::new(&lookup)));
-    cli::healthcheck(addr).await
 }
 
 async fn migrate(config: &IssuerConfig) -> Result<(), anyhow::Error> {

@@ -61,7 +61,11 @@ pub const VARS: &[Var] = &[
     ),
     Var::new(ARGON2_MEMORY_KIB, "19456", "argon2id memory cost"),
     Var::new(ARGON2_ITERATIONS, "2", "argon2id time cost"),
-    Var::new(ARGON2_PARALLELISM, "1", "argon2id lanes"),
+    Var::new(
+        ARGON2_PARALLELISM,
+        "1",
+        "argon2id lanes (ARGON2_MEMORY_KIB >= 8 x lanes)",
+    ),
     Var::new(
         ARGON2_MAX_CONCURRENT,
         "(number of cores)",
@@ -234,11 +238,11 @@ impl IssuerConfig {
                 .map_err(|_| ConfigError::new(DATABASE_POOL_SIZE, "is too large"))?,
             database_timeout: Duration::from_secs(env.number_or(DATABASE_TIMEOUT_SECONDS, 5, 1)?),
             password_policy: env.parse_or(PASSWORD_POLICY, PasswordPolicy::Seed, "seed or nist")?,
-            hash_cost: HashCost {
+            hash_cost: checked_hash_cost(HashCost {
                 memory_kib: u32_setting(ARGON2_MEMORY_KIB, 19_456, 8)?,
                 iterations: u32_setting(ARGON2_ITERATIONS, 2, 1)?,
                 parallelism: u32_setting(ARGON2_PARALLELISM, 1, 1)?,
-            },
+            })?,
             hash_max_concurrent: usize::try_from(env.number_or(
                 ARGON2_MAX_CONCURRENT,
                 cores as u64,
@@ -335,6 +339,54 @@ impl IssuerConfig {
     }
 }
 
+/// `cost` if argon2 accepts it as the password hasher will build it, else an error naming the
+/// variable to change (argon2 wants at least 8 KiB of memory per lane).
+fn checked_hash_cost(cost: HashCost) -> Result<HashCost, ConfigError> {
+    // Checked first: argon2 multiplies the lanes by 8 before it compares them to its maximum.
+    if cost.parallelism > argon2::Params::MAX_P_COST {
+        return Err(ConfigError::new(
+            ARGON2_PARALLELISM,
+            format!("must be at most {}", argon2::Params::MAX_P_COST),
+        ));
+    }
+    let Err(err) = argon2::Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+    else {
+        return Ok(cost);
+    };
+    Err(match err {
+        argon2::Error::MemoryTooLittle => ConfigError::new(
+            ARGON2_MEMORY_KIB,
+            format!(
+                "must be at least 8 x ARGON2_PARALLELISM ({} KiB for {} lanes)",
+                8 * u64::from(cost.parallelism),
+                cost.parallelism
+            ),
+        ),
+        argon2::Error::MemoryTooMuch => ConfigError::new(ARGON2_MEMORY_KIB, "is too large"),
+        argon2::Error::TimeTooSmall => ConfigError::new(ARGON2_ITERATIONS, "must be >= 1"),
+        argon2::Error::ThreadsTooFew => ConfigError::new(ARGON2_PARALLELISM, "must be >= 1"),
+        argon2::Error::ThreadsTooMany => ConfigError::new(
+            ARGON2_PARALLELISM,
+            format!("must be at most {}", argon2::Params::MAX_P_COST),
+        ),
+        // Not produced by a memory, time and lane count alone.
+        argon2::Error::AdTooLong
+        | argon2::Error::AlgorithmInvalid
+        | argon2::Error::B64Encoding(_)
+        | argon2::Error::KeyIdTooLong
+        | argon2::Error::OutputTooShort
+        | argon2::Error::OutputTooLong
+        | argon2::Error::PwdTooLong
+        | argon2::Error::SaltTooShort
+        | argon2::Error::SaltTooLong
+        | argon2::Error::SecretTooLong
+        | argon2::Error::VersionInvalid => ConfigError::new(
+            ARGON2_MEMORY_KIB,
+            "with ARGON2_ITERATIONS and ARGON2_PARALLELISM is not a usable argon2id cost",
+        ),
+    })
+}
+
 /// `10.0.0.0/8`, or a single address meaning a /32 or /128.
 fn parse_cidr(text: &str) -> Option<ipnet::IpNet> {
     text.parse().ok().or_else(|| {
@@ -414,6 +466,24 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn argon2_costs_argon2_would_refuse_name_the_variable_to_change() {
+        let failing = |vars: &[(&str, &str)]| load(vars).err().map(|e| e.variable);
+        assert_eq!(
+            failing(&[(ARGON2_MEMORY_KIB, "8"), (ARGON2_PARALLELISM, "2")]).as_deref(),
+            Some(ARGON2_MEMORY_KIB)
+        );
+        assert_eq!(
+            failing(&[(ARGON2_PARALLELISM, "4294967295")]).as_deref(),
+            Some(ARGON2_PARALLELISM)
+        );
+        assert_eq!(
+            failing(&[(ARGON2_PARALLELISM, "16777216")]).as_deref(),
+            Some(ARGON2_PARALLELISM)
+        );
+        assert!(load(&[(ARGON2_MEMORY_KIB, "16"), (ARGON2_PARALLELISM, "2")]).is_ok());
     }
 }
 

