@@ -125,8 +125,11 @@ pub struct Hasher {
 struct HasherInner {
     argon2: Argon2<'static>,
     cost: HashCost,
-    running: Semaphore,
-    admitted: Semaphore,
+    /// Slots for hashes running on the blocking pool. A permit moves into the blocking job, so
+    /// a slot stays taken until the hash ends, even when the request that asked is dropped.
+    running: Arc<Semaphore>,
+    /// Slots for hashes running or waiting to run; held the same way as `running`.
+    admitted: Arc<Semaphore>,
     /// Verified against for unknown emails, so a miss costs what a hit costs.
     dummy_hash: String,
 }
@@ -136,13 +139,18 @@ impl Hasher {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|err| anyhow::anyhow!("argon2 parameters: {err}"))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let running = running.max(1);
+        let admitted = running
+            .checked_add(queued)
+            .filter(|n| *n <= Semaphore::MAX_PERMITS)
+            .ok_or_else(|| anyhow::anyhow!("too many argon2 hashing slots"))?;
         let dummy_hash = hash_with(&argon2, b"dummy password for unknown accounts")?;
         Ok(Hasher {
             inner: Arc::new(HasherInner {
                 argon2,
                 cost,
-                running: Semaphore::new(running.max(1)),
-                admitted: Semaphore::new(running.max(1) + queued),
+                running: Arc::new(Semaphore::new(running)),
+                admitted: Arc::new(Semaphore::new(admitted)),
                 dummy_hash,
             }),
         })
@@ -186,24 +194,27 @@ impl Hasher {
         T: Send + 'static,
         F: FnOnce(&HasherInner) -> Result<T, HashError> + Send + 'static,
     {
-        let _admitted = match self.inner.admitted.try_acquire() {
+        let admitted = match Arc::clone(&self.inner.admitted).try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::NoPermits | TryAcquireError::Closed) => {
                 return Err(HashError::Busy)
             }
         };
-        let _running = self
-            .inner
-            .running
-            .acquire()
+        let running = Arc::clone(&self.inner.running)
+            .acquire_owned()
             .await
             .map_err(|_| HashError::Busy)?;
         let inner = Arc::clone(&self.inner);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| work(&inner)))
-            .instrument(tracing::Span::current())
-            .await
-            .map_err(|err| HashError::Failed(anyhow::anyhow!("hashing task failed: {err}")))?
+        // The permits go with the job: if this future is dropped (the client went away), the
+        // hash still runs to its end, and its slot must stay taken until then.
+        tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
+            span.in_scope(|| work(&inner))
+        })
+        .instrument(tracing::Span::current())
+        .await
+        .map_err(|err| HashError::Failed(anyhow::anyhow!("hashing task failed: {err}")))?
     }
 }
 
@@ -361,6 +372,62 @@ mod tests {
                 needs_rehash: true
             }
         );
+        Ok(())
+    }
+
+    /// One slot, no queue, and a hash that takes a while (hundreds of milliseconds).
+    fn slow_single_slot_hasher() -> Result<Hasher, anyhow::Error> {
+        Hasher::new(
+            HashCost {
+                memory_kib: 65_536,
+                iterations: 6,
+                parallelism: 1,
+            },
+            1,
+            0,
+        )
+    }
+
+    async fn until(deadline: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + deadline;
+        while !done() {
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_keeps_its_slot_until_its_hash_ends() -> Result<(), anyhow::Error> {
+        let hasher = slow_single_slot_hasher()?;
+        let first = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash("Correct-Horse-9".into()).await }
+        });
+        let taken = until(std::time::Duration::from_secs(10), || {
+            hasher.inner.running.available_permits() == 0
+        })
+        .await;
+        assert!(taken, "the first hash never took the slot");
+
+        // The client goes away: the request future is dropped, its hash keeps running.
+        first.abort();
+        assert!(first.await.is_err_and(|err| err.is_cancelled()));
+        let refused = hasher.hash("Correct-Horse-9".into()).await;
+        assert!(
+            matches!(refused, Err(HashError::Busy)),
+            "a second hash was let in while the first still runs: {refused:?}"
+        );
+
+        let freed = until(std::time::Duration::from_secs(30), || {
+            hasher.inner.admitted.available_permits() == 1
+        })
+        .await;
+        assert!(freed, "the slot was never given back");
+        let accepted = hasher.hash("Correct-Horse-9".into()).await?;
+        assert!(accepted.starts_with("$argon2id$"), "{accepted}");
         Ok(())
     }
 
