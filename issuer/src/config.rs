@@ -56,7 +56,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         PASSWORD_POLICY,
         "seed",
-        "seed (8+ chars, upper, digit, symbol) or nist (15+ chars)",
+        "seed (8+ chars, upper, 0-9, symbol) or nist (15+ chars)",
     ),
     Var::new(ARGON2_MEMORY_KIB, "19456", "argon2id memory cost"),
     Var::new(ARGON2_ITERATIONS, "2", "argon2id time cost"),

@@ -22,7 +22,8 @@ fn common_passwords() -> &'static HashSet<&'static str> {
 /// PASSWORD_POLICY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordPolicy {
-    /// 8 to 128 characters with an uppercase letter, a digit and a symbol.
+    /// 8 to 128 characters with an uppercase letter, an ASCII digit (0-9) and a symbol (a
+    /// character that is neither a letter nor an ASCII digit).
     Seed,
     /// 15 to 128 characters, no composition rules (NIST SP 800-63B, OWASP ASVS 5).
     Nist,
@@ -76,10 +77,11 @@ impl PasswordPolicy {
             if !password.chars().any(char::is_uppercase) {
                 return Err(PasswordRule::NoUppercase);
             }
-            if !password.chars().any(char::is_numeric) {
+            // A digit is 0-9: `char::is_numeric` would also take '½', 'Ⅻ' or '٣'.
+            if !password.chars().any(|c| c.is_ascii_digit()) {
                 return Err(PasswordRule::NoDigit);
             }
-            if !password.chars().any(|c| !c.is_alphanumeric()) {
+            if !password.chars().any(is_symbol) {
                 return Err(PasswordRule::NoSymbol);
             }
         }
@@ -88,6 +90,11 @@ impl PasswordPolicy {
         }
         Ok(())
     }
+}
+
+/// Neither a letter nor a digit, in the sense the `seed` rules use: '½' is a symbol.
+fn is_symbol(c: char) -> bool {
+    !c.is_alphabetic() && !c.is_ascii_digit()
 }
 
 /// Argon2id cost, from configuration; the defaults are OWASP's (19 MiB, 2 passes, 1 lane).
@@ -261,6 +268,24 @@ mod tests {
     }
 
     #[test]
+    fn only_ascii_digits_count_as_digits() {
+        for no_ascii_digit in [
+            "Correct-Horse-½",
+            "Correct-Horse-Ⅻ",
+            "Correct-Horse-٣",
+            "Correct-Horse-²",
+        ] {
+            assert_eq!(
+                PasswordPolicy::Seed.check(no_ascii_digit),
+                Err(PasswordRule::NoDigit),
+                "{no_ascii_digit}"
+            );
+        }
+        // Not a letter and not 0-9, so '½' is the symbol here.
+        assert_eq!(PasswordPolicy::Seed.check("CorrectHorse9½"), Ok(()));
+    }
+
+    #[test]
     fn nist_policy_wants_length_not_composition() {
         let nist = PasswordPolicy::Nist;
         assert_eq!(nist.check("Sh0rt!Sh0rt!"), Err(PasswordRule::TooShort(15)));
@@ -431,9 +456,35 @@ mod tests {
         Ok(())
     }
 
+    /// Mostly characters the rules care about (ASCII and not), so that some passwords pass.
+    fn candidate() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,140}",
+            "[a-zA-Z0-9 !@#._~½Ⅻ٣²ÉéßΣ]{0,24}",
+            "[a-z0-9 ]{10,20}",
+            "[a-zA-Z0-9!½]{120,135}",
+        ]
+    }
+
+    /// An entry of the common list with some letters upper-cased.
+    fn common_in_any_case() -> impl Strategy<Value = String> {
+        let list: Vec<&'static str> = COMMON_PASSWORDS.lines().collect();
+        (
+            prop::sample::select(list),
+            prop::collection::vec(any::<bool>(), 64),
+        )
+            .prop_map(|(password, upper)| {
+                password
+                    .chars()
+                    .zip(upper.into_iter().cycle())
+                    .map(|(c, up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect()
+            })
+    }
+
     proptest! {
         #[test]
-        fn policy_never_panics_and_respects_length(password in "\\PC{0,140}") {
+        fn policy_never_panics_and_respects_length(password in candidate()) {
             for policy in [PasswordPolicy::Seed, PasswordPolicy::Nist] {
                 let len = password.chars().count();
                 match policy.check(&password) {
@@ -442,6 +493,60 @@ mod tests {
                     Err(PasswordRule::TooLong(_)) => prop_assert!(len > MAX_LEN),
                     Err(_) => {}
                 }
+            }
+        }
+
+        #[test]
+        fn nist_accepts_only_15_code_points_or_more(password in candidate()) {
+            let len = password.chars().count();
+            if PasswordPolicy::Nist.check(&password).is_ok() {
+                prop_assert!((15..=MAX_LEN).contains(&len), "{len}");
+            }
+        }
+
+        #[test]
+        fn seed_accepts_only_an_uppercase_letter_an_ascii_digit_and_a_symbol(
+            password in candidate()
+        ) {
+            if PasswordPolicy::Seed.check(&password).is_ok() {
+                prop_assert!(password.chars().any(char::is_uppercase));
+                prop_assert!(password.chars().any(|c| c.is_ascii_digit()));
+                prop_assert!(password.chars().any(|c| !c.is_alphabetic() && !c.is_ascii_digit()));
+            }
+        }
+
+        #[test]
+        fn shorter_than_the_minimum_is_always_refused(password in "\\PC{0,14}") {
+            let len = password.chars().count();
+            for (policy, min) in [(PasswordPolicy::Seed, 8), (PasswordPolicy::Nist, 15)] {
+                if len < min {
+                    prop_assert_eq!(policy.check(&password), Err(PasswordRule::TooShort(min)));
+                }
+            }
+        }
+
+        #[test]
+        fn a_common_password_in_any_case_is_always_refused(password in common_in_any_case()) {
+            prop_assert!(PasswordPolicy::Seed.check(&password).is_err());
+            let len = password.chars().count();
+            let nist = PasswordPolicy::Nist.check(&password);
+            if len >= 15 {
+                prop_assert_eq!(nist, Err(PasswordRule::Common));
+            } else {
+                prop_assert_eq!(nist, Err(PasswordRule::TooShort(15)));
+            }
+        }
+
+        #[test]
+        fn a_common_password_meeting_the_seed_rules_is_refused_as_common(
+            password in common_in_any_case()
+        ) {
+            let composed = (8..=MAX_LEN).contains(&password.chars().count())
+                && password.chars().any(char::is_uppercase)
+                && password.chars().any(|c| c.is_ascii_digit())
+                && password.chars().any(is_symbol);
+            if composed {
+                prop_assert_eq!(PasswordPolicy::Seed.check(&password), Err(PasswordRule::Common));
             }
         }
     }
