@@ -95,8 +95,8 @@ fn bench_codec() -> Result<TokenCodec, anyhow::Error> {
     Ok(TokenCodec::new(TokenSettings {
         keys,
         issuer: "auth-service".into(),
-        access_ttl: Duration::from_secs(86_400),
-        refresh_ttl: Duration::from_secs(86_400),
+        access_ttl: chrono::TimeDelta::hours(24),
+        refresh_ttl: chrono::TimeDelta::days(1),
         leeway_seconds: 30,
     }))
 }

@@ -97,8 +97,8 @@ pub fn common_summary(config: &CommonConfig) -> Result<Vec<String>, ConfigError>
         ),
         format!(
             "tokens: access {} h, refresh {} d, leeway {} s",
-            config.tokens.access_ttl.as_secs() / 3600,
-            config.tokens.refresh_ttl.as_secs() / 86_400,
+            config.tokens.access_ttl.num_hours(),
+            config.tokens.refresh_ttl.num_days(),
             config.tokens.leeway_seconds
         ),
         format!(

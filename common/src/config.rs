@@ -6,8 +6,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
+
+use chrono::TimeDelta;
 
 use crate::jwt::{KeySet, TokenSettings};
 use crate::limits;
@@ -86,6 +89,38 @@ impl<'a> Env<'a> {
         Ok(value)
     }
 
+    /// A whole number within `range`.
+    pub fn number_in(
+        &self,
+        name: &str,
+        default: u64,
+        range: RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let expected = format!("a whole number from {} to {}", range.start(), range.end());
+        let value: u64 = self.parse_or(name, default, &expected)?;
+        if !range.contains(&value) {
+            return Err(ConfigError::new(name, format!("must be {expected}")));
+        }
+        Ok(value)
+    }
+
+    /// A length of time given as a count of `unit`s (seconds, hours or days) within `range`.
+    /// The bound keeps every later `now + span` far from overflowing.
+    pub fn span_in(
+        &self,
+        name: &str,
+        default: u64,
+        range: RangeInclusive<u64>,
+        unit: TimeUnit,
+    ) -> Result<TimeDelta, ConfigError> {
+        let count = self.number_in(name, default, range)?;
+        count
+            .checked_mul(unit.seconds())
+            .and_then(|seconds| i64::try_from(seconds).ok())
+            .and_then(TimeDelta::try_seconds)
+            .ok_or_else(|| ConfigError::new(name, "is too large"))
+    }
+
     pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
         match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
             None => Ok(default),
@@ -106,6 +141,24 @@ impl<'a> Env<'a> {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// What a count in a duration setting counts: `_SECONDS`, `_HOURS` or `_DAYS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Seconds,
+    Hours,
+    Days,
+}
+
+impl TimeUnit {
+    fn seconds(self) -> u64 {
+        match self {
+            TimeUnit::Seconds => 1,
+            TimeUnit::Hours => 3600,
+            TimeUnit::Days => 86_400,
+        }
     }
 }
 
@@ -140,6 +193,10 @@ pub const JWT_ALGORITHM: &str = "JWT_ALGORITHM";
 pub const JWT_ACCESS_TOKEN_EXPIRE_HOURS: &str = "JWT_ACCESS_TOKEN_EXPIRE_HOURS";
 pub const JWT_REFRESH_TOKEN_EXPIRE_DAYS: &str = "JWT_REFRESH_TOKEN_EXPIRE_DAYS";
 pub const JWT_LEEWAY_SECONDS: &str = "JWT_LEEWAY_SECONDS";
+/// An access token lives at most a year.
+pub const MAX_ACCESS_TOKEN_HOURS: u64 = 8760;
+/// A session lives at most ten years.
+pub const MAX_REFRESH_TOKEN_DAYS: u64 = 3650;
 pub const NATS_URL: &str = "NATS_URL";
 pub const NATS_STREAM: &str = "NATS_STREAM";
 pub const NATS_SUBJECT_PREFIX: &str = "NATS_SUBJECT_PREFIX";
@@ -206,12 +263,18 @@ impl CommonConfig {
         let tokens = TokenSettings {
             keys: key_set(env)?,
             issuer: service_name.clone(),
-            access_ttl: Duration::from_secs(
-                3600 * env.number_or(JWT_ACCESS_TOKEN_EXPIRE_HOURS, 24, 1)?,
-            ),
-            refresh_ttl: Duration::from_secs(
-                86_400 * env.number_or(JWT_REFRESH_TOKEN_EXPIRE_DAYS, 7, 1)?,
-            ),
+            access_ttl: env.span_in(
+                JWT_ACCESS_TOKEN_EXPIRE_HOURS,
+                24,
+                1..=MAX_ACCESS_TOKEN_HOURS,
+                TimeUnit::Hours,
+            )?,
+            refresh_ttl: env.span_in(
+                JWT_REFRESH_TOKEN_EXPIRE_DAYS,
+                7,
+                1..=MAX_REFRESH_TOKEN_DAYS,
+                TimeUnit::Days,
+            )?,
             leeway_seconds: env.number_or(JWT_LEEWAY_SECONDS, 30, 0)?,
         };
         Ok(CommonConfig {
@@ -371,11 +434,15 @@ pub const VARS: &[Var] = &[
         "the key id that signs",
     ),
     Var::new(JWT_ALGORITHM, "HS256", "only HS256 is accepted"),
-    Var::new(JWT_ACCESS_TOKEN_EXPIRE_HOURS, "24", "access-token lifetime"),
+    Var::new(
+        JWT_ACCESS_TOKEN_EXPIRE_HOURS,
+        "24",
+        "access-token lifetime (1-8760)",
+    ),
     Var::new(
         JWT_REFRESH_TOKEN_EXPIRE_DAYS,
         "7",
-        "refresh-token (session) lifetime",
+        "refresh-token (session) lifetime (1-3650)",
     ),
     Var::new(
         JWT_LEEWAY_SECONDS,
@@ -472,8 +539,8 @@ mod tests {
         assert_eq!(config.service_name, "auth-service");
         assert_eq!(config.service_version, "1.2.3");
         assert_eq!(config.max_body_bytes, 65_536);
-        assert_eq!(config.tokens.access_ttl, Duration::from_secs(86_400));
-        assert_eq!(config.tokens.refresh_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.tokens.access_ttl, TimeDelta::hours(24));
+        assert_eq!(config.tokens.refresh_ttl, TimeDelta::days(7));
         assert_eq!(config.tokens.leeway_seconds, 30);
         assert_eq!(config.nats_stream, "AUTH");
         assert_eq!(config.nats_subject_prefix, "auth");
@@ -560,6 +627,50 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded_and_named_when_out_of_range() -> Result<(), ConfigError> {
+        let config = load(&[
+            (JWT_SECRET_KEY, KEY),
+            (JWT_ACCESS_TOKEN_EXPIRE_HOURS, "8760"),
+            (JWT_REFRESH_TOKEN_EXPIRE_DAYS, "3650"),
+        ])?;
+        assert_eq!(config.tokens.access_ttl, TimeDelta::days(365));
+        assert_eq!(config.tokens.refresh_ttl, TimeDelta::days(3650));
+        for (name, value) in [
+            (JWT_ACCESS_TOKEN_EXPIRE_HOURS, "0"),
+            (JWT_ACCESS_TOKEN_EXPIRE_HOURS, "8761"),
+            // 3600 times this overflows u64: refused, not wrapped or panicking.
+            (JWT_ACCESS_TOKEN_EXPIRE_HOURS, "18446744073709551615"),
+            (JWT_ACCESS_TOKEN_EXPIRE_HOURS, "18446744073709551616"),
+            (JWT_REFRESH_TOKEN_EXPIRE_DAYS, "0"),
+            (JWT_REFRESH_TOKEN_EXPIRE_DAYS, "3651"),
+            (JWT_REFRESH_TOKEN_EXPIRE_DAYS, "213503982334602"),
+        ] {
+            let err = load(&[(JWT_SECRET_KEY, KEY), (name, value)]).err();
+            assert_eq!(
+                err.as_ref().map(|e| e.variable.as_str()),
+                Some(name),
+                "{name}={value}"
+            );
+            let message = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains("from 1 to"), "{message}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_span_is_checked_before_it_is_multiplied() {
+        let map = HashMap::from([("HUGE", u64::MAX.to_string())]);
+        let lookup = move |k: &str| map.get(k).cloned();
+        let env = Env::new(&lookup);
+        let err = env.span_in("HUGE", 1, 1..=u64::MAX, TimeUnit::Days).err();
+        assert_eq!(err, Some(ConfigError::new("HUGE", "is too large")));
+        assert_eq!(
+            env.span_in("UNSET", 90, 1..=100, TimeUnit::Seconds),
+            Ok(TimeDelta::seconds(90))
+        );
     }
 
     #[test]

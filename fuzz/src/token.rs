@@ -2,8 +2,6 @@
 //! signed tokens with random headers and claims, each checked against a model of the
 //! contract's "Tokens" section that is written independently of the codec.
 
-use std::time::Duration;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::jwt::codec::{MAX_TIME, MAX_TOKEN_BYTES};
@@ -48,8 +46,8 @@ impl TokenFuzzer {
         let codec = TokenCodec::new(TokenSettings {
             keys,
             issuer: ISSUER.to_owned(),
-            access_ttl: Duration::from_secs(86_400),
-            refresh_ttl: Duration::from_secs(7 * 86_400),
+            access_ttl: chrono::TimeDelta::hours(24),
+            refresh_ttl: chrono::TimeDelta::days(7),
             leeway_seconds: LEEWAY as u64,
         });
         let valid = codec.sign_access(&base_claims()).unwrap_or_default();

@@ -129,9 +129,9 @@ fn summary(config: &IssuerConfig) -> Result<Vec<String>, ConfigError> {
             "sessions: refresh rotation {}, reuse grace {} s; verified email required {}; \
              verification token {} h",
             config.refresh_rotation,
-            config.refresh_reuse_grace.as_secs(),
+            config.refresh_reuse_grace.num_seconds(),
             config.require_verified_email,
-            config.verification_token_ttl.as_secs() / 3600
+            config.verification_token_ttl.num_hours()
         ),
         format!(
             "trusted proxies: {}",

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::config::{CommonConfig, ConfigError, Env, Var};
+use chrono::TimeDelta;
+use common::config::{CommonConfig, ConfigError, Env, TimeUnit, Var};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::password::{HashCost, PasswordPolicy};
@@ -40,6 +41,13 @@ pub const LOGIN_LOCKOUT_THRESHOLD: &str = "LOGIN_LOCKOUT_THRESHOLD";
 pub const LOGIN_LOCKOUT_SECONDS: &str = "LOGIN_LOCKOUT_SECONDS";
 pub const LOGIN_KNOWN_ADDRESS_DAYS: &str = "LOGIN_KNOWN_ADDRESS_DAYS";
 
+/// Upper bounds of the duration settings: long enough for any sane use, short enough that no
+/// `now + span` can overflow and that a lock is never effectively permanent.
+pub const MAX_REFRESH_REUSE_GRACE_SECONDS: u64 = 3600;
+pub const MAX_VERIFICATION_TOKEN_HOURS: u64 = 8760;
+pub const MAX_OUTBOX_RETENTION_HOURS: u64 = 8760;
+pub const MAX_LOCKOUT_SECONDS: u64 = 86_400;
+
 /// Every variable [`IssuerConfig::from_lookup`] reads beyond [`common::config::VARS`].
 pub const VARS: &[Var] = &[
     Var::new(ISSUER_ADDR, "0.0.0.0:8000", "listen address"),
@@ -57,7 +65,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         PASSWORD_POLICY,
         "seed",
-        "seed (8+ chars, upper, digit, symbol) or nist (15+ chars)",
+        "seed (8+ chars, upper, 0-9, symbol) or nist (15+ chars)",
     ),
     Var::new(ARGON2_MEMORY_KIB, "19456", "argon2id memory cost"),
     Var::new(ARGON2_ITERATIONS, "2", "argon2id time cost"),
@@ -84,7 +92,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         REFRESH_REUSE_GRACE_SECONDS,
         "0",
-        "with rotation: how long the replaced token still works",
+        "with rotation: how long the replaced token still works (0-3600)",
     ),
     Var::new(
         REQUIRE_VERIFIED_EMAIL,
@@ -94,7 +102,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS,
         "24",
-        "verification-token lifetime",
+        "verification-token lifetime (1-8760)",
     ),
     Var::new(
         TRUSTED_PROXIES,
@@ -110,7 +118,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         OUTBOX_RETENTION_HOURS,
         "168",
-        "published outbox rows are deleted after this long",
+        "published outbox rows are deleted after this long (1-8760)",
     ),
     Var::new(
         NATS_DUPLICATE_WINDOW_SECONDS,
@@ -157,7 +165,11 @@ pub const VARS: &[Var] = &[
         "10",
         "consecutive failed logins that lock an account (0 = off)",
     ),
-    Var::new(LOGIN_LOCKOUT_SECONDS, "900", "how long a lock lasts"),
+    Var::new(
+        LOGIN_LOCKOUT_SECONDS,
+        "900",
+        "how long a lock lasts (1-86400)",
+    ),
     Var::new(
         LOGIN_KNOWN_ADDRESS_DAYS,
         "30",
@@ -188,9 +200,9 @@ pub struct IssuerConfig {
     pub hash_max_concurrent: usize,
     pub hash_max_queued: usize,
     pub refresh_rotation: bool,
-    pub refresh_reuse_grace: Duration,
+    pub refresh_reuse_grace: TimeDelta,
     pub require_verified_email: bool,
-    pub verification_token_ttl: Duration,
+    pub verification_token_ttl: TimeDelta,
     /// Peers whose `X-Forwarded-For` is believed for the client address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Events published per relay round.
@@ -206,7 +218,7 @@ pub struct IssuerConfig {
     /// Consecutive failed logins that lock an account; 0 turns the lockout off.
     pub lockout_threshold: u32,
     /// How long a lock lasts.
-    pub lockout_duration: Duration,
+    pub lockout_duration: TimeDelta,
     /// How long after a successful login its client address stays exempt from the account's
     /// lock and per-account login limit; zero turns the exemption off.
     pub known_address_retention: Duration,
@@ -252,15 +264,19 @@ impl IssuerConfig {
             hash_max_queued: usize::try_from(env.number_or(ARGON2_MAX_QUEUED, 64, 0)?)
                 .map_err(|_| ConfigError::new(ARGON2_MAX_QUEUED, "is too large"))?,
             refresh_rotation: env.bool_or(REFRESH_TOKEN_ROTATION, false)?,
-            refresh_reuse_grace: Duration::from_secs(env.number_or(
+            refresh_reuse_grace: env.span_in(
                 REFRESH_REUSE_GRACE_SECONDS,
                 0,
-                0,
-            )?),
+                0..=MAX_REFRESH_REUSE_GRACE_SECONDS,
+                TimeUnit::Seconds,
+            )?,
             require_verified_email: env.bool_or(REQUIRE_VERIFIED_EMAIL, false)?,
-            verification_token_ttl: Duration::from_secs(
-                3600 * env.number_or(EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, 24, 1)?,
-            ),
+            verification_token_ttl: env.span_in(
+                EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS,
+                24,
+                1..=MAX_VERIFICATION_TOKEN_HOURS,
+                TimeUnit::Hours,
+            )?,
             trusted_proxies: env
                 .list(TRUSTED_PROXIES)
                 .iter()
@@ -279,9 +295,15 @@ impl IssuerConfig {
                 1000,
                 10,
             )?),
-            outbox_retention: Duration::from_secs(
-                3600 * env.number_or(OUTBOX_RETENTION_HOURS, 168, 1)?,
-            ),
+            outbox_retention: env
+                .span_in(
+                    OUTBOX_RETENTION_HOURS,
+                    168,
+                    1..=MAX_OUTBOX_RETENTION_HOURS,
+                    TimeUnit::Hours,
+                )?
+                .to_std()
+                .map_err(|_| ConfigError::new(OUTBOX_RETENTION_HOURS, "must be positive"))?,
             nats_duplicate_window: Duration::from_secs(env.number_or(
                 NATS_DUPLICATE_WINDOW_SECONDS,
                 120,
@@ -322,7 +344,12 @@ impl IssuerConfig {
                     .map_err(|_| ConfigError::new(RATE_LIMIT_MAX_KEYS, "is too large"))?,
             },
             lockout_threshold: u32_setting(LOGIN_LOCKOUT_THRESHOLD, 10, 0)?,
-            lockout_duration: Duration::from_secs(env.number_or(LOGIN_LOCKOUT_SECONDS, 900, 1)?),
+            lockout_duration: env.span_in(
+                LOGIN_LOCKOUT_SECONDS,
+                900,
+                1..=MAX_LOCKOUT_SECONDS,
+                TimeUnit::Seconds,
+            )?,
             known_address_retention: Duration::from_secs(
                 86_400 * u64::from(u32_setting(LOGIN_KNOWN_ADDRESS_DAYS, 30, 0)?),
             ),
@@ -427,7 +454,7 @@ mod tests {
         assert_eq!(limits.resend_per_account, Rate::per_hour(5));
         assert_eq!(limits.max_keys, 100_000);
         assert_eq!(config.lockout_threshold, 10);
-        assert_eq!(config.lockout_duration, Duration::from_secs(900));
+        assert_eq!(config.lockout_duration, TimeDelta::seconds(900));
         assert_eq!(
             config.known_address_retention,
             Duration::from_secs(30 * 86_400)
@@ -484,6 +511,53 @@ mod tests {
             Some(ARGON2_PARALLELISM)
         );
         assert!(load(&[(ARGON2_MEMORY_KIB, "16"), (ARGON2_PARALLELISM, "2")]).is_ok());
+    }
+
+    #[test]
+    fn each_duration_loads_up_to_its_bound() -> Result<(), ConfigError> {
+        let defaults = load(&[])?;
+        assert_eq!(defaults.refresh_reuse_grace, TimeDelta::zero());
+        assert_eq!(defaults.verification_token_ttl, TimeDelta::hours(24));
+        assert_eq!(defaults.outbox_retention, Duration::from_secs(168 * 3600));
+        let widest = load(&[
+            (REFRESH_REUSE_GRACE_SECONDS, "3600"),
+            (EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, "8760"),
+            (OUTBOX_RETENTION_HOURS, "8760"),
+            (LOGIN_LOCKOUT_SECONDS, "86400"),
+        ])?;
+        assert_eq!(widest.refresh_reuse_grace, TimeDelta::hours(1));
+        assert_eq!(widest.verification_token_ttl, TimeDelta::days(365));
+        assert_eq!(widest.outbox_retention, Duration::from_secs(365 * 86_400));
+        assert_eq!(widest.lockout_duration, TimeDelta::days(1));
+        Ok(())
+    }
+
+    #[test]
+    fn a_duration_past_its_bound_is_refused_naming_the_variable() {
+        // 5124095576030432 hours is the first count whose seconds overflow a u64.
+        for (name, value) in [
+            (REFRESH_REUSE_GRACE_SECONDS, "3601"),
+            (REFRESH_REUSE_GRACE_SECONDS, "18446744073709551615"),
+            (EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, "0"),
+            (EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, "8761"),
+            (EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, "5124095576030432"),
+            (OUTBOX_RETENTION_HOURS, "0"),
+            (OUTBOX_RETENTION_HOURS, "8761"),
+            (OUTBOX_RETENTION_HOURS, "5124095576030432"),
+            (LOGIN_LOCKOUT_SECONDS, "0"),
+            (LOGIN_LOCKOUT_SECONDS, "86401"),
+            (LOGIN_LOCKOUT_SECONDS, "18446744073709551615"),
+        ] {
+            let err = load(&[(name, value)]).err();
+            assert_eq!(
+                err.as_ref().map(|e| e.variable.as_str()),
+                Some(name),
+                "{name}={value}"
+            );
+            let message = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(" to "), "{message}");
+            assert!(value.len() < 5 || !message.contains(value), "{message}");
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use async_nats::jetstream::{self, stream};
 
 use crate::config::IssuerConfig;
@@ -23,19 +24,21 @@ pub async fn connect(config: &IssuerConfig) -> Result<async_nats::Client, anyhow
 
 /// The stream's settings: subjects `<prefix>.>`, file storage, events kept at least as long
 /// as a refresh token lives, and re-sent events dropped within the duplicate window.
-pub fn stream_config(config: &IssuerConfig) -> stream::Config {
-    stream::Config {
+pub fn stream_config(config: &IssuerConfig) -> Result<stream::Config, anyhow::Error> {
+    let tokens = &config.common.tokens;
+    let max_age = tokens
+        .refresh_ttl
+        .max(tokens.access_ttl)
+        .to_std()
+        .context("token lifetimes must be positive")?;
+    Ok(stream::Config {
         name: config.common.nats_stream.clone(),
         subjects: vec![format!("{}.>", config.common.nats_subject_prefix)],
         storage: stream::StorageType::File,
-        max_age: config
-            .common
-            .tokens
-            .refresh_ttl
-            .max(config.common.tokens.access_ttl),
+        max_age,
         duplicate_window: config.nats_duplicate_window,
         ..Default::default()
-    }
+    })
 }
 
 /// Creates the stream, or brings an existing one to our settings.
@@ -43,7 +46,7 @@ pub async fn ensure_stream(
     js: &jetstream::Context,
     config: &IssuerConfig,
 ) -> Result<(), anyhow::Error> {
-    let wanted = stream_config(config);
+    let wanted = stream_config(config)?;
     js.get_or_create_stream(wanted.clone()).await?;
     js.update_stream(wanted).await?;
     Ok(())

@@ -1,4 +1,5 @@
-//! The issuer binary as an operator runs it: configuration errors, and SIGTERM while busy.
+//! The issuer binary as an operator runs it: configuration errors, and SIGTERM or SIGINT
+//! (Ctrl-C) while busy.
 
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -116,7 +117,18 @@ fn an_unknown_command_prints_usage() {
 
 #[test]
 fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
-    let database = format!("bin_{}", std::process::id());
+    signal_lets_the_request_in_flight_finish("TERM");
+}
+
+#[test]
+fn sigint_lets_the_request_in_flight_finish_then_exits_cleanly() {
+    signal_lets_the_request_in_flight_finish("INT");
+}
+
+/// Starts the issuer, sends a registration that takes a while to hash, delivers `SIG<signal>`
+/// once the request has been received, and expects its 201, then a clean exit after the drain.
+fn signal_lets_the_request_in_flight_finish(signal: &str) {
+    let database = format!("bin_{}_{}", std::process::id(), signal.to_lowercase());
     let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
     let mut child = issuer(&[
         ("JWT_SECRET_KEY", KEY),
@@ -167,10 +179,11 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
     .expect("send request");
     wait_for("request received");
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
+    wait_for(&format!("SIG{signal} received"));
 
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read response");

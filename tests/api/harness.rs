@@ -463,8 +463,8 @@ pub fn codec() -> TokenCodec {
     TokenCodec::new(TokenSettings {
         keys,
         issuer: "auth-service".into(),
-        access_ttl: Duration::from_secs(86_400),
-        refresh_ttl: Duration::from_secs(7 * 86_400),
+        access_ttl: chrono::TimeDelta::hours(24),
+        refresh_ttl: chrono::TimeDelta::days(7),
         leeway_seconds: 30,
     })
 }

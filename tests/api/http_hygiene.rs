@@ -1,6 +1,9 @@
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::harness::{spawn_issuer, spawn_issuer_with, unique_email, PASSWORD};
+use crate::harness::{eventually, spawn_issuer, spawn_issuer_with, unique_email, PASSWORD};
+use crate::raw_http::Conn;
 
 const REGISTER: &str = "/api/v1/auth/register";
 
@@ -151,19 +154,58 @@ async fn the_request_id_is_echoed_or_generated() {
 }
 
 #[tokio::test]
-async fn shutdown_lets_in_flight_requests_finish() {
+async fn shutdown_lets_a_request_in_flight_finish_and_refuses_new_connections() {
     let app = spawn_issuer().await;
-    let email = unique_email();
-    // A registration spends a password hash: it is in flight when shutdown starts.
-    let request = app.register(&email, PASSWORD);
-    let (reply, ()) = tokio::join!(request, async {
-        tokio::task::yield_now().await;
-    });
-    reply.assert_success(201);
     let addr = app.addr;
-    app.stop().await;
+    let email = unique_email();
+    let body = json!({"email": email, "password": PASSWORD, "password_confirmation": PASSWORD})
+        .to_string();
+
+    // Arrange: a registration whose head has arrived and whose handler is waiting for the
+    // body. hyper answers `100 Continue` only once the handler reads the body, so that
+    // interim response proves the request is in flight.
+    let mut conn = Conn::open(addr).await;
+    let head = format!(
+        "POST {REGISTER} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    conn.send(head.as_bytes()).await.expect("send the head");
+    let interim = conn.response().await.map(|reply| reply.status);
+    assert_eq!(interim, Some(100), "the handler never asked for the body");
+    let (first_half, second_half) = body.split_at(body.len() / 2);
+    conn.send(first_half.as_bytes())
+        .await
+        .expect("send half the body");
+
+    // Act: shut down while the request waits for the rest of its body.
+    let stopping = tokio::spawn(app.stop());
+    let refusing = eventually(Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+    assert!(refusing, "still accepting connections after shutdown began");
+    assert!(
+        !stopping.is_finished(),
+        "shutdown did not wait for the request"
+    );
+    conn.send(second_half.as_bytes())
+        .await
+        .expect("the connection in flight stays open");
+
+    // Assert: the whole response arrives, then the connection and the server close.
+    let reply = conn.response().await.expect("a complete response");
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_eq!(reply.body["success"], true, "{reply:?}");
+    assert_eq!(reply.body["data"]["email"], email.as_str(), "{reply:?}");
+    reply.assert_security_headers();
+    assert!(conn.closed_within(Duration::from_secs(5)).await);
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("the server stops once the request is answered")
+        .expect("the server task ends cleanly");
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
-        "still accepting after shutdown"
+        "accepting again after shutdown"
     );
 }

@@ -118,10 +118,15 @@ impl Conn {
             .filter_map(|line| line.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
             .collect();
-        let length = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse::<usize>().ok());
+        // An interim (1xx) response, such as `100 Continue`, never has a body.
+        let length = if (100..200).contains(&status) {
+            Some(0)
+        } else {
+            headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+        };
         let body_start = head_end + 4;
         let raw_body = match length {
             Some(length) => {

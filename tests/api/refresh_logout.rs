@@ -180,8 +180,11 @@ async fn within_the_reuse_grace_a_second_tab_gets_the_current_refresh_token() {
     assert_eq!(app.events("session.revoked").await.len(), 1);
 }
 
+/// With no grace, the loser of the race is a replay of a rotated token: reuse detection
+/// revokes the session, so the winner's brand-new tokens die with it (the README's
+/// "Behaviour where the contract is silent" documents this; the grace is the cure).
 #[tokio::test]
-async fn two_concurrent_refreshes_under_rotation_have_exactly_one_winner() {
+async fn two_concurrent_refreshes_under_rotation_have_one_winner_and_then_no_session() {
     let app = rotating(0).await;
     let login = app.signed_in(&unique_email()).await;
     let first = token(&login, "refresh_token");
@@ -191,8 +194,20 @@ async fn two_concurrent_refreshes_under_rotation_have_exactly_one_winner() {
     let mut statuses = [a.status, b.status];
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 401], "a: {} b: {}", a.body, b.body);
-    let loser = if a.status == 401 { &a } else { &b };
+    let (winner, loser) = if a.status == 200 { (&a, &b) } else { (&b, &a) };
     loser.assert_error(401, "INVALID_TOKEN");
+    let new_refresh = token(winner.data(), "refresh_token");
+    let new_access = token(winner.data(), "access_token");
+    assert!(!new_refresh.is_empty() && new_refresh != first);
+    app.refresh(&new_refresh)
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+    app.validate(&new_access)
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+    let revoked = app.events("session.revoked").await;
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(revoked[0]["data"]["session_id"], claims(&first)["sid"]);
 }
 
 #[tokio::test]

@@ -88,9 +88,7 @@ pub async fn follow(
 ) {
     let js = jetstream::new(nats);
     let leeway = i64::try_from(config.common.tokens.leeway_seconds).unwrap_or(0);
-    let lookback = chrono::TimeDelta::from_std(config.common.tokens.access_ttl)
-        .unwrap_or(chrono::TimeDelta::days(1))
-        + chrono::TimeDelta::seconds(leeway);
+    let lookback = config.common.tokens.access_ttl + chrono::TimeDelta::seconds(leeway);
     let subject = format!("{}.session.revoked", config.common.nats_subject_prefix);
     let mut since = chrono::Utc::now() - lookback;
     loop {

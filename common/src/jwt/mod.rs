@@ -6,7 +6,7 @@ pub mod codec;
 pub mod keys;
 pub mod raw;
 
-use std::time::Duration;
+use chrono::TimeDelta;
 
 pub use claims::{AccessClaims, RefreshClaims, TokenType};
 pub use codec::{TokenCodec, TokenError};
@@ -18,7 +18,9 @@ pub struct TokenSettings {
     pub keys: KeySet,
     /// The `iss` of every token: SERVICE_NAME.
     pub issuer: String,
-    pub access_ttl: Duration,
-    pub refresh_ttl: Duration,
+    /// Positive and at most a year (configuration refuses anything else).
+    pub access_ttl: TimeDelta,
+    /// Positive and at most ten years.
+    pub refresh_ttl: TimeDelta,
     pub leeway_seconds: u64,
 }

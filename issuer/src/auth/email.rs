@@ -116,17 +116,50 @@ mod tests {
         assert!(Email::parse(&long).is_err());
     }
 
+    /// 1 to 20 letters and digits whose lower case is again one letter, ASCII and not (ß,
+    /// σ/ς, Cyrillic).
+    const WORD: &str = "[a-zA-Z0-9àáâäçèéêëíîïñóôöøùúüýÿßæåÀÁÂÄÇÈÉÊËÍÎÏÑÓÔÖØÙÚÜÝÆÅαβγδελμπσςωΑΒΓΔΛΣΩабвгдежзийклмнопрстуфхцчшщыэюяАБВГДЖЗИКЛМНОПРСТУЮЯ]{1,20}";
+
+    /// Unicode white space (`char::is_whitespace`), ASCII and not: NBSP, em space, line
+    /// separator, ideographic space, next line.
+    const PAD: &str = "[ \t\r\n\u{0B}\u{0C}\u{85}\u{A0}\u{1680}\u{2003}\u{2009}\u{2028}\u{2029}\u{202F}\u{205F}\u{3000}]{0,3}";
+
     proptest! {
         #[test]
         fn normalisation_is_idempotent_and_ignores_case_and_spaces(
-            local in "[a-zA-Z0-9]{1,20}", domain in "[a-zA-Z]{1,20}", pad in " {0,3}"
+            local in WORD,
+            domain in WORD,
+            before in PAD,
+            after in PAD,
         ) {
-            let raw = format!("{pad}{local}@{domain}.com{pad}");
-            let once = Email::parse(&raw);
-            prop_assert!(once.is_ok());
-            let once = once.map(|e| e.0).unwrap_or_default();
-            prop_assert_eq!(Email::parse(&once).map(|e| e.0), Ok(once.clone()));
-            prop_assert_eq!(Email::parse(&raw.to_uppercase()).map(|e| e.0), Ok(once));
+            let raw = format!("{before}{local}@{domain}.com{after}");
+            let once = Email::parse(&raw).map(|e| e.0);
+            // Trimmed (Unicode white space too) and lower-cased (non-ASCII letters too).
+            let expected = format!("{local}@{domain}.com").to_lowercase();
+            prop_assert_eq!(&once, &Ok(expected.clone()));
+            prop_assert_eq!(Email::parse(&expected).map(|e| e.0), Ok(expected.clone()));
+            prop_assert_eq!(Email::parse(&raw.to_lowercase()).map(|e| e.0), Ok(expected.clone()));
+            // Upper case folds back wherever the letter round-trips ('ß' becomes "SS": not).
+            let upper = raw.to_uppercase();
+            if upper.to_lowercase() == raw.to_lowercase() {
+                prop_assert_eq!(Email::parse(&upper).map(|e| e.0), Ok(expected));
+            }
+        }
+
+        #[test]
+        fn whatever_is_accepted_is_its_own_trimmed_lower_case(
+            raw in "\\s{0,3}\\p{L}{1,12}@\\p{L}{1,12}\\.\\p{L}{2,6}\\s{0,3}"
+        ) {
+            let normal = raw.trim().to_lowercase();
+            let parsed = Email::parse(&raw).map(|e| e.0);
+            // Trimming and lower-casing come before any check, so they never change the verdict.
+            prop_assert_eq!(&parsed, &Email::parse(&normal).map(|e| e.0));
+            if let Ok(email) = parsed {
+                prop_assert_eq!(&email, &normal);
+                prop_assert_eq!(Email::parse(&email).map(|e| e.0), Ok(email.clone()));
+                prop_assert!(!email.starts_with(char::is_whitespace));
+                prop_assert!(!email.ends_with(char::is_whitespace));
+            }
         }
 
         #[test]

@@ -222,8 +222,7 @@ fn refusal_while_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<Issu
 /// Counts a failed login for `email`, locking it once the threshold is reached.
 async fn record_failure(state: &AppState, email: &Email) -> Result<(), IssuerError> {
     let now = state.clock.now();
-    let lock_for =
-        TimeDelta::from_std(state.config.lockout_duration).unwrap_or(TimeDelta::seconds(900));
+    let lock_for = state.config.lockout_duration;
     let threshold = i32::try_from(state.config.lockout_threshold).unwrap_or(i32::MAX);
     let client = state.pool.get().await.map_err(DbError::from)?;
     let locked = db::login_failures::record_failure(

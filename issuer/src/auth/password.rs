@@ -22,7 +22,8 @@ fn common_passwords() -> &'static HashSet<&'static str> {
 /// PASSWORD_POLICY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordPolicy {
-    /// 8 to 128 characters with an uppercase letter, a digit and a symbol.
+    /// 8 to 128 characters with an uppercase letter, an ASCII digit (0-9) and a symbol (a
+    /// character that is neither a letter nor an ASCII digit).
     Seed,
     /// 15 to 128 characters, no composition rules (NIST SP 800-63B, OWASP ASVS 5).
     Nist,
@@ -76,10 +77,11 @@ impl PasswordPolicy {
             if !password.chars().any(char::is_uppercase) {
                 return Err(PasswordRule::NoUppercase);
             }
-            if !password.chars().any(char::is_numeric) {
+            // A digit is 0-9: `char::is_numeric` would also take '½', 'Ⅻ' or '٣'.
+            if !password.chars().any(|c| c.is_ascii_digit()) {
                 return Err(PasswordRule::NoDigit);
             }
-            if !password.chars().any(|c| !c.is_alphanumeric()) {
+            if !password.chars().any(is_symbol) {
                 return Err(PasswordRule::NoSymbol);
             }
         }
@@ -88,6 +90,11 @@ impl PasswordPolicy {
         }
         Ok(())
     }
+}
+
+/// Neither a letter nor a digit, in the sense the `seed` rules use: '½' is a symbol.
+fn is_symbol(c: char) -> bool {
+    !c.is_alphabetic() && !c.is_ascii_digit()
 }
 
 /// Argon2id cost, from configuration; the defaults are OWASP's (19 MiB, 2 passes, 1 lane).
@@ -125,8 +132,11 @@ pub struct Hasher {
 struct HasherInner {
     argon2: Argon2<'static>,
     cost: HashCost,
-    running: Semaphore,
-    admitted: Semaphore,
+    /// Slots for hashes running on the blocking pool. A permit moves into the blocking job, so
+    /// a slot stays taken until the hash ends, even when the request that asked is dropped.
+    running: Arc<Semaphore>,
+    /// Slots for hashes running or waiting to run; held the same way as `running`.
+    admitted: Arc<Semaphore>,
     /// Verified against for unknown emails, so a miss costs what a hit costs.
     dummy_hash: String,
 }
@@ -136,13 +146,18 @@ impl Hasher {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|err| anyhow::anyhow!("argon2 parameters: {err}"))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let running = running.max(1);
+        let admitted = running
+            .checked_add(queued)
+            .filter(|n| *n <= Semaphore::MAX_PERMITS)
+            .ok_or_else(|| anyhow::anyhow!("too many argon2 hashing slots"))?;
         let dummy_hash = hash_with(&argon2, b"dummy password for unknown accounts")?;
         Ok(Hasher {
             inner: Arc::new(HasherInner {
                 argon2,
                 cost,
-                running: Semaphore::new(running.max(1)),
-                admitted: Semaphore::new(running.max(1) + queued),
+                running: Arc::new(Semaphore::new(running)),
+                admitted: Arc::new(Semaphore::new(admitted)),
                 dummy_hash,
             }),
         })
@@ -186,24 +201,27 @@ impl Hasher {
         T: Send + 'static,
         F: FnOnce(&HasherInner) -> Result<T, HashError> + Send + 'static,
     {
-        let _admitted = match self.inner.admitted.try_acquire() {
+        let admitted = match Arc::clone(&self.inner.admitted).try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::NoPermits | TryAcquireError::Closed) => {
                 return Err(HashError::Busy)
             }
         };
-        let _running = self
-            .inner
-            .running
-            .acquire()
+        let running = Arc::clone(&self.inner.running)
+            .acquire_owned()
             .await
             .map_err(|_| HashError::Busy)?;
         let inner = Arc::clone(&self.inner);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| work(&inner)))
-            .instrument(tracing::Span::current())
-            .await
-            .map_err(|err| HashError::Failed(anyhow::anyhow!("hashing task failed: {err}")))?
+        // The permits go with the job: if this future is dropped (the client went away), the
+        // hash still runs to its end, and its slot must stay taken until then.
+        tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
+            span.in_scope(|| work(&inner))
+        })
+        .instrument(tracing::Span::current())
+        .await
+        .map_err(|err| HashError::Failed(anyhow::anyhow!("hashing task failed: {err}")))?
     }
 }
 
@@ -247,6 +265,24 @@ mod tests {
         assert_eq!(seed.check("NoDigitsHere!"), Err(PasswordRule::NoDigit));
         assert_eq!(seed.check("NoSymbols123"), Err(PasswordRule::NoSymbol));
         assert_eq!(seed.check("Correct-Horse-9"), Ok(()));
+    }
+
+    #[test]
+    fn only_ascii_digits_count_as_digits() {
+        for no_ascii_digit in [
+            "Correct-Horse-½",
+            "Correct-Horse-Ⅻ",
+            "Correct-Horse-٣",
+            "Correct-Horse-²",
+        ] {
+            assert_eq!(
+                PasswordPolicy::Seed.check(no_ascii_digit),
+                Err(PasswordRule::NoDigit),
+                "{no_ascii_digit}"
+            );
+        }
+        // Not a letter and not 0-9, so '½' is the symbol here.
+        assert_eq!(PasswordPolicy::Seed.check("CorrectHorse9½"), Ok(()));
     }
 
     #[test]
@@ -364,9 +400,91 @@ mod tests {
         Ok(())
     }
 
+    /// One slot, no queue, and a hash that takes a while (hundreds of milliseconds).
+    fn slow_single_slot_hasher() -> Result<Hasher, anyhow::Error> {
+        Hasher::new(
+            HashCost {
+                memory_kib: 65_536,
+                iterations: 6,
+                parallelism: 1,
+            },
+            1,
+            0,
+        )
+    }
+
+    async fn until(deadline: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + deadline;
+        while !done() {
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_keeps_its_slot_until_its_hash_ends() -> Result<(), anyhow::Error> {
+        let hasher = slow_single_slot_hasher()?;
+        let first = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash("Correct-Horse-9".into()).await }
+        });
+        let taken = until(std::time::Duration::from_secs(10), || {
+            hasher.inner.running.available_permits() == 0
+        })
+        .await;
+        assert!(taken, "the first hash never took the slot");
+
+        // The client goes away: the request future is dropped, its hash keeps running.
+        first.abort();
+        assert!(first.await.is_err_and(|err| err.is_cancelled()));
+        let refused = hasher.hash("Correct-Horse-9".into()).await;
+        assert!(
+            matches!(refused, Err(HashError::Busy)),
+            "a second hash was let in while the first still runs: {refused:?}"
+        );
+
+        let freed = until(std::time::Duration::from_secs(30), || {
+            hasher.inner.admitted.available_permits() == 1
+        })
+        .await;
+        assert!(freed, "the slot was never given back");
+        let accepted = hasher.hash("Correct-Horse-9".into()).await?;
+        assert!(accepted.starts_with("$argon2id$"), "{accepted}");
+        Ok(())
+    }
+
+    /// Mostly characters the rules care about (ASCII and not), so that some passwords pass.
+    fn candidate() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,140}",
+            "[a-zA-Z0-9 !@#._~½Ⅻ٣²ÉéßΣ]{0,24}",
+            "[a-z0-9 ]{10,20}",
+            "[a-zA-Z0-9!½]{120,135}",
+        ]
+    }
+
+    /// An entry of the common list with some letters upper-cased.
+    fn common_in_any_case() -> impl Strategy<Value = String> {
+        let list: Vec<&'static str> = COMMON_PASSWORDS.lines().collect();
+        (
+            prop::sample::select(list),
+            prop::collection::vec(any::<bool>(), 64),
+        )
+            .prop_map(|(password, upper)| {
+                password
+                    .chars()
+                    .zip(upper.into_iter().cycle())
+                    .map(|(c, up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect()
+            })
+    }
+
     proptest! {
         #[test]
-        fn policy_never_panics_and_respects_length(password in "\\PC{0,140}") {
+        fn policy_never_panics_and_respects_length(password in candidate()) {
             for policy in [PasswordPolicy::Seed, PasswordPolicy::Nist] {
                 let len = password.chars().count();
                 match policy.check(&password) {
@@ -375,6 +493,60 @@ mod tests {
                     Err(PasswordRule::TooLong(_)) => prop_assert!(len > MAX_LEN),
                     Err(_) => {}
                 }
+            }
+        }
+
+        #[test]
+        fn nist_accepts_only_15_code_points_or_more(password in candidate()) {
+            let len = password.chars().count();
+            if PasswordPolicy::Nist.check(&password).is_ok() {
+                prop_assert!((15..=MAX_LEN).contains(&len), "{len}");
+            }
+        }
+
+        #[test]
+        fn seed_accepts_only_an_uppercase_letter_an_ascii_digit_and_a_symbol(
+            password in candidate()
+        ) {
+            if PasswordPolicy::Seed.check(&password).is_ok() {
+                prop_assert!(password.chars().any(char::is_uppercase));
+                prop_assert!(password.chars().any(|c| c.is_ascii_digit()));
+                prop_assert!(password.chars().any(|c| !c.is_alphabetic() && !c.is_ascii_digit()));
+            }
+        }
+
+        #[test]
+        fn shorter_than_the_minimum_is_always_refused(password in "\\PC{0,14}") {
+            let len = password.chars().count();
+            for (policy, min) in [(PasswordPolicy::Seed, 8), (PasswordPolicy::Nist, 15)] {
+                if len < min {
+                    prop_assert_eq!(policy.check(&password), Err(PasswordRule::TooShort(min)));
+                }
+            }
+        }
+
+        #[test]
+        fn a_common_password_in_any_case_is_always_refused(password in common_in_any_case()) {
+            prop_assert!(PasswordPolicy::Seed.check(&password).is_err());
+            let len = password.chars().count();
+            let nist = PasswordPolicy::Nist.check(&password);
+            if len >= 15 {
+                prop_assert_eq!(nist, Err(PasswordRule::Common));
+            } else {
+                prop_assert_eq!(nist, Err(PasswordRule::TooShort(15)));
+            }
+        }
+
+        #[test]
+        fn a_common_password_meeting_the_seed_rules_is_refused_as_common(
+            password in common_in_any_case()
+        ) {
+            let composed = (8..=MAX_LEN).contains(&password.chars().count())
+                && password.chars().any(char::is_uppercase)
+                && password.chars().any(|c| c.is_ascii_digit())
+                && password.chars().any(is_symbol);
+            if composed {
+                prop_assert_eq!(PasswordPolicy::Seed.check(&password), Err(PasswordRule::Common));
             }
         }
     }

@@ -104,7 +104,7 @@ async fn live_session(
 }
 
 fn within_reuse_grace(state: &AppState, session: &Session, jti: Uuid, now: DateTime<Utc>) -> bool {
-    let grace = TimeDelta::from_std(state.config.refresh_reuse_grace).unwrap_or(TimeDelta::zero());
+    let grace = state.config.refresh_reuse_grace;
     session.previous_refresh_jti == Some(jti)
         && grace > TimeDelta::zero()
         && session.rotated_at.is_some_and(|at| now - at <= grace)

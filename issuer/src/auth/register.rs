@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use common::events::{Event, EventType};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
@@ -85,8 +85,7 @@ pub async fn issue_verification_token(
         IssuerError::Internal(anyhow::anyhow!("the system random generator failed"))
     })?;
     let token = URL_SAFE_NO_PAD.encode(bytes);
-    let ttl =
-        TimeDelta::from_std(state.config.verification_token_ttl).unwrap_or(TimeDelta::hours(24));
+    let ttl = state.config.verification_token_ttl;
     db::verification_tokens::delete_unused_for_user(tx, user_id).await?;
     db::verification_tokens::insert(tx, &token_hash(&token), user_id, now, now + ttl).await?;
     Ok(token)

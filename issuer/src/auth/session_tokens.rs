@@ -17,11 +17,11 @@ pub struct AccessToken {
 }
 
 pub fn access_ttl(state: &AppState) -> TimeDelta {
-    TimeDelta::from_std(state.config.common.tokens.access_ttl).unwrap_or(TimeDelta::hours(24))
+    state.config.common.tokens.access_ttl
 }
 
 pub fn refresh_ttl(state: &AppState) -> TimeDelta {
-    TimeDelta::from_std(state.config.common.tokens.refresh_ttl).unwrap_or(TimeDelta::days(7))
+    state.config.common.tokens.refresh_ttl
 }
 
 pub fn sign_access(

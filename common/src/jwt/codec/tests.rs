@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -21,8 +19,8 @@ fn codec_with(keys: Vec<(&str, &[u8])>, active: Option<&str>) -> TokenCodec {
     TokenCodec::new(TokenSettings {
         keys,
         issuer: "auth-service".into(),
-        access_ttl: Duration::from_secs(86_400),
-        refresh_ttl: Duration::from_secs(7 * 86_400),
+        access_ttl: chrono::TimeDelta::hours(24),
+        refresh_ttl: chrono::TimeDelta::days(7),
         leeway_seconds: LEEWAY as u64,
     })
 }
