@@ -68,6 +68,19 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Status, headers and the body as JSON (`null` when it is not JSON).
+    pub async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn data(&self) -> &Value {
         &self.body["data"]
     }
@@ -238,15 +251,7 @@ impl TestIssuer {
     }
 
     async fn reply(response: reqwest::Response) -> Reply {
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap_or_default();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply::read(response).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use verifier::app::App;
 use verifier::config::VerifierConfig;
 
-use crate::harness::{eventually, SECRET};
+use crate::harness::{eventually, Reply, SECRET};
 
 /// The verifier under test.
 pub struct TestVerifier {
@@ -87,6 +87,19 @@ impl TestVerifier {
             .json()
             .await
             .unwrap_or_else(|err| panic!("verifier /health body: {err}"))
+    }
+
+    /// `POST path` with exactly these bytes and this content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("POST {path}: {err}"));
+        Reply::read(response).await
     }
 
     /// The status of a plain `/forward-auth` with `access_token` as the bearer.
