@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{codec, spawn_issuer, unique_email, PASSWORD};
+use crate::harness::{codec, spawn_issuer, unique_email, TcpProxy, PASSWORD};
 use crate::services::{spawn_verifier, EchoUpstream, Proxy};
 
 #[derive(Clone, Copy, Debug)]
@@ -178,4 +178,31 @@ async fn caddy_stops_invalid_tokens() {
 #[tokio::test]
 async fn caddy_enforces_require_verified() {
     require_verified_yields_403_through_the_proxy(Kind::Caddy).await;
+}
+
+/// nginx keeps its connection to an `upstream {} keepalive` verifier open between
+/// subrequests, so a request that passes costs no TCP handshake to the verifier. (A 401 or 403
+/// carries the JSON envelope, which nginx does not read for an auth subrequest: it closes that
+/// connection instead, and the next subrequest opens a new one.)
+#[tokio::test]
+async fn nginx_reuses_its_connection_to_the_verifier() {
+    let issuer = spawn_issuer().await;
+    let verifier = spawn_verifier().await;
+    let relay = TcpProxy::to(verifier.addr.to_string()).await;
+    let upstream = EchoUpstream::start().await;
+    let proxy = Proxy::nginx(relay.addr, upstream.addr).await;
+    let login = issuer.signed_in(&unique_email()).await;
+    let bearer = format!("Bearer {}", login["access_token"].as_str().unwrap());
+
+    for round in 0..10 {
+        let (status, body) = get(&proxy, "/orders", &[("authorization", &bearer)]).await;
+        assert_eq!(status, 200, "round {round}: {body}");
+    }
+
+    assert_eq!(upstream.hits(), 10);
+    assert_eq!(
+        relay.accepted(),
+        1,
+        "nginx opened a new connection to the verifier per subrequest"
+    );
 }

@@ -234,7 +234,8 @@ impl Proxy {
     }
 
     /// nginx with `auth_request` to the verifier's `/forward-auth` on `/`, and with
-    /// `?require_verified=true` on `/verified/`.
+    /// `?require_verified=true` on `/verified/`; the verifier is an `upstream` with `keepalive`,
+    /// so the subrequests reuse connections (the README's and DEPLOYMENT.md's snippet).
     pub async fn nginx(verifier: SocketAddr, upstream: SocketAddr) -> Proxy {
         let dir = private_dir("nginx");
         let port = free_port();
@@ -258,7 +259,9 @@ impl Proxy {
             format!(
                 r#"
             internal;
-            proxy_pass http://{verifier}/forward-auth{rules};
+            proxy_pass http://verifier/forward-auth{rules};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_set_header X-Forwarded-Method $request_method;
@@ -280,6 +283,10 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
+    upstream verifier {{
+        server {verifier};
+        keepalive 16;
+    }}
     server {{
         listen 127.0.0.1:{port};
         location / {{ {all} }}
