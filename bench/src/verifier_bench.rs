@@ -118,63 +118,68 @@ fn valid_token() -> Result<String, anyhow::Error> {
     Ok(codec.sign_access(&claims)?)
 }
 
-/// One load: which server, which request.
+/// One load: which server, which request, and the status every response must have.
 struct Case<'a> {
     name: &'static str,
     server: &'a Server,
     path: &'static str,
     headers: &'a [String],
-    /// A wrk Lua script (the POST body for validate-token).
-    script: Option<&'a std::path::Path>,
+    /// A POST body (validate-token); wrk sends it through a Lua script, the probe directly.
+    body: Option<&'a str>,
+    expect: u16,
 }
 
 pub async fn run(args: &[String]) -> Result<(), anyhow::Error> {
     let options = options(args)?;
     let token = valid_token()?;
+    let validate_body = format!("{{\"token\":\"{token}\"}}");
     let script_dir = std::env::temp_dir().join(format!("bench-{}", std::process::id()));
     std::fs::create_dir_all(&script_dir)?;
     let script = script_dir.join("validate.lua");
     std::fs::write(
         &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{{\"token\":\"{token}\"}}'\n"
-        ),
+        format!("wrk.method = \"POST\"\nwrk.body = '{validate_body}'\n"),
     )?;
 
     let bare = Server::start("serve-bare")?;
     let verifier = Server::start("serve-verifier")?;
+    // The baseline gets exactly the valid case's request, so the ratio compares handlers only.
     let valid = [format!("Authorization: Bearer {token}")];
     let garbage = ["Authorization: Bearer garbage.token.value".to_owned()];
-    let case = |name, server, path, headers, script| Case {
-        name,
-        server,
-        path,
-        headers,
-        script,
-    };
+    let json = ["Content-Type: application/json".to_owned()];
     let cases = [
-        case("bare hyper (empty 200)", &bare, "/", &[], None),
-        case(
-            "forward-auth, valid token",
-            &verifier,
-            "/forward-auth",
-            &valid,
-            None,
-        ),
-        case(
-            "forward-auth, garbage token",
-            &verifier,
-            "/forward-auth",
-            &garbage,
-            None,
-        ),
-        case(
-            "validate-token (POST)",
-            &verifier,
-            "/api/v1/auth/validate-token",
-            &[],
-            Some(&script),
-        ),
+        Case {
+            name: "bare hyper (empty 200)",
+            server: &bare,
+            path: "/forward-auth",
+            headers: &valid,
+            body: None,
+            expect: 200,
+        },
+        Case {
+            name: "forward-auth, valid token",
+            server: &verifier,
+            path: "/forward-auth",
+            headers: &valid,
+            body: None,
+            expect: 200,
+        },
+        Case {
+            name: "forward-auth, garbage token",
+            server: &verifier,
+            path: "/forward-auth",
+            headers: &garbage,
+            body: None,
+            expect: 401,
+        },
+        Case {
+            name: "validate-token (POST)",
+            server: &verifier,
+            path: "/api/v1/auth/validate-token",
+            headers: &json,
+            body: Some(&validate_body),
+            expect: 200,
+        },
     ];
 
     println!(
@@ -186,33 +191,27 @@ pub async fn run(args: &[String]) -> Result<(), anyhow::Error> {
     println!("| case | requests/s | p50 | p99 |");
     println!("|---|---:|---:|---:|");
     let mut results: Vec<Load> = Vec::new();
-    for case in cases {
-        let Case {
-            name,
-            server,
-            path,
-            headers,
-            script,
-        } = case;
-        let url = format!("http://{}{path}", server.addr);
+    for case in &cases {
+        let status = probe(case)?;
+        if status != case.expect {
+            bail!("{}: answered {status}, expected {}", case.name, case.expect);
+        }
+        let url = format!("http://{}{}", case.server.addr, case.path);
         let mut plan = Plan {
             url: &url,
             seconds: 2,
             connections: options.connections,
             threads: 2,
-            script,
-            headers,
+            script: case.body.map(|_| script.as_path()),
+            headers: case.headers,
         };
         wrk::run(&plan)?;
         plan.seconds = options.seconds;
         let load = wrk::run(&plan)?;
-        let expected_errors = name.contains("garbage");
-        if (load.non_2xx > 0) != expected_errors {
-            bail!("{name}: {} responses were not 2xx", load.non_2xx);
-        }
+        check(case.name, case.expect, &load)?;
         println!(
-            "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
-            load.requests_per_second, load.p50_ms, load.p99_ms
+            "| {} | {:.0} | {:.2} ms | {:.2} ms |",
+            case.name, load.requests_per_second, load.p50_ms, load.p99_ms
         );
         results.push(load);
     }
@@ -227,6 +226,62 @@ pub async fn run(args: &[String]) -> Result<(), anyhow::Error> {
     }
     let _ = std::fs::remove_dir_all(&script_dir);
     Ok(())
+}
+
+/// Under load wrk only counts responses of 400 and above, so: a case expecting 2xx must have
+/// none, and one expecting an error must have nothing else (its exact status was probed).
+fn check(name: &str, expect: u16, load: &Load) -> Result<(), anyhow::Error> {
+    if load.requests == 0 {
+        bail!("{name}: wrk completed no request");
+    }
+    let expect_errors = expect >= 400;
+    if !expect_errors && load.non_2xx > 0 {
+        bail!(
+            "{name}: {} of {} responses were not 2xx; the figures would not measure the success path",
+            load.non_2xx,
+            load.requests
+        );
+    }
+    if expect_errors && load.non_2xx != load.requests {
+        bail!(
+            "{name}: {} of {} responses were 2xx or 3xx, expected every one to be {expect}",
+            load.requests - load.non_2xx.min(load.requests),
+            load.requests
+        );
+    }
+    Ok(())
+}
+
+/// Sends the case's request once, exactly as wrk will, and returns the status.
+fn probe(case: &Case<'_>) -> Result<u16, anyhow::Error> {
+    use std::io::{Read, Write};
+
+    let mut stream = std::net::TcpStream::connect(&case.server.addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let method = if case.body.is_some() { "POST" } else { "GET" };
+    let body = case.body.unwrap_or_default();
+    let mut request = format!(
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+        case.path, case.server.addr
+    );
+    for header in case.headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    if case.body.is_some() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8_lossy(&response);
+    response
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("{}: not an HTTP/1.1 response: {response:?}", case.name))
 }
 
 /// Time per validation of one valid and one garbage token, on one core, without HTTP.
@@ -252,5 +307,30 @@ pub fn codec() {
         }
         let per = started.elapsed().as_nanos() as f64 / f64::from(rounds);
         println!("verify_access, {name}: {per:.0} ns ({passed} passed)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(requests: u64, non_2xx: u64) -> Load {
+        Load {
+            requests_per_second: 1.0,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            requests,
+            non_2xx,
+        }
+    }
+
+    #[test]
+    fn a_success_case_fails_on_any_error_and_an_error_case_on_any_success() {
+        assert!(check("valid", 200, &load(1000, 0)).is_ok());
+        assert!(check("valid", 200, &load(1000, 1)).is_err());
+        assert!(check("garbage", 401, &load(1000, 1000)).is_ok());
+        assert!(check("garbage", 401, &load(1000, 999)).is_err());
+        assert!(check("garbage", 401, &load(1000, 0)).is_err());
+        assert!(check("valid", 200, &load(0, 0)).is_err());
     }
 }

@@ -11,7 +11,9 @@ pub struct Load {
     pub requests_per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    /// Responses that were not 2xx or 3xx (expected for the garbage-token case).
+    /// Responses wrk completed.
+    pub requests: u64,
+    /// Responses with a status of 400 or above (wrk's "Non-2xx or 3xx responses").
     pub non_2xx: u64,
 }
 
@@ -52,11 +54,13 @@ fn parse(report: &str) -> Result<Load, anyhow::Error> {
         requests_per_second: 0.0,
         p50_ms: 0.0,
         p99_ms: 0.0,
+        requests: 0,
         non_2xx: 0,
     };
     for line in report.lines().map(str::trim) {
         let mut words = line.split_whitespace();
         match (words.next(), words.next()) {
+            (Some(count), Some("requests")) => load.requests = count.parse()?,
             (Some("Requests/sec:"), Some(value)) => load.requests_per_second = value.parse()?,
             (Some("50%"), Some(value)) => load.p50_ms = milliseconds(value)?,
             (Some("99%"), Some(value)) => load.p99_ms = milliseconds(value)?,
@@ -98,6 +102,7 @@ mod tests {
         assert!((load.requests_per_second - 41_234.56).abs() < 1e-6);
         assert!((load.p50_ms - 0.412).abs() < 1e-9);
         assert!((load.p99_ms - 2.1).abs() < 1e-9);
+        assert_eq!(load.requests, 1000);
         assert_eq!(load.non_2xx, 1000);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -68,6 +68,19 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Status, headers and the body as JSON (`null` when it is not JSON).
+    pub async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn data(&self) -> &Value {
         &self.body["data"]
     }
@@ -238,15 +251,7 @@ impl TestIssuer {
     }
 
     async fn reply(response: reqwest::Response) -> Reply {
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap_or_default();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply::read(response).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
@@ -501,23 +506,29 @@ where
     }
 }
 
-/// A TCP proxy in front of Postgres that can cut every connection and refuse new ones, to
-/// take the database away from the issuer and give it back.
-pub struct DbProxy {
+/// A TCP proxy that counts the connections it accepts and can cut every connection and refuse
+/// new ones: in front of Postgres it takes the database away from the issuer and gives it back.
+pub struct TcpProxy {
     pub addr: SocketAddr,
     broken: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
 }
 
-impl DbProxy {
-    pub async fn start() -> DbProxy {
+impl TcpProxy {
+    /// In front of the test Postgres.
+    pub async fn to_postgres() -> TcpProxy {
         let pg = base_config();
         let upstream = format!(
             "{}:{}",
             tcp_host(&pg),
             pg.get_ports().first().copied().unwrap_or(5432)
         );
+        TcpProxy::to(upstream).await
+    }
+
+    pub async fn to(upstream: String) -> TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|err| panic!("proxy bind: {err}"));
@@ -525,12 +536,15 @@ impl DbProxy {
             .local_addr()
             .unwrap_or_else(|err| panic!("proxy addr: {err}"));
         let broken = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept = {
             let broken = Arc::clone(&broken);
+            let accepted = Arc::clone(&accepted);
             let connections = Arc::clone(&connections);
             tokio::spawn(async move {
                 while let Ok((mut inbound, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::SeqCst);
                     if broken.load(Ordering::SeqCst) {
                         continue; // dropping the stream closes it
                     }
@@ -547,12 +561,18 @@ impl DbProxy {
                 }
             })
         };
-        DbProxy {
+        TcpProxy {
             addr,
             broken,
+            accepted,
             connections,
             accept,
         }
+    }
+
+    /// How many connections clients have opened to the proxy so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Closes every proxied connection and refuses new ones.
@@ -570,7 +590,7 @@ impl DbProxy {
     }
 }
 
-impl Drop for DbProxy {
+impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.accept.abort();
         self.cut();

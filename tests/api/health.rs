@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::harness::{eventually, spawn_issuer, spawn_issuer_at, unique_email, DbProxy, PASSWORD};
+use crate::harness::{eventually, spawn_issuer, spawn_issuer_at, unique_email, TcpProxy, PASSWORD};
 
 #[tokio::test]
 async fn health_reports_the_database_connected() {
@@ -25,7 +25,7 @@ async fn health_reports_the_database_connected() {
 #[tokio::test]
 async fn without_the_database_health_is_503_and_requests_get_service_unavailable_until_it_returns()
 {
-    let proxy = DbProxy::start().await;
+    let proxy = TcpProxy::to_postgres().await;
     let app = spawn_issuer_at(Some(proxy.addr), |env| {
         env.insert("DATABASE_TIMEOUT_SECONDS".into(), "1".into());
     })

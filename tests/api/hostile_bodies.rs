@@ -1,10 +1,13 @@
-//! Hostile request bodies against every issuer route that reads one: register, login,
-//! verify-email, resend-verification, refresh and logout. Each case names the exact status,
-//! code and field; the issuer still answers `/health` afterwards.
+//! Hostile request bodies against every route that reads one: the issuer's register, login,
+//! verify-email, resend-verification, refresh and logout, and the verifier's validate-token.
+//! Each case names the exact status, code and field; the service still answers `/health`
+//! afterwards.
 
 use serde_json::json;
 
 use crate::harness::{spawn_issuer, unique_email, Reply, TestIssuer, PASSWORD};
+use crate::raw_http::{assert_healthy as assert_answers_health, health};
+use crate::services::spawn_verifier;
 
 const JSON: &str = "application/json";
 const REGISTER: &str = "/api/v1/auth/register";
@@ -13,6 +16,7 @@ const VERIFY: &str = "/api/v1/auth/verify-email";
 const RESEND: &str = "/api/v1/auth/resend-verification";
 const REFRESH: &str = "/api/v1/auth/refresh";
 const LOGOUT: &str = "/api/v1/auth/logout";
+const VALIDATE: &str = "/api/v1/auth/validate-token";
 
 /// One hostile body and the answer it must get.
 struct Case {
@@ -175,6 +179,82 @@ async fn every_malformed_body_gets_the_exact_code_and_field() {
         .map(|row| row.get::<_, i64>(0));
     assert_eq!(users.ok(), Some(0));
     assert_healthy(&issuer).await;
+}
+
+/// The verifier's only body-reading route, `POST /api/v1/auth/validate-token`. Kept as a
+/// table, one case a line, like the issuer's above.
+#[rustfmt::skip]
+fn verifier_cases() -> Vec<Case> {
+    let v = |name, body: &str, status, code, field| case(name, VALIDATE, body.to_owned(), status, code, field);
+    let long_token = json!({"token": "a".repeat(60_000)}).to_string();
+    let over_limit = json!({"token": "a".repeat(70_000)}).to_string();
+    let nested_array = "[".repeat(10_000);
+    let nested_value = format!("{{\"token\":{}", "[".repeat(10_000));
+    let mut cases = vec![
+        v("truncated JSON", r#"{"token":"#, 400, "VALIDATION_ERROR", Some("body")),
+        v("trailing garbage", r#"{"token":"a.b.c"} x"#, 400, "VALIDATION_ERROR", Some("body")),
+        v("single quotes", r#"{'token':'a.b.c'}"#, 400, "VALIDATION_ERROR", Some("body")),
+        v("token a number", r#"{"token":42}"#, 400, "VALIDATION_ERROR", Some("token")),
+        v("token null", r#"{"token":null}"#, 400, "VALIDATION_ERROR", Some("token")),
+        v("token an array", r#"{"token":["a.b.c"]}"#, 400, "VALIDATION_ERROR", Some("token")),
+        v("token an object", r#"{"token":{"$ne":""}}"#, 400, "VALIDATION_ERROR", Some("token")),
+        v("token a boolean", r#"{"token":true}"#, 400, "VALIDATION_ERROR", Some("token")),
+        v("unknown field", r#"{"token":"a.b.c","user_id":"1"}"#, 400, "VALIDATION_ERROR", Some("user_id")),
+        v("duplicate field", r#"{"token":"a.b.c","token":"d.e.f"}"#, 400, "VALIDATION_ERROR", Some("token")),
+        v("duplicate through an escape", r#"{"token":"a.b.c","t\u006fken":"d.e.f"}"#, 400, "VALIDATION_ERROR", Some("token")),
+        v("missing field", "{}", 400, "VALIDATION_ERROR", Some("token")),
+        v("deeply nested array", &nested_array, 400, "VALIDATION_ERROR", Some("body")),
+        v("deeply nested value", &nested_value, 400, "VALIDATION_ERROR", Some("body")),
+        v("raw NUL in the string", "{\"token\":\"a.b\u{0}.c\"}", 400, "VALIDATION_ERROR", Some("body")),
+        v("escaped NUL in the token", r#"{"token":"a.b\u0000.c"}"#, 401, "INVALID_TOKEN", None),
+        v("lone surrogate escape", r#"{"token":"\ud800"}"#, 400, "VALIDATION_ERROR", Some("body")),
+        v("byte order mark", "\u{feff}{\"token\":\"a.b.c\"}", 400, "VALIDATION_ERROR", Some("body")),
+        v("empty body", "", 400, "VALIDATION_ERROR", Some("body")),
+        v("null", "null", 400, "VALIDATION_ERROR", Some("body")),
+        v("array top level", r#"[{"token":"a.b.c"}]"#, 400, "VALIDATION_ERROR", Some("body")),
+        v("string top level", r#""a.b.c""#, 400, "VALIDATION_ERROR", Some("body")),
+        v("number out of range", r#"{"token":1e999}"#, 400, "VALIDATION_ERROR", Some("body")),
+        v("garbage token", r#"{"token":"a.b.c"}"#, 401, "INVALID_TOKEN", None),
+        v("empty token", r#"{"token":""}"#, 401, "INVALID_TOKEN", None),
+        v("token of 60 000 characters", &long_token, 401, "INVALID_TOKEN", None),
+        v("body over the limit", &over_limit, 413, "PAYLOAD_TOO_LARGE", None),
+    ];
+    cases.push(Case {
+        body: b"{\"token\":\"\xff\xfe.a.b\"}".to_vec(),
+        ..v("invalid UTF-8", "", 400, "VALIDATION_ERROR", Some("body"))
+    });
+    for (name, content_type) in [
+        ("text/plain", "text/plain"),
+        ("application/jsonx", "application/jsonx"),
+        ("a form", "application/x-www-form-urlencoded"),
+        ("an empty content type", ""),
+    ] {
+        cases.push(Case {
+            content_type,
+            ..v(name, r#"{"token":"a.b.c"}"#, 400, "VALIDATION_ERROR", Some("content-type"))
+        });
+    }
+    cases
+}
+
+#[tokio::test]
+async fn every_hostile_body_to_the_verifier_gets_the_exact_code_and_field() {
+    let verifier = spawn_verifier().await;
+    for case in &verifier_cases() {
+        let reply = verifier
+            .post_raw(case.path, case.content_type, case.body.clone())
+            .await;
+        assert_case(case, &reply);
+        if case.status == 401 {
+            let challenge = reply.header("www-authenticate");
+            assert!(
+                challenge.starts_with(r#"Bearer error="invalid_token""#),
+                "{}: {challenge}",
+                case.name
+            );
+        }
+    }
+    assert_answers_health(health(verifier.addr).await, "verifier");
 }
 
 #[tokio::test]

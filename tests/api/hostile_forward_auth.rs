@@ -1,12 +1,14 @@
 //! Hostile requests to `/forward-auth` sent straight to the verifier: forged identity headers,
 //! malformed `X-Forwarded-*`, scheme spellings, cookie tricks and rule spellings. The answer
-//! is always 200, 401 or 403 with the exact code, and a 200 carries only the verifier's values.
+//! is always 200, 401 or 403 with the exact code, a 200 carries only the verifier's values, and
+//! the verifier still answers `/health` afterwards.
 
 use common::jwt::{AccessClaims, TokenType};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::harness::{codec, unique_email};
+use crate::raw_http::{assert_healthy, health};
 use crate::services::{spawn_verifier, TestVerifier};
 
 const IDENTITY: [&str; 4] = [
@@ -139,6 +141,7 @@ async fn forged_identity_headers_never_reach_the_answer() {
     ask(&verifier, "", &doubled)
         .await
         .identifies(&real, "doubled x-user-id");
+    assert_healthy(health(verifier.addr).await, "verifier");
 }
 
 #[tokio::test]
@@ -168,6 +171,7 @@ async fn malformed_forwarded_headers_change_nothing() {
             .await
             .identifies(&real, &case);
     }
+    assert_healthy(health(verifier.addr).await, "verifier");
 }
 
 #[tokio::test]
@@ -195,6 +199,7 @@ async fn the_scheme_is_case_insensitive_and_everything_else_is_exact() {
             .await
             .is(401, code, value);
     }
+    assert_healthy(health(verifier.addr).await, "verifier");
 }
 
 #[tokio::test]
@@ -296,6 +301,7 @@ async fn the_header_wins_over_the_cookie_and_cookies_are_read_exactly() {
             .await
             .is(401, "INVALID_TOKEN", name);
     }
+    assert_healthy(health(verifier.addr).await, "verifier");
 }
 
 /// Status and code.
@@ -358,6 +364,5 @@ async fn require_verified_spellings_do_what_the_rules_say() {
     ask(&verifier, "?require_verified=false", &[])
         .await
         .is(401, "INVALID_TOKEN", "no token");
-    let health = verifier.health().await;
-    assert_eq!(health["status"], "healthy");
+    assert_healthy(health(verifier.addr).await, "verifier");
 }

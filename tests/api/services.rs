@@ -18,7 +18,7 @@ use uuid::Uuid;
 use verifier::app::App;
 use verifier::config::VerifierConfig;
 
-use crate::harness::{eventually, SECRET};
+use crate::harness::{eventually, Reply, SECRET};
 
 /// The verifier under test.
 pub struct TestVerifier {
@@ -87,6 +87,19 @@ impl TestVerifier {
             .json()
             .await
             .unwrap_or_else(|err| panic!("verifier /health body: {err}"))
+    }
+
+    /// `POST path` with exactly these bytes and this content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("POST {path}: {err}"));
+        Reply::read(response).await
     }
 
     /// The status of a plain `/forward-auth` with `access_token` as the bearer.
@@ -221,7 +234,8 @@ impl Proxy {
     }
 
     /// nginx with `auth_request` to the verifier's `/forward-auth` on `/`, and with
-    /// `?require_verified=true` on `/verified/`.
+    /// `?require_verified=true` on `/verified/`; the verifier is an `upstream` with `keepalive`,
+    /// so the subrequests reuse connections (the README's and DEPLOYMENT.md's snippet).
     pub async fn nginx(verifier: SocketAddr, upstream: SocketAddr) -> Proxy {
         let dir = private_dir("nginx");
         let port = free_port();
@@ -245,7 +259,9 @@ impl Proxy {
             format!(
                 r#"
             internal;
-            proxy_pass http://{verifier}/forward-auth{rules};
+            proxy_pass http://verifier/forward-auth{rules};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_set_header X-Forwarded-Method $request_method;
@@ -267,6 +283,10 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
+    upstream verifier {{
+        server {verifier};
+        keepalive 16;
+    }}
     server {{
         listen 127.0.0.1:{port};
         location / {{ {all} }}

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use async_nats::connection::State;
@@ -38,15 +38,25 @@ struct Envelope {
 }
 
 impl Revocations {
-    pub fn is_revoked(&self, session: Uuid) -> bool {
+    /// A panic while the set was held for writing poisons the lock, but every writer leaves the
+    /// map whole (one insert or one retain), so its contents are still right. Refusing to read it
+    /// instead would let a revoked session through: every lock path recovers the guard.
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<Uuid, i64>> {
+        self.sessions.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<Uuid, i64>> {
         self.sessions
-            .read()
-            .map(|sessions| sessions.contains_key(&session))
-            .unwrap_or(false)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn is_revoked(&self, session: Uuid) -> bool {
+        self.read().contains_key(&session)
     }
 
     pub fn len(&self) -> usize {
-        self.sessions.read().map(|s| s.len()).unwrap_or(0)
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -65,18 +75,14 @@ impl Revocations {
         };
         let until = event.data.expires_at.timestamp().saturating_add(leeway);
         if until >= now {
-            if let Ok(mut sessions) = self.sessions.write() {
-                sessions.insert(event.data.session_id, until);
-            }
+            self.write().insert(event.data.session_id, until);
         }
         true
     }
 
     /// Forgets sessions whose tokens have all expired.
     pub fn sweep(&self, now: i64) {
-        if let Ok(mut sessions) = self.sessions.write() {
-            sessions.retain(|_, until| *until >= now);
-        }
+        self.write().retain(|_, until| *until >= now);
     }
 }
 
@@ -182,6 +188,36 @@ mod tests {
         revocations.sweep(1_031);
         assert!(!revocations.is_revoked(live));
         assert!(revocations.is_empty());
+    }
+
+    #[test]
+    fn a_poisoned_lock_never_lets_a_revoked_session_through() {
+        let revocations = Arc::new(Revocations::default());
+        let (before, after) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(revocations.apply(&event(before, 1_000), 900, 30));
+        let holder = Arc::clone(&revocations);
+        let panicked = std::thread::spawn(move || {
+            let _guard = holder.sessions.write().unwrap();
+            panic!("a writer dies holding the lock");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(revocations.sessions.is_poisoned());
+
+        assert!(revocations.is_revoked(before), "read after poisoning");
+        assert_eq!(revocations.len(), 1);
+        assert!(revocations.apply(&event(after, 1_000), 900, 30));
+        assert!(revocations.is_revoked(after), "insert after poisoning");
+        revocations.sweep(1_000);
+        assert!(
+            revocations.is_revoked(before),
+            "sweep after poisoning keeps live entries"
+        );
+        revocations.sweep(1_031);
+        assert!(
+            revocations.is_empty(),
+            "sweep after poisoning drops expired entries"
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! rule with a value we cannot read fails closed (403). A rule can only tighten.
 //!
 //! Adding a rule: a field in [`Rules`], its name in [`Rules::parse`], its test in
-//! [`Rules::check`]. The handler does not change.
+//! [`Rules::check`], and, if it fails in a new way, a [`Violation`] variant with its answer in
+//! `From<Violation> for ApiError`. The handler does not change.
 
+use common::error::{ApiError, ErrorCode};
 use common::jwt::AccessClaims;
 
 /// The rules in force for one request. The default admits any valid token.
@@ -25,6 +27,29 @@ pub struct BadRule(pub &'static str);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Violation {
     EmailNotVerified,
+}
+
+/// A misconfigured rule is the operator's mistake, but it must still fail closed: 403.
+impl From<BadRule> for ApiError {
+    fn from(err: BadRule) -> Self {
+        ApiError::new(
+            ErrorCode::Forbidden,
+            "A forward-auth rule is misconfigured.",
+        )
+        .with_details(None, err.to_string())
+    }
+}
+
+/// Each violation's answer. No `_` arm: a new variant does not compile until it has one.
+impl From<Violation> for ApiError {
+    fn from(violation: Violation) -> Self {
+        match violation {
+            Violation::EmailNotVerified => ApiError::new(
+                ErrorCode::EmailNotVerified,
+                "The email address has not been verified.",
+            ),
+        }
+    }
 }
 
 impl Rules {
@@ -117,5 +142,19 @@ mod tests {
         ] {
             assert_eq!(parse(query), Err(BadRule("require_verified")), "{query}");
         }
+    }
+
+    #[test]
+    fn violations_and_bad_rules_answer_403_with_their_own_codes() {
+        let error = ApiError::from(Violation::EmailNotVerified);
+        assert_eq!(error.code, ErrorCode::EmailNotVerified);
+        assert_eq!(error.status(), http::StatusCode::FORBIDDEN);
+        let error = ApiError::from(BadRule("require_verified"));
+        assert_eq!(error.code, ErrorCode::Forbidden);
+        assert_eq!(error.status(), http::StatusCode::FORBIDDEN);
+        assert_eq!(
+            error.details.map(|d| d.issue),
+            Some("the forward-auth rule require_verified has a value that is not accepted".into())
+        );
     }
 }

@@ -4,13 +4,13 @@
 
 use bytes::Bytes;
 use common::envelope::Response;
-use common::error::{ApiError, ErrorCode};
+use common::error::ApiError;
 use common::jwt::{AccessClaims, TokenError};
 use common::metrics::Validation;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::Full;
 
-use crate::rules::{Rules, Violation};
+use crate::rules::Rules;
 use crate::state::AppState;
 
 pub const X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
@@ -19,24 +19,13 @@ pub const X_EMAIL_VERIFIED: HeaderName = HeaderName::from_static("x-email-verifi
 pub const X_SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
 
 pub fn forward_auth<B>(state: &AppState, req: &Request<B>) -> Result<Response, ApiError> {
-    let rules = Rules::parse(req.uri().query()).map_err(|err| {
-        ApiError::new(
-            ErrorCode::Forbidden,
-            "A forward-auth rule is misconfigured.",
-        )
-        .with_details(None, err.to_string())
-    })?;
+    let rules = Rules::parse(req.uri().query())?;
     let verdict = token(req.headers(), &state.config.cookie_name)
         .and_then(|token| token.ok_or(TokenError::Missing))
         .and_then(|token| state.verify(token));
     state.metrics.forward_auth.record(Validation::of(&verdict));
     let claims = verdict?;
-    rules.check(&claims).map_err(|violation| match violation {
-        Violation::EmailNotVerified => ApiError::new(
-            ErrorCode::EmailNotVerified,
-            "The email address has not been verified.",
-        ),
-    })?;
+    rules.check(&claims)?;
     identity_response(&claims)
 }
 
