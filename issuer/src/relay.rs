@@ -1,16 +1,26 @@
-//! The outbox relay: publishes committed events to JetStream, in order, and marks them sent.
+//! The outbox relay: publishes committed events to JetStream in outbox id order, and marks them
+//! sent.
 //!
 //! It wakes on `NOTIFY outbox` (sent by a trigger at commit) and polls as a fallback. One relay
 //! at a time publishes, across every issuer replica, through a transaction-level advisory lock;
-//! so events leave in commit order and are not published twice in a normal run. A crash
-//! between publish and mark re-sends them, and the stream's duplicate window (keyed on
-//! `Nats-Msg-Id` = event id) drops the copies.
+//! so events leave in id order (the order the changes were written) and are not published twice
+//! in a normal run. A transaction that commits after a higher id has already gone out is
+//! published in a later round: reordered, never lost. A crash between publish and mark re-sends
+//! the events, and the stream's duplicate window (keyed on `Nats-Msg-Id` = event id) drops the
+//! copies.
+//!
+//! A round pipelines its publishes, and each message after the first expects the previous one
+//! to be the stream's last (`Nats-Expected-Last-Msg-Id`). So if one message of the batch is
+//! lost on the way (a connection drop while the ones behind it wait in the client's buffer and
+//! go out after the reconnect), the stream refuses everything behind it instead of storing it
+//! first; the next round starts again at the lost one.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
+use async_nats::jetstream::context::{PublishAckFuture, PublishError};
 use async_nats::jetstream::{self, message::PublishMessage};
 use deadpool_postgres::Pool;
 use tokio::sync::Notify;
@@ -66,8 +76,9 @@ impl Relay {
 
     /// Publishes the oldest batch of pending events and marks the ones JetStream acknowledged.
     /// Returns how many were published; 0 when there was nothing to do or another relay holds
-    /// the lock. Publishes are pipelined and their acks awaited in order; at the first failure
-    /// the acknowledged prefix is marked and the rest wait for the next round.
+    /// the lock. Publishes are pipelined, each expecting the one before it as the stream's last
+    /// message, and their acks awaited in order; at the first failure the acknowledged prefix
+    /// is marked and the rest wait for the next round, which starts with no expectation.
     pub async fn relay_once(&self) -> Result<usize, RelayError> {
         if !self.nats_connected() {
             return Err(RelayError::NatsDown);
@@ -83,25 +94,18 @@ impl Relay {
             return Ok(0);
         }
 
-        let prefix = &self.config.common.nats_subject_prefix;
         let mut acks = Vec::with_capacity(pending.len());
         let mut failure = None;
+        let mut previous = None;
         for event in &pending {
-            let payload = serde_json::to_vec(&event.payload).unwrap_or_default();
-            let publish = PublishMessage::build()
-                .payload(payload.into())
-                .message_id(event.event_id.to_string());
-            match self
-                .js
-                .send_publish(format!("{prefix}.{}", event.event_type), publish)
-                .await
-            {
+            match self.publish(event, previous).await {
                 Ok(ack) => acks.push(ack),
                 Err(err) => {
                     failure = Some(RelayError::Publish(Box::new(err)));
                     break;
                 }
             }
+            previous = Some(event.event_id);
         }
         let mut published = Vec::with_capacity(acks.len());
         for (event, ack) in pending.iter().zip(acks) {
@@ -127,6 +131,41 @@ impl Relay {
             }
             None => Ok(published.len()),
         }
+    }
+
+    /// Sends one event to the stream, with `Nats-Msg-Id` = its event id, and returns the future
+    /// of its ack. With `after`, the stream stores it only if its last message is the event
+    /// `after` (`Nats-Expected-Last-Msg-Id`) and refuses it otherwise.
+    ///
+    /// A re-sent event still passes whatever `after` says. nats-server's
+    /// `processJetStreamMsg` (server/stream.go, read in an early 2.x release and in the 2025
+    /// main branch: the order is the same) runs the `Nats-Msg-Id` duplicate check first and
+    /// answers a message whose id is in the duplicate window with a `"duplicate": true` ack at
+    /// once; the `Nats-Expected-Last-Sequence` and `Nats-Expected-Last-Msg-Id` checks come
+    /// after it. So a round that re-sends events the stream already holds (after a crash
+    /// between publish and mark) gets them acknowledged as duplicates and goes on; the test
+    /// `a_re_sent_event_is_acked_as_a_duplicate_whatever_it_expects` holds this against the
+    /// server we run. A duplicate does not change the stream's last message id, which stays the
+    /// event stored last: the one before in id order, since only one relay at a time writes.
+    /// Past the duplicate window a re-sent event is stored again, as a new last message, and
+    /// the events after it in the round still match.
+    pub async fn publish(
+        &self,
+        event: &db::outbox::Pending,
+        after: Option<uuid::Uuid>,
+    ) -> Result<PublishAckFuture, PublishError> {
+        let payload = serde_json::to_vec(&event.payload).unwrap_or_default();
+        let mut publish = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(event.event_id.to_string());
+        if let Some(previous) = after {
+            publish = publish.expected_last_message_id(previous.to_string());
+        }
+        let subject = format!(
+            "{}.{}",
+            self.config.common.nats_subject_prefix, event.event_type
+        );
+        self.js.send_publish(subject, publish).await
     }
 
     async fn ensure_stream(&self) -> Result<(), RelayError> {

@@ -1,16 +1,111 @@
 //! Events through the outbox to real NATS JetStream, and revocations reaching verifiers.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use async_nats::jetstream::{self, context::PublishErrorKind};
+use issuer::db::outbox::Pending;
+use issuer::metrics::OutboxMetrics;
+use issuer::relay::Relay;
+use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::harness::{
-    claims, eventually, spawn_issuer, spawn_issuer_with, unique_email, TestNats, PASSWORD,
+    claims, eventually, nats_url, spawn_issuer, spawn_issuer_with, unique_email, TestIssuer,
+    TestNats, PASSWORD,
 };
 use crate::services::spawn_verifier_for;
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// An issuer whose own relay never publishes (its NATS_URL is a port nobody listens on), and
+/// a relay on the same database, stream and subjects that only the test drives, so nothing is
+/// published behind the test's back.
+struct ManualRelay {
+    app: TestIssuer,
+    relay: Arc<Relay>,
+    js: jetstream::Context,
+}
+
+async fn spawn_with_manual_relay(batch_size: i64) -> ManualRelay {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| format!("nats://{addr}"))
+        .unwrap();
+    let mut app = spawn_issuer_with(move |env| {
+        env.insert("NATS_URL".into(), closed);
+    })
+    .await;
+    // The test's view of NATS (and the stream clean-up when `app` drops) uses the real server.
+    app.nats.url = nats_url();
+    let mut config = app.state.config.clone();
+    config.common.nats_url = nats_url();
+    config.outbox_batch_size = batch_size;
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let relay = Arc::new(Relay::new(
+        app.state.pool.clone(),
+        client.clone(),
+        config,
+        OutboxMetrics::default(),
+    ));
+    ManualRelay {
+        app,
+        relay,
+        js: jetstream::new(client),
+    }
+}
+
+impl ManualRelay {
+    async fn stream(&self) -> jetstream::stream::Stream {
+        self.js.get_stream(&self.app.nats.stream).await.unwrap()
+    }
+
+    /// How many messages the stream holds, from its own state.
+    async fn stream_messages(&self) -> u64 {
+        self.stream().await.info().await.unwrap().state.messages
+    }
+
+    /// The outbox event ids, in id order.
+    async fn event_ids(&self) -> Vec<String> {
+        self.app
+            .db
+            .query("SELECT event_id::text FROM outbox ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+
+    async fn unsent(&self) -> i64 {
+        self.app
+            .db
+            .query_one(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
+
+/// An event the issuer never wrote, for publishing by hand.
+fn stray_event() -> Pending {
+    let event_id = Uuid::new_v4();
+    Pending {
+        id: 0,
+        event_id,
+        event_type: "user.email_verified".into(),
+        payload: json!({
+            "event_id": event_id,
+            "event_type": "user.email_verified",
+            "timestamp": "2026-01-15T10:30:00.000Z",
+            "data": {"user_id": Uuid::new_v4(), "email": "stray@example.com"},
+        }),
+    }
+}
 
 #[tokio::test]
 async fn each_event_type_arrives_once_with_the_right_data() {
@@ -330,4 +425,122 @@ async fn pruning_deletes_only_events_published_before_the_retention_cut() {
 
     assert_eq!(deleted, 1);
     assert_eq!(outbox_ids().await, rows[1..].to_vec());
+}
+
+#[tokio::test]
+async fn a_message_expecting_another_last_event_is_refused_by_the_stream() {
+    let manual = spawn_with_manual_relay(500).await;
+    manual
+        .app
+        .register(&unique_email(), PASSWORD)
+        .await
+        .assert_success(201);
+    assert_eq!(manual.relay.drain().await.unwrap(), 1);
+    let last = manual.event_ids().await[0].parse::<Uuid>().unwrap();
+
+    let refused = manual
+        .relay
+        .publish(&stray_event(), Some(Uuid::new_v4()))
+        .await
+        .unwrap()
+        .await;
+
+    let err = refused.expect_err("the stream stored a message that expected another last one");
+    assert_eq!(err.kind(), PublishErrorKind::WrongLastMessageId);
+    assert_eq!(manual.stream_messages().await, 1);
+    // Expecting the event that really is last, the same kind of message is stored.
+    let ack = manual
+        .relay
+        .publish(&stray_event(), Some(last))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!((ack.sequence, ack.duplicate), (2, false));
+    assert_eq!(manual.stream_messages().await, 2);
+}
+
+#[tokio::test]
+async fn a_re_sent_event_is_acked_as_a_duplicate_whatever_it_expects() {
+    let manual = spawn_with_manual_relay(500).await;
+    manual
+        .relay
+        .drain()
+        .await
+        .unwrap_or_else(|err| panic!("stream set-up: {err}"));
+    let first = stray_event();
+    manual
+        .relay
+        .publish(&first, None)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    manual
+        .relay
+        .publish(&stray_event(), Some(first.event_id))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // `first` is no longer the stream's last message, and the expectation names neither.
+    let ack = manual
+        .relay
+        .publish(&first, Some(Uuid::new_v4()))
+        .await
+        .unwrap()
+        .await
+        .unwrap_or_else(|err| panic!("a re-sent event was refused: {err}"));
+
+    assert_eq!((ack.sequence, ack.duplicate), (1, true));
+    assert_eq!(manual.stream_messages().await, 2);
+}
+
+#[tokio::test]
+async fn when_one_event_of_a_round_is_not_stored_the_ones_behind_it_wait_and_order_holds() {
+    let manual = spawn_with_manual_relay(500).await;
+    assert_eq!(manual.relay.drain().await.unwrap(), 0, "creates the stream");
+    // NATS misbehaves for one message: the stream refuses anything over 2 KiB.
+    let mut settings = manual.stream().await.info().await.unwrap().config.clone();
+    settings.max_message_size = 2048;
+    manual.js.update_stream(settings.clone()).await.unwrap();
+    for _ in 0..3 {
+        manual
+            .app
+            .register(&unique_email(), PASSWORD)
+            .await
+            .assert_success(201);
+    }
+    let ids = manual.event_ids().await;
+    manual
+        .app
+        .db
+        .execute(
+            "UPDATE outbox SET payload = jsonb_set(payload, '{data,padding}', \
+             to_jsonb(repeat('x', 4096))) WHERE event_id = $1::text::uuid",
+            &[&ids[1]],
+        )
+        .await
+        .unwrap();
+
+    // The first is stored, the second refused, and the third, expecting the second, too.
+    assert_eq!(manual.relay.drain().await.unwrap(), 1);
+    let stored = manual.app.nats.published("*", 1, WAIT).await;
+    let stored: Vec<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        stored,
+        [ids[0].as_str()],
+        "nothing overtook the refused event"
+    );
+    assert_eq!(manual.unsent().await, 2);
+
+    settings.max_message_size = -1;
+    manual.js.update_stream(settings).await.unwrap();
+    assert_eq!(manual.relay.drain().await.unwrap(), 2);
+
+    let stored = manual.app.nats.published("*", 3, WAIT).await;
+    let stored: Vec<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(stored, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(manual.unsent().await, 0);
 }
