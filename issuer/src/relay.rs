@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
-use async_nats::jetstream::context::{PublishAckFuture, PublishError};
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::{self, message::PublishMessage};
 use deadpool_postgres::Pool;
 use tokio::sync::Notify;
@@ -47,6 +47,8 @@ pub struct Relay {
     nats: async_nats::Client,
     js: jetstream::Context,
     config: IssuerConfig,
+    /// Whether the stream has been set up; reset when a publish finds no stream, so that a
+    /// deleted stream (or a NATS back with an empty store) is created again.
     stream_ready: tokio::sync::Mutex<bool>,
     metrics: OutboxMetrics,
 }
@@ -95,13 +97,13 @@ impl Relay {
         }
 
         let mut acks = Vec::with_capacity(pending.len());
-        let mut failure = None;
+        let mut failure: Option<PublishError> = None;
         let mut previous = None;
         for event in &pending {
             match self.publish(event, previous).await {
                 Ok(ack) => acks.push(ack),
                 Err(err) => {
-                    failure = Some(RelayError::Publish(Box::new(err)));
+                    failure = Some(err);
                     break;
                 }
             }
@@ -112,7 +114,7 @@ impl Relay {
             match ack.await {
                 Ok(_) => published.push(event.id),
                 Err(err) => {
-                    failure = Some(RelayError::Publish(Box::new(err)));
+                    failure = Some(err);
                     break;
                 }
             }
@@ -120,9 +122,16 @@ impl Relay {
         db::outbox::mark_published(&tx, &published, chrono::Utc::now()).await?;
         tx.commit().await.map_err(DbError::from)?;
         self.metrics.published.inc_by(published.len() as u64);
-        if failure.is_some() {
+        if let Some(err) = &failure {
             self.metrics.publish_failures.inc();
+            if err.kind() == PublishErrorKind::StreamNotFound {
+                // Nothing listens on our subjects: the stream was deleted, or NATS came back
+                // with an empty store. Set it up again before the next round.
+                tracing::warn!("no stream answers for the event subjects; setting it up again");
+                *self.stream_ready.lock().await = false;
+            }
         }
+        let failure = failure.map(|err| RelayError::Publish(Box::new(err)));
         match failure {
             Some(err) if published.is_empty() => Err(err),
             Some(err) => {

@@ -91,6 +91,16 @@ impl ManualRelay {
     }
 }
 
+/// Waits for the issuer's NATS connection, then runs a relay round, which sets the stream up.
+async fn set_up_stream(app: &TestIssuer) {
+    assert!(eventually(WAIT, || async { app.state.relay.nats_connected() }).await);
+    app.state
+        .relay
+        .drain()
+        .await
+        .unwrap_or_else(|err| panic!("relay round: {err}"));
+}
+
 /// An event the issuer never wrote, for publishing by hand.
 fn stray_event() -> Pending {
     let event_id = Uuid::new_v4();
@@ -543,4 +553,80 @@ async fn when_one_event_of_a_round_is_not_stored_the_ones_behind_it_wait_and_ord
     let stored: Vec<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(stored, ids.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(manual.unsent().await, 0);
+}
+
+#[tokio::test]
+async fn the_stream_is_set_up_with_our_subjects_storage_retention_and_duplicate_window() {
+    let app = spawn_issuer().await;
+
+    set_up_stream(&app).await;
+
+    let js = jetstream::new(async_nats::connect(nats_url()).await.unwrap());
+    let mut stream = js.get_stream(&app.nats.stream).await.unwrap();
+    let settings = stream.info().await.unwrap().config.clone();
+    assert_eq!(settings.subjects, [format!("{}.>", app.nats.prefix)]);
+    assert_eq!(settings.storage, jetstream::stream::StorageType::File);
+    assert!(settings.max_age >= app.state.config.common.tokens.refresh_ttl);
+    assert_eq!(settings.duplicate_window, Duration::from_secs(120));
+}
+
+#[tokio::test]
+async fn an_operators_stream_settings_survive_an_issuer_restart() {
+    let first = spawn_issuer().await;
+    set_up_stream(&first).await;
+    let js = jetstream::new(async_nats::connect(nats_url()).await.unwrap());
+    let mut stream = js.get_stream(&first.nats.stream).await.unwrap();
+    let mut tuned = stream.info().await.unwrap().config.clone();
+    tuned.max_bytes = 64 << 20;
+    tuned.max_messages = 100_000;
+    tuned.description = Some("tuned by the operator".into());
+    tuned.max_age = Duration::from_secs(30 * 86_400);
+    // One of ours drifted too: the next start brings it back.
+    tuned.duplicate_window = Duration::from_secs(30);
+    js.update_stream(tuned.clone()).await.unwrap();
+
+    let nats = first.nats.clone();
+    let second = spawn_issuer_with(move |env| env.extend(nats.env())).await;
+    set_up_stream(&second).await;
+
+    let settings = stream.info().await.unwrap().config.clone();
+    assert_eq!(settings.duplicate_window, Duration::from_secs(120));
+    assert_eq!(
+        jetstream::stream::Config {
+            duplicate_window: tuned.duplicate_window,
+            ..settings
+        },
+        tuned,
+        "the restart changed a setting that is not ours"
+    );
+}
+
+#[tokio::test]
+async fn the_relay_sets_a_deleted_stream_up_again_and_delivers_what_comes_next() {
+    let app = spawn_issuer().await;
+    app.register(&unique_email(), PASSWORD)
+        .await
+        .assert_success(201);
+    assert_eq!(
+        app.nats.published("user.registered", 1, WAIT).await.len(),
+        1
+    );
+    let js = jetstream::new(async_nats::connect(nats_url()).await.unwrap());
+    js.delete_stream(&app.nats.stream).await.unwrap();
+
+    let email = unique_email();
+    app.register(&email, PASSWORD).await.assert_success(201);
+
+    let events = app.nats.published("user.registered", 1, WAIT).await;
+    let emails: Vec<&str> = events
+        .iter()
+        .map(|(_, e)| e["data"]["email"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(emails, [email.as_str()]);
+    assert!(
+        eventually(WAIT, || async {
+            app.get("/health", None).await.body["outbox_backlog"] == 0
+        })
+        .await
+    );
 }
