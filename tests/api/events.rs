@@ -630,3 +630,52 @@ async fn the_relay_sets_a_deleted_stream_up_again_and_delivers_what_comes_next()
         .await
     );
 }
+
+#[tokio::test]
+async fn once_an_event_is_published_its_outbox_row_no_longer_holds_the_verification_token() {
+    let app = spawn_issuer().await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await.assert_success(201);
+    app.post("/api/v1/auth/resend-verification", json!({"email": email}))
+        .await
+        .assert_success(202);
+
+    let published = app.nats.published("*", 2, WAIT).await;
+
+    let tokens: Vec<&str> = published
+        .iter()
+        .map(|(_, e)| e["data"]["email_verification_token"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(tokens.len(), 2);
+    assert!(tokens.iter().all(|t| t.len() >= 43), "{tokens:?}");
+    let marked = eventually(WAIT, || async {
+        let unsent: i64 = app
+            .db
+            .query_one(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        unsent == 0
+    })
+    .await;
+    assert!(marked, "the relay never marked the events sent");
+    let rows = app
+        .db
+        .query("SELECT payload, payload::text FROM outbox ORDER BY id", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for ((msg_id, sent), row) in published.iter().zip(&rows) {
+        let (stored, text): (Value, String) = (row.get(0), row.get(1));
+        assert_eq!(stored["event_id"].as_str(), Some(msg_id.as_str()));
+        assert_eq!(stored["data"]["email"], email.as_str());
+        assert_eq!(stored["data"]["user_id"], sent["data"]["user_id"]);
+        assert!(stored["data"].get("email_verification_token").is_none());
+        for token in &tokens {
+            assert!(!text.contains(token), "a token is still in {text}");
+        }
+    }
+}
