@@ -23,6 +23,7 @@ use async_nats::connection::State;
 use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::{self, message::PublishMessage};
 use deadpool_postgres::Pool;
+use futures_util::FutureExt;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -191,27 +192,59 @@ impl Relay {
 
     /// Publishes until the outbox is empty (or an error stops it); returns how many went out.
     pub async fn drain(&self) -> Result<usize, RelayError> {
-        let mut total = 0;
+        let drained = self.drain_until(&mut std::future::pending()).await?;
+        Ok(drained.published)
+    }
+
+    /// Like [`Relay::drain`], and stops between two rounds once `stop` has completed. A round
+    /// in flight always finishes, so everything it published is marked sent.
+    async fn drain_until(
+        &self,
+        stop: &mut (impl Future<Output = ()> + Unpin),
+    ) -> Result<Drained, RelayError> {
+        let mut published = 0;
         loop {
-            let published = self.relay_once().await?;
-            total += published;
-            if (published as i64) < self.config.outbox_batch_size {
-                return Ok(total);
+            let round = self.relay_once().await?;
+            published += round;
+            if (round as i64) < self.config.outbox_batch_size {
+                return Ok(Drained {
+                    published,
+                    stopped: false,
+                });
+            }
+            if stop.now_or_never().is_some() {
+                return Ok(Drained {
+                    published,
+                    stopped: true,
+                });
             }
         }
     }
 
     /// Runs until `shutdown` completes: drains on every wake-up or poll, prunes old rows hourly
-    /// (published events, and failed-login counts nobody has added to for a day).
+    /// (published events, and failed-login counts nobody has added to for a day). A long drain
+    /// (a backlog after an outage) stops at the end of the round in flight when `shutdown`
+    /// completes.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen(self.config.clone(), Arc::clone(&wake)));
         tokio::pin!(shutdown);
         let mut next_prune = Instant::now();
         loop {
-            match self.drain().await {
-                Ok(0) => {}
-                Ok(published) => tracing::debug!(published, "outbox relayed"),
+            match self.drain_until(&mut shutdown).await {
+                Ok(Drained {
+                    stopped: true,
+                    published,
+                }) => {
+                    // `shutdown` has completed and must not be polled again.
+                    tracing::info!(
+                        published,
+                        "shutdown in the middle of a drain: the rest waits for the next start"
+                    );
+                    break;
+                }
+                Ok(Drained { published: 0, .. }) => {}
+                Ok(Drained { published, .. }) => tracing::debug!(published, "outbox relayed"),
                 Err(RelayError::NatsDown) => tracing::debug!("outbox relay waiting for NATS"),
                 Err(err) => {
                     tracing::warn!(error = %common::error::error_chain(&err), "outbox relay failed; will retry")
@@ -257,6 +290,12 @@ impl Relay {
             Err(err) => tracing::warn!(error = %err, "login failure pruning failed"),
         }
     }
+}
+
+/// How a drain ended: the outbox was empty, or shutdown came between two rounds.
+struct Drained {
+    published: usize,
+    stopped: bool,
 }
 
 /// Holds a `LISTEN outbox` connection, reconnecting when it drops, and wakes the relay on

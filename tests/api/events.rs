@@ -681,3 +681,45 @@ async fn once_an_event_is_published_its_outbox_row_no_longer_holds_the_verificat
         }
     }
 }
+
+#[tokio::test]
+async fn on_shutdown_a_long_drain_stops_at_the_end_of_a_round() {
+    let manual = spawn_with_manual_relay(5).await;
+    let backlog: i64 = 10_000;
+    manual
+        .app
+        .db
+        .execute(
+            "INSERT INTO outbox (event_id, event_type, payload) \
+             SELECT id, 'user.email_verified', jsonb_build_object('event_id', id, \
+                 'event_type', 'user.email_verified', 'timestamp', now(), \
+                 'data', jsonb_build_object('user_id', gen_random_uuid(), 'email', 'x@example.com')) \
+             FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, $1::bigint)) AS rows",
+            &[&backlog],
+        )
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relay = tokio::spawn(Arc::clone(&manual.relay).run(async {
+        let _ = stopped.await;
+    }));
+    assert!(eventually(WAIT, || async { manual.unsent().await < backlog }).await);
+
+    stop.send(()).unwrap();
+
+    tokio::time::timeout(WAIT, relay)
+        .await
+        .expect("the relay did not stop")
+        .unwrap();
+    let published = backlog - manual.unsent().await;
+    assert!(
+        published < backlog,
+        "the relay drained all {backlog} events before stopping"
+    );
+    assert_eq!(published % 5, 0, "it stopped between two rounds of 5");
+    assert_eq!(
+        manual.stream_messages().await,
+        u64::try_from(published).unwrap(),
+        "everything published was marked"
+    );
+}
