@@ -13,7 +13,10 @@
 //! - a *durable* consumer: restart it and it resumes where it stopped;
 //! - explicit acks after the work is done: an event whose handling fails is redelivered;
 //! - delivery is at least once, so handle each `event_id` idempotently (here: remember the
-//!   ids seen; a real mailer would record them with the work it did).
+//!   ids seen; a real mailer would record them with the work it did);
+//! - it outlives NATS trouble: a stream error (a missed heartbeat while NATS restarts, the
+//!   consumer deleted, the stream gone) is logged and the consumer is opened again, waiting
+//!   longer after each failure (1 s doubling to 30 s); nothing unacked is lost, it comes again.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -26,52 +29,90 @@ fn setting(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
+struct Settings {
+    stream: String,
+    prefix: String,
+    consumer: String,
+    verify_url: String,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), async_nats::Error> {
     let url = setting("NATS_URL", "nats://localhost:4222");
-    let stream_name = setting("NATS_STREAM", "AUTH");
-    let prefix = setting("NATS_SUBJECT_PREFIX", "auth");
-    let consumer_name = setting("CONSUMER_NAME", "example-mailer");
-    let verify_url = setting("VERIFY_URL", "http://localhost:3000/verify-email");
-
-    let client = async_nats::connect(url.as_str()).await?;
-    let js = jetstream::new(client);
-    // The issuer creates the stream at start; wait for it rather than creating it here.
-    let stream = loop {
-        match js.get_stream(&stream_name).await {
-            Ok(stream) => break stream,
-            Err(err) => {
-                eprintln!("waiting for stream {stream_name}: {err}");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        }
+    let settings = Settings {
+        stream: setting("NATS_STREAM", "AUTH"),
+        prefix: setting("NATS_SUBJECT_PREFIX", "auth"),
+        consumer: setting("CONSUMER_NAME", "example-mailer"),
+        verify_url: setting("VERIFY_URL", "http://localhost:3000/verify-email"),
     };
+
+    // Keeps trying when NATS is not up yet, and reconnects by itself when it goes away.
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(url.as_str())
+        .await?;
+    let js = jetstream::new(client);
+    let mut seen = HashSet::new();
+    let mut delay = RETRY_FIRST;
+    loop {
+        match consume(&js, &settings, &mut seen, &mut delay).await {
+            Ok(()) => eprintln!("the consumer's message stream ended"),
+            Err(err) => eprintln!("consuming stopped: {err}"),
+        }
+        eprintln!("opening the consumer again in {} s", delay.as_secs());
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(RETRY_MAX);
+    }
+}
+
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Opens the durable consumer and handles messages until its stream fails or ends. `delay` is
+/// the wait before the next attempt; a message that arrives resets it.
+async fn consume(
+    js: &jetstream::Context,
+    settings: &Settings,
+    seen: &mut HashSet<String>,
+    delay: &mut Duration,
+) -> Result<(), async_nats::Error> {
+    // The issuer creates the stream at start; wait for it rather than creating it here.
+    let stream = js.get_stream(&settings.stream).await?;
+    // Get or create: after NATS came back with an empty store, the consumer is made again.
     let consumer = stream
         .get_or_create_consumer(
-            &consumer_name,
+            &settings.consumer,
             consumer::pull::Config {
-                durable_name: Some(consumer_name.clone()),
-                filter_subject: format!("{prefix}.>"),
+                durable_name: Some(settings.consumer.clone()),
+                filter_subject: format!("{}.>", settings.prefix),
                 ack_policy: consumer::AckPolicy::Explicit,
                 ..Default::default()
             },
         )
         .await?;
-    println!("consuming {prefix}.> from stream {stream_name} as {consumer_name}");
-
-    let mut seen = HashSet::new();
     let mut messages = consumer.messages().await?;
+    println!(
+        "consuming {}.> from stream {} as {}",
+        settings.prefix, settings.stream, settings.consumer
+    );
     while let Some(message) = messages.next().await {
+        // A missed heartbeat (NATS restarting), a deleted consumer: open it again.
         let message = message?;
+        *delay = RETRY_FIRST;
         let event: Value = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
         let event_id = event["event_id"].as_str().unwrap_or_default().to_owned();
-        if seen.insert(event_id.clone()) {
-            handle(&event, &verify_url);
-        } else {
+        if seen.contains(&event_id) {
             println!("duplicate {event_id} ignored");
+        } else {
+            handle(&event, &settings.verify_url);
+            seen.insert(event_id);
         }
-        // Ack only after handling: if we crash before this line the event comes again.
-        message.ack().await?;
+        // Ack only after handling: if we crash before this line the event comes again. A
+        // failed ack means the same: the event is redelivered after the ack wait, and skipped
+        // as a duplicate.
+        if let Err(err) = message.ack().await {
+            eprintln!("ack failed ({err}); the event will be delivered again");
+        }
     }
     Ok(())
 }

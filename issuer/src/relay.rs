@@ -1,18 +1,29 @@
-//! The outbox relay: publishes committed events to JetStream, in order, and marks them sent.
+//! The outbox relay: publishes committed events to JetStream in outbox id order, and marks them
+//! sent.
 //!
 //! It wakes on `NOTIFY outbox` (sent by a trigger at commit) and polls as a fallback. One relay
 //! at a time publishes, across every issuer replica, through a transaction-level advisory lock;
-//! so events leave in commit order and are not published twice in a normal run. A crash
-//! between publish and mark re-sends them, and the stream's duplicate window (keyed on
-//! `Nats-Msg-Id` = event id) drops the copies.
+//! so events leave in id order (the order the changes were written) and are not published twice
+//! in a normal run. A transaction that commits after a higher id has already gone out is
+//! published in a later round: reordered, never lost. A crash between publish and mark re-sends
+//! the events, and the stream's duplicate window (keyed on `Nats-Msg-Id` = event id) drops the
+//! copies.
+//!
+//! A round pipelines its publishes, and each message after the first expects the previous one
+//! to be the stream's last (`Nats-Expected-Last-Msg-Id`). So if one message of the batch is
+//! lost on the way (a connection drop while the ones behind it wait in the client's buffer and
+//! go out after the reconnect), the stream refuses everything behind it instead of storing it
+//! first; the next round starts again at the lost one.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::{self, message::PublishMessage};
 use deadpool_postgres::Pool;
+use futures_util::FutureExt;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -37,6 +48,8 @@ pub struct Relay {
     nats: async_nats::Client,
     js: jetstream::Context,
     config: IssuerConfig,
+    /// Whether the stream has been set up; reset when a publish finds no stream, so that a
+    /// deleted stream (or a NATS back with an empty store) is created again.
     stream_ready: tokio::sync::Mutex<bool>,
     metrics: OutboxMetrics,
 }
@@ -66,8 +79,9 @@ impl Relay {
 
     /// Publishes the oldest batch of pending events and marks the ones JetStream acknowledged.
     /// Returns how many were published; 0 when there was nothing to do or another relay holds
-    /// the lock. Publishes are pipelined and their acks awaited in order; at the first failure
-    /// the acknowledged prefix is marked and the rest wait for the next round.
+    /// the lock. Publishes are pipelined, each expecting the one before it as the stream's last
+    /// message, and their acks awaited in order; at the first failure the acknowledged prefix
+    /// is marked and the rest wait for the next round, which starts with no expectation.
     pub async fn relay_once(&self) -> Result<usize, RelayError> {
         if !self.nats_connected() {
             return Err(RelayError::NatsDown);
@@ -83,32 +97,25 @@ impl Relay {
             return Ok(0);
         }
 
-        let prefix = &self.config.common.nats_subject_prefix;
         let mut acks = Vec::with_capacity(pending.len());
-        let mut failure = None;
+        let mut failure: Option<PublishError> = None;
+        let mut previous = None;
         for event in &pending {
-            let payload = serde_json::to_vec(&event.payload).unwrap_or_default();
-            let publish = PublishMessage::build()
-                .payload(payload.into())
-                .message_id(event.event_id.to_string());
-            match self
-                .js
-                .send_publish(format!("{prefix}.{}", event.event_type), publish)
-                .await
-            {
+            match self.publish(event, previous).await {
                 Ok(ack) => acks.push(ack),
                 Err(err) => {
-                    failure = Some(RelayError::Publish(Box::new(err)));
+                    failure = Some(err);
                     break;
                 }
             }
+            previous = Some(event.event_id);
         }
         let mut published = Vec::with_capacity(acks.len());
         for (event, ack) in pending.iter().zip(acks) {
             match ack.await {
                 Ok(_) => published.push(event.id),
                 Err(err) => {
-                    failure = Some(RelayError::Publish(Box::new(err)));
+                    failure = Some(err);
                     break;
                 }
             }
@@ -116,9 +123,16 @@ impl Relay {
         db::outbox::mark_published(&tx, &published, chrono::Utc::now()).await?;
         tx.commit().await.map_err(DbError::from)?;
         self.metrics.published.inc_by(published.len() as u64);
-        if failure.is_some() {
+        if let Some(err) = &failure {
             self.metrics.publish_failures.inc();
+            if err.kind() == PublishErrorKind::StreamNotFound {
+                // Nothing listens on our subjects: the stream was deleted, or NATS came back
+                // with an empty store. Set it up again before the next round.
+                tracing::warn!("no stream answers for the event subjects; setting it up again");
+                *self.stream_ready.lock().await = false;
+            }
         }
+        let failure = failure.map(|err| RelayError::Publish(Box::new(err)));
         match failure {
             Some(err) if published.is_empty() => Err(err),
             Some(err) => {
@@ -127,6 +141,41 @@ impl Relay {
             }
             None => Ok(published.len()),
         }
+    }
+
+    /// Sends one event to the stream, with `Nats-Msg-Id` = its event id, and returns the future
+    /// of its ack. With `after`, the stream stores it only if its last message is the event
+    /// `after` (`Nats-Expected-Last-Msg-Id`) and refuses it otherwise.
+    ///
+    /// A re-sent event still passes whatever `after` says. nats-server's
+    /// `processJetStreamMsg` (server/stream.go, read in an early 2.x release and in the 2025
+    /// main branch: the order is the same) runs the `Nats-Msg-Id` duplicate check first and
+    /// answers a message whose id is in the duplicate window with a `"duplicate": true` ack at
+    /// once; the `Nats-Expected-Last-Sequence` and `Nats-Expected-Last-Msg-Id` checks come
+    /// after it. So a round that re-sends events the stream already holds (after a crash
+    /// between publish and mark) gets them acknowledged as duplicates and goes on; the test
+    /// `a_re_sent_event_is_acked_as_a_duplicate_whatever_it_expects` holds this against the
+    /// server we run. A duplicate does not change the stream's last message id, which stays the
+    /// event stored last: the one before in id order, since only one relay at a time writes.
+    /// Past the duplicate window a re-sent event is stored again, as a new last message, and
+    /// the events after it in the round still match.
+    pub async fn publish(
+        &self,
+        event: &db::outbox::Pending,
+        after: Option<uuid::Uuid>,
+    ) -> Result<PublishAckFuture, PublishError> {
+        let payload = serde_json::to_vec(&event.payload).unwrap_or_default();
+        let mut publish = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(event.event_id.to_string());
+        if let Some(previous) = after {
+            publish = publish.expected_last_message_id(previous.to_string());
+        }
+        let subject = format!(
+            "{}.{}",
+            self.config.common.nats_subject_prefix, event.event_type
+        );
+        self.js.send_publish(subject, publish).await
     }
 
     async fn ensure_stream(&self) -> Result<(), RelayError> {
@@ -143,28 +192,59 @@ impl Relay {
 
     /// Publishes until the outbox is empty (or an error stops it); returns how many went out.
     pub async fn drain(&self) -> Result<usize, RelayError> {
-        let mut total = 0;
+        let drained = self.drain_until(&mut std::future::pending()).await?;
+        Ok(drained.published)
+    }
+
+    /// Like [`Relay::drain`], and stops between two rounds once `stop` has completed. A round
+    /// in flight always finishes, so everything it published is marked sent.
+    async fn drain_until(
+        &self,
+        stop: &mut (impl Future<Output = ()> + Unpin),
+    ) -> Result<Drained, RelayError> {
+        let mut published = 0;
         loop {
-            let published = self.relay_once().await?;
-            total += published;
-            if (published as i64) < self.config.outbox_batch_size {
-                return Ok(total);
+            let round = self.relay_once().await?;
+            published += round;
+            if (round as i64) < self.config.outbox_batch_size {
+                return Ok(Drained {
+                    published,
+                    stopped: false,
+                });
+            }
+            if stop.now_or_never().is_some() {
+                return Ok(Drained {
+                    published,
+                    stopped: true,
+                });
             }
         }
     }
 
     /// Runs until `shutdown` completes: drains on every wake-up or poll, prunes old rows hourly
     /// (published events, failed-login counts nobody has added to for a day, and login
-    /// addresses older than `LOGIN_KNOWN_ADDRESS_DAYS`).
+    /// addresses older than `LOGIN_KNOWN_ADDRESS_DAYS`). A long drain (a backlog after an
+    /// outage) stops at the end of the round in flight when `shutdown` completes.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen(self.config.clone(), Arc::clone(&wake)));
         tokio::pin!(shutdown);
         let mut next_prune = Instant::now();
         loop {
-            match self.drain().await {
-                Ok(0) => {}
-                Ok(published) => tracing::debug!(published, "outbox relayed"),
+            match self.drain_until(&mut shutdown).await {
+                Ok(Drained {
+                    stopped: true,
+                    published,
+                }) => {
+                    // `shutdown` has completed and must not be polled again.
+                    tracing::info!(
+                        published,
+                        "shutdown in the middle of a drain: the rest waits for the next start"
+                    );
+                    break;
+                }
+                Ok(Drained { published: 0, .. }) => {}
+                Ok(Drained { published, .. }) => tracing::debug!(published, "outbox relayed"),
                 Err(RelayError::NatsDown) => tracing::debug!("outbox relay waiting for NATS"),
                 Err(err) => {
                     tracing::warn!(error = %common::error::error_chain(&err), "outbox relay failed; will retry")
@@ -221,6 +301,12 @@ impl Relay {
             Err(err) => tracing::warn!(error = %err, "known login address pruning failed"),
         }
     }
+}
+
+/// How a drain ended: the outbox was empty, or shutdown came between two rounds.
+struct Drained {
+    published: usize,
+    stopped: bool,
 }
 
 /// Holds a `LISTEN outbox` connection, reconnecting when it drops, and wakes the relay on

@@ -56,6 +56,36 @@ fn psql(database: &str, sql: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The token of the latest `user.registered` event in the stream, waiting for the relay.
+fn verification_token_from_stream(nats: &str, stream: &str, prefix: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(nats).await.expect("NATS"));
+        let subject = format!("{prefix}.user.registered");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(stream) = js.get_stream(stream).await {
+                if let Ok(message) = stream.get_last_raw_message_by_subject(&subject).await {
+                    let event: serde_json::Value =
+                        serde_json::from_slice(&message.payload).expect("a JSON event");
+                    return event["data"]["email_verification_token"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no user.registered in the stream"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
 #[test]
 fn trace_logs_carry_no_password_token_or_key() {
     let id = format!(
@@ -68,6 +98,7 @@ fn trace_logs_carry_no_password_token_or_key() {
     let database = format!("log_leak_{id}");
     let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
     let nats = std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let (stream, prefix) = (format!("LOGLEAK_{id}"), format!("logleak{id}"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_issuer"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -78,8 +109,8 @@ fn trace_logs_carry_no_password_token_or_key() {
             ("ISSUER_ADDR", "127.0.0.1:0"),
             ("LOG_LEVEL", "trace"),
             ("NATS_URL", nats.as_str()),
-            ("NATS_STREAM", &format!("LOGLEAK_{id}")),
-            ("NATS_SUBJECT_PREFIX", &format!("logleak{id}")),
+            ("NATS_STREAM", stream.as_str()),
+            ("NATS_SUBJECT_PREFIX", prefix.as_str()),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -216,12 +247,9 @@ fn trace_logs_carry_no_password_token_or_key() {
     let new_access = field(&refreshed.body, "access_token");
     secrets.push(new_access.rsplit('.').next().unwrap_or_default().to_owned());
 
-    // The verification token, as the mailer would get it from the event.
-    let verification = psql(
-        &database,
-        "SELECT payload->'data'->>'email_verification_token' FROM outbox \
-         WHERE event_type = 'user.registered' LIMIT 1",
-    );
+    // The verification token, as the mailer gets it from the event (the relay removes it from
+    // the outbox row once published).
+    let verification = verification_token_from_stream(&nats, &stream, &prefix);
     assert!(
         verification.len() >= 32,
         "no verification token: {verification:?}"

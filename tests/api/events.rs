@@ -1,16 +1,120 @@
 //! Events through the outbox to real NATS JetStream, and revocations reaching verifiers.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use async_nats::jetstream::{self, context::PublishErrorKind};
+use issuer::db::outbox::Pending;
+use issuer::metrics::OutboxMetrics;
+use issuer::relay::Relay;
+use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::harness::{
-    claims, eventually, spawn_issuer, spawn_issuer_with, unique_email, TestNats, PASSWORD,
+    claims, eventually, nats_url, spawn_issuer, spawn_issuer_with, unique_email, TestIssuer,
+    TestNats, PASSWORD,
 };
 use crate::services::spawn_verifier_for;
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// An issuer whose own relay never publishes (its NATS_URL is a port nobody listens on), and
+/// a relay on the same database, stream and subjects that only the test drives, so nothing is
+/// published behind the test's back.
+struct ManualRelay {
+    app: TestIssuer,
+    relay: Arc<Relay>,
+    js: jetstream::Context,
+}
+
+async fn spawn_with_manual_relay(batch_size: i64) -> ManualRelay {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| format!("nats://{addr}"))
+        .unwrap();
+    let mut app = spawn_issuer_with(move |env| {
+        env.insert("NATS_URL".into(), closed);
+    })
+    .await;
+    // The test's view of NATS (and the stream clean-up when `app` drops) uses the real server.
+    app.nats.url = nats_url();
+    let mut config = app.state.config.clone();
+    config.common.nats_url = nats_url();
+    config.outbox_batch_size = batch_size;
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let relay = Arc::new(Relay::new(
+        app.state.pool.clone(),
+        client.clone(),
+        config,
+        OutboxMetrics::default(),
+    ));
+    ManualRelay {
+        app,
+        relay,
+        js: jetstream::new(client),
+    }
+}
+
+impl ManualRelay {
+    async fn stream(&self) -> jetstream::stream::Stream {
+        self.js.get_stream(&self.app.nats.stream).await.unwrap()
+    }
+
+    /// How many messages the stream holds, from its own state.
+    async fn stream_messages(&self) -> u64 {
+        self.stream().await.info().await.unwrap().state.messages
+    }
+
+    /// The outbox event ids, in id order.
+    async fn event_ids(&self) -> Vec<String> {
+        self.app
+            .db
+            .query("SELECT event_id::text FROM outbox ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+
+    async fn unsent(&self) -> i64 {
+        self.app
+            .db
+            .query_one(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
+
+/// Waits for the issuer's NATS connection, then runs a relay round, which sets the stream up.
+async fn set_up_stream(app: &TestIssuer) {
+    assert!(eventually(WAIT, || async { app.state.relay.nats_connected() }).await);
+    app.state
+        .relay
+        .drain()
+        .await
+        .unwrap_or_else(|err| panic!("relay round: {err}"));
+}
+
+/// An event the issuer never wrote, for publishing by hand.
+fn stray_event() -> Pending {
+    let event_id = Uuid::new_v4();
+    Pending {
+        id: 0,
+        event_id,
+        event_type: "user.email_verified".into(),
+        payload: json!({
+            "event_id": event_id,
+            "event_type": "user.email_verified",
+            "timestamp": "2026-01-15T10:30:00.000Z",
+            "data": {"user_id": Uuid::new_v4(), "email": "stray@example.com"},
+        }),
+    }
+}
 
 #[tokio::test]
 async fn each_event_type_arrives_once_with_the_right_data() {
@@ -155,35 +259,38 @@ async fn with_nats_down_the_api_works_and_the_backlog_arrives_in_order_once_it_i
 
 #[tokio::test]
 async fn an_event_published_again_after_a_crash_before_marking_is_seen_once() {
-    let app = spawn_issuer().await;
+    // Only the test publishes: a background round cannot re-send the rows before it does.
+    let manual = spawn_with_manual_relay(500).await;
     for _ in 0..3 {
-        app.register(&unique_email(), PASSWORD)
+        manual
+            .app
+            .register(&unique_email(), PASSWORD)
             .await
             .assert_success(201);
     }
-    let first = app.nats.published("user.registered", 3, WAIT).await;
-    assert_eq!(first.len(), 3);
+    assert_eq!(manual.relay.drain().await.unwrap(), 3);
+    assert_eq!(manual.stream_messages().await, 3);
 
     // As if the issuer died after publishing and before committing the mark.
-    let reset = app
+    let reset = manual
+        .app
         .db
         .execute("UPDATE outbox SET published_at = NULL", &[])
         .await
         .unwrap();
     assert_eq!(reset, 3);
-    let republished = app.state.relay.drain().await.unwrap();
-    assert_eq!(republished, 3);
+    let republished = manual.relay.drain().await.unwrap();
+    assert_eq!(republished, 3, "all three were sent again and acknowledged");
 
-    let seen = app
-        .nats
-        .published("user.registered", 4, Duration::from_secs(2))
-        .await;
-    let ids: HashSet<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(
-        (seen.len(), ids.len()),
-        (3, 3),
+        manual.stream_messages().await,
+        3,
         "the stream dropped the re-sent copies"
     );
+    let seen = manual.app.nats.published("user.registered", 3, WAIT).await;
+    let seen: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(seen, manual.event_ids().await);
+    assert_eq!(manual.unsent().await, 0);
 }
 
 #[tokio::test]
@@ -330,4 +437,289 @@ async fn pruning_deletes_only_events_published_before_the_retention_cut() {
 
     assert_eq!(deleted, 1);
     assert_eq!(outbox_ids().await, rows[1..].to_vec());
+}
+
+#[tokio::test]
+async fn a_message_expecting_another_last_event_is_refused_by_the_stream() {
+    let manual = spawn_with_manual_relay(500).await;
+    manual
+        .app
+        .register(&unique_email(), PASSWORD)
+        .await
+        .assert_success(201);
+    assert_eq!(manual.relay.drain().await.unwrap(), 1);
+    let last = manual.event_ids().await[0].parse::<Uuid>().unwrap();
+
+    let refused = manual
+        .relay
+        .publish(&stray_event(), Some(Uuid::new_v4()))
+        .await
+        .unwrap()
+        .await;
+
+    let err = refused.expect_err("the stream stored a message that expected another last one");
+    assert_eq!(err.kind(), PublishErrorKind::WrongLastMessageId);
+    assert_eq!(manual.stream_messages().await, 1);
+    // Expecting the event that really is last, the same kind of message is stored.
+    let ack = manual
+        .relay
+        .publish(&stray_event(), Some(last))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!((ack.sequence, ack.duplicate), (2, false));
+    assert_eq!(manual.stream_messages().await, 2);
+}
+
+#[tokio::test]
+async fn a_re_sent_event_is_acked_as_a_duplicate_whatever_it_expects() {
+    let manual = spawn_with_manual_relay(500).await;
+    manual
+        .relay
+        .drain()
+        .await
+        .unwrap_or_else(|err| panic!("stream set-up: {err}"));
+    let first = stray_event();
+    manual
+        .relay
+        .publish(&first, None)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    manual
+        .relay
+        .publish(&stray_event(), Some(first.event_id))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // `first` is no longer the stream's last message, and the expectation names neither.
+    let ack = manual
+        .relay
+        .publish(&first, Some(Uuid::new_v4()))
+        .await
+        .unwrap()
+        .await
+        .unwrap_or_else(|err| panic!("a re-sent event was refused: {err}"));
+
+    assert_eq!((ack.sequence, ack.duplicate), (1, true));
+    assert_eq!(manual.stream_messages().await, 2);
+}
+
+#[tokio::test]
+async fn when_one_event_of_a_round_is_not_stored_the_ones_behind_it_wait_and_order_holds() {
+    let manual = spawn_with_manual_relay(500).await;
+    assert_eq!(manual.relay.drain().await.unwrap(), 0, "creates the stream");
+    // NATS misbehaves for one message: the stream refuses anything over 2 KiB.
+    let mut settings = manual.stream().await.info().await.unwrap().config.clone();
+    settings.max_message_size = 2048;
+    manual.js.update_stream(settings.clone()).await.unwrap();
+    for _ in 0..3 {
+        manual
+            .app
+            .register(&unique_email(), PASSWORD)
+            .await
+            .assert_success(201);
+    }
+    let ids = manual.event_ids().await;
+    manual
+        .app
+        .db
+        .execute(
+            "UPDATE outbox SET payload = jsonb_set(payload, '{data,padding}', \
+             to_jsonb(repeat('x', 4096))) WHERE event_id = $1::text::uuid",
+            &[&ids[1]],
+        )
+        .await
+        .unwrap();
+
+    // The first is stored, the second refused, and the third, expecting the second, too.
+    assert_eq!(manual.relay.drain().await.unwrap(), 1);
+    let stored = manual.app.nats.published("*", 1, WAIT).await;
+    let stored: Vec<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        stored,
+        [ids[0].as_str()],
+        "nothing overtook the refused event"
+    );
+    assert_eq!(manual.unsent().await, 2);
+
+    settings.max_message_size = -1;
+    manual.js.update_stream(settings).await.unwrap();
+    assert_eq!(manual.relay.drain().await.unwrap(), 2);
+
+    let stored = manual.app.nats.published("*", 3, WAIT).await;
+    let stored: Vec<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(stored, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(manual.unsent().await, 0);
+}
+
+#[tokio::test]
+async fn the_stream_is_set_up_with_our_subjects_storage_retention_and_duplicate_window() {
+    let app = spawn_issuer().await;
+
+    set_up_stream(&app).await;
+
+    let js = jetstream::new(async_nats::connect(nats_url()).await.unwrap());
+    let mut stream = js.get_stream(&app.nats.stream).await.unwrap();
+    let settings = stream.info().await.unwrap().config.clone();
+    assert_eq!(settings.subjects, [format!("{}.>", app.nats.prefix)]);
+    assert_eq!(settings.storage, jetstream::stream::StorageType::File);
+    assert!(Some(settings.max_age) >= app.state.config.common.tokens.refresh_ttl.to_std().ok());
+    assert_eq!(settings.duplicate_window, Duration::from_secs(120));
+}
+
+#[tokio::test]
+async fn an_operators_stream_settings_survive_an_issuer_restart() {
+    let first = spawn_issuer().await;
+    set_up_stream(&first).await;
+    let js = jetstream::new(async_nats::connect(nats_url()).await.unwrap());
+    let mut stream = js.get_stream(&first.nats.stream).await.unwrap();
+    let mut tuned = stream.info().await.unwrap().config.clone();
+    tuned.max_bytes = 64 << 20;
+    tuned.max_messages = 100_000;
+    tuned.description = Some("tuned by the operator".into());
+    tuned.max_age = Duration::from_secs(30 * 86_400);
+    // One of ours drifted too: the next start brings it back.
+    tuned.duplicate_window = Duration::from_secs(30);
+    js.update_stream(tuned.clone()).await.unwrap();
+
+    let nats = first.nats.clone();
+    let second = spawn_issuer_with(move |env| env.extend(nats.env())).await;
+    set_up_stream(&second).await;
+
+    let settings = stream.info().await.unwrap().config.clone();
+    assert_eq!(settings.duplicate_window, Duration::from_secs(120));
+    assert_eq!(
+        jetstream::stream::Config {
+            duplicate_window: tuned.duplicate_window,
+            ..settings
+        },
+        tuned,
+        "the restart changed a setting that is not ours"
+    );
+}
+
+#[tokio::test]
+async fn the_relay_sets_a_deleted_stream_up_again_and_delivers_what_comes_next() {
+    let app = spawn_issuer().await;
+    app.register(&unique_email(), PASSWORD)
+        .await
+        .assert_success(201);
+    assert_eq!(
+        app.nats.published("user.registered", 1, WAIT).await.len(),
+        1
+    );
+    let js = jetstream::new(async_nats::connect(nats_url()).await.unwrap());
+    js.delete_stream(&app.nats.stream).await.unwrap();
+
+    let email = unique_email();
+    app.register(&email, PASSWORD).await.assert_success(201);
+
+    let events = app.nats.published("user.registered", 1, WAIT).await;
+    let emails: Vec<&str> = events
+        .iter()
+        .map(|(_, e)| e["data"]["email"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(emails, [email.as_str()]);
+    assert!(
+        eventually(WAIT, || async {
+            app.get("/health", None).await.body["outbox_backlog"] == 0
+        })
+        .await
+    );
+}
+
+#[tokio::test]
+async fn once_an_event_is_published_its_outbox_row_no_longer_holds_the_verification_token() {
+    let app = spawn_issuer().await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await.assert_success(201);
+    app.post("/api/v1/auth/resend-verification", json!({"email": email}))
+        .await
+        .assert_success(202);
+
+    let published = app.nats.published("*", 2, WAIT).await;
+
+    let tokens: Vec<&str> = published
+        .iter()
+        .map(|(_, e)| e["data"]["email_verification_token"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(tokens.len(), 2);
+    assert!(tokens.iter().all(|t| t.len() >= 43), "{tokens:?}");
+    let marked = eventually(WAIT, || async {
+        let unsent: i64 = app
+            .db
+            .query_one(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        unsent == 0
+    })
+    .await;
+    assert!(marked, "the relay never marked the events sent");
+    let rows = app
+        .db
+        .query("SELECT payload, payload::text FROM outbox ORDER BY id", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for ((msg_id, sent), row) in published.iter().zip(&rows) {
+        let (stored, text): (Value, String) = (row.get(0), row.get(1));
+        assert_eq!(stored["event_id"].as_str(), Some(msg_id.as_str()));
+        assert_eq!(stored["data"]["email"], email.as_str());
+        assert_eq!(stored["data"]["user_id"], sent["data"]["user_id"]);
+        assert!(stored["data"].get("email_verification_token").is_none());
+        for token in &tokens {
+            assert!(!text.contains(token), "a token is still in {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn on_shutdown_a_long_drain_stops_at_the_end_of_a_round() {
+    let manual = spawn_with_manual_relay(5).await;
+    let backlog: i64 = 10_000;
+    manual
+        .app
+        .db
+        .execute(
+            "INSERT INTO outbox (event_id, event_type, payload) \
+             SELECT id, 'user.email_verified', jsonb_build_object('event_id', id, \
+                 'event_type', 'user.email_verified', 'timestamp', now(), \
+                 'data', jsonb_build_object('user_id', gen_random_uuid(), 'email', 'x@example.com')) \
+             FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, $1::bigint)) AS rows",
+            &[&backlog],
+        )
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relay = tokio::spawn(Arc::clone(&manual.relay).run(async {
+        let _ = stopped.await;
+    }));
+    assert!(eventually(WAIT, || async { manual.unsent().await < backlog }).await);
+
+    stop.send(()).unwrap();
+
+    tokio::time::timeout(WAIT, relay)
+        .await
+        .expect("the relay did not stop")
+        .unwrap();
+    let published = backlog - manual.unsent().await;
+    assert!(
+        published < backlog,
+        "the relay drained all {backlog} events before stopping"
+    );
+    assert_eq!(published % 5, 0, "it stopped between two rounds of 5");
+    assert_eq!(
+        manual.stream_messages().await,
+        u64::try_from(published).unwrap(),
+        "everything published was marked"
+    );
 }

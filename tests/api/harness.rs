@@ -367,18 +367,34 @@ impl TestIssuer {
             .collect()
     }
 
-    /// The verification token the mailer would receive for `email` (the latest one).
+    /// The verification token the mailer would receive for `email` (the latest one): from its
+    /// outbox row while the event waits there, else from the stream (the relay removes the
+    /// token from a row when it marks it sent).
     pub async fn verification_token(&self, email: &str) -> String {
-        let mut events = self.events("user.registered").await;
-        events.extend(self.events("user.verification_requested").await);
-        events.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
-        events
-            .iter()
-            .rev()
-            .find(|e| e["data"]["email"] == email)
-            .and_then(|e| e["data"]["email_verification_token"].as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("no verification token for {email}"))
+        let row = self
+            .db
+            .query_opt(
+                "SELECT event_id::text, payload->'data'->>'email_verification_token' FROM outbox \
+                 WHERE event_type IN ('user.registered', 'user.verification_requested') \
+                 AND payload->'data'->>'email' = $1 ORDER BY id DESC LIMIT 1",
+                &[&email],
+            )
+            .await
+            .unwrap_or_else(|err| panic!("outbox query: {err}"))
+            .unwrap_or_else(|| panic!("no verification event for {email}"));
+        if let Some(token) = row.get::<_, Option<String>>(1) {
+            return token;
+        }
+        let event_id: String = row.get(0);
+        self.nats
+            .message(&event_id, Duration::from_secs(10))
+            .await
+            .and_then(|event| {
+                event["data"]["email_verification_token"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| panic!("no verification token for {email} in the stream"))
     }
 
     /// Stops the server and waits for it to drain.
@@ -635,6 +651,36 @@ impl NatsSettings {
             let _ = async_nats::jetstream::new(client)
                 .delete_stream(&self.stream)
                 .await;
+        }
+    }
+
+    /// The payload of the message whose `Nats-Msg-Id` is `event_id`, if the stream holds it.
+    pub async fn message(&self, event_id: &str, deadline: Duration) -> Option<Value> {
+        use futures::StreamExt;
+        let client = async_nats::connect(self.url.as_str()).await.ok()?;
+        let stream = async_nats::jetstream::new(client)
+            .get_stream(&self.stream)
+            .await
+            .ok()?;
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+                filter_subject: format!("{}.>", self.prefix),
+                ..Default::default()
+            })
+            .await
+            .ok()?;
+        let mut messages = consumer.messages().await.ok()?;
+        let started = Instant::now();
+        loop {
+            let remaining = deadline.saturating_sub(started.elapsed());
+            let message = tokio::time::timeout(remaining, messages.next())
+                .await
+                .ok()??
+                .ok()?;
+            let id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id"));
+            if id.is_some_and(|id| id.as_str() == event_id) {
+                return serde_json::from_slice(&message.payload).ok();
+            }
         }
     }
 

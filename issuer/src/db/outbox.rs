@@ -65,13 +65,19 @@ pub async fn pending(db: &impl GenericClient, limit: i64) -> Result<Vec<Pending>
         .collect()
 }
 
+/// Marks events sent, and removes the verification token from their stored payload: the
+/// mailer has it from the stream, and a published row stays until it is pruned, long after the
+/// token should exist anywhere but as its hash.
 pub async fn mark_published(
     db: &impl GenericClient,
     ids: &[i64],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), DbError> {
     let statement = db
-        .prepare_cached("UPDATE outbox SET published_at = $2 WHERE id = ANY($1)")
+        .prepare_cached(
+            "UPDATE outbox SET published_at = $2, \
+             payload = payload #- '{data,email_verification_token}' WHERE id = ANY($1)",
+        )
         .await?;
     db.execute(&statement, &[&ids, &now]).await?;
     Ok(())
