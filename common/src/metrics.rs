@@ -109,6 +109,11 @@ pub struct Endpoint<'a> {
 }
 
 impl Endpoint<'_> {
+    /// The route template (or [`UNKNOWN_ROUTE`]), as logged and labelled.
+    pub fn route(&self) -> &'static str {
+        self.route
+    }
+
     pub fn record(&self, method: &Method, status: StatusCode, elapsed: Duration) {
         self.metrics.record(self.route, method, status, elapsed);
     }
@@ -286,12 +291,12 @@ mod tests {
         );
         assert!(
             body.contains(
-                r#"http_request_duration_seconds_bucket{route="/health",method="GET",le="0.0025"} 1"#
+                r#"http_request_duration_seconds_bucket{route="/health",method="GET",status="200",le="0.0025"} 1"#
             ),
             "{body}"
         );
         assert!(
-            body.contains(r#"http_request_duration_seconds_count{route="/health",method="GET"} 2"#),
+            body.contains(r#"http_request_duration_seconds_count{route="/health",method="GET",status="200"} 2"#),
             "{body}"
         );
     }

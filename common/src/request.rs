@@ -56,7 +56,8 @@ where
         AccessLog::Info => tracing::info_span!(
             "request",
             method = %method,
-            path = %uri.path(),
+            route = endpoint.route(),
+            path = %loggable_path(&uri),
             request_id = %request_id_text,
             status = field::Empty,
             latency_ms = field::Empty,
@@ -64,7 +65,8 @@ where
         AccessLog::QuietSuccess => tracing::debug_span!(
             "request",
             method = %method,
-            path = %uri.path(),
+            route = endpoint.route(),
+            path = %loggable_path(&uri),
             request_id = %request_id_text,
             status = field::Empty,
             latency_ms = field::Empty,
@@ -93,7 +95,7 @@ where
             // The span is filtered out, so this line carries its fields itself.
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
             let request_id = request_id.to_str().unwrap_or_default();
-            tracing::info!(%method, path = %uri.path(), %request_id, status, latency_ms, "request completed");
+            tracing::info!(%method, route = endpoint.route(), path = %loggable_path(&uri), %request_id, status, latency_ms, "request completed");
         } else {
             tracing::info!("request completed");
         }
@@ -136,11 +138,50 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
+/// The path as logged: cut to [`LOGGED_PATH_CHARS`] characters, since a client chooses it and
+/// unknown paths up to the header limit would otherwise go into the logs whole.
+fn loggable_path(uri: &http::Uri) -> &str {
+    let path = uri.path();
+    match path.char_indices().nth(LOGGED_PATH_CHARS) {
+        Some((cut, _)) => &path[..cut],
+        None => path,
+    }
+}
+
+const LOGGED_PATH_CHARS: usize = 256;
+
 /// 5xx at `error` with the whole cause chain; client errors at `debug` without it.
 fn log_error(err: &ApiError) {
     if err.status().is_server_error() {
         tracing::error!(code = %err.code, cause = %error_chain(err), "request failed");
     } else {
         tracing::debug!(code = %err.code, "request refused");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_paths_are_cut_to_a_bounded_length_on_a_character_boundary() {
+        let short: http::Uri = "/api/v1/auth/login?x=1".parse().unwrap();
+        assert_eq!(loggable_path(&short), "/api/v1/auth/login");
+        let long: http::Uri = format!("/{}", "%C3%A9".repeat(1000)).parse().unwrap();
+        assert_eq!(loggable_path(&long).chars().count(), LOGGED_PATH_CHARS);
+    }
+
+    #[test]
+    fn a_sane_request_id_is_kept_and_anything_else_replaced() {
+        let with = |id: &str| {
+            let req = Request::builder().header(REQUEST_ID, id).body(()).unwrap();
+            request_id(&req)
+        };
+        assert_eq!(with("abc-123_x.y:z"), "abc-123_x.y:z");
+        for hostile in ["a b", "a\"b", &"x".repeat(129)] {
+            let replaced = with(hostile);
+            assert_ne!(replaced, hostile);
+            assert_eq!(replaced.len(), 36, "a new UUID");
+        }
     }
 }

@@ -89,6 +89,7 @@ fn with_log_format_json_every_stdout_line_is_a_json_object() {
     let completed = wait_for("request completed");
     assert_eq!(completed["level"], "INFO", "{completed}");
     assert_eq!(completed["span"]["path"], "/nowhere", "{completed}");
+    assert_eq!(completed["span"]["route"], "unknown", "{completed}");
     assert_eq!(completed["span"]["status"], 404, "{completed}");
     assert!(completed["timestamp"].is_string(), "{completed}");
 
