@@ -22,7 +22,7 @@ const SCHEMATHESIS_VERSION: &str = "4.32.5";
 const MAX_EXAMPLES: &str = "400";
 
 /// The methods `/forward-auth` is documented under; it answers any method the same way.
-const FORWARD_AUTH_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+const FORWARD_AUTH_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "TRACE"];
 
 /// Operations a router answers that its document leaves out on purpose, as (METHOD, path).
 const ISSUER_UNDOCUMENTED: &[(&str, &str)] = &[];
@@ -142,7 +142,7 @@ async fn fuzz(name: &str, base: String, bearer: String) {
                 "--checks",
                 "not_a_server_error,status_code_conformance,content_type_conformance,\
                  response_headers_conformance,response_schema_conformance,\
-                 negative_data_rejection,ignored_auth",
+                 negative_data_rejection,ignored_auth,unsupported_method",
             ])
             .args(["--max-examples", &max_examples])
             .args(["--phases", "examples,coverage,fuzzing"])
