@@ -29,6 +29,13 @@ pub enum DbError {
 }
 
 impl From<tokio_postgres::Error> for DbError {
+    /// Unavailable (503, retry later) only when Postgres could not be reached or said it
+    /// cannot serve now: the connection is closed (which is also how a connection the
+    /// watchdog gave up on ends), a transport I/O error, or a server shutting down or
+    /// full. Everything else is a bug or a refusal of
+    /// ours to look at (500): SQL errors, a `query_one` that found no row, a column that does
+    /// not convert, a query that cannot be encoded (tokio-postgres reports those as I/O errors
+    /// too, of kind `InvalidInput`/`InvalidData`, hence the list of transport kinds).
     fn from(err: tokio_postgres::Error) -> Self {
         match err.code() {
             Some(code) if *code == SqlState::UNIQUE_VIOLATION => DbError::UniqueViolation {
@@ -47,10 +54,34 @@ impl From<tokio_postgres::Error> for DbError {
                 DbError::Unavailable(Box::new(err))
             }
             Some(_) => DbError::Query(err),
-            // No SQLSTATE: the connection itself failed (closed, reset, refused, timed out).
-            None => DbError::Unavailable(Box::new(err)),
+            None if err.is_closed() || is_transport_failure(&err) => {
+                DbError::Unavailable(Box::new(err))
+            }
+            None => DbError::Query(err),
         }
     }
+}
+
+/// Whether the error's direct cause is an I/O error of the network kind.
+fn is_transport_failure(err: &tokio_postgres::Error) -> bool {
+    use std::io::ErrorKind;
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| {
+            matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::NotConnected
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::TimedOut
+                    | ErrorKind::AddrNotAvailable
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::NetworkDown
+            )
+        })
 }
 
 impl From<PoolError> for DbError {
@@ -144,4 +175,100 @@ pub async fn ping(pool: &Pool) -> Result<(), DbError> {
     let client = pool.get().await?;
     client.simple_query("SELECT 1").await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tests' Postgres: TEST_DATABASE_URL, or the local server.
+    fn postgres() -> tokio_postgres::Config {
+        std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+            .parse()
+            .unwrap()
+    }
+
+    async fn client() -> tokio_postgres::Client {
+        let (client, connection) = postgres().connect(NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    fn is_query(err: DbError) -> bool {
+        matches!(err, DbError::Query(_))
+    }
+
+    fn is_unavailable(err: DbError) -> bool {
+        matches!(err, DbError::Unavailable(_))
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[tokio::test]
+    async fn a_closed_or_unreachable_connection_is_unavailable() {
+        let (client, connection) = postgres().connect(NoTls).await.unwrap();
+        drop(connection);
+        let closed = client.simple_query("SELECT 1").await.unwrap_err();
+        assert!(closed.is_closed());
+        assert!(is_unavailable(closed.into()));
+
+        let port = free_port();
+        let nowhere: tokio_postgres::Config = format!("postgres://postgres@127.0.0.1:{port}/x")
+            .parse()
+            .unwrap();
+        let refused = nowhere.connect(NoTls).await.map(|_| ()).unwrap_err();
+        assert!(is_unavailable(refused.into()));
+    }
+
+    #[tokio::test]
+    async fn programming_errors_without_an_sqlstate_are_query_errors() {
+        let client = client().await;
+
+        let no_row = client
+            .query_one("SELECT 1 WHERE false", &[])
+            .await
+            .unwrap_err();
+        assert!(no_row.code().is_none());
+        assert!(is_query(no_row.into()), "row count");
+
+        let row = client.query_one("SELECT 'text'::text", &[]).await.unwrap();
+        let wrong_type = row.try_get::<_, i32>(0).unwrap_err();
+        assert!(is_query(wrong_type.into()), "type conversion");
+
+        let missing = row.try_get::<_, String>(3).unwrap_err();
+        assert!(is_query(missing.into()), "column index");
+
+        // tokio-postgres reports an unencodable query as an I/O error of kind InvalidInput.
+        let nul = client.simple_query("SELECT '\0'").await.unwrap_err();
+        assert!(std::error::Error::source(&nul)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some());
+        assert!(is_query(nul.into()), "encoding");
+    }
+
+    #[tokio::test]
+    async fn sql_errors_are_query_errors() {
+        let client = client().await;
+
+        let syntax = client.simple_query("SELEC 1").await.unwrap_err();
+        assert!(is_query(syntax.into()));
+
+        let duplicate = client
+            .batch_execute(
+                "CREATE TEMP TABLE once (id int PRIMARY KEY); INSERT INTO once VALUES (1), (1)",
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            DbError::from(duplicate),
+            DbError::UniqueViolation { constraint } if constraint == "once_pkey"
+        ));
+    }
 }
