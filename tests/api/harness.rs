@@ -502,10 +502,12 @@ where
 }
 
 /// A TCP proxy in front of Postgres that can cut every connection and refuse new ones, to
-/// take the database away from the issuer and give it back.
+/// take the database away from the issuer and give it back; or stall, to freeze it as a
+/// network partition or a hung host would.
 pub struct DbProxy {
     pub addr: SocketAddr,
     broken: Arc<AtomicBool>,
+    stalled: tokio::sync::watch::Sender<bool>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
 }
@@ -525,20 +527,27 @@ impl DbProxy {
             .local_addr()
             .unwrap_or_else(|err| panic!("proxy addr: {err}"));
         let broken = Arc::new(AtomicBool::new(false));
+        let (stalled, _) = tokio::sync::watch::channel(false);
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept = {
             let broken = Arc::clone(&broken);
+            let stalled = stalled.clone();
             let connections = Arc::clone(&connections);
             tokio::spawn(async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
+                while let Ok((inbound, _)) = listener.accept().await {
                     if broken.load(Ordering::SeqCst) {
                         continue; // dropping the stream closes it
                     }
                     let upstream = upstream.clone();
+                    let stalled = stalled.subscribe();
                     let task = tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        if let Ok(outbound) = TcpStream::connect(upstream).await {
+                            let (from_client, to_client) = inbound.into_split();
+                            let (from_server, to_server) = outbound.into_split();
+                            let _ = tokio::try_join!(
+                                pump(from_client, to_server, stalled.clone()),
+                                pump(from_server, to_client, stalled),
+                            );
                         }
                     });
                     if let Ok(mut list) = connections.lock() {
@@ -550,6 +559,7 @@ impl DbProxy {
         DbProxy {
             addr,
             broken,
+            stalled,
             connections,
             accept,
         }
@@ -567,6 +577,40 @@ impl DbProxy {
 
     pub fn restore(&self) {
         self.broken.store(false, Ordering::SeqCst);
+    }
+
+    /// Stops forwarding in both directions, on every connection and on new ones it still
+    /// accepts, without closing any: bytes wait in the proxy and in the sockets' buffers.
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Forwards again, starting with whatever waited.
+    pub fn unstall(&self) {
+        self.stalled.send_replace(false);
+    }
+}
+
+/// Copies one direction of a proxied connection, holding bytes back while stalled.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return Ok(()); // the proxy is gone
+        }
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return to.shutdown().await;
+        }
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return Ok(());
+        }
+        to.write_all(&buf[..n]).await?;
     }
 }
 
