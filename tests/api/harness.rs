@@ -752,19 +752,25 @@ pub struct TestNats {
 
 impl TestNats {
     pub async fn start() -> TestNats {
+        let mut nats = TestNats::not_started();
+        nats.resume().await;
+        nats
+    }
+
+    /// A port and store for a server that is not running yet: `resume` starts it. Until then
+    /// nothing listens on `url`, as with a NATS that is down when the services start.
+    pub fn not_started() -> TestNats {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap_or_else(|err| panic!("no free port: {err}"));
         let dir = std::env::temp_dir().join(format!("auth-nats-{}", Uuid::new_v4().simple()));
-        let mut nats = TestNats {
+        TestNats {
             url: format!("nats://127.0.0.1:{port}"),
             port,
             dir,
             child: None,
-        };
-        nats.resume().await;
-        nats
+        }
     }
 
     /// Kills the server (as a crash would) and waits until its port is closed.
