@@ -60,7 +60,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         DATABASE_TIMEOUT_SECONDS,
         "5",
-        "wait for a connection before answering 503",
+        "bound on each database wait (a connection, a statement) before answering 503",
     ),
     Var::new(
         PASSWORD_POLICY,

@@ -523,11 +523,13 @@ where
 }
 
 /// A TCP proxy that counts the connections it accepts and can cut every connection and refuse
-/// new ones: in front of Postgres it takes the database away from the issuer and gives it back.
+/// new ones, or stall them: in front of Postgres it takes the database away from the issuer and
+/// gives it back, or freezes it as a network partition or a hung host would.
 pub struct TcpProxy {
     pub addr: SocketAddr,
     broken: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
+    stalled: tokio::sync::watch::Sender<bool>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
 }
@@ -553,22 +555,29 @@ impl TcpProxy {
             .unwrap_or_else(|err| panic!("proxy addr: {err}"));
         let broken = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
+        let (stalled, _) = tokio::sync::watch::channel(false);
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept = {
             let broken = Arc::clone(&broken);
             let accepted = Arc::clone(&accepted);
+            let stalled = stalled.clone();
             let connections = Arc::clone(&connections);
             tokio::spawn(async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
+                while let Ok((inbound, _)) = listener.accept().await {
                     accepted.fetch_add(1, Ordering::SeqCst);
                     if broken.load(Ordering::SeqCst) {
                         continue; // dropping the stream closes it
                     }
                     let upstream = upstream.clone();
+                    let stalled = stalled.subscribe();
                     let task = tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        if let Ok(outbound) = TcpStream::connect(upstream).await {
+                            let (from_client, to_client) = inbound.into_split();
+                            let (from_server, to_server) = outbound.into_split();
+                            let _ = tokio::try_join!(
+                                pump(from_client, to_server, stalled.clone()),
+                                pump(from_server, to_client, stalled),
+                            );
                         }
                     });
                     if let Ok(mut list) = connections.lock() {
@@ -581,6 +590,7 @@ impl TcpProxy {
             addr,
             broken,
             accepted,
+            stalled,
             connections,
             accept,
         }
@@ -603,6 +613,40 @@ impl TcpProxy {
 
     pub fn restore(&self) {
         self.broken.store(false, Ordering::SeqCst);
+    }
+
+    /// Stops forwarding in both directions, on every connection and on new ones it still
+    /// accepts, without closing any: bytes wait in the proxy and in the sockets' buffers.
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Forwards again, starting with whatever waited.
+    pub fn unstall(&self) {
+        self.stalled.send_replace(false);
+    }
+}
+
+/// Copies one direction of a proxied connection, holding bytes back while stalled.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return Ok(()); // the proxy is gone
+        }
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return to.shutdown().await;
+        }
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return Ok(());
+        }
+        to.write_all(&buf[..n]).await?;
     }
 }
 
@@ -774,19 +818,25 @@ pub struct TestNats {
 
 impl TestNats {
     pub async fn start() -> TestNats {
+        let mut nats = TestNats::not_started();
+        nats.resume().await;
+        nats
+    }
+
+    /// A port and store for a server that is not running yet: `resume` starts it. Until then
+    /// nothing listens on `url`, as with a NATS that is down when the services start.
+    pub fn not_started() -> TestNats {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap_or_else(|err| panic!("no free port: {err}"));
         let dir = std::env::temp_dir().join(format!("auth-nats-{}", Uuid::new_v4().simple()));
-        let mut nats = TestNats {
+        TestNats {
             url: format!("nats://127.0.0.1:{port}"),
             port,
             dir,
             child: None,
-        };
-        nats.resume().await;
-        nats
+        }
     }
 
     /// Kills the server (as a crash would) and waits until its port is closed.

@@ -1,6 +1,45 @@
 use std::time::Duration;
 
-use crate::harness::{eventually, spawn_issuer, spawn_issuer_at, unique_email, TcpProxy, PASSWORD};
+use crate::harness::{
+    eventually, spawn_issuer, spawn_issuer_at, unique_email, Reply, TcpProxy, TestIssuer, PASSWORD,
+};
+
+/// How long a request may take to give up on a stalled database, with DATABASE_TIMEOUT_SECONDS=1:
+/// a pool wait, then a statement's bound (timeout plus a second of grace), with room to spare.
+const GIVE_UP: Duration = Duration::from_secs(6);
+
+/// `request`, failing the test if it does not answer within `GIVE_UP`.
+async fn answered<F: std::future::Future<Output = Reply>>(what: &str, request: F) -> Reply {
+    tokio::time::timeout(GIVE_UP, request)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung for more than {GIVE_UP:?} on a stalled database"))
+}
+
+/// An issuer reaching Postgres through `proxy`, with a one-second database bound, one user,
+/// and its whole pool open and idle: a stall then catches connections that look healthy.
+async fn issuer_behind(proxy: &TcpProxy) -> (TestIssuer, String) {
+    let app = spawn_issuer_at(Some(proxy.addr), |env| {
+        env.insert("DATABASE_TIMEOUT_SECONDS".into(), "1".into());
+    })
+    .await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await.assert_success(201);
+    let size = app.state.pool.status().max_size;
+    let open = futures::future::join_all((0..size).map(|_| app.state.pool.get())).await;
+    assert!(open.iter().all(Result::is_ok), "the pool did not fill");
+    drop(open);
+    (app, email)
+}
+
+#[track_caller]
+fn assert_unavailable(reply: &Reply) {
+    reply.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(reply.header("retry-after"), "1");
+    assert_eq!(
+        reply.body["error"]["message"],
+        "The service is temporarily unavailable; retry later."
+    );
+}
 
 #[tokio::test]
 async fn health_reports_the_database_connected() {
@@ -56,6 +95,93 @@ async fn without_the_database_health_is_503_and_requests_get_service_unavailable
     })
     .await;
     assert!(recovered, "the issuer did not recover by itself");
+    app.login(&email, PASSWORD).await.assert_success(200);
+}
+
+#[tokio::test]
+async fn with_the_database_stalled_health_answers_503_in_bounded_time_and_200_once_it_moves_again()
+{
+    let proxy = TcpProxy::to_postgres().await;
+    let (app, _) = issuer_behind(&proxy).await;
+    assert_eq!(app.get("/health", None).await.status, 200);
+
+    proxy.stall();
+
+    for _ in 0..3 {
+        let health = answered("/health", app.get("/health", None)).await;
+        assert_eq!(health.status, 503, "body: {}", health.body);
+        assert_eq!(health.body["status"], "unhealthy");
+        assert_eq!(health.body["database"], "disconnected");
+    }
+    assert_eq!(app.get("/health/live", None).await.status, 200);
+
+    proxy.unstall();
+
+    let recovered = eventually(Duration::from_secs(15), || async {
+        answered("/health", app.get("/health", None)).await.status == 200
+    })
+    .await;
+    assert!(recovered, "the issuer did not recover by itself");
+    let health = app.get("/health", None).await;
+    assert_eq!(health.body["database"], "connected");
+}
+
+#[tokio::test]
+async fn with_the_database_stalled_requests_answer_service_unavailable_in_bounded_time_then_work_again(
+) {
+    let proxy = TcpProxy::to_postgres().await;
+    let (app, email) = issuer_behind(&proxy).await;
+
+    proxy.stall();
+
+    // More requests than the pool has connections: each stalled one is given up, not queued for ever.
+    for _ in 0..3 {
+        let login = answered("login", app.login(&email, PASSWORD)).await;
+        assert_unavailable(&login);
+        let register = answered("register", app.register(&unique_email(), PASSWORD)).await;
+        assert_unavailable(&register);
+    }
+    proxy.unstall();
+
+    let late = unique_email();
+    let registered = eventually(Duration::from_secs(15), || async {
+        answered("register", app.register(&late, PASSWORD))
+            .await
+            .status
+            == 201
+    })
+    .await;
+    assert!(registered, "register did not work again after the stall");
+    answered("login", app.login(&late, PASSWORD))
+        .await
+        .assert_success(200);
+    answered("login", app.login(&email, PASSWORD))
+        .await
+        .assert_success(200);
+}
+
+#[tokio::test]
+async fn a_statement_stuck_behind_a_lock_is_cancelled_by_the_server_and_answers_503() {
+    let app = crate::harness::spawn_issuer_with(|env| {
+        env.insert("DATABASE_TIMEOUT_SECONDS".into(), "1".into());
+    })
+    .await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await.assert_success(201);
+    let (mut holder, connection) = {
+        let config: tokio_postgres::Config = app.database_url.parse().unwrap();
+        config.connect(tokio_postgres::NoTls).await.unwrap()
+    };
+    tokio::spawn(connection);
+    let lock = holder.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    let login = answered("login", app.login(&email, PASSWORD)).await;
+
+    assert_unavailable(&login);
+    lock.rollback().await.unwrap();
     app.login(&email, PASSWORD).await.assert_success(200);
 }
 

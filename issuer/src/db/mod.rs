@@ -1,18 +1,36 @@
 //! Storage: the pool, migrations, and one module per table. Each function runs one statement
 //! and takes `&impl GenericClient`, so it works on a pooled client or inside a transaction.
+//!
+//! Every round trip of a pooled connection is bounded by `DATABASE_TIMEOUT_SECONDS` (see
+//! [`bounded`]), so a stalled Postgres turns into `DbError::Unavailable` (503) instead of a
+//! request that hangs.
 
+mod connect;
 pub mod known_addresses;
 pub mod login_failures;
 pub mod outbox;
 pub mod sessions;
 pub mod users;
 pub mod verification_tokens;
+mod watchdog;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
+
+/// How much longer than the server's `statement_timeout` the client waits on a silent
+/// connection: the server needs a moment to report its own timeout, and that report (a 503
+/// for one statement) is better than a dropped connection.
+const REPLY_GRACE: Duration = Duration::from_secs(1);
+
+/// Keepalive probes after the idle time, one a second, before the kernel gives a peer up.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// tokio-postgres's keepalive idle time when the URL sets none.
+const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 
 mod embedded {
     refinery::embed_migrations!("../migrations");
@@ -30,6 +48,13 @@ pub enum DbError {
 }
 
 impl From<tokio_postgres::Error> for DbError {
+    /// Unavailable (503, retry later) only when Postgres could not be reached or said it
+    /// cannot serve now: the connection is closed (which is also how a connection the
+    /// watchdog gave up on ends), a transport I/O error, a server shutting down or full, or a
+    /// statement cancelled by `statement_timeout`. Everything else is a bug or a refusal of
+    /// ours to look at (500): SQL errors, a `query_one` that found no row, a column that does
+    /// not convert, a query that cannot be encoded (tokio-postgres reports those as I/O errors
+    /// too, of kind `InvalidInput`/`InvalidData`, hence the list of transport kinds).
     fn from(err: tokio_postgres::Error) -> Self {
         match err.code() {
             Some(code) if *code == SqlState::UNIQUE_VIOLATION => DbError::UniqueViolation {
@@ -43,16 +68,46 @@ impl From<tokio_postgres::Error> for DbError {
                 if *code == SqlState::ADMIN_SHUTDOWN
                     || *code == SqlState::CRASH_SHUTDOWN
                     || *code == SqlState::CANNOT_CONNECT_NOW
-                    || *code == SqlState::TOO_MANY_CONNECTIONS =>
+                    || *code == SqlState::TOO_MANY_CONNECTIONS
+                    || *code == SqlState::QUERY_CANCELED =>
             {
                 DbError::Unavailable(Box::new(err))
             }
             Some(_) => DbError::Query(err),
-            // No SQLSTATE: the connection itself failed (closed, reset, refused, timed out).
-            None => DbError::Unavailable(Box::new(err)),
+            None if err.is_closed() || is_transport_failure(&err) => {
+                DbError::Unavailable(Box::new(err))
+            }
+            None => DbError::Query(err),
         }
     }
 }
+
+/// Whether the error's direct cause is an I/O error of the network kind.
+fn is_transport_failure(err: &tokio_postgres::Error) -> bool {
+    use std::io::ErrorKind;
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| {
+            matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::NotConnected
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::TimedOut
+                    | ErrorKind::AddrNotAvailable
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::NetworkDown
+            )
+        })
+}
+
+/// No answer from Postgres within the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("Postgres did not answer within {0:?}")]
+pub struct NoAnswer(pub Duration);
 
 impl From<PoolError> for DbError {
     fn from(err: PoolError) -> Self {
@@ -60,16 +115,21 @@ impl From<PoolError> for DbError {
     }
 }
 
-/// A pool that gives up quickly when Postgres is away, so requests answer 503 instead of
-/// hanging, and that replaces broken connections by itself when it returns.
+/// A pool that gives up quickly when Postgres is away or stalls, so requests answer 503
+/// instead of hanging, and that replaces broken connections by itself when it returns.
+///
+/// Recycling stays `Fast` (no round trip per checkout): a connection that died while idle is
+/// closed by keepalives, and one that stalls fails its first statement within the bound.
 pub fn pool(
     config: tokio_postgres::Config,
     size: usize,
     timeout: Duration,
 ) -> Result<Pool, anyhow::Error> {
-    let manager = Manager::from_config(
-        config,
-        NoTls,
+    let manager = Manager::from_connect(
+        bounded(config, timeout),
+        connect::Connector {
+            patience: timeout + REPLY_GRACE,
+        },
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -81,6 +141,50 @@ pub fn pool(
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
         .build()?)
+}
+
+/// The connection settings with every round trip bounded by `timeout`, unless DATABASE_URL
+/// already sets the bound:
+/// - the server cancels a statement after `timeout` (`statement_timeout`, sent as a startup
+///   option ahead of the URL's own `options`, so the URL can still override it) and drops
+///   a client it cannot reach (`tcp_keepalives_*`), which frees the locks of a transaction
+///   whose issuer went away;
+/// - the client gives up connecting after `timeout`, probes an idle connection after
+///   `timeout` of silence, and drops one whose data stays unacknowledged for
+///   `timeout + REPLY_GRACE` (`tcp_user_timeout`);
+/// - and, on pool connections, the watchdog fails a connection on which the server owes a
+///   reply and sends nothing for `timeout + REPLY_GRACE` (a peer that acknowledges but never
+///   answers defeats the TCP bounds).
+pub fn bounded(mut config: tokio_postgres::Config, timeout: Duration) -> tokio_postgres::Config {
+    let patience = timeout + REPLY_GRACE;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(timeout);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(patience);
+    }
+    if config.get_keepalives_idle() == DEFAULT_KEEPALIVES_IDLE {
+        config.keepalives_idle(timeout);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(KEEPALIVE_INTERVAL);
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(KEEPALIVE_RETRIES);
+    }
+    let server = format!(
+        "-c statement_timeout={} -c tcp_keepalives_idle={} -c tcp_keepalives_interval={} \
+         -c tcp_keepalives_count={KEEPALIVE_RETRIES}",
+        timeout.as_millis(),
+        timeout.as_secs().max(1),
+        KEEPALIVE_INTERVAL.as_secs(),
+    );
+    let options = match config.get_options() {
+        Some(own) if !own.trim().is_empty() => format!("{server} {own}"),
+        _ => server,
+    };
+    config.options(options);
+    config
 }
 
 /// Creates the database if it does not exist, then applies pending migrations. Several
@@ -140,9 +244,197 @@ async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(
     Ok(())
 }
 
-/// `SELECT 1` for the health check.
+/// `SELECT 1` for the health check, given up after the pool's connection timeout.
 pub async fn ping(pool: &Pool) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    client.simple_query("SELECT 1").await?;
-    Ok(())
+    let limit = pool.timeouts().wait.unwrap_or(Duration::from_secs(5));
+    let answer = tokio::time::timeout(limit, async {
+        let client = pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    })
+    .await;
+    answer.unwrap_or_else(|_| Err(DbError::Unavailable(Box::new(NoAnswer(limit)))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tests' Postgres: TEST_DATABASE_URL, or the local server.
+    fn postgres() -> tokio_postgres::Config {
+        std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+            .parse()
+            .unwrap()
+    }
+
+    async fn client() -> tokio_postgres::Client {
+        let (client, connection) = postgres().connect(NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    fn is_query(err: DbError) -> bool {
+        matches!(err, DbError::Query(_))
+    }
+
+    fn is_unavailable(err: DbError) -> bool {
+        matches!(err, DbError::Unavailable(_))
+    }
+
+    #[tokio::test]
+    async fn a_closed_or_unreachable_connection_is_unavailable() {
+        let (client, connection) = postgres().connect(NoTls).await.unwrap();
+        drop(connection);
+        let closed = client.simple_query("SELECT 1").await.unwrap_err();
+        assert!(closed.is_closed());
+        assert!(is_unavailable(closed.into()));
+
+        let port = free_port();
+        let nowhere: tokio_postgres::Config = format!("postgres://postgres@127.0.0.1:{port}/x")
+            .parse()
+            .unwrap();
+        let refused = nowhere.connect(NoTls).await.map(|_| ()).unwrap_err();
+        assert!(is_unavailable(refused.into()));
+        let refused = connect::open(&nowhere, Duration::from_secs(1))
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        let shown = format!("{refused:?}");
+        assert!(is_unavailable(refused.into()), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn programming_errors_without_an_sqlstate_are_query_errors() {
+        let client = client().await;
+
+        let no_row = client
+            .query_one("SELECT 1 WHERE false", &[])
+            .await
+            .unwrap_err();
+        assert!(no_row.code().is_none());
+        assert!(is_query(no_row.into()), "row count");
+
+        let row = client.query_one("SELECT 'text'::text", &[]).await.unwrap();
+        let wrong_type = row.try_get::<_, i32>(0).unwrap_err();
+        assert!(is_query(wrong_type.into()), "type conversion");
+
+        let missing = row.try_get::<_, String>(3).unwrap_err();
+        assert!(is_query(missing.into()), "column index");
+
+        // tokio-postgres reports an unencodable query as an I/O error of kind InvalidInput.
+        let nul = client.simple_query("SELECT '\0'").await.unwrap_err();
+        assert!(std::error::Error::source(&nul)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some());
+        assert!(is_query(nul.into()), "encoding");
+    }
+
+    #[tokio::test]
+    async fn sql_errors_are_query_errors_and_statement_timeouts_unavailable() {
+        let client = client().await;
+
+        let syntax = client.simple_query("SELEC 1").await.unwrap_err();
+        assert!(is_query(syntax.into()));
+
+        let duplicate = client
+            .batch_execute(
+                "CREATE TEMP TABLE once (id int PRIMARY KEY); INSERT INTO once VALUES (1), (1)",
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            DbError::from(duplicate),
+            DbError::UniqueViolation { constraint } if constraint == "once_pkey"
+        ));
+
+        client
+            .batch_execute("SET statement_timeout = 50")
+            .await
+            .unwrap();
+        let cancelled = client.simple_query("SELECT pg_sleep(5)").await.unwrap_err();
+        assert_eq!(cancelled.code(), Some(&SqlState::QUERY_CANCELED));
+        assert!(is_unavailable(cancelled.into()));
+    }
+
+    #[tokio::test]
+    async fn pool_connections_carry_the_server_side_bounds() {
+        let pool = pool(postgres(), 1, Duration::from_secs(3)).unwrap();
+        let client = pool.get().await.unwrap();
+        let show = |setting: &'static str| {
+            let client = &client;
+            async move {
+                let rows = client
+                    .simple_query(&format!("SHOW {setting}"))
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .find_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => {
+                            row.get(0).map(str::to_owned)
+                        }
+                        _ => None,
+                    })
+                    .unwrap()
+            }
+        };
+        assert_eq!(show("statement_timeout").await, "3s");
+        assert_eq!(show("tcp_keepalives_idle").await, "3");
+        assert_eq!(show("tcp_keepalives_count").await, "3");
+        drop(client);
+        ping(&pool).await.unwrap();
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[tokio::test]
+    async fn connections_open_on_the_first_host_that_answers_with_the_session_kind_asked_for() {
+        let url = |attrs: &str| -> tokio_postgres::Config {
+            format!(
+                "host=127.0.0.1,127.0.0.1 port={},5432 user=postgres dbname=postgres \
+                 target_session_attrs={attrs}",
+                free_port()
+            )
+            .parse()
+            .unwrap()
+        };
+        let patience = Duration::from_secs(2);
+
+        let (client, _task) = connect::open(&url("read-write"), patience).await.unwrap();
+        client.simple_query("SELECT 1").await.unwrap();
+
+        let standby = connect::open(&url("read-only"), patience)
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        let chain = common::error::error_chain(&standby);
+        assert!(chain.contains("target_session_attrs"), "{chain}");
+    }
+
+    #[test]
+    fn the_url_keeps_its_own_bounds_and_options() {
+        let config: tokio_postgres::Config =
+            "postgres://u@h/db?connect_timeout=9&options=-c%20statement_timeout%3D7000"
+                .parse()
+                .unwrap();
+        let bounded = bounded(config, Duration::from_secs(2));
+        assert_eq!(bounded.get_connect_timeout(), Some(&Duration::from_secs(9)));
+        assert_eq!(
+            bounded.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(3))
+        );
+        assert_eq!(bounded.get_keepalives_idle(), Duration::from_secs(2));
+        let options = bounded.get_options().unwrap();
+        assert!(
+            options.starts_with("-c statement_timeout=2000 "),
+            "{options}"
+        );
+        assert!(options.ends_with(" -c statement_timeout=7000"), "{options}");
+    }
 }
