@@ -87,16 +87,7 @@ async fn two_replicas_on_one_database_publish_each_event_once_in_outbox_order() 
     let sent =
         first.state.metrics.outbox.published.get() + second.state.metrics.outbox.published.get();
     assert_eq!(sent, 100, "events published by the two relays together");
-    let unsent: i64 = first
-        .db
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(unsent, 0);
+    assert_eq!(first.unsent_events().await, 0);
 }
 
 #[tokio::test]

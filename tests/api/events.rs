@@ -78,15 +78,7 @@ impl ManualRelay {
     }
 
     async fn unsent(&self) -> i64 {
-        self.app
-            .db
-            .query_one(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0)
+        self.app.unsent_events().await
     }
 }
 
@@ -182,16 +174,7 @@ async fn each_event_type_arrives_once_with_the_right_data() {
     // What went out is what the outbox holds, and every row is marked sent.
     let outbox: Vec<Value> = app.events("user.registered").await;
     assert_eq!(outbox[0]["event_id"], events[0].1["event_id"]);
-    let unsent: i64 = app
-        .db
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(unsent, 0);
+    assert_eq!(app.unsent_events().await, 0);
 }
 
 #[tokio::test]
@@ -650,19 +633,7 @@ async fn once_an_event_is_published_its_outbox_row_no_longer_holds_the_verificat
         .collect();
     assert_eq!(tokens.len(), 2);
     assert!(tokens.iter().all(|t| t.len() >= 43), "{tokens:?}");
-    let marked = eventually(WAIT, || async {
-        let unsent: i64 = app
-            .db
-            .query_one(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        unsent == 0
-    })
-    .await;
+    let marked = eventually(WAIT, || async { app.unsent_events().await == 0 }).await;
     assert!(marked, "the relay never marked the events sent");
     let rows = app
         .db

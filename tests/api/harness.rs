@@ -367,6 +367,18 @@ impl TestIssuer {
             .collect()
     }
 
+    /// Outbox rows not yet published.
+    pub async fn unsent_events(&self) -> i64 {
+        self.db
+            .query_one(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     /// The verification token the mailer would receive for `email` (the latest one): from its
     /// outbox row while the event waits there, else from the stream (the relay removes the
     /// token from a row when it marks it sent).
