@@ -193,6 +193,9 @@ pub const JWT_ALGORITHM: &str = "JWT_ALGORITHM";
 pub const JWT_ACCESS_TOKEN_EXPIRE_HOURS: &str = "JWT_ACCESS_TOKEN_EXPIRE_HOURS";
 pub const JWT_REFRESH_TOKEN_EXPIRE_DAYS: &str = "JWT_REFRESH_TOKEN_EXPIRE_DAYS";
 pub const JWT_LEEWAY_SECONDS: &str = "JWT_LEEWAY_SECONDS";
+/// Clock skew beyond an hour is a broken clock, not skew; the bound also keeps `exp + leeway`
+/// far from overflowing.
+pub const MAX_LEEWAY_SECONDS: u64 = 3600;
 /// An access token lives at most a year.
 pub const MAX_ACCESS_TOKEN_HOURS: u64 = 8760;
 /// A session lives at most ten years.
@@ -275,7 +278,7 @@ impl CommonConfig {
                 1..=MAX_REFRESH_TOKEN_DAYS,
                 TimeUnit::Days,
             )?,
-            leeway_seconds: env.number_or(JWT_LEEWAY_SECONDS, 30, 0)?,
+            leeway_seconds: env.number_in(JWT_LEEWAY_SECONDS, 30, 0..=MAX_LEEWAY_SECONDS)?,
         };
         Ok(CommonConfig {
             service_name,
@@ -447,7 +450,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         JWT_LEEWAY_SECONDS,
         "30",
-        "clock skew allowed on exp and nbf",
+        "clock skew allowed on exp and nbf (0-3600)",
     ),
     Var::new(
         NATS_URL,
@@ -566,6 +569,10 @@ mod tests {
         );
         assert_eq!(
             failing_variable(&[(JWT_SECRET_KEY, KEY), (JWT_LEEWAY_SECONDS, "soon")]),
+            Some(JWT_LEEWAY_SECONDS.into())
+        );
+        assert_eq!(
+            failing_variable(&[(JWT_SECRET_KEY, KEY), (JWT_LEEWAY_SECONDS, "3601")]),
             Some(JWT_LEEWAY_SECONDS.into())
         );
         assert_eq!(

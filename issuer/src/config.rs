@@ -47,6 +47,10 @@ pub const MAX_REFRESH_REUSE_GRACE_SECONDS: u64 = 3600;
 pub const MAX_VERIFICATION_TOKEN_HOURS: u64 = 8760;
 pub const MAX_OUTBOX_RETENTION_HOURS: u64 = 8760;
 pub const MAX_LOCKOUT_SECONDS: u64 = 86_400;
+/// Hashes at once and waiting: each running hash holds `ARGON2_MEMORY_KIB`, and the
+/// semaphores that bound them take no more than a few million permits.
+pub const MAX_HASHES_RUNNING: u64 = 4096;
+pub const MAX_HASHES_QUEUED: u64 = 1_000_000;
 
 /// Every variable [`IssuerConfig::from_lookup`] reads beyond [`common::config::VARS`].
 pub const VARS: &[Var] = &[
@@ -255,14 +259,18 @@ impl IssuerConfig {
                 iterations: u32_setting(ARGON2_ITERATIONS, 2, 1)?,
                 parallelism: u32_setting(ARGON2_PARALLELISM, 1, 1)?,
             })?,
-            hash_max_concurrent: usize::try_from(env.number_or(
+            hash_max_concurrent: usize::try_from(env.number_in(
                 ARGON2_MAX_CONCURRENT,
-                cores as u64,
-                1,
+                (cores as u64).min(MAX_HASHES_RUNNING),
+                1..=MAX_HASHES_RUNNING,
             )?)
             .map_err(|_| ConfigError::new(ARGON2_MAX_CONCURRENT, "is too large"))?,
-            hash_max_queued: usize::try_from(env.number_or(ARGON2_MAX_QUEUED, 64, 0)?)
-                .map_err(|_| ConfigError::new(ARGON2_MAX_QUEUED, "is too large"))?,
+            hash_max_queued: usize::try_from(env.number_in(
+                ARGON2_MAX_QUEUED,
+                64,
+                0..=MAX_HASHES_QUEUED,
+            )?)
+            .map_err(|_| ConfigError::new(ARGON2_MAX_QUEUED, "is too large"))?,
             refresh_rotation: env.bool_or(REFRESH_TOKEN_ROTATION, false)?,
             refresh_reuse_grace: env.span_in(
                 REFRESH_REUSE_GRACE_SECONDS,
@@ -530,6 +538,24 @@ mod tests {
         assert_eq!(widest.outbox_retention, Duration::from_secs(365 * 86_400));
         assert_eq!(widest.lockout_duration, TimeDelta::days(1));
         Ok(())
+    }
+
+    #[test]
+    fn hash_slot_counts_past_their_bounds_are_refused_naming_the_variable() {
+        for (name, value) in [
+            (ARGON2_MAX_CONCURRENT, "0"),
+            (ARGON2_MAX_CONCURRENT, "4097"),
+            (ARGON2_MAX_QUEUED, "1000001"),
+            (ARGON2_MAX_QUEUED, "18446744073709551615"),
+        ] {
+            let err = load(&[(name, value)]).err();
+            assert_eq!(
+                err.as_ref().map(|e| e.variable.as_str()),
+                Some(name),
+                "{name}={value}"
+            );
+        }
+        assert!(load(&[(ARGON2_MAX_CONCURRENT, "4096"), (ARGON2_MAX_QUEUED, "0")]).is_ok());
     }
 
     #[test]
