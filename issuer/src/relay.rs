@@ -315,6 +315,9 @@ async fn listen(config: IssuerConfig, wake: Arc<Notify>) {
     let Ok(postgres) = config.postgres() else {
         return;
     };
+    // Keepalives and the TCP timeouts notice a host that has gone away; the periodic poll
+    // covers the wake-ups missed meanwhile.
+    let postgres = crate::db::bounded(postgres, config.database_timeout);
     loop {
         match postgres.connect(NoTls).await {
             Ok((client, mut connection)) => {
