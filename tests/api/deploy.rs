@@ -643,3 +643,39 @@ fn traefik_labels_in_compose_are_the_readme_ones_and_reach_the_verifier() -> any
     );
     Ok(())
 }
+
+/// The README's run command builds every binary it then starts: `cargo build` at the root of
+/// this workspace builds only the root package unless told which packages to build.
+#[test]
+fn the_readme_run_command_builds_the_binaries_it_starts() -> anyhow::Result<()> {
+    let readme = read("README.md")?;
+    let command = readme
+        .lines()
+        .find(|line| line.starts_with("export JWT_SECRET_KEY=") && line.contains("cargo build"))
+        .context("README has no run command (export JWT_SECRET_KEY=… && cargo build …)")?;
+    let packages = workspace_targets()?;
+    let started: Vec<&str> = command
+        .split("./target/release/")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+                .next()
+        })
+        .collect();
+    ensure!(
+        started == ["issuer", "verifier"],
+        "the run command starts {started:?}"
+    );
+    for binary in started {
+        let bins = packages.get(binary).context("package missing")?;
+        ensure!(
+            bins.contains(&("bin".to_owned(), binary.to_owned())),
+            "package {binary} has no binary {binary}"
+        );
+        ensure!(
+            command.contains(&format!("-p {binary}")) || command.contains("--workspace"),
+            "the run command starts {binary} but does not build it: {command}"
+        );
+    }
+    Ok(())
+}
