@@ -280,15 +280,7 @@ impl TestIssuer {
     }
 
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
-        let response = self
-            .http
-            .post(self.url(path))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap_or_else(|err| panic!("POST {path}: {err}"));
-        Self::reply(response).await
+        post_raw(&self.http, self.url(path), content_type, body).await
     }
 
     pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
@@ -517,6 +509,23 @@ pub fn unique_email() -> String {
 }
 
 /// Polls `check` until it returns true or `deadline` passes.
+/// `POST url` with exactly these bytes and this content type, for either service.
+pub async fn post_raw(
+    http: &reqwest::Client,
+    url: String,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Reply {
+    let response = http
+        .post(&url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("POST {url}: {err}"));
+    Reply::read(response).await
+}
+
 pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,

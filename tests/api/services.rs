@@ -91,15 +91,7 @@ impl TestVerifier {
 
     /// `POST path` with exactly these bytes and this content type.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
-        let response = self
-            .http
-            .post(self.url(path))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap_or_else(|err| panic!("POST {path}: {err}"));
-        Reply::read(response).await
+        crate::harness::post_raw(&self.http, self.url(path), content_type, body).await
     }
 
     /// The status of a plain `/forward-auth` with `access_token` as the bearer.
