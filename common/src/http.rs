@@ -1,15 +1,13 @@
 //! Hyper glue shared by the services: bounded body reading and strict JSON decoding.
 //!
-//! Every request body in the contract is a flat JSON object of string fields, so decoding is
-//! done here once, with our own messages: a client never sees a parser's wording.
+//! Every request body in the contract is a JSON object decoded into a type of [`crate::api`];
+//! decoding is done here once, with our own messages: a client never sees a parser's wording.
 
 use bytes::Bytes;
 use http::{header, HeaderMap, Request, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use serde::de::{self, MapAccess, Visitor};
-use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::jwt::TokenError;
@@ -42,16 +40,14 @@ pub async fn read_body(
     }
 }
 
-/// Checks the content type, reads the body and parses it as a flat JSON object whose keys are
-/// all in `allowed`.
-pub async fn read_json_object(
+/// Checks the content type, reads the body within `limits` and decodes it as `T`.
+pub async fn read_json<T: DeserializeOwned>(
     req: Request<Incoming>,
     limits: impl Into<BodyLimits>,
-    allowed: &[&str],
-) -> Result<JsonObject, ApiError> {
+) -> Result<T, ApiError> {
     require_json_content_type(req.headers())?;
     let body = read_body(req, limits).await?;
-    JsonObject::parse(&body, allowed)
+    parse_json(&body)
 }
 
 /// Exactly one `Host` header, as HTTP/1.1 requires (RFC 9112 section 3.2). HTTP/1.0 may omit
@@ -129,96 +125,70 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
     }
 }
 
-/// A decoded JSON object: keys in the order sent, each at most once.
-#[derive(Debug)]
-pub struct JsonObject {
-    fields: Vec<(String, Value)>,
+/// Decodes a request body as `T`, a struct of the contract with `deny_unknown_fields`.
+///
+/// Only a JSON object is accepted (serde would also map an array onto a struct by position).
+/// The decoder stops at the first unknown or repeated key, so the cost is linear in the size of
+/// the body. Every failure is VALIDATION_ERROR naming the field at fault, in our own words.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<IgnoredAny>(bytes) {
+            Ok(_) => ApiError::validation("body", "the body must be a JSON object"),
+            Err(_) => not_json(),
+        });
+    }
+    let mut decoder = serde_json::Deserializer::from_slice(bytes);
+    let decoded = serde_path_to_error::deserialize(&mut decoder).map_err(|err| {
+        let path = err.path().to_string();
+        decode_error(&path, err.inner())
+    })?;
+    decoder.end().map_err(|_| not_json())?;
+    Ok(decoded)
 }
 
-impl JsonObject {
-    pub fn parse(bytes: &[u8], allowed: &[&str]) -> Result<Self, ApiError> {
-        let parsed: Result<Fields, _> = serde_json::from_slice(bytes);
-        let fields = match parsed {
-            Ok(Fields(fields)) => fields,
-            Err(err) if err.is_data() => {
-                // Our visitor's own messages: "must be a JSON object" or "appears twice".
-                return Err(decode_error(&err));
-            }
-            Err(_) => {
-                return Err(ApiError::validation("body", "the body is not valid JSON"));
-            }
-        };
-        if let Some((key, _)) = fields
-            .iter()
-            .find(|(key, _)| !allowed.contains(&key.as_str()))
-        {
-            // The client's own key, cut short: an error never echoes kilobytes back.
-            let shown: String = key.chars().take(64).collect();
-            return Err(ApiError::validation(shown, "is not a known field"));
-        }
-        Ok(JsonObject { fields })
-    }
-
-    /// The string value of a required field.
-    pub fn required_str(&self, name: &str) -> Result<&str, ApiError> {
-        match self.fields.iter().find(|(key, _)| key == name) {
-            Some((_, Value::String(value))) => Ok(value),
-            Some(_) => Err(ApiError::validation(name, "must be a string")),
-            None => Err(ApiError::validation(name, "is required")),
-        }
-    }
+fn not_json() -> ApiError {
+    ApiError::validation("body", "the body is not valid JSON")
 }
 
-fn decode_error(err: &serde_json::Error) -> ApiError {
+/// serde's data errors name the field in their message (unknown, missing, repeated) or in the
+/// path (wrong type); nothing of the client's input is echoed but a key cut short.
+fn decode_error(path: &str, err: &serde_json::Error) -> ApiError {
+    if !err.is_data() {
+        return not_json();
+    }
     let text = err.to_string();
-    if let Some(key) = text
-        .strip_prefix(DUPLICATE_PREFIX)
-        .and_then(|rest| rest.split('`').next())
-    {
+    let named = |prefix: &str| {
+        text.strip_prefix(prefix).map(|rest| {
+            let key = rest.split('`').next().unwrap_or_default();
+            key.chars().take(64).collect::<String>()
+        })
+    };
+    if let Some(key) = named("unknown field `") {
+        return ApiError::validation(key, "is not a known field");
+    }
+    if let Some(key) = named("missing field `") {
+        return ApiError::validation(key, "is required");
+    }
+    if let Some(key) = named("duplicate field `") {
         return ApiError::validation(key, "appears more than once");
     }
-    ApiError::validation("body", "the body must be a JSON object")
-}
-
-const DUPLICATE_PREFIX: &str = "duplicate key `";
-
-struct Fields(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Fields {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(FieldsVisitor)
-    }
-}
-
-struct FieldsVisitor;
-
-impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Fields;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
-        let mut fields: Vec<(String, Value)> = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if fields.iter().any(|(seen, _)| *seen == key) {
-                // The key is cut at a backtick so the message can be split back apart safely.
-                let shown: String = key.chars().take_while(|c| *c != '`').take(64).collect();
-                return Err(de::Error::custom(format!("{DUPLICATE_PREFIX}{shown}`")));
-            }
-            let value: Value = map.next_value()?;
-            fields.push((key, value));
-        }
-        Ok(Fields(fields))
+    let field = match path {
+        "" | "." => "body".to_owned(),
+        path => path.chars().take(64).collect(),
+    };
+    if text.contains("expected a string") {
+        ApiError::validation(field, "must be a string")
+    } else {
+        ApiError::validation(field, "has the wrong type")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{LoginRequest, TokenRequest};
 
-    fn issue(result: Result<JsonObject, ApiError>) -> (Option<String>, String) {
+    fn issue<T>(result: Result<T, ApiError>) -> (Option<String>, String) {
         match result {
             Ok(_) => (None, "ok".into()),
             Err(err) => {
@@ -232,49 +202,59 @@ mod tests {
     }
 
     #[test]
-    fn accepts_a_flat_object_of_known_fields() {
-        let object = JsonObject::parse(br#"{"email":"a@b.co"}"#, &["email"]);
-        assert!(matches!(
-            object.as_ref().map(|o| o.required_str("email")),
-            Ok(Ok("a@b.co"))
-        ));
+    fn accepts_an_object_of_known_fields() {
+        let decoded = parse_json::<TokenRequest>(br#" {"token":"a.b.c"} "#);
+        assert_eq!(decoded.ok().map(|t| t.token), Some("a.b.c".to_string()));
     }
 
     #[test]
     fn names_the_field_at_fault() {
-        let allowed = &["email", "password"];
-        assert_eq!(
-            issue(JsonObject::parse(br#"{"email":"x","admin":true}"#, allowed)),
-            (Some("admin".into()), "is not a known field".into())
-        );
-        assert_eq!(
-            issue(JsonObject::parse(br#"{"email":"x","email":"y"}"#, allowed)),
-            (Some("email".into()), "appears more than once".into())
-        );
-        assert_eq!(
-            issue(JsonObject::parse(br#"{"email":"x""#, allowed)),
-            (Some("body".into()), "the body is not valid JSON".into())
-        );
-        assert_eq!(
-            issue(JsonObject::parse(br#"["email"]"#, allowed)),
-            (Some("body".into()), "the body must be a JSON object".into())
-        );
-        assert_eq!(
-            issue(JsonObject::parse(b"{\"email\":\"\xff\"}", allowed)),
-            (Some("body".into()), "the body is not valid JSON".into())
-        );
+        let cases: [(&[u8], &str, &str); 9] = [
+            (
+                br#"{"email":"x","admin":true}"#,
+                "admin",
+                "is not a known field",
+            ),
+            (
+                br#"{"email":"x","email":"y"}"#,
+                "email",
+                "appears more than once",
+            ),
+            (br#"{"email":"x""#, "body", "the body is not valid JSON"),
+            (
+                br#"{"email":"x","password":"y"} x"#,
+                "body",
+                "the body is not valid JSON",
+            ),
+            (br#"["x","y"]"#, "body", "the body must be a JSON object"),
+            (
+                b"{\"email\":\"\xff\"}",
+                "body",
+                "the body is not valid JSON",
+            ),
+            (
+                br#"{"email":42,"password":"y"}"#,
+                "email",
+                "must be a string",
+            ),
+            (br#"{"email":"x"}"#, "password", "is required"),
+            (b"", "body", "the body is not valid JSON"),
+        ];
+        for (body, field, expected) in cases {
+            assert_eq!(
+                issue(parse_json::<LoginRequest>(body)),
+                (Some(field.into()), expected.into()),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]
-    fn reports_missing_and_mistyped_fields() -> Result<(), ApiError> {
-        let object = JsonObject::parse(br#"{"email":42}"#, &["email", "password"])?;
-        let err = object.required_str("email").err().and_then(|e| e.details);
-        assert_eq!(err.map(|d| d.issue), Some("must be a string".to_string()));
-        let err = object
-            .required_str("password")
-            .err()
-            .and_then(|e| e.details);
-        assert_eq!(err.map(|d| d.issue), Some("is required".to_string()));
-        Ok(())
+    fn an_unknown_key_is_echoed_cut_short() {
+        let key = "k".repeat(500);
+        let body = format!(r#"{{"{key}":1}}"#);
+        let (field, _) = issue(parse_json::<TokenRequest>(body.as_bytes()));
+        assert_eq!(field.map(|f| f.len()), Some(64));
     }
 }

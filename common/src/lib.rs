@@ -3,6 +3,7 @@
 //! - [`error`]: the contract's error-code table ([`error::ErrorCode`]) and [`error::ApiError`],
 //!   the one error type every handler returns.
 //! - [`envelope`]: the JSON success / error bodies; the only code that serialises them.
+//! - [`api`]: the request bodies of the contract, as types.
 //! - [`http`]: hyper glue: bounded body reading, strict JSON decoding, response builders.
 //! - [`server`]: the accept loop: connection cap, TLS, timeouts, graceful shutdown.
 //! - [`limits`]: connection and request limits, TLS files; [`tls`]: the rustls set-up.
@@ -16,6 +17,7 @@
 //! - [`events`]: the event envelope published to NATS and its subjects.
 //! - [`telemetry`] and [`shutdown`]: logging set-up and the termination signal.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod cors;

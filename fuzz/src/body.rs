@@ -1,10 +1,11 @@
-//! The body target: `common::http::JsonObject::parse`, which every request body goes through.
+//! The body target: `common::http::parse_json`, which every request body goes through.
 //! Inputs are random bytes, generated JSON (nested, escaped, duplicated keys, odd top levels)
 //! and mutations of it; the outcome is checked against `serde_json::Value` and what the
 //! generator knows it produced. Values carry a marker that must never appear in an error.
 
+use common::api::RegisterRequest;
 use common::error::ErrorCode;
-use common::http::JsonObject;
+use common::http::parse_json;
 use serde_json::Value;
 
 use crate::{Outcome, Rng};
@@ -53,14 +54,14 @@ pub fn one(rng: &mut Rng) -> (Vec<u8>, Outcome) {
 }
 
 fn check(generated: &Generated) -> Outcome {
-    let decoded = JsonObject::parse(&generated.bytes, ALLOWED);
+    let decoded = parse_json::<RegisterRequest>(&generated.bytes);
     let model: Option<serde_json::Map<String, Value>> =
         match serde_json::from_slice(&generated.bytes) {
             Ok(Value::Object(map)) => Some(map),
             _ => None,
         };
     match decoded {
-        Ok(object) => {
+        Ok(request) => {
             let Some(map) = model else {
                 return Err("accepted what is not one JSON object".to_owned());
             };
@@ -70,8 +71,13 @@ fn check(generated: &Generated) -> Outcome {
             if let Some(key) = map.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
                 return Err(format!("accepted the unknown key {key:?}"));
             }
-            for name in ALLOWED {
-                let got = object.required_str(name).ok();
+            let fields = [
+                &request.email,
+                &request.password,
+                &request.password_confirmation,
+            ];
+            for (name, got) in ALLOWED.iter().zip(fields) {
+                let got = Some(got.as_str());
                 let want = map.get(*name).and_then(Value::as_str);
                 if got != want {
                     return Err(format!("{name}: decoded {got:?}, the JSON says {want:?}"));
@@ -101,10 +107,17 @@ fn check(generated: &Generated) -> Outcome {
             if text.contains(MARKER) {
                 return Err(format!("the error echoes a value: {text}"));
             }
-            if generated.clean == Some(true) {
+            // Every field is required and must be a string.
+            let incomplete = model.as_ref().is_some_and(|m| {
+                ALLOWED
+                    .iter()
+                    .any(|k| m.get(*k).and_then(Value::as_str).is_none())
+            });
+            if generated.clean == Some(true) && !incomplete {
                 return Err(format!("refused a clean object: {text}"));
             }
             let explained = model.is_none()
+                || incomplete
                 || generated.duplicate
                 || details.is_some_and(|d| d.issue == "appears more than once")
                 || model

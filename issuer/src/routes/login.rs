@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use common::api::LoginRequest;
 use common::envelope::{self, Response};
 use common::error::ApiError;
 use http::{Request, StatusCode};
@@ -19,10 +20,10 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let client_ip =
         crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
-    let body = json_body(state, req, &["email", "password"]).await?;
+    let body: LoginRequest = json_body(state, req).await?;
     let credentials = Credentials {
-        email: body.required_str("email")?.to_owned(),
-        password: body.required_str("password")?.to_owned(),
+        email: body.email,
+        password: body.password,
     };
     let logged_in = use_case::login(state, credentials, client_ip).await?;
     Ok(envelope::success(

@@ -184,11 +184,10 @@ pub async fn route(
     }
 }
 
-/// Reads the body as a JSON object with exactly these fields allowed.
-async fn json_body(
+/// Reads the body as the request type `T` of the contract.
+async fn json_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     req: Request<Incoming>,
-    fields: &[&str],
-) -> Result<common::http::JsonObject, ApiError> {
-    common::http::read_json_object(req, state.config.common.body_limits(), fields).await
+) -> Result<T, ApiError> {
+    common::http::read_json(req, state.config.common.body_limits()).await
 }

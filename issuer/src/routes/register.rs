@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use common::api::{EmailRequest, RegisterRequest, TokenRequest};
 use common::envelope::{self, Response};
 use common::error::ApiError;
 use http::{Request, StatusCode};
@@ -20,11 +21,11 @@ pub async fn register(
 ) -> Result<Response, ApiError> {
     let client_ip =
         crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
-    let body = json_body(state, req, &["email", "password", "password_confirmation"]).await?;
+    let body: RegisterRequest = json_body(state, req).await?;
     let input = Registration {
-        email: body.required_str("email")?.to_owned(),
-        password: body.required_str("password")?.to_owned(),
-        password_confirmation: body.required_str("password_confirmation")?.to_owned(),
+        email: body.email,
+        password: body.password,
+        password_confirmation: body.password_confirmation,
     };
     let registered = registration::register(state, input, client_ip).await?;
     Ok(envelope::success(
@@ -38,8 +39,8 @@ pub async fn register(
 }
 
 pub async fn verify_email(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
-    let body = json_body(state, req, &["token"]).await?;
-    let user_id = verification::verify_email(state, body.required_str("token")?).await?;
+    let body: TokenRequest = json_body(state, req).await?;
+    let user_id = verification::verify_email(state, &body.token).await?;
     Ok(envelope::success(
         StatusCode::OK,
         &json!({"message": "Email verified.", "user_id": user_id}),
@@ -53,8 +54,8 @@ pub async fn resend_verification(
 ) -> Result<Response, ApiError> {
     let client_ip =
         crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
-    let body = json_body(state, req, &["email"]).await?;
-    verification::resend_verification(state, body.required_str("email")?, client_ip).await?;
+    let body: EmailRequest = json_body(state, req).await?;
+    verification::resend_verification(state, &body.email, client_ip).await?;
     Ok(envelope::success(
         StatusCode::ACCEPTED,
         &json!({"message": "If the account exists and is not verified yet, a new verification email is on its way."}),

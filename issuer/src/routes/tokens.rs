@@ -1,5 +1,6 @@
 //! POST /refresh, /logout, /validate-token.
 
+use common::api::{RefreshTokenRequest, TokenRequest};
 use common::envelope::{self, Response};
 use common::error::ApiError;
 use common::metrics::Validation;
@@ -13,8 +14,8 @@ use crate::error::IssuerError;
 use crate::state::AppState;
 
 pub async fn refresh(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
-    let body = json_body(state, req, &["refresh_token"]).await?;
-    let refreshed = sessions::refresh(state, body.required_str("refresh_token")?).await?;
+    let body: RefreshTokenRequest = json_body(state, req).await?;
+    let refreshed = sessions::refresh(state, &body.refresh_token).await?;
     let mut data = json!({
         "access_token": refreshed.access_token,
         "token_type": "bearer",
@@ -27,8 +28,8 @@ pub async fn refresh(state: &AppState, req: Request<Incoming>) -> Result<Respons
 }
 
 pub async fn logout(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
-    let body = json_body(state, req, &["refresh_token"]).await?;
-    sessions::logout(state, body.required_str("refresh_token")?).await?;
+    let body: RefreshTokenRequest = json_body(state, req).await?;
+    sessions::logout(state, &body.refresh_token).await?;
     Ok(envelope::success(
         StatusCode::OK,
         &json!({"message": "Logged out; the session is revoked."}),
@@ -36,8 +37,8 @@ pub async fn logout(state: &AppState, req: Request<Incoming>) -> Result<Response
 }
 
 pub async fn validate(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
-    let body = json_body(state, req, &["token"]).await?;
-    let result = whoami::validate(state, body.required_str("token")?).await;
+    let body: TokenRequest = json_body(state, req).await?;
+    let result = whoami::validate(state, &body.token).await;
     match &result {
         Ok(_) => state.metrics.validations.record(Validation::Valid),
         Err(IssuerError::Token(err)) => state.metrics.validations.record(Validation::of_error(err)),

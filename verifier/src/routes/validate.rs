@@ -1,5 +1,6 @@
 //! POST /api/v1/auth/validate-token: the issuer's answer, from the keys alone.
 
+use common::api::TokenRequest;
 use common::envelope::{self, Response};
 use common::error::ApiError;
 use common::metrics::Validation;
@@ -9,9 +10,9 @@ use hyper::body::Incoming;
 use crate::state::AppState;
 
 pub async fn validate(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
-    let body =
-        common::http::read_json_object(req, state.config.common.body_limits(), &["token"]).await?;
-    let verdict = state.verify(body.required_str("token")?);
+    let body: TokenRequest =
+        common::http::read_json(req, state.config.common.body_limits()).await?;
+    let verdict = state.verify(&body.token);
     state
         .metrics
         .validate_token

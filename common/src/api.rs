@@ -1,0 +1,43 @@
+//! The request bodies of the contract, as types. Each one refuses unknown and repeated keys as
+//! it meets them ([`crate::http::parse_json`] turns serde's word into VALIDATION_ERROR), so a
+//! body costs time linear in its size however many keys it carries.
+
+use serde::Deserialize;
+
+/// `POST /register`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub password_confirmation: String,
+}
+
+/// `POST /login`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /verify-email` and both services' `POST /validate-token`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub token: String,
+}
+
+/// `POST /resend-verification`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    pub email: String,
+}
+
+/// `POST /refresh` and `POST /logout`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshTokenRequest {
+    pub refresh_token: String,
+}
