@@ -76,7 +76,7 @@ fn bad_configuration_stops_the_issuer_with_one_line_naming_the_variable() {
 #[test]
 fn migrate_creates_the_database_and_its_tables_then_exits() {
     let database = format!("bin_migrate_{}", std::process::id());
-    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let url = binary::database_url(&database);
     let output = issuer(&[("JWT_SECRET_KEY", KEY), ("DATABASE_URL", &url)])
         .arg("migrate")
         .output()
@@ -86,13 +86,7 @@ fn migrate_creates_the_database_and_its_tables_then_exits() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let psql = |db: &str, sql: &str| {
-        Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-tAc", sql])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
+    let psql = binary::psql;
     let tables = psql(
         &database,
         "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables \
@@ -129,7 +123,7 @@ fn sigint_lets_the_request_in_flight_finish_then_exits_cleanly() {
 /// once the request has been received, and expects its 201, then a clean exit after the drain.
 fn signal_lets_the_request_in_flight_finish(signal: &str) {
     let database = format!("bin_{}_{}", std::process::id(), signal.to_lowercase());
-    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let url = binary::database_url(&database);
     let mut child = issuer(&[
         ("JWT_SECRET_KEY", KEY),
         ("DATABASE_URL", &url),
@@ -192,14 +186,8 @@ fn signal_lets_the_request_in_flight_finish(signal: &str) {
     assert!(exit.success(), "exit: {exit:?}");
     wait_for("all connections drained");
 
-    let _ = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-qc",
-            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-        ])
-        .output();
+    let _ = binary::psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+    );
 }

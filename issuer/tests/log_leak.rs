@@ -39,23 +39,6 @@ fn field(body: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} in {body}"))
 }
 
-fn psql(database: &str, sql: &str) -> String {
-    Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-tAc",
-            sql,
-        ])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
-}
-
 /// The token of the latest `user.registered` event in the stream, waiting for the relay.
 fn verification_token_from_stream(nats: &str, stream: &str, prefix: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -96,7 +79,7 @@ fn trace_logs_carry_no_password_token_or_key() {
             .map_or(0, |d| d.subsec_nanos())
     );
     let database = format!("log_leak_{id}");
-    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let url = binary::database_url(&database);
     let nats = std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let (stream, prefix) = (format!("LOGLEAK_{id}"), format!("logleak{id}"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_issuer"))
@@ -278,15 +261,17 @@ fn trace_logs_carry_no_password_token_or_key() {
     assert_eq!(logout.status, 200, "{}", logout.body);
 
     // Let the relay publish (and log) the events, then stop the issuer and read everything.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while psql(
-        &database,
-        "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-    ) != "0"
-        && Instant::now() < deadline
-    {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pending = || {
+        binary::psql(
+            &database,
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        )
+    };
+    while pending() != "0" && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert_eq!(pending(), "0", "the relay never published the outbox");
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -298,16 +283,10 @@ fn trace_logs_carry_no_password_token_or_key() {
         log.push_str(&line);
         log.push('\n');
     }
-    let _ = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-qc",
-            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-        ])
-        .output();
+    let _ = binary::psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+    );
 
     // The capture is real: every request we sent is in it, at trace verbosity.
     for request_id in [

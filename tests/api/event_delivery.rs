@@ -2,7 +2,7 @@
 //! when NATS is away from the start. Each test has its own database, stream and subject prefix.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -114,20 +114,19 @@ async fn a_commit_wakes_the_relay_through_notify_long_before_its_next_poll() {
     .await;
     assert!(ready, "the relay never connected to NATS and listened");
 
-    let started = Instant::now();
     let reply = app.register(&unique_email(), PASSWORD).await;
     reply.assert_success(201);
+    // With a 10-minute poll, only the NOTIFY can bring the event within this deadline.
     let arrived = app
         .nats
-        .published("user.registered", 1, Duration::from_secs(2))
+        .published("user.registered", 1, Duration::from_secs(60))
         .await;
 
     assert_eq!(
         arrived.len(),
         1,
-        "no event within 2 s with a 10-minute poll"
+        "no event within 60 s with a 10-minute poll"
     );
-    assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(arrived[0].1["data"]["user_id"], reply.data()["user_id"]);
 }
 

@@ -280,7 +280,7 @@ async fn an_event_published_again_after_a_crash_before_marking_is_seen_once() {
 async fn logout_reaches_running_and_newly_started_verifiers_and_spares_other_sessions() {
     let app = spawn_issuer().await;
     let email = unique_email();
-    app.register(&email, PASSWORD).await;
+    app.register(&email, PASSWORD).await.assert_success(201);
     let kept = app.login(&email, PASSWORD).await.data().clone();
     let ended = app.login(&email, PASSWORD).await.data().clone();
     let token = |data: &Value| data["access_token"].as_str().unwrap().to_owned();
@@ -291,13 +291,14 @@ async fn logout_reaches_running_and_newly_started_verifiers_and_spares_other_ses
         .await
         .assert_success(200);
 
-    let rejected = eventually(Duration::from_secs(1), || async {
+    // A generous deadline: the time it takes is a figure for the bench, not a test.
+    let rejected = eventually(Duration::from_secs(30), || async {
         verifier.status_for(&token(&ended)).await == 401
     })
     .await;
     assert!(
         rejected,
-        "the running verifier still accepts the logged-out session after 1 s"
+        "the running verifier still accepts the logged-out session after 30 s"
     );
     let response = verifier
         .forward_auth(

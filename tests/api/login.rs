@@ -69,7 +69,7 @@ async fn login_opens_a_session_and_queues_user_logged_in() {
 async fn unknown_email_and_wrong_password_get_the_same_answer() {
     let app = spawn_issuer().await;
     let email = unique_email();
-    app.register(&email, PASSWORD).await;
+    app.register(&email, PASSWORD).await.assert_success(201);
 
     let unknown = app.login(&unique_email(), PASSWORD).await;
     let wrong = app.login(&email, "Correct-Horse-8").await;
@@ -86,7 +86,7 @@ async fn unknown_email_and_wrong_password_get_the_same_answer() {
 async fn password_is_compared_byte_exact() {
     let app = spawn_issuer().await;
     let email = unique_email();
-    app.register(&email, PASSWORD).await;
+    app.register(&email, PASSWORD).await.assert_success(201);
     for attempt in [
         format!(" {PASSWORD}"),
         PASSWORD.to_uppercase(),
@@ -105,7 +105,7 @@ async fn unverified_email_is_refused_only_when_required() {
     })
     .await;
     let email = unique_email();
-    app.register(&email, PASSWORD).await;
+    app.register(&email, PASSWORD).await.assert_success(201);
 
     app.login(&email, PASSWORD)
         .await

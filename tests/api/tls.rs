@@ -137,7 +137,7 @@ async fn assert_hostile_clients_are_shrugged_off(
         .await
         .unwrap_or_else(|err| panic!("{err}"));
     assert!(
-        conn.closed_within(Duration::from_secs(3)).await,
+        conn.closed_within(Duration::from_secs(30)).await,
         "{service}: plain HTTP on the TLS port was not closed"
     );
     assert!(
@@ -195,7 +195,12 @@ async fn a_client_that_does_not_trust_the_certificate_cannot_connect() {
         .get(https(verifier.addr, "/health"))
         .send()
         .await;
-    assert!(result.is_err());
+    // The handshake fails on the certificate, not on anything else.
+    let error = format!("{:?}", result.err());
+    assert!(
+        error.contains("InvalidCertificate"),
+        "not refused for its certificate: {error}"
+    );
     assert_round_trip(&cert.client(verifier.addr), verifier.addr, "verifier").await;
 }
 

@@ -371,7 +371,7 @@ async fn validate_token_answers_like_the_issuer() {
     let issuer = spawn_issuer().await;
     let verifier = spawn_verifier().await;
     let email = unique_email();
-    issuer.register(&email, PASSWORD).await;
+    issuer.register(&email, PASSWORD).await.assert_success(201);
     let login = issuer.login(&email, PASSWORD).await;
     let access = login.data()["access_token"].as_str().unwrap();
 

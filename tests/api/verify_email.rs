@@ -38,7 +38,7 @@ async fn verify_email_marks_the_user_verified_and_queues_the_event() {
 async fn a_verification_token_works_once() {
     let app = spawn_issuer().await;
     let email = unique_email();
-    app.register(&email, PASSWORD).await;
+    app.register(&email, PASSWORD).await.assert_success(201);
     let token = app.verification_token(&email).await;
     app.verify_email(&token).await.assert_success(200);
 
@@ -59,7 +59,7 @@ async fn a_verification_token_works_once() {
 async fn an_expired_verification_token_is_refused() {
     let app = spawn_issuer().await;
     let email = unique_email();
-    app.register(&email, PASSWORD).await;
+    app.register(&email, PASSWORD).await.assert_success(201);
     let token = app.verification_token(&email).await;
 
     app.state.clock.advance(24 * 3600 + 1);
@@ -105,7 +105,7 @@ async fn garbage_and_unknown_tokens_are_invalid() {
 async fn resend_replaces_the_token_and_answers_the_same_for_unknown_emails() {
     let app = spawn_issuer().await;
     let email = unique_email();
-    app.register(&email, PASSWORD).await;
+    app.register(&email, PASSWORD).await.assert_success(201);
     let first = app.verification_token(&email).await;
 
     let known = app

@@ -78,3 +78,27 @@ pub fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
         .unwrap_or_default();
     Reply { status, body }
 }
+
+/// The tests' Postgres, `TEST_DATABASE_URL` (default
+/// `postgres://postgres@127.0.0.1:5432/postgres`), with its database replaced by `database`.
+pub fn database_url(database: &str) -> String {
+    let base = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", &base));
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let query = rest.split_once('?').map(|(_, q)| format!("?{q}"));
+    format!(
+        "{scheme}://{authority}/{database}{}",
+        query.unwrap_or_default()
+    )
+}
+
+/// The first column of the first row `sql` returns in `database`, trimmed; empty on any error.
+pub fn psql(database: &str, sql: &str) -> String {
+    Command::new("psql")
+        .arg(database_url(database))
+        .args(["-tAc", sql])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}

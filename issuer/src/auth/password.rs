@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -139,6 +140,8 @@ struct HasherInner {
     admitted: Arc<Semaphore>,
     /// Verified against for unknown emails, so a miss costs what a hit costs.
     dummy_hash: String,
+    /// Hashes and verifications run to completion.
+    completed: AtomicU64,
 }
 
 impl Hasher {
@@ -159,6 +162,7 @@ impl Hasher {
                 running: Arc::new(Semaphore::new(running)),
                 admitted: Arc::new(Semaphore::new(admitted)),
                 dummy_hash,
+                completed: AtomicU64::new(0),
             }),
         })
     }
@@ -196,6 +200,12 @@ impl Hasher {
         .await
     }
 
+    /// Hashes and verifications run to completion since start: one per login attempt that
+    /// reached the hasher, whether or not the account exists.
+    pub fn completed(&self) -> u64 {
+        self.inner.completed.load(Ordering::Relaxed)
+    }
+
     async fn run<T, F>(&self, work: F) -> Result<T, HashError>
     where
         T: Send + 'static,
@@ -217,7 +227,9 @@ impl Hasher {
         // hash still runs to its end, and its slot must stay taken until then.
         tokio::task::spawn_blocking(move || {
             let _permits = (admitted, running);
-            span.in_scope(|| work(&inner))
+            let result = span.in_scope(|| work(&inner));
+            inner.completed.fetch_add(1, Ordering::Relaxed);
+            result
         })
         .instrument(tracing::Span::current())
         .await
