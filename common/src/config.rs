@@ -299,7 +299,11 @@ impl CommonConfig {
             allowed_origins: crate::cors::AllowedOrigins::from_env(env)?,
             limits: crate::limits::ServerLimits::from_env(env)?,
             tls: crate::limits::TlsFiles::from_env(env)?,
-            shutdown_grace: Duration::from_secs(env.number_or(SHUTDOWN_GRACE_SECONDS, 30, 0)?),
+            shutdown_grace: Duration::from_secs(env.number_in(
+                SHUTDOWN_GRACE_SECONDS,
+                30,
+                0..=3600,
+            )?),
         })
     }
 }
@@ -467,7 +471,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         SHUTDOWN_GRACE_SECONDS,
         "30",
-        "how long in-flight requests may run after SIGTERM",
+        "how long in-flight requests may run after SIGTERM (0-3600)",
     ),
     Var::new(
         limits::HEADER_READ_TIMEOUT_SECONDS,

@@ -2,7 +2,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use common::clock::Clock;
@@ -27,15 +29,29 @@ pub struct App {
 }
 
 impl App {
+    /// Checks every setting first (TLS files included), binds, then prepares the database. A
+    /// database that cannot be reached or migrated yet does not stop the start: the issuer
+    /// serves health (not ready) and retries with backoff in the background, logging why.
     pub async fn build(config: IssuerConfig) -> Result<App, anyhow::Error> {
         let postgres = config.postgres()?;
-        db::prepare(&postgres)
-            .await
-            .context("cannot prepare the database (DATABASE_URL)")?;
-        let pool = db::pool(postgres, config.database_pool_size, config.database_timeout)?;
+        let serve = ServeOptions::from_config(&config.common)?;
+        let hasher = Hasher::new(
+            config.hash_cost,
+            config.hash_max_concurrent,
+            config.hash_max_queued,
+        )
+        .context("invalid ARGON2_* settings")?;
+        let pool = db::pool(
+            postgres.clone(),
+            config.database_pool_size,
+            config.database_timeout,
+        )?;
         let nats = crate::events::connect(&config)
             .await
             .context("invalid NATS_URL")?;
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (ISSUER_ADDR)", config.addr))?;
         let metrics = IssuerMetrics::new(&routes::ROUTES);
         let relay = Arc::new(Relay::new(
             pool.clone(),
@@ -43,18 +59,9 @@ impl App {
             config.clone(),
             metrics.outbox.clone(),
         ));
-        let hasher = Hasher::new(
-            config.hash_cost,
-            config.hash_max_concurrent,
-            config.hash_max_queued,
-        )
-        .context("invalid ARGON2_* settings")?;
-        let serve = ServeOptions::from_config(&config.common)?;
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("cannot listen on {} (ISSUER_ADDR)", config.addr))?;
         let limiter = RateLimiter::new(config.rate_limits);
-        let state = AppState {
+        let startup = db::startup(postgres, config.database_timeout);
+        let state = Arc::new(AppState {
             tokens: TokenCodec::new(config.common.tokens.clone()),
             config,
             pool,
@@ -63,11 +70,19 @@ impl App {
             clock: Clock::system(),
             relay,
             metrics,
-        };
+            schema_ready: AtomicBool::new(false),
+        });
+        match db::prepare(&startup).await {
+            Ok(()) => state.schema_ready.store(true, Ordering::Release),
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "database not ready (DATABASE_URL); retrying in the background");
+                tokio::spawn(prepare_with_backoff(startup, Arc::clone(&state)));
+            }
+        }
         Ok(App {
             listener,
             serve,
-            state: Arc::new(state),
+            state,
         })
     }
 
@@ -120,5 +135,25 @@ impl App {
         let _ = stop_relay.send(());
         let _ = relay.await;
         tracing::info!("issuer stopped");
+    }
+}
+
+/// Retries preparing the database, 1 s after the first failure and doubling up to 30 s, until
+/// it succeeds; then the API opens.
+async fn prepare_with_backoff(startup: tokio_postgres::Config, state: Arc<AppState>) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(delay).await;
+        match db::prepare(&startup).await {
+            Ok(()) => {
+                state.schema_ready.store(true, Ordering::Release);
+                tracing::info!("database ready");
+                return;
+            }
+            Err(err) => {
+                delay = (delay * 2).min(Duration::from_secs(30));
+                tracing::warn!(error = %format!("{err:#}"), retry_in_s = delay.as_secs(), "database not ready (DATABASE_URL)");
+            }
+        }
     }
 }

@@ -79,6 +79,11 @@ pub async fn run(args: &[String]) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A setting found wrong only while starting (a TLS file): the same exit as check-config.
+        Err(err) if err.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("{err}");
+            ExitCode::from(EX_USAGE)
+        }
         Err(err) => {
             tracing::error!(error = %format!("{err:#}"), "issuer failed");
             eprintln!("issuer: {err:#}");
@@ -149,7 +154,8 @@ fn summary(config: &IssuerConfig) -> Result<Vec<String>, ConfigError> {
 }
 
 async fn migrate(config: &IssuerConfig) -> Result<(), anyhow::Error> {
-    crate::db::prepare(&config.postgres()?).await?;
+    let startup = crate::db::startup(config.postgres()?, config.database_timeout);
+    crate::db::prepare(&startup).await?;
     tracing::info!("database is up to date");
     Ok(())
 }

@@ -64,7 +64,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         DATABASE_TIMEOUT_SECONDS,
         "5",
-        "bound on each database wait (a connection, a statement) before answering 503",
+        "bound on each database wait (a connection, a statement) before answering 503 (1-300)",
     ),
     Var::new(
         PASSWORD_POLICY,
@@ -117,7 +117,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         OUTBOX_POLL_INTERVAL_MS,
         "1000",
-        "relay poll when no NOTIFY wakes it (minimum 10)",
+        "relay poll when no NOTIFY wakes it (10-3600000)",
     ),
     Var::new(
         OUTBOX_RETENTION_HOURS,
@@ -127,7 +127,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         NATS_DUPLICATE_WINDOW_SECONDS,
         "120",
-        "the stream's de-duplication window",
+        "the stream's de-duplication window (1-86400)",
     ),
     Var::new(
         RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE,
@@ -252,7 +252,11 @@ impl IssuerConfig {
             database_url: SecretString::from(database_url),
             database_pool_size: usize::try_from(env.number_or(DATABASE_POOL_SIZE, 20, 1)?)
                 .map_err(|_| ConfigError::new(DATABASE_POOL_SIZE, "is too large"))?,
-            database_timeout: Duration::from_secs(env.number_or(DATABASE_TIMEOUT_SECONDS, 5, 1)?),
+            database_timeout: Duration::from_secs(env.number_in(
+                DATABASE_TIMEOUT_SECONDS,
+                5,
+                1..=MAX_DATABASE_TIMEOUT_SECONDS,
+            )?),
             password_policy: env.parse_or(PASSWORD_POLICY, PasswordPolicy::Seed, "seed or nist")?,
             hash_cost: checked_hash_cost(HashCost {
                 memory_kib: u32_setting(ARGON2_MEMORY_KIB, 19_456, 8)?,
@@ -298,10 +302,10 @@ impl IssuerConfig {
                 })?,
             outbox_batch_size: i64::try_from(env.number_or(OUTBOX_BATCH_SIZE, 500, 1)?)
                 .map_err(|_| ConfigError::new(OUTBOX_BATCH_SIZE, "is too large"))?,
-            outbox_poll_interval: Duration::from_millis(env.number_or(
+            outbox_poll_interval: Duration::from_millis(env.number_in(
                 OUTBOX_POLL_INTERVAL_MS,
                 1000,
-                10,
+                10..=MAX_OUTBOX_POLL_INTERVAL_MS,
             )?),
             outbox_retention: env
                 .span_in(
@@ -312,11 +316,7 @@ impl IssuerConfig {
                 )?
                 .to_std()
                 .map_err(|_| ConfigError::new(OUTBOX_RETENTION_HOURS, "must be positive"))?,
-            nats_duplicate_window: Duration::from_secs(env.number_or(
-                NATS_DUPLICATE_WINDOW_SECONDS,
-                120,
-                1,
-            )?),
+            nats_duplicate_window: duplicate_window(&env)?,
             rate_limits: Limits {
                 login_per_ip: Rate::per_minute(u32_setting(
                     RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE,
@@ -431,6 +431,21 @@ fn parse_cidr(text: &str) -> Option<ipnet::IpNet> {
     })
 }
 
+const MAX_DATABASE_TIMEOUT_SECONDS: u64 = 300;
+const MAX_OUTBOX_POLL_INTERVAL_MS: u64 = 3_600_000;
+const MAX_DUPLICATE_WINDOW_SECONDS: u64 = 86_400;
+
+/// The stream's duplicate window. NATS refuses one longer than the stream's `max_age`; ours is
+/// the longer token lifetime, at least a day (the shortest refresh lifetime), so the upper
+/// bound of a day keeps every accepted window valid.
+fn duplicate_window(env: &Env) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(env.number_in(
+        NATS_DUPLICATE_WINDOW_SECONDS,
+        120,
+        1..=MAX_DUPLICATE_WINDOW_SECONDS,
+    )?))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -532,11 +547,15 @@ mod tests {
             (EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, "8760"),
             (OUTBOX_RETENTION_HOURS, "8760"),
             (LOGIN_LOCKOUT_SECONDS, "86400"),
+            (DATABASE_TIMEOUT_SECONDS, "300"),
+            (OUTBOX_POLL_INTERVAL_MS, "3600000"),
+            (NATS_DUPLICATE_WINDOW_SECONDS, "86400"),
         ])?;
         assert_eq!(widest.refresh_reuse_grace, TimeDelta::hours(1));
         assert_eq!(widest.verification_token_ttl, TimeDelta::days(365));
         assert_eq!(widest.outbox_retention, Duration::from_secs(365 * 86_400));
         assert_eq!(widest.lockout_duration, TimeDelta::days(1));
+        assert_eq!(widest.database_timeout, Duration::from_secs(300));
         Ok(())
     }
 
@@ -573,6 +592,14 @@ mod tests {
             (LOGIN_LOCKOUT_SECONDS, "0"),
             (LOGIN_LOCKOUT_SECONDS, "86401"),
             (LOGIN_LOCKOUT_SECONDS, "18446744073709551615"),
+            (DATABASE_TIMEOUT_SECONDS, "0"),
+            (DATABASE_TIMEOUT_SECONDS, "301"),
+            (DATABASE_TIMEOUT_SECONDS, "18446744073709551615"),
+            (OUTBOX_POLL_INTERVAL_MS, "9"),
+            (OUTBOX_POLL_INTERVAL_MS, "3600001"),
+            ("SHUTDOWN_GRACE_SECONDS", "3601"),
+            (NATS_DUPLICATE_WINDOW_SECONDS, "0"),
+            (NATS_DUPLICATE_WINDOW_SECONDS, "86401"),
         ] {
             let err = load(&[(name, value)]).err();
             assert_eq!(

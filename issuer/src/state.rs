@@ -1,5 +1,7 @@
 //! What every handler can reach. Built once in `App::build`; nothing is global.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use common::clock::Clock;
 use common::jwt::TokenCodec;
 use deadpool_postgres::Pool;
@@ -21,4 +23,13 @@ pub struct AppState {
     /// The outbox relay, also asked by /health about NATS.
     pub relay: std::sync::Arc<Relay>,
     pub metrics: IssuerMetrics,
+    /// Set once the database exists and every migration is applied; until then the API
+    /// answers 503 (the issuer serves health while it waits for Postgres at start).
+    pub schema_ready: AtomicBool,
+}
+
+impl AppState {
+    pub fn schema_ready(&self) -> bool {
+        self.schema_ready.load(Ordering::Acquire)
+    }
 }

@@ -71,6 +71,18 @@ fn bad_configuration_stops_the_issuer_with_one_line_naming_the_variable() {
         "REFRESH_TOKEN_ROTATION",
         KEY,
     );
+    // A TLS file is checked before the database is touched (nothing listens at port 9), with
+    // the exit code check-config gives it.
+    refuses(
+        &[
+            ("JWT_SECRET_KEY", KEY),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:9/auth"),
+            ("TLS_CERT_FILE", "/nonexistent/cert.pem"),
+            ("TLS_KEY_FILE", "/nonexistent/key.pem"),
+        ],
+        "TLS_CERT_FILE",
+        KEY,
+    );
 }
 
 #[test]
@@ -186,6 +198,128 @@ fn signal_lets_the_request_in_flight_finish(signal: &str) {
     assert!(exit.success(), "exit: {exit:?}");
     wait_for("all connections drained");
 
+    let _ = binary::psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+    );
+}
+
+/// A TCP proxy to `upstream` that closes every connection until it is opened.
+struct GatedProxy {
+    addr: String,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl GatedProxy {
+    fn closed(upstream: String) -> GatedProxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy address").to_string();
+        let open = std::sync::Arc::new(AtomicBool::new(false));
+        let gate = std::sync::Arc::clone(&open);
+        std::thread::spawn(move || {
+            for inbound in listener.incoming().map_while(Result::ok) {
+                if !gate.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let Ok(outbound) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (inbound.try_clone(), outbound.try_clone()),
+                    (outbound.try_clone(), inbound.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| a.ok().zip(b.ok()))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        GatedProxy { addr, open }
+    }
+
+    fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn started_while_postgres_is_down_it_serves_health_and_opens_the_api_once_postgres_appears() {
+    let database = format!("bin_wait_{}", std::process::id());
+    let (_, server) = binary::database_url_via(&database, None);
+    let proxy = GatedProxy::closed(server);
+    let (url, _) = binary::database_url_via(&database, Some(&proxy.addr));
+    let mut child = issuer(&[
+        ("JWT_SECRET_KEY", KEY),
+        ("DATABASE_URL", &url),
+        ("ISSUER_ADDR", "127.0.0.1:0"),
+        ("NATS_URL", "nats://127.0.0.1:9"),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("issuer starts");
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("stdout piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let mut wait_for = |needle: &str| -> String {
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no log line containing {needle:?} in:\n{seen}"));
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    };
+    wait_for("database not ready");
+    let listening = wait_for("issuer listening");
+    let addr = listening
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("address in the log line")
+        .to_owned();
+    let register = |email: &str| {
+        let body = format!(
+            r#"{{"email":"{email}","password":"Correct-Horse-9","password_confirmation":"Correct-Horse-9"}}"#
+        );
+        binary::send(
+            &addr,
+            "POST",
+            "/api/v1/auth/register",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    };
+
+    // Alive, and the API says "not yet" rather than failing.
+    assert_eq!(
+        binary::send(&addr, "GET", "/health/live", &[], b"").status,
+        200
+    );
+    let early = register("early@example.com");
+    assert_eq!(early.status, 503, "{}", early.body);
+    assert!(early.body.contains("SERVICE_UNAVAILABLE"), "{}", early.body);
+
+    proxy.open();
+    wait_for("database ready");
+    let late = register("late@example.com");
+    assert_eq!(late.status, 201, "{}", late.body);
+
+    let _ = child.kill();
+    let _ = child.wait();
     let _ = binary::psql(
         "postgres",
         &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),

@@ -82,15 +82,33 @@ pub fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
 /// The tests' Postgres, `TEST_DATABASE_URL` (default
 /// `postgres://postgres@127.0.0.1:5432/postgres`), with its database replaced by `database`.
 pub fn database_url(database: &str) -> String {
+    let (url, _) = database_url_via(database, None);
+    url
+}
+
+/// [`database_url`], with the server replaced by `via` (`host:port`, e.g. a proxy) when given,
+/// and the real server's `host:port`.
+pub fn database_url_via(database: &str, via: Option<&str>) -> (String, String) {
     let base = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", &base));
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let query = rest.split_once('?').map(|(_, q)| format!("?{q}"));
-    format!(
-        "{scheme}://{authority}/{database}{}",
+    let (user, server) = match authority.rsplit_once('@') {
+        Some((user, server)) => (format!("{user}@"), server),
+        None => (String::new(), authority),
+    };
+    let server = if server.contains(':') {
+        server.to_owned()
+    } else {
+        format!("{server}:5432")
+    };
+    let url = format!(
+        "{scheme}://{user}{}/{database}{}",
+        via.unwrap_or(&server),
         query.unwrap_or_default()
-    )
+    );
+    (url, server)
 }
 
 /// The first column of the first row `sql` returns in `database`, trimmed; empty on any error.

@@ -187,6 +187,18 @@ pub fn bounded(mut config: tokio_postgres::Config, timeout: Duration) -> tokio_p
     config
 }
 
+/// The connection settings for start-up and `issuer migrate`: a connect timeout and the TCP
+/// bounds of [`bounded`], but no statement timeout (a migration may take its time).
+pub fn startup(mut config: tokio_postgres::Config, timeout: Duration) -> tokio_postgres::Config {
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(timeout);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(timeout + REPLY_GRACE);
+    }
+    config
+}
+
 /// Creates the database if it does not exist, then applies pending migrations. Several
 /// issuers starting at once serialise on an advisory lock.
 pub async fn prepare(config: &tokio_postgres::Config) -> Result<(), anyhow::Error> {

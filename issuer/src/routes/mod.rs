@@ -157,6 +157,13 @@ pub async fn route(
         )
         .with_header(header::ALLOW, route.method()));
     }
+    if route.is_api() && !state.schema_ready() {
+        return Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "The database is not ready yet; retry later.",
+        )
+        .with_header(header::RETRY_AFTER, "5"));
+    }
     let state = &*state;
     match route {
         Route::Register => {
