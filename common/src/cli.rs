@@ -158,11 +158,44 @@ pub fn report_config(summary: Result<Vec<String>, ConfigError>) -> ExitCode {
     }
 }
 
+/// What `healthcheck` asks: `--ready` (the default) or `--live`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// `/health/live`: the process answers.
+    Live,
+    /// `/health/ready`: the service can do its whole job. The default, because what runs the
+    /// probe with no flag (compose's `service_healthy`, the images' `HEALTHCHECK`) decides
+    /// whether to send traffic.
+    Ready,
+}
+
+impl Probe {
+    /// The probe the arguments after `healthcheck` name; `None` for anything else.
+    pub fn from_args(args: &[String]) -> Option<Probe> {
+        match args {
+            [] => Some(Probe::Ready),
+            [flag] if flag == "--ready" => Some(Probe::Ready),
+            [flag] if flag == "--live" => Some(Probe::Live),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Probe::Live => "/health/live",
+            Probe::Ready => "/health/ready",
+        }
+    }
+}
+
 /// `healthcheck`: exit 0 when the server bound to the address `addr` reads from the
-/// environment answers `/health/live` with 200 within [`HEALTHCHECK_TIMEOUT`], else 1 (what
+/// environment answers the probe's path with 200 within [`HEALTHCHECK_TIMEOUT`], else 1 (what
 /// container health checks expect). With `TLS_CERT_FILE` / `TLS_KEY_FILE` set the probe speaks
 /// HTTPS and trusts exactly the configured certificate ([`crate::tls::pinned_connector`]).
-pub async fn healthcheck(addr: fn(&Env) -> Result<SocketAddr, ConfigError>) -> ExitCode {
+pub async fn healthcheck(
+    addr: fn(&Env) -> Result<SocketAddr, ConfigError>,
+    probe: Probe,
+) -> ExitCode {
     let target = crate::config::process_lookup().and_then(|lookup| {
         let env = Env::new(&lookup);
         let addr = addr(&env)?;
@@ -179,13 +212,13 @@ pub async fn healthcheck(addr: fn(&Env) -> Result<SocketAddr, ConfigError>) -> E
             return ExitCode::FAILURE;
         }
     };
-    match probe_live(addr, tls.as_ref(), HEALTHCHECK_TIMEOUT).await {
+    match probe_path(addr, tls.as_ref(), probe.path(), HEALTHCHECK_TIMEOUT).await {
         Ok(200) => {
             println!("healthy");
             ExitCode::SUCCESS
         }
         Ok(status) => {
-            eprintln!("unhealthy: /health/live answered {status}");
+            eprintln!("unhealthy: {} answered {status}", probe.path());
             ExitCode::FAILURE
         }
         Err(reason) => {
@@ -231,16 +264,26 @@ pub fn probe_target(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// `GET /health/live` on the server bound to `addr` with one minimal HTTP/1.1 request, over
-/// TLS when `tls` is given; the response's status code, or why there is none. The whole
-/// exchange is bounded by `timeout`.
+/// `GET /health/live` on the server bound to `addr`; see [`probe_path`].
 pub async fn probe_live(
     addr: SocketAddr,
     tls: Option<&TlsConnector>,
     timeout: Duration,
 ) -> Result<u16, String> {
+    probe_path(addr, tls, Probe::Live.path(), timeout).await
+}
+
+/// `GET path` on the server bound to `addr` with one minimal HTTP/1.1 request, over TLS when
+/// `tls` is given; the response's status code, or why there is none. The whole exchange is
+/// bounded by `timeout`.
+pub async fn probe_path(
+    addr: SocketAddr,
+    tls: Option<&TlsConnector>,
+    path: &str,
+    timeout: Duration,
+) -> Result<u16, String> {
     let target = probe_target(addr);
-    match tokio::time::timeout(timeout, status_of_live(target, tls)).await {
+    match tokio::time::timeout(timeout, status_of(target, tls, path)).await {
         Ok(result) => result,
         Err(_) => Err(format!(
             "no answer from {target} within {} ms",
@@ -249,29 +292,33 @@ pub async fn probe_live(
     }
 }
 
-async fn status_of_live(target: SocketAddr, tls: Option<&TlsConnector>) -> Result<u16, String> {
+async fn status_of(
+    target: SocketAddr,
+    tls: Option<&TlsConnector>,
+    path: &str,
+) -> Result<u16, String> {
     let tcp = TcpStream::connect(target)
         .await
         .map_err(|err| format!("cannot connect to {target}: {err}"))?;
     match tls {
-        None => exchange(tcp, target).await,
+        None => exchange(tcp, target, path).await,
         Some(connector) => {
             // The pinned verifier ignores the name; the address only has to be well formed.
             let stream = connector
                 .connect(ServerName::IpAddress(target.ip().into()), tcp)
                 .await
                 .map_err(|err| format!("TLS handshake with {target} failed: {err}"))?;
-            exchange(stream, target).await
+            exchange(stream, target, path).await
         }
     }
 }
 
-async fn exchange<S>(mut stream: S, target: SocketAddr) -> Result<u16, String>
+async fn exchange<S>(mut stream: S, target: SocketAddr, path: &str) -> Result<u16, String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let request = format!(
-        "GET /health/live HTTP/1.1\r\nHost: {target}\r\nUser-Agent: healthcheck\r\n\
+        "GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: healthcheck\r\n\
          Connection: close\r\n\r\n"
     );
     stream
@@ -334,6 +381,19 @@ mod tests {
         assert_eq!(target, "[::1]:8001".parse().unwrap_or(target));
         let bound: SocketAddr = ([10, 1, 2, 3], 9000).into();
         assert_eq!(probe_target(bound), bound);
+    }
+
+    #[test]
+    fn healthcheck_probes_readiness_unless_told_live_and_refuses_anything_else() {
+        let args = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+        assert_eq!(Probe::from_args(&args(&[])), Some(Probe::Ready));
+        assert_eq!(Probe::from_args(&args(&["--ready"])), Some(Probe::Ready));
+        assert_eq!(Probe::from_args(&args(&["--live"])), Some(Probe::Live));
+        for bad in [&["--alive"][..], &["live"], &["--live", "--ready"], &[""]] {
+            assert_eq!(Probe::from_args(&args(bad)), None, "{bad:?}");
+        }
+        assert_eq!(Probe::Ready.path(), "/health/ready");
+        assert_eq!(Probe::Live.path(), "/health/live");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use common::config::ConfigError;
 use crate::app::App;
 use crate::config::IssuerConfig;
 
-const USAGE: &str = "usage: issuer [serve | migrate | check-config | healthcheck | help]";
+const USAGE: &str =
+    "usage: issuer [serve | migrate | check-config | healthcheck [--ready | --live] | help]";
 
 const COMMANDS: &[(&str, &str)] = &[
     (
@@ -24,7 +25,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "healthcheck",
-        "GET /health/live on ISSUER_ADDR's port (2 s timeout; HTTPS when TLS is set); exit 0 on 200, else 1",
+        "GET /health/ready (the default; --live: /health/live) on ISSUER_ADDR's port (2 s timeout; HTTPS when TLS is set); exit 0 on 200, else 1",
     ),
     ("help", "print this text (also --help, -h)"),
 ];
@@ -46,6 +47,13 @@ pub fn help() -> String {
 
 pub async fn run(args: &[String]) -> ExitCode {
     let command = args.first().map(String::as_str).unwrap_or("serve");
+    if command == "healthcheck" {
+        let Some(probe) = cli::Probe::from_args(&args[1..]) else {
+            eprintln!("{USAGE}");
+            return ExitCode::from(EX_USAGE);
+        };
+        return cli::healthcheck(crate::config::addr, probe).await;
+    }
     if args.len() > 1 {
         eprintln!("{USAGE}");
         return ExitCode::from(EX_USAGE);
@@ -55,7 +63,6 @@ pub async fn run(args: &[String]) -> ExitCode {
             print!("{}", help());
             return ExitCode::SUCCESS;
         }
-        "healthcheck" => return cli::healthcheck(crate::config::addr).await,
         "serve" | "migrate" | "check-config" => {}
         _ => {
             eprintln!("{USAGE}");

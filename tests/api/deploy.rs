@@ -165,6 +165,20 @@ fn compose_waits_for_healthy_dependencies() -> anyhow::Result<()> {
         let test = &service(&compose, name)?["healthcheck"]["test"];
         ensure!(!test.is_badvalue(), "{name} has no healthcheck");
     }
+    // The services' own checks ask readiness: a verifier still replaying revocations, or an
+    // issuer without its database, is not healthy to those that wait for it.
+    for name in ["issuer", "verifier"] {
+        let test = &service(&compose, name)?["healthcheck"]["test"];
+        let words: Vec<String> = test
+            .as_vec()
+            .map(|items| items.iter().filter_map(scalar).collect())
+            .unwrap_or_default();
+        let binary = format!("/usr/local/bin/{name}");
+        ensure!(
+            words == ["CMD", binary.as_str(), "healthcheck", "--ready"],
+            "{name}'s compose healthcheck does not ask readiness: {words:?}"
+        );
+    }
     Ok(())
 }
 
@@ -472,8 +486,10 @@ fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
             "{file}: ENTRYPOINT is not {installed}"
         );
         ensure!(
-            has(&format!("CMD [\"{installed}\", \"healthcheck\"]")),
-            "{file}: HEALTHCHECK does not run `{binary} healthcheck`"
+            has(&format!(
+                "CMD [\"{installed}\", \"healthcheck\", \"--ready\"]"
+            )),
+            "{file}: HEALTHCHECK does not run `{binary} healthcheck --ready`"
         );
         let default_port = own
             .iter()

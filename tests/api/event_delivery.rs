@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::harness::{
     claims, eventually, spawn_issuer_with, unique_email, TestIssuer, TestNats, PASSWORD,
 };
-use crate::services::spawn_verifier_for;
+use crate::services::{spawn_unready_verifier_with, spawn_verifier_for};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -276,7 +276,8 @@ async fn the_verifiers_validate_token_on_a_revoked_session_is_401_invalid_token_
 }
 
 #[tokio::test]
-async fn with_nats_unreachable_from_the_start_both_services_work_and_catch_up_once_it_appears() {
+async fn with_nats_unreachable_from_the_start_the_issuer_works_the_verifier_fails_closed_and_both_catch_up(
+) {
     let mut nats = TestNats::not_started();
     let url = nats.url.clone();
     let app = spawn_issuer_with(move |env| {
@@ -299,19 +300,16 @@ async fn with_nats_unreachable_from_the_start_both_services_work_and_catch_up_on
     assert_eq!(health.body["nats"], "disconnected");
     assert_eq!(health.body["outbox_backlog"], 3);
 
-    let verifier = spawn_verifier_for(&app).await;
+    let follow = app.nats.env();
+    let verifier = spawn_unready_verifier_with(move |env| env.extend(follow)).await;
     assert_eq!(verifier.health().await["nats"], "disconnected");
-    for session in [&kept, &ended] {
-        assert_eq!(verifier.status_for(&token(session)).await, 200);
-    }
+    // It cannot know of any logout yet, so it passes no token at all.
     app.logout(ended["refresh_token"].as_str().unwrap())
         .await
         .assert_success(200);
-    assert_eq!(
-        verifier.status_for(&token(&ended)).await,
-        200,
-        "the verifier cannot know of the logout yet"
-    );
+    for session in [&kept, &ended] {
+        assert_eq!(verifier.status_for(&token(session)).await, 503);
+    }
 
     nats.resume().await;
 

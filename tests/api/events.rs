@@ -363,6 +363,11 @@ async fn with_nats_down_the_verifier_keeps_validating_and_catches_up_when_it_ret
             "the verifier keeps validating with what it knows"
         );
     }
+    assert_eq!(
+        verifier.ready().await.status,
+        200,
+        "once ready, a verifier stays ready while NATS is away"
+    );
 
     nats.resume().await;
     let rejected = eventually(Duration::from_secs(30), || async {

@@ -23,6 +23,7 @@ mod metrics;
 mod openapi;
 mod proxies;
 mod rate_limits;
+mod readiness;
 mod refresh_logout;
 mod register;
 mod timing;

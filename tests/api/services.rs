@@ -28,7 +28,32 @@ pub struct TestVerifier {
     _shutdown: oneshot::Sender<()>,
 }
 
+/// A verifier with `tweak` applied to its environment, once it is ready (its revocation replay
+/// is complete): until then it refuses every token with 503.
 pub async fn spawn_verifier_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> TestVerifier {
+    start_verifier(tweak, 0).await.until_ready().await
+}
+
+/// Like `spawn_verifier_with`, without waiting for it to be ready.
+pub async fn spawn_unready_verifier_with(
+    tweak: impl FnOnce(&mut HashMap<String, String>),
+) -> TestVerifier {
+    start_verifier(tweak, 0).await
+}
+
+/// A verifier started `seconds` after now by its clock (which its revocation feed uses too),
+/// once it is ready: what a verifier restarted that much later sees.
+pub async fn spawn_later_verifier_with(
+    seconds: i64,
+    tweak: impl FnOnce(&mut HashMap<String, String>),
+) -> TestVerifier {
+    start_verifier(tweak, seconds).await.until_ready().await
+}
+
+async fn start_verifier(
+    tweak: impl FnOnce(&mut HashMap<String, String>),
+    clock_ahead: i64,
+) -> TestVerifier {
     // Its own stream name by default, so it never follows another test's events.
     let id = Uuid::new_v4().simple().to_string();
     let mut env: HashMap<String, String> = [
@@ -52,6 +77,7 @@ pub async fn spawn_verifier_with(tweak: impl FnOnce(&mut HashMap<String, String>
         .local_addr()
         .unwrap_or_else(|err| panic!("no local address: {err}"));
     let state = app.state();
+    state.clock.advance(clock_ahead);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -87,6 +113,26 @@ impl TestVerifier {
             .json()
             .await
             .unwrap_or_else(|err| panic!("verifier /health body: {err}"))
+    }
+
+    /// `GET /health/ready`.
+    pub async fn ready(&self) -> Reply {
+        let response = self.http.get(self.url("/health/ready")).send().await;
+        Reply::read(response.unwrap_or_else(|err| panic!("verifier /health/ready: {err}"))).await
+    }
+
+    /// Waits until the verifier is ready (asked of its state, so that it works over TLS too).
+    async fn until_ready(self) -> TestVerifier {
+        let ready = eventually(Duration::from_secs(30), || async {
+            self.state.not_ready().is_none()
+        })
+        .await;
+        assert!(
+            ready,
+            "the verifier never became ready: {:?}",
+            self.state.not_ready()
+        );
+        self
     }
 
     /// `POST path` with exactly these bytes and this content type.

@@ -71,8 +71,12 @@ impl App {
             Arc::clone(&state.revocations),
             state.nats.clone(),
             state.config.clone(),
+            state.clock.clone(),
         ));
-        let sweeper = tokio::spawn(revocations::sweep_forever(Arc::clone(&state.revocations)));
+        let sweeper = tokio::spawn(revocations::sweep_forever(
+            Arc::clone(&state.revocations),
+            state.clock.clone(),
+        ));
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, tls = self.serve.is_tls(), "verifier listening");
         }

@@ -9,7 +9,8 @@ use common::cli::{self, EX_USAGE};
 use crate::app::App;
 use crate::config::VerifierConfig;
 
-const USAGE: &str = "usage: verifier [serve | check-config | healthcheck | help]";
+const USAGE: &str =
+    "usage: verifier [serve | check-config | healthcheck [--ready | --live] | help]";
 
 const COMMANDS: &[(&str, &str)] = &[
     ("serve", "run the service (the default)"),
@@ -19,7 +20,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "healthcheck",
-        "GET /health/live on VERIFIER_ADDR's port (2 s timeout; HTTPS when TLS is set); exit 0 on 200, else 1",
+        "GET /health/ready (the default; --live: /health/live) on VERIFIER_ADDR's port (2 s timeout; HTTPS when TLS is set); exit 0 on 200, else 1",
     ),
     ("help", "print this text (also --help, -h)"),
 ];
@@ -41,6 +42,13 @@ pub fn help() -> String {
 
 pub async fn run(args: &[String]) -> ExitCode {
     let command = args.first().map(String::as_str).unwrap_or("serve");
+    if command == "healthcheck" {
+        let Some(probe) = cli::Probe::from_args(&args[1..]) else {
+            eprintln!("{USAGE}");
+            return ExitCode::from(EX_USAGE);
+        };
+        return cli::healthcheck(crate::config::addr, probe).await;
+    }
     if args.len() > 1 {
         eprintln!("{USAGE}");
         return ExitCode::from(EX_USAGE);
@@ -50,7 +58,6 @@ pub async fn run(args: &[String]) -> ExitCode {
             print!("{}", help());
             return ExitCode::SUCCESS;
         }
-        "healthcheck" => return cli::healthcheck(crate::config::addr).await,
         "serve" | "check-config" => {}
         _ => {
             eprintln!("{USAGE}");

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
+use async_nats::connection::State;
 use common::clock::Clock;
+use common::error::ApiError;
 use common::jwt::{AccessClaims, TokenCodec, TokenError};
 
 use crate::config::VerifierConfig;
 use crate::metrics::VerifierMetrics;
-use crate::revocations::Revocations;
+use crate::revocations::{Replay, Revocations};
 
 pub struct AppState {
     pub config: VerifierConfig,
@@ -20,6 +22,31 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Why the verifier cannot do its whole job yet, or `None` once it can: its keys are
+    /// loaded at start, so what it waits for is the end of the revocation replay.
+    pub fn not_ready(&self) -> Option<&'static str> {
+        match self.revocations.replay() {
+            Replay::Complete => None,
+            Replay::Running => Some("the replay of revoked sessions is in progress"),
+            Replay::Waiting if self.nats.connection_state() != State::Connected => {
+                Some("NATS is unreachable: the revoked sessions cannot be replayed yet")
+            }
+            Replay::Waiting => {
+                Some("the event stream cannot be read yet: the revoked sessions are not known")
+            }
+        }
+    }
+
+    /// 503 SERVICE_UNAVAILABLE with `Retry-After` until the verifier is ready: one that does
+    /// not yet know the revoked sessions must never pass a token, so it passes none.
+    pub fn ready(&self) -> Result<(), ApiError> {
+        match self.not_ready() {
+            None => Ok(()),
+            Some(reason) => Err(ApiError::unavailable(format!("not ready: {reason}"))
+                .with_details(None, "the verifier does not know the revoked sessions yet")),
+        }
+    }
+
     /// A valid access token whose session has not been revoked: what every route asks.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let claims = self

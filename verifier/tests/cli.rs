@@ -149,12 +149,21 @@ fn healthcheck(addr: SocketAddr) -> anyhow::Result<Option<i32>> {
     healthcheck_with(addr, &[])
 }
 
-/// `verifier healthcheck` against `addr` with `env` added to its environment.
+/// `verifier healthcheck --live` against `addr` with `env` added to its environment.
 fn healthcheck_with(addr: SocketAddr, env: &[(&str, &str)]) -> anyhow::Result<Option<i32>> {
+    probe_with(addr, env, &["--live"])
+}
+
+/// `verifier healthcheck` with `flags` against `addr` with `env` added to its environment.
+fn probe_with(
+    addr: SocketAddr,
+    env: &[(&str, &str)],
+    flags: &[&str],
+) -> anyhow::Result<Option<i32>> {
     let addr = addr.to_string();
     let mut vars = vec![("VERIFIER_ADDR", addr.as_str())];
     vars.extend_from_slice(env);
-    Ok(run(verifier(&vars).arg("healthcheck"))?.code)
+    Ok(run(verifier(&vars).arg("healthcheck").args(flags))?.code)
 }
 
 /// Starts the verifier on port 0 with `env` added to its settings and reads its address from
@@ -212,6 +221,26 @@ fn healthcheck_exits_0_while_the_verifier_runs_and_1_once_it_is_gone() -> anyhow
         gone == Some(1),
         "healthcheck with nothing listening: {gone:?}"
     );
+    Ok(())
+}
+
+#[test]
+fn healthcheck_asks_readiness_by_default_and_a_verifier_without_nats_is_live_but_not_ready(
+) -> anyhow::Result<()> {
+    let (mut child, addr) = start(&[])?;
+    let default = probe_with(addr, &[], &[]);
+    let ready = probe_with(addr, &[], &["--ready"]);
+    let live = probe_with(addr, &[], &["--live"]);
+    let unknown = probe_with(addr, &[], &["--alive"]);
+    child.kill()?;
+    child.wait()?;
+    ensure!(
+        default? == Some(1),
+        "healthcheck: NATS is unreachable, so not ready"
+    );
+    ensure!(ready? == Some(1), "healthcheck --ready");
+    ensure!(live? == Some(0), "healthcheck --live");
+    ensure!(unknown? == Some(64), "healthcheck --alive is a usage error");
     Ok(())
 }
 

@@ -79,6 +79,16 @@ fn trace_logs_carry_no_token_or_key() {
         }
     };
 
+    // Until its revocation replay is done the verifier refuses every token with 503.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while send(&addr, "GET", "/health/ready", &[], b"").status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the verifier never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     let now = chrono::Utc::now().timestamp();
     let claims = json!({
         "iss": "auth-service", "sub": uuid::Uuid::new_v4(), "email": "leak@example.com",

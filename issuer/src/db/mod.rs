@@ -268,6 +268,32 @@ pub async fn ping(pool: &Pool) -> Result<(), DbError> {
     answer.unwrap_or_else(|_| Err(DbError::Unavailable(Box::new(NoAnswer(limit)))))
 }
 
+/// Whether every migration this build embeds is recorded as applied (false when the history
+/// table itself is missing), given up after the pool's connection timeout like [`ping`]. A
+/// successful answer also means Postgres is reachable.
+pub async fn migrations_applied(pool: &Pool) -> Result<bool, DbError> {
+    let limit = pool.timeouts().wait.unwrap_or(Duration::from_secs(5));
+    let answer = tokio::time::timeout(limit, async {
+        let client = pool.get().await?;
+        let rows = match client
+            .query("SELECT version::bigint FROM refinery_schema_history", &[])
+            .await
+        {
+            Ok(rows) => rows,
+            Err(err) if err.code() == Some(&SqlState::UNDEFINED_TABLE) => return Ok(false),
+            Err(err) => return Err(DbError::from(err)),
+        };
+        let applied: std::collections::HashSet<i64> =
+            rows.iter().map(|row| row.get::<_, i64>(0)).collect();
+        Ok(embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .all(|migration| applied.contains(&i64::from(migration.version()))))
+    })
+    .await;
+    answer.unwrap_or_else(|_| Err(DbError::Unavailable(Box::new(NoAnswer(limit)))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! GET /health (checks Postgres) and /health/live (the process only). Bare JSON, no envelope.
+//! GET /health (checks Postgres), /health/live (the process only) and /health/ready (Postgres
+//! and its migrations). Bare JSON, no envelope.
 
 use common::envelope::{self, Response};
 use http::StatusCode;
@@ -34,6 +35,52 @@ pub async fn health(state: &AppState) -> Response {
             "database": database,
             "nats": if state.relay.nats_connected() { "connected" } else { "disconnected" },
             "outbox_backlog": backlog,
+            "timestamp": envelope::timestamp(),
+        }),
+    )
+}
+
+/// 200 only when the issuer can do its whole job: Postgres answers and every migration this
+/// build carries is applied. Else 503 with the reason. NATS is not needed: events wait in the
+/// outbox.
+pub async fn ready(state: &AppState) -> Response {
+    let (database, migrations, reason) = match db::migrations_applied(&state.pool).await {
+        Ok(true) => ("connected", "applied", None),
+        Ok(false) => (
+            "connected",
+            "pending",
+            Some("the database migrations are not applied"),
+        ),
+        Err(db::DbError::Unavailable(err)) => {
+            tracing::warn!(error = %common::error::error_chain(err.as_ref()), "readiness check: database unreachable");
+            (
+                "disconnected",
+                "unknown",
+                Some("the database is unreachable"),
+            )
+        }
+        Err(err) => {
+            tracing::warn!(error = %common::error::error_chain(&err), "readiness check: the migrations cannot be read");
+            (
+                "connected",
+                "unknown",
+                Some("the database migrations cannot be checked"),
+            )
+        }
+    };
+    let (status, word) = match reason {
+        None => (StatusCode::OK, "ready"),
+        Some(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+    };
+    envelope::bare_json(
+        status,
+        &json!({
+            "status": word,
+            "service": state.config.common.service_name,
+            "version": state.config.common.service_version,
+            "database": database,
+            "migrations": migrations,
+            "reason": reason,
             "timestamp": envelope::timestamp(),
         }),
     )

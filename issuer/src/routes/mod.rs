@@ -37,13 +37,14 @@ enum Route {
     Me,
     Health,
     Live,
+    Ready,
     Metrics,
     OpenApi,
 }
 
 /// Every route as (method, path template).
-pub const ROUTES: [(&str, &str); 12] = {
-    let mut table = [("", ""); 12];
+pub const ROUTES: [(&str, &str); 13] = {
+    let mut table = [("", ""); 13];
     let mut i = 0;
     while i < Route::ALL.len() {
         table[i] = (Route::ALL[i].method(), Route::ALL[i].path());
@@ -58,7 +59,7 @@ pub fn route_name(path: &str) -> &'static str {
 }
 
 impl Route {
-    const ALL: [Route; 12] = [
+    const ALL: [Route; 13] = [
         Route::Register,
         Route::VerifyEmail,
         Route::ResendVerification,
@@ -69,6 +70,7 @@ impl Route {
         Route::Me,
         Route::Health,
         Route::Live,
+        Route::Ready,
         Route::Metrics,
         Route::OpenApi,
     ];
@@ -90,6 +92,7 @@ impl Route {
         match path {
             "/health" => Some(Route::Health),
             "/health/live" => Some(Route::Live),
+            "/health/ready" => Some(Route::Ready),
             "/metrics" => Some(Route::Metrics),
             "/openapi.json" => Some(Route::OpenApi),
             _ => None,
@@ -100,7 +103,7 @@ impl Route {
     fn is_api(self) -> bool {
         !matches!(
             self,
-            Route::Health | Route::Live | Route::Metrics | Route::OpenApi
+            Route::Health | Route::Live | Route::Ready | Route::Metrics | Route::OpenApi
         )
     }
 
@@ -117,6 +120,7 @@ impl Route {
             Route::Me => "/api/v1/auth/me",
             Route::Health => "/health",
             Route::Live => "/health/live",
+            Route::Ready => "/health/ready",
             Route::Metrics => "/metrics",
             Route::OpenApi => "/openapi.json",
         }
@@ -125,7 +129,12 @@ impl Route {
     /// The one method the route answers, as it is written in `Allow`.
     const fn method(self) -> &'static str {
         match self {
-            Route::Me | Route::Health | Route::Live | Route::Metrics | Route::OpenApi => "GET",
+            Route::Me
+            | Route::Health
+            | Route::Live
+            | Route::Ready
+            | Route::Metrics
+            | Route::OpenApi => "GET",
             Route::Register
             | Route::VerifyEmail
             | Route::ResendVerification
@@ -186,6 +195,7 @@ pub async fn route(
         Route::Me => account::me(state, req).await,
         Route::Health => Ok(health::health(state).await),
         Route::Live => Ok(health::live(state)),
+        Route::Ready => Ok(health::ready(state).await),
         Route::Metrics => state.metrics.render(state).await,
         Route::OpenApi => Ok(common::envelope::static_json(OPENAPI)),
     }

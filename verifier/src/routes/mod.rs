@@ -18,15 +18,17 @@ pub const FORWARD_AUTH: &str = "/forward-auth";
 const VALIDATE_TOKEN: &str = "/api/v1/auth/validate-token";
 const HEALTH: &str = "/health";
 const LIVE: &str = "/health/live";
+const READY: &str = "/health/ready";
 const METRICS: &str = "/metrics";
 const OPENAPI_JSON: &str = "/openapi.json";
 
 /// Every route as (path template, method); `None` means any method.
-pub const ROUTES: [(&str, Option<&str>); 6] = [
+pub const ROUTES: [(&str, Option<&str>); 7] = [
     (FORWARD_AUTH, None),
     (VALIDATE_TOKEN, Some("POST")),
     (HEALTH, Some("GET")),
     (LIVE, Some("GET")),
+    (READY, Some("GET")),
     (METRICS, Some("GET")),
     (OPENAPI_JSON, Some("GET")),
 ];
@@ -64,6 +66,8 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Respo
             ApiError::new(ErrorCode::Forbidden, "The request is not well formed.")
                 .with_details(Some("host".to_owned()), issue)
         })?;
+        // The one answer besides 200/401/403, and not one a client can cause.
+        state.ready()?;
         return forward_auth::forward_auth(state, &req);
     }
     common::http::require_one_host(&req)?;
@@ -86,8 +90,12 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Respo
     match path {
         // Boxed: its body-reading future is large, and every request's future, forward-auth's
         // included, would otherwise be sized (and moved) for it.
-        VALIDATE_TOKEN => Box::pin(validate::validate(state, req)).await,
+        VALIDATE_TOKEN => {
+            state.ready()?;
+            Box::pin(validate::validate(state, req)).await
+        }
         LIVE => Ok(health::live(state)),
+        READY => Ok(health::ready(state)),
         HEALTH => Ok(health::health(state)),
         METRICS => state.metrics.render(state),
         OPENAPI_JSON => Ok(common::envelope::static_json(OPENAPI)),
