@@ -430,6 +430,10 @@ async fn an_unreadable_or_repeated_cookie_is_refused() {
             vec![format!("Cookie: access_token=; access_token={token}").into_bytes()],
         ),
         (
+            "the name again with a space before `=`, which lenient parsers read",
+            vec![format!("Cookie: access_token ={other}; access_token={token}").into_bytes()],
+        ),
+        (
             "the name again, quoted, in a second header",
             vec![
                 good.clone(),

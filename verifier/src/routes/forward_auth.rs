@@ -43,6 +43,8 @@ fn token<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Result<Option<&'a str
 /// The value of the cookie `name` (quotes removed; `None` when absent or empty). Every `Cookie`
 /// header is read: one we cannot read (obs-text, control bytes) may hold the name for an
 /// upstream, and the name twice leaves the choice to whoever reads it: both are `Ambiguous`.
+/// Spaces around a name are ignored, as lenient parsers (Go's `net/http`, …) ignore them, so
+/// `access_token =A` counts as the name too.
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, TokenError> {
     let mut found: Option<&str> = None;
     let mut seen = false;
@@ -51,7 +53,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Tok
         let named = value
             .split(';')
             .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(key, _)| *key == name);
+            .filter(|(key, _)| key.trim_end() == name);
         for (_, value) in named {
             if std::mem::replace(&mut seen, true) {
                 return Err(TokenError::Ambiguous);
@@ -127,6 +129,8 @@ mod tests {
         assert_eq!(token(&map, "access_token"), Ok(None));
         let map = headers(&[("cookie", "a=1"), ("cookie", "access_token=second")]);
         assert_eq!(token(&map, "access_token"), Ok(Some("second")));
+        let map = headers(&[("cookie", "x=1;  access_token \t=spaced")]);
+        assert_eq!(token(&map, "access_token"), Ok(Some("spaced")));
         assert_eq!(
             token(&headers(&[("cookie", "access_token=")]), "access_token"),
             Ok(None)
@@ -150,6 +154,7 @@ mod tests {
                 ("cookie", "access_token=a"),
                 ("cookie", "x=1; access_token="),
             ],
+            &[("cookie", "access_token =a; access_token=b")],
         ] {
             assert_eq!(
                 token(&headers(pairs), "access_token"),
