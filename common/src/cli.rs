@@ -108,9 +108,10 @@ pub fn common_summary(config: &CommonConfig) -> Result<Vec<String>, ConfigError>
             config.nats_subject_prefix
         ),
         format!(
-            "log level: {}; max body {} bytes; shutdown grace {} s",
+            "log level: {}; max body {} bytes, {} in flight; shutdown grace {} s",
             config.log_level,
             config.max_body_bytes,
+            config.body_budget.limit(),
             config.shutdown_grace.as_secs()
         ),
         format!(

@@ -235,6 +235,8 @@ pub struct CommonConfig {
     pub log_level: String,
     pub log_format: crate::telemetry::LogFormat,
     pub max_body_bytes: usize,
+    /// Request-body bytes held at once by every request of the process; clones share it.
+    pub body_budget: crate::body_budget::BodyBudget,
     pub tokens: TokenSettings,
     pub nats_url: String,
     pub nats_stream: String,
@@ -280,6 +282,8 @@ impl CommonConfig {
             )?,
             leeway_seconds: env.number_in(JWT_LEEWAY_SECONDS, 30, 0..=MAX_LEEWAY_SECONDS)?,
         };
+        let max_body_bytes = usize::try_from(env.number_or(MAX_BODY_BYTES, 65_536, 64)?)
+            .map_err(|_| ConfigError::new(MAX_BODY_BYTES, "is too large"))?;
         Ok(CommonConfig {
             service_name,
             service_version: env.string_or(SERVICE_VERSION, default_version),
@@ -290,8 +294,8 @@ impl CommonConfig {
             )?,
             log_level,
             log_format: env.parse_or(LOG_FORMAT, Default::default(), "text or json")?,
-            max_body_bytes: usize::try_from(env.number_or(MAX_BODY_BYTES, 65_536, 64)?)
-                .map_err(|_| ConfigError::new(MAX_BODY_BYTES, "is too large"))?,
+            max_body_bytes,
+            body_budget: limits::body_budget_from_env(env, max_body_bytes)?,
             tokens,
             nats_url: nats_url(env)?,
             nats_stream: env.string_or(NATS_STREAM, "AUTH"),
@@ -424,6 +428,11 @@ pub const VARS: &[Var] = &[
         MAX_BODY_BYTES,
         "65536",
         "larger request bodies get 413 (minimum 64)",
+    ),
+    Var::new(
+        limits::MAX_BODY_BYTES_IN_FLIGHT,
+        "16777216",
+        "body bytes all requests may hold at once (>= MAX_BODY_BYTES); past it, 503",
     ),
     Var::secret(
         JWT_SECRET_KEY,

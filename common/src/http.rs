@@ -3,42 +3,17 @@
 //! Every request body in the contract is a JSON object decoded into a type of [`crate::api`];
 //! decoding is done here once, with our own messages: a client never sees a parser's wording.
 
-use bytes::Bytes;
 use http::{header, HeaderMap, Request, Version};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::jwt::TokenError;
 use crate::limits::BodyLimits;
 
-/// Reads the whole body within `limits`: more than `max_bytes` is 413 PAYLOAD_TOO_LARGE; a
-/// body that has not fully arrived after `timeout` is 400 VALIDATION_ERROR (the contract has no
-/// timeout code; the request is refused as not received) and the connection is closed.
-pub async fn read_body(
-    req: Request<Incoming>,
-    limits: impl Into<BodyLimits>,
-) -> Result<Bytes, ApiError> {
-    let BodyLimits { max_bytes, timeout } = limits.into();
-    if declared_length(req.headers()).is_some_and(|len| len > max_bytes as u64) {
-        return Err(payload_too_large(max_bytes));
-    }
-    let collect = Limited::new(req.into_body(), max_bytes).collect();
-    match tokio::time::timeout(timeout, collect).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
-            Err(payload_too_large(max_bytes))
-        }
-        Ok(Err(err)) => {
-            Err(ApiError::validation("body", "the body could not be read").with_source(err))
-        }
-        Err(_) => Err(
-            ApiError::validation("body", "the body did not arrive in time")
-                .with_header(header::CONNECTION, "close"),
-        ),
-    }
-}
+mod body;
+
+pub use body::{read_body, Body};
 
 /// Checks the content type, reads the body within `limits` and decodes it as `T`.
 pub async fn read_json<T: DeserializeOwned>(
@@ -65,22 +40,6 @@ pub fn require_one_host<B>(req: &Request<B>) -> Result<(), ApiError> {
             "the Host header must appear exactly once",
         )),
     }
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
-fn payload_too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        ErrorCode::PayloadTooLarge,
-        format!("The request body is larger than {limit} bytes."),
-    )
 }
 
 /// `application/json`, optionally with parameters such as `charset=utf-8`.

@@ -7,6 +7,7 @@
 //! - [`http`]: hyper glue: bounded body reading, strict JSON decoding, response builders.
 //! - [`server`]: the accept loop: connection cap, TLS, timeouts, graceful shutdown.
 //! - [`limits`]: connection and request limits, TLS files; [`tls`]: the rustls set-up.
+//! - [`body_budget`]: the request-body bytes a process holds at once, shared by all requests.
 //! - [`cors`]: CORS for the browser API routes, per `ALLOWED_ORIGINS`.
 //! - [`request`]: the per-request wrapper: request id, span, one log line, error to envelope.
 //! - [`cli`]: what both command lines share: help from the variable catalogue, the
@@ -18,6 +19,7 @@
 //! - [`telemetry`] and [`shutdown`]: logging set-up and the termination signal.
 
 pub mod api;
+pub mod body_budget;
 pub mod cli;
 pub mod config;
 pub mod cors;

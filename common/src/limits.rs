@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::body_budget::{BodyBudget, DEFAULT_BYTES_IN_FLIGHT};
 use crate::config::{ConfigError, Env};
 
 pub const HEADER_READ_TIMEOUT_SECONDS: &str = "HEADER_READ_TIMEOUT_SECONDS";
@@ -17,6 +18,7 @@ pub const HTTP2_MAX_CONCURRENT_STREAMS: &str = "HTTP2_MAX_CONCURRENT_STREAMS";
 pub const TLS_CERT_FILE: &str = "TLS_CERT_FILE";
 pub const TLS_KEY_FILE: &str = "TLS_KEY_FILE";
 pub const TLS_HANDSHAKE_TIMEOUT_SECONDS: &str = "TLS_HANDSHAKE_TIMEOUT_SECONDS";
+pub const MAX_BODY_BYTES_IN_FLIGHT: &str = "MAX_BODY_BYTES_IN_FLIGHT";
 
 /// The smallest read buffer hyper accepts; a header block must fit in it.
 const MIN_HEADER_BYTES: u64 = 8192;
@@ -143,31 +145,55 @@ impl TlsFiles {
     }
 }
 
-/// How much of a request body a handler reads, and for how long it waits for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How much of a request body a handler reads, for how long it waits for it, and the
+/// process-wide budget its bytes are held against.
+#[derive(Debug, Clone)]
 pub struct BodyLimits {
     pub max_bytes: usize,
     pub timeout: Duration,
+    pub budget: BodyBudget,
 }
 
 impl BodyLimits {
-    pub fn new(max_bytes: usize, timeout: Duration) -> Self {
-        BodyLimits { max_bytes, timeout }
+    pub fn new(max_bytes: usize, timeout: Duration, budget: BodyBudget) -> Self {
+        BodyLimits {
+            max_bytes,
+            timeout,
+            budget,
+        }
     }
 }
 
 impl crate::config::CommonConfig {
-    /// `MAX_BODY_BYTES` and `BODY_READ_TIMEOUT_SECONDS`, for [`crate::http::read_body`].
+    /// `MAX_BODY_BYTES`, `BODY_READ_TIMEOUT_SECONDS` and the budget of
+    /// `MAX_BODY_BYTES_IN_FLIGHT`, for [`crate::http::read_body`].
     pub fn body_limits(&self) -> BodyLimits {
-        BodyLimits::new(self.max_body_bytes, self.limits.body_read_timeout)
+        BodyLimits::new(
+            self.max_body_bytes,
+            self.limits.body_read_timeout,
+            self.body_budget.clone(),
+        )
     }
 }
 
-/// A bare byte limit gets the default body timeout.
-impl From<usize> for BodyLimits {
-    fn from(max_bytes: usize) -> Self {
-        BodyLimits::new(max_bytes, ServerLimits::default().body_read_timeout)
+/// The budget of body bytes in flight: at least `max_body_bytes`, so that one body of the
+/// largest size can always be read. Unset, it is 16 MiB, or `max_body_bytes` when larger.
+pub fn body_budget_from_env(env: &Env, max_body_bytes: usize) -> Result<BodyBudget, ConfigError> {
+    let floor = max_body_bytes as u64;
+    let bytes = env.number_or(
+        MAX_BODY_BYTES_IN_FLIGHT,
+        (DEFAULT_BYTES_IN_FLIGHT as u64).max(floor),
+        0,
+    )?;
+    if bytes < floor {
+        return Err(ConfigError::new(
+            MAX_BODY_BYTES_IN_FLIGHT,
+            format!("must be >= MAX_BODY_BYTES ({max_body_bytes})"),
+        ));
     }
+    let bytes = usize::try_from(bytes)
+        .map_err(|_| ConfigError::new(MAX_BODY_BYTES_IN_FLIGHT, "is too large"))?;
+    Ok(BodyBudget::new(bytes))
 }
 
 #[cfg(test)]
@@ -279,5 +305,35 @@ mod tests {
             missing(&[(TLS_KEY_FILE, "key.pem")]).as_deref(),
             Some(TLS_CERT_FILE)
         );
+    }
+
+    fn budget(vars: &[(&str, &str)], max_body_bytes: usize) -> Result<usize, ConfigError> {
+        let map = with(vars);
+        let lookup = move |k: &str| map.get(k).cloned();
+        body_budget_from_env(&Env::new(&lookup), max_body_bytes).map(|b| b.limit())
+    }
+
+    #[test]
+    fn the_body_budget_defaults_to_16_mib_and_holds_at_least_one_largest_body() {
+        assert_eq!(budget(&[], 65_536), Ok(16 * 1024 * 1024));
+        assert_eq!(budget(&[], 32 << 20), Ok(32 << 20));
+        assert_eq!(
+            budget(&[(MAX_BODY_BYTES_IN_FLIGHT, "1048576")], 65_536),
+            Ok(1_048_576)
+        );
+        assert_eq!(
+            budget(&[(MAX_BODY_BYTES_IN_FLIGHT, "65536")], 65_536),
+            Ok(65_536)
+        );
+        for value in ["65535", "0", "-1", "lots", "1.5"] {
+            let variable = budget(&[(MAX_BODY_BYTES_IN_FLIGHT, value)], 65_536)
+                .err()
+                .map(|e| e.variable);
+            assert_eq!(
+                variable.as_deref(),
+                Some(MAX_BODY_BYTES_IN_FLIGHT),
+                "{value}"
+            );
+        }
     }
 }

@@ -7,9 +7,14 @@ use http::HeaderMap;
 /// The peer, unless the peer is a trusted proxy: then the right-most `X-Forwarded-For` entry
 /// that is not itself a trusted proxy. Entries further left are the client's own claims and
 /// are never believed; anything unparsable stops the walk at the last trusted hop.
+///
+/// Every address is canonical ([`IpAddr::to_canonical`]): on a dual-stack listener an IPv4
+/// peer arrives as `::ffff:a.b.c.d`, and a proxy may forward either spelling. The IPv4 form is
+/// what `TRUSTED_PROXIES` is matched against and what rate limits, lockout, stored login
+/// addresses and events see, so one client has one address whichever way it came.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
+    let peer = peer.to_canonical();
+    if !is_trusted(&peer, trusted) {
         return peer;
     }
     let mut client = peer;
@@ -23,8 +28,8 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) ->
     for hop in hops.iter().rev() {
         match hop.parse::<IpAddr>() {
             Ok(ip) => {
-                client = ip;
-                if !is_trusted(&ip) {
+                client = ip.to_canonical();
+                if !is_trusted(&client, trusted) {
                     break;
                 }
             }
@@ -32,6 +37,18 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) ->
         }
     }
     client
+}
+
+/// `ip` is canonical; an IPv4 address also matches an entry written in its IPv4-mapped IPv6
+/// form (`::ffff:10.0.0.0/104`), so either spelling in `TRUSTED_PROXIES` works.
+fn is_trusted(ip: &IpAddr, trusted: &[ipnet::IpNet]) -> bool {
+    let mapped = match ip {
+        IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+        IpAddr::V6(_) => None,
+    };
+    trusted
+        .iter()
+        .any(|net| net.contains(ip) || mapped.is_some_and(|mapped| net.contains(&mapped)))
 }
 
 #[cfg(test)]
@@ -92,6 +109,54 @@ mod tests {
         assert_eq!(
             client_ip(ip("10.0.0.2"), &headers(&[]), &trusted),
             ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn an_ipv4_mapped_peer_is_matched_and_reported_as_ipv4() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        // A dual-stack listener sees an IPv4 proxy as ::ffff:10.0.0.2.
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.2"), &headers(&["203.0.113.5"]), &trusted),
+            ip("203.0.113.5")
+        );
+        // An untrusted mapped peer is the client, in its IPv4 form.
+        assert_eq!(
+            client_ip(ip("::ffff:203.0.113.9"), &headers(&["1.2.3.4"]), &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.2"), &headers(&[]), &trusted),
+            ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn forwarded_hops_are_canonical_too() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        // A mapped trusted hop is skipped like its IPv4 form; a mapped client is reported as IPv4.
+        let forwarded = headers(&["::ffff:198.51.100.7, ::ffff:10.1.1.1"]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &forwarded, &trusted),
+            ip("198.51.100.7")
+        );
+        // A real IPv6 client stays IPv6.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &headers(&["2001:db8::1"]), &trusted),
+            ip("2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn a_trusted_entry_in_mapped_form_matches_an_ipv4_peer() {
+        let trusted = vec!["::ffff:10.0.0.0/104".parse().unwrap()];
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &headers(&["203.0.113.5"]), &trusted),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.2"), &headers(&["203.0.113.5"]), &trusted),
+            ip("203.0.113.5")
         );
     }
 }

@@ -343,3 +343,52 @@ async fn with_nats_unreachable_from_the_start_the_issuer_works_the_verifier_fail
         .await
     );
 }
+
+/// On a dual-stack `[::]` listener an IPv4 peer is `::ffff:127.0.0.1`: it still matches an IPv4
+/// `TRUSTED_PROXIES` entry, and every address the issuer records is the canonical IPv4 form,
+/// whichever spelling the proxy forwarded.
+#[tokio::test]
+async fn a_dual_stack_listener_trusts_an_ipv4_proxy_and_records_canonical_addresses() {
+    let app = spawn_issuer_with(|env| {
+        env.insert("ISSUER_ADDR".into(), "[::]:0".into());
+        env.insert("TRUSTED_PROXIES".into(), "127.0.0.0/8".into());
+    })
+    .await;
+    assert!(app.addr.is_ipv6(), "the listener is {}", app.addr);
+    let email = unique_email();
+    app.register(&email, PASSWORD).await.assert_success(201);
+    let url = format!("http://127.0.0.1:{}/api/v1/auth/login", app.addr.port());
+    let login = json!({"email": email, "password": PASSWORD});
+    for forwarded in [Some("203.0.113.7"), Some("::ffff:198.51.100.9"), None] {
+        let mut request = app.http.post(&url).json(&login);
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        let reply = crate::harness::Reply::read(
+            request
+                .send()
+                .await
+                .unwrap_or_else(|err| panic!("login over IPv4: {err}")),
+        )
+        .await;
+        reply.assert_success(200);
+    }
+
+    let ips: Vec<String> = app
+        .events("user.logged_in")
+        .await
+        .iter()
+        .map(|e| text(&e["data"]["ip_address"]))
+        .collect();
+    assert_eq!(ips, ["203.0.113.7", "198.51.100.9", "127.0.0.1"]);
+    let mut known: Vec<String> = app
+        .db
+        .query("SELECT host(address) FROM login_known_addresses", &[])
+        .await
+        .unwrap_or_else(|err| panic!("known addresses: {err}"))
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    known.sort();
+    assert_eq!(known, ["127.0.0.1", "198.51.100.9", "203.0.113.7"]);
+}

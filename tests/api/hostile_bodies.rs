@@ -3,11 +3,17 @@
 //! Each case names the exact status, code and field; the service still answers `/health`
 //! afterwards.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::body_budget::BodyBudget;
 use serde_json::json;
 
-use crate::harness::{spawn_issuer, unique_email, Reply, TestIssuer, PASSWORD};
-use crate::raw_http::{assert_healthy as assert_answers_health, health};
-use crate::services::spawn_verifier;
+use crate::harness::{
+    eventually, spawn_issuer, spawn_issuer_with, unique_email, Reply, TestIssuer, PASSWORD,
+};
+use crate::raw_http::{assert_healthy as assert_answers_health, exchange, health, Conn};
+use crate::services::{spawn_verifier, spawn_verifier_with};
 
 const JSON: &str = "application/json";
 const REGISTER: &str = "/api/v1/auth/register";
@@ -352,4 +358,114 @@ async fn unusual_but_valid_input_is_stored_and_compared_byte_exact() {
         .await;
     reply.assert_success(200);
     assert_healthy(&issuer).await;
+}
+
+/// A body limit of 1 KiB and a budget of two such bodies in flight; a body may take a minute.
+fn small_budget(env: &mut std::collections::HashMap<String, String>) {
+    env.insert("MAX_BODY_BYTES".into(), "1024".into());
+    env.insert("MAX_BODY_BYTES_IN_FLIGHT".into(), "2048".into());
+    env.insert("BODY_READ_TIMEOUT_SECONDS".into(), "60".into());
+}
+
+/// The opening of a validate-token body: 900 bytes, so its buffer takes 1 KiB of the budget.
+fn opening() -> String {
+    format!(r#"{{"token":"{}"#, "a".repeat(890))
+}
+
+/// A chunked POST to validate-token whose first chunk is `opening()`; the body does not end.
+async fn body_in_flight(addr: SocketAddr) -> Conn {
+    let opening = opening();
+    let mut conn = Conn::open(addr).await;
+    let request = format!(
+        "POST {VALIDATE} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {JSON}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{opening}\r\n",
+        opening.len()
+    );
+    conn.send(request.as_bytes())
+        .await
+        .unwrap_or_else(|err| panic!("send: {err}"));
+    conn
+}
+
+#[track_caller]
+fn assert_busy(reply: Option<crate::raw_http::RawReply>, case: &str) {
+    let reply = reply.unwrap_or_else(|| panic!("{case}: no answer"));
+    reply.assert_envelope(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(reply.header("retry-after"), "1", "{case}");
+    assert_eq!(reply.header("connection"), "close", "{case}");
+}
+
+/// Two bodies in flight fill the budget: a third request is 503 with `Retry-After`, whether
+/// its body is declared or chunked; a body whose client goes away gives its bytes back, and
+/// so does one that completes; then requests are answered on their content again.
+async fn the_budget_refuses_past_its_limit_and_is_given_back(
+    addr: SocketAddr,
+    budget: BodyBudget,
+    service: &str,
+) {
+    let in_use = |bytes: usize| {
+        let budget = budget.clone();
+        async move {
+            eventually(Duration::from_secs(30), || {
+                let budget = budget.clone();
+                async move { budget.in_use() == bytes }
+            })
+            .await
+        }
+    };
+    let mut first = body_in_flight(addr).await;
+    assert!(in_use(1024).await, "{service}: {:?}", budget);
+    let second = body_in_flight(addr).await;
+    assert!(in_use(2048).await, "{service}: {:?}", budget);
+
+    let small = br#"{"token":"x"}"#;
+    let declared = format!(
+        "POST {VALIDATE} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {JSON}\r\n\
+         Content-Length: {}\r\n\r\n{}",
+        small.len(),
+        String::from_utf8_lossy(small)
+    );
+    assert_busy(exchange(addr, declared.as_bytes()).await, "declared length");
+    let chunked = format!(
+        "POST {VALIDATE} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {JSON}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+        small.len(),
+        String::from_utf8_lossy(small)
+    );
+    assert_busy(exchange(addr, chunked.as_bytes()).await, "chunked");
+    // A request without a body is not held against the budget.
+    assert_answers_health(health(addr).await, service);
+    assert_eq!(budget.in_use(), 2048, "{service}: a refusal takes nothing");
+
+    // The second client goes away mid-body: its bytes come back, and a request fits again.
+    drop(second);
+    assert!(in_use(1024).await, "{service}: {:?}", budget);
+    let reply = exchange(addr, declared.as_bytes()).await;
+    let reply = reply.unwrap_or_else(|| panic!("{service}: no answer after the release"));
+    reply.assert_envelope(401, "INVALID_TOKEN");
+
+    // The first body completes and is judged on its content; then nothing is held.
+    first
+        .send(b"2\r\n\"}\r\n0\r\n\r\n")
+        .await
+        .unwrap_or_else(|err| panic!("{service}: {err}"));
+    let reply = first.response().await;
+    let reply = reply.unwrap_or_else(|| panic!("{service}: no answer to the first body"));
+    reply.assert_envelope(401, "INVALID_TOKEN");
+    assert!(in_use(0).await, "{service}: {:?}", budget);
+    assert_answers_health(health(addr).await, service);
+}
+
+#[tokio::test]
+async fn the_verifier_answers_503_past_its_body_budget_and_recovers() {
+    let verifier = spawn_verifier_with(small_budget).await;
+    let budget = verifier.state.config.common.body_budget.clone();
+    the_budget_refuses_past_its_limit_and_is_given_back(verifier.addr, budget, "verifier").await;
+}
+
+#[tokio::test]
+async fn the_issuer_answers_503_past_its_body_budget_and_recovers() {
+    let issuer = spawn_issuer_with(small_budget).await;
+    let budget = issuer.state.config.common.body_budget.clone();
+    the_budget_refuses_past_its_limit_and_is_given_back(issuer.addr, budget, "issuer").await;
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::harness::{codec, unique_email};
-use crate::raw_http::{assert_healthy, health};
+use crate::raw_http::{assert_healthy, exchange, health, RawReply};
 use crate::services::{spawn_verifier, TestVerifier};
 
 const IDENTITY: [&str; 4] = [
@@ -261,10 +261,13 @@ async fn the_header_wins_over_the_cookie_and_cookies_are_read_exactly() {
     )
     .await
     .identifies(&real, "quoted cookie");
+    // The name twice is refused even with one value: which one an upstream reads is its choice.
     let twice_same = format!("access_token={token}; access_token={token}");
-    ask(&verifier, "", &[("cookie", &twice_same)])
-        .await
-        .identifies(&real, "the same cookie twice");
+    ask(&verifier, "", &[("cookie", &twice_same)]).await.is(
+        401,
+        "INVALID_TOKEN",
+        "the same cookie twice",
+    );
     let twice_different = format!("access_token={token}; access_token={other_token}");
     ask(&verifier, "", &[("cookie", &twice_different)])
         .await
@@ -364,5 +367,99 @@ async fn require_verified_spellings_do_what_the_rules_say() {
     ask(&verifier, "?require_verified=false", &[])
         .await
         .is(401, "INVALID_TOKEN", "no token");
+    assert_healthy(health(verifier.addr).await, "verifier");
+}
+
+/// `GET /forward-auth` with `headers` as raw bytes (reqwest sends no obs-text), one connection.
+async fn ask_raw(verifier: &TestVerifier, headers: &[&[u8]]) -> RawReply {
+    let mut request =
+        b"GET /forward-auth HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n".to_vec();
+    for header in headers {
+        request.extend_from_slice(header);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    exchange(verifier.addr, &request)
+        .await
+        .unwrap_or_else(|| panic!("no answer to {}", String::from_utf8_lossy(&request)))
+}
+
+/// A `Cookie` header we cannot read may carry the cookie for an upstream that reads bytes
+/// (`access_token=A; t=<obs-text>` beside `access_token=B`): any unreadable one is 401, and so
+/// is the name seen twice across all `Cookie` headers, whatever the values.
+#[tokio::test]
+async fn an_unreadable_or_repeated_cookie_is_refused() {
+    let verifier = spawn_verifier().await;
+    let real = claims(true);
+    let token = sign(&real);
+    let other = sign(&claims(true));
+    let good = format!("Cookie: access_token={token}").into_bytes();
+    let bearer = format!("Authorization: Bearer {token}").into_bytes();
+    let with_tail = |value: &str, tail: &[u8]| {
+        let mut header = format!("Cookie: access_token={value}; t=").into_bytes();
+        header.extend_from_slice(tail);
+        header
+    };
+    let refused: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        (
+            "another token beside UTF-8, then the good cookie",
+            vec![with_tail(&other, "é".as_bytes()), good.clone()],
+        ),
+        (
+            "the good cookie, then another token beside obs-text",
+            vec![good.clone(), with_tail(&other, b"\xff")],
+        ),
+        (
+            "the good cookie and obs-text in one header",
+            vec![with_tail(&token, b"\x80\x81")],
+        ),
+        (
+            "an unreadable header holding no token at all",
+            vec![b"Cookie: \xc3\xa9=\xe2\x82\xac".to_vec(), good.clone()],
+        ),
+        (
+            "the name in Latin-1 bytes beside the good cookie",
+            vec![good.clone(), b"Cookie: access_token\xa0=x".to_vec()],
+        ),
+        (
+            "the same token in two Cookie headers",
+            vec![good.clone(), good.clone()],
+        ),
+        (
+            "an empty cookie of the name beside the good one",
+            vec![format!("Cookie: access_token=; access_token={token}").into_bytes()],
+        ),
+        (
+            "the name again with a space before `=`, which lenient parsers read",
+            vec![format!("Cookie: access_token ={other}; access_token={token}").into_bytes()],
+        ),
+        (
+            "the name again, quoted, in a second header",
+            vec![
+                good.clone(),
+                format!("Cookie: x=1; access_token=\"{token}\"").into_bytes(),
+            ],
+        ),
+    ];
+    for (case, headers) in &refused {
+        let headers: Vec<&[u8]> = headers.iter().map(Vec::as_slice).collect();
+        let reply = ask_raw(&verifier, &headers).await;
+        reply.assert_envelope(401, "INVALID_TOKEN");
+        assert!(
+            reply.header("www-authenticate").starts_with("Bearer"),
+            "{case}"
+        );
+        for name in IDENTITY {
+            assert_eq!(reply.header(name), "", "{case}: {name} on a 401");
+        }
+    }
+    // A bearer header is the token: the cookies are not read, readable or not.
+    let reply = ask_raw(&verifier, &[&bearer, &with_tail(&other, b"\xff")]).await;
+    assert_eq!(reply.status, 200, "bearer beside an unreadable cookie");
+    assert_eq!(reply.header("x-user-id"), real.sub.to_string());
+    // One readable header with the name once still works.
+    let reply = ask_raw(&verifier, &[&good, b"Cookie: theme=dark"]).await;
+    assert_eq!(reply.status, 200, "the good cookie and another header");
+    assert_eq!(reply.header("x-user-id"), real.sub.to_string());
     assert_healthy(health(verifier.addr).await, "verifier");
 }

@@ -630,3 +630,60 @@ async fn an_http2_client_dripping_frames_cannot_hold_a_connection_open() {
     }
     both.assert_healthy().await;
 }
+
+/// An issuer on a dual-stack `[::]` listener behind an IPv4 proxy (the test, from 127.0.0.1,
+/// which the listener sees as `::ffff:127.0.0.1`), and `X-Forwarded-For` in every spelling:
+/// each login succeeds and its `user.logged_in` event carries the canonical client address.
+#[tokio::test]
+async fn forwarded_addresses_in_any_spelling_are_canonical_on_a_dual_stack_listener() {
+    let issuer = spawn_issuer_with(|env| {
+        env.insert("ISSUER_ADDR".into(), "[::]:0".into());
+        env.insert("TRUSTED_PROXIES".into(), "127.0.0.0/8".into());
+        env.insert("ARGON2_MEMORY_KIB".into(), "256".into());
+        env.insert("ARGON2_ITERATIONS".into(), "1".into());
+    })
+    .await;
+    let email = crate::harness::unique_email();
+    let password = crate::harness::PASSWORD;
+    issuer.register(&email, password).await.assert_success(201);
+    let url = format!("http://127.0.0.1:{}/api/v1/auth/login", issuer.addr.port());
+    let login = serde_json::json!({"email": email, "password": password});
+    // (X-Forwarded-For, the client address the issuer must record)
+    let cases = [
+        ("0:0:0:0:0:ffff:cb00:7107", "203.0.113.7"),
+        ("::FFFF:203.0.113.8", "203.0.113.8"),
+        // A trusted hop in mapped form is skipped like its IPv4 form.
+        ("203.0.113.9, ::ffff:127.0.0.1", "203.0.113.9"),
+        ("198.51.100.1, 203.0.113.10, 127.0.0.5", "203.0.113.10"),
+        // Unparsable: the walk stops at the proxy, recorded as IPv4.
+        ("[::ffff:203.0.113.11]", "127.0.0.1"),
+        ("::ffff:203.0.113.12:443", "127.0.0.1"),
+        // A real IPv6 client stays IPv6.
+        ("2001:db8::7", "2001:db8::7"),
+    ];
+    for (index, (forwarded, expected)) in cases.iter().enumerate() {
+        let response = issuer
+            .http
+            .post(&url)
+            .header("x-forwarded-for", *forwarded)
+            .json(&login)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("{forwarded}: {err}"));
+        crate::harness::Reply::read(response)
+            .await
+            .assert_success(200);
+        let events = issuer.events("user.logged_in").await;
+        assert_eq!(events.len(), index + 1, "{forwarded}");
+        assert_eq!(
+            events[index]["data"]["ip_address"], *expected,
+            "X-Forwarded-For: {forwarded}"
+        );
+    }
+    let health = exchange(
+        SocketAddr::from(([127, 0, 0, 1], issuer.addr.port())),
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_healthy(health, "issuer");
+}

@@ -4,10 +4,11 @@
 
 #![allow(dead_code, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// `binary` with nothing in its environment but `PATH` and `env`, started in the temporary
 /// directory so that no `.env` file is read.
@@ -19,6 +20,48 @@ pub fn command(binary: &str, env: &[(&str, &str)]) -> Command {
         .current_dir(std::env::temp_dir())
         .envs(env.iter().copied());
     command
+}
+
+/// Spawns `command` with stdout piped and waits up to 30 s for the log line holding `banner`
+/// (`verifier listening`, …); the address is its `addr=` field. The process is killed when it
+/// never says it. Later stdout lines are read and dropped so that it never blocks on a write.
+pub fn listening(command: &mut Command, banner: &str) -> Result<(Child, SocketAddr), String> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|err| format!("the binary does not start: {err}"))?;
+    let stdout = child.stdout.take().ok_or("stdout is not piped")?;
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = lines.recv_timeout(left) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("no `{banner}` line within 30 s"));
+        };
+        if line.contains(banner) {
+            let addr = line
+                .split("addr=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|addr| addr.parse().ok());
+            return match addr {
+                Some(addr) => Ok((child, addr)),
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    Err(format!("no address in `{line}`"))
+                }
+            };
+        }
+    }
 }
 
 /// How a finished process ended and what it wrote.

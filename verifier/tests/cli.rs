@@ -6,11 +6,8 @@ mod binary;
 #[path = "../../tests/support/cert.rs"]
 mod cert;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 use anyhow::{anyhow, ensure, Context};
 
@@ -176,35 +173,7 @@ fn start(env: &[(&str, &str)]) -> anyhow::Result<(Child, SocketAddr)> {
         ("NATS_URL", "nats://127.0.0.1:9"),
     ];
     vars.extend_from_slice(env);
-    let mut child = verifier(&vars)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("verifier starts")?;
-    let stdout = child.stdout.take().context("stdout piped")?;
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(line) = lines.recv_timeout(left) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(anyhow!("no `verifier listening` line within 30 s"));
-        };
-        if line.contains("verifier listening") {
-            let addr = line
-                .split("addr=")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .context("address in the log line")?;
-            return Ok((child, addr.parse()?));
-        }
-    }
+    binary::listening(&mut verifier(&vars), "verifier listening").map_err(|err| anyhow!(err))
 }
 
 #[test]

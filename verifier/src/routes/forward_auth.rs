@@ -29,9 +29,10 @@ pub fn forward_auth<B>(state: &AppState, req: &Request<B>) -> Result<Response, A
     identity_response(&claims)
 }
 
-/// The bearer token, else the configured cookie. A request that names its token twice with
-/// different values (two `Authorization` headers, two cookies of that name) is refused rather
-/// than guessed at: a proxy or an upstream might read the other one.
+/// The bearer token, else the configured cookie. A request that names its token twice (two
+/// `Authorization` headers, the cookie twice across all `Cookie` headers, even with one value)
+/// or carries a `Cookie` header that is not visible ASCII is refused rather than guessed at: a
+/// proxy or an upstream might read another token than the one we checked.
 fn token<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Result<Option<&'a str>, TokenError> {
     match common::http::bearer_token(headers)? {
         Some(token) => Ok(Some(token)),
@@ -39,21 +40,25 @@ fn token<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Result<Option<&'a str
     }
 }
 
+/// The value of the cookie `name` (quotes removed; `None` when absent or empty). Every `Cookie`
+/// header is read: one we cannot read (obs-text, control bytes) may hold the name for an
+/// upstream, and the name twice leaves the choice to whoever reads it: both are `Ambiguous`.
+/// Spaces around a name are ignored, as lenient parsers (Go's `net/http`, …) ignore them, so
+/// `access_token =A` counts as the name too.
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, TokenError> {
     let mut found: Option<&str> = None;
-    let values = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim().trim_matches('"'))
-        .filter(|value| !value.is_empty());
-    for value in values {
-        match found {
-            Some(seen) if seen != value => return Err(TokenError::Ambiguous),
-            _ => found = Some(value),
+    let mut seen = false;
+    for value in headers.get_all(header::COOKIE) {
+        let value = value.to_str().map_err(|_| TokenError::Ambiguous)?;
+        let named = value
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .filter(|(key, _)| key.trim_end() == name);
+        for (_, value) in named {
+            if std::mem::replace(&mut seen, true) {
+                return Err(TokenError::Ambiguous);
+            }
+            found = Some(value.trim().trim_matches('"')).filter(|value| !value.is_empty());
         }
     }
     Ok(found)
@@ -124,6 +129,8 @@ mod tests {
         assert_eq!(token(&map, "access_token"), Ok(None));
         let map = headers(&[("cookie", "a=1"), ("cookie", "access_token=second")]);
         assert_eq!(token(&map, "access_token"), Ok(Some("second")));
+        let map = headers(&[("cookie", "x=1;  access_token \t=spaced")]);
+        assert_eq!(token(&map, "access_token"), Ok(Some("spaced")));
         assert_eq!(
             token(&headers(&[("cookie", "access_token=")]), "access_token"),
             Ok(None)
@@ -136,11 +143,25 @@ mod tests {
         assert_eq!(token(&map, "access_token"), Err(TokenError::Ambiguous));
         let map = headers(&[("cookie", "access_token=a; access_token=b")]);
         assert_eq!(token(&map, "access_token"), Err(TokenError::Ambiguous));
-        let map = headers(&[
-            ("cookie", "access_token=a"),
-            ("cookie", "access_token=\"a\""),
-        ]);
-        assert_eq!(token(&map, "access_token"), Ok(Some("a")));
+        for pairs in [
+            &[
+                ("cookie", "access_token=a"),
+                ("cookie", "access_token=\"a\""),
+            ][..],
+            &[("cookie", "access_token=a; access_token=a")],
+            &[("cookie", "access_token=; access_token=a")],
+            &[
+                ("cookie", "access_token=a"),
+                ("cookie", "x=1; access_token="),
+            ],
+            &[("cookie", "access_token =a; access_token=b")],
+        ] {
+            assert_eq!(
+                token(&headers(pairs), "access_token"),
+                Err(TokenError::Ambiguous),
+                "{pairs:?}"
+            );
+        }
         for value in ["Bearer ", "Bearer", "bearer    "] {
             let map = headers(&[("authorization", value), ("cookie", "access_token=c")]);
             assert_eq!(
@@ -149,5 +170,31 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_cookie_header_that_is_not_visible_ascii_is_refused() {
+        for bytes in [
+            &b"t=\xc3\xa9"[..],
+            b"t=\x80",
+            b"access_token=\xff",
+            b"t=a\x01b",
+        ] {
+            let mut map = headers(&[("cookie", "access_token=a")]);
+            let value = HeaderValue::from_bytes(bytes);
+            if let Ok(value) = value {
+                map.append(header::COOKIE, value);
+                assert_eq!(
+                    token(&map, "access_token"),
+                    Err(TokenError::Ambiguous),
+                    "{bytes:?}"
+                );
+            }
+        }
+        // With a bearer token the cookies are not read at all.
+        let mut map = headers(&[("authorization", "Bearer abc")]);
+        map.append(header::COOKIE, HeaderValue::from_static("t=1"));
+        map.append(header::COOKIE, HeaderValue::from_bytes(b"t=\xff").unwrap());
+        assert_eq!(token(&map, "access_token"), Ok(Some("abc")));
     }
 }
