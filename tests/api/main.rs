@@ -7,6 +7,7 @@ mod services;
 
 mod cors;
 mod deploy;
+mod docs;
 mod event_delivery;
 mod events;
 mod examples;

@@ -181,8 +181,8 @@ async fn within_the_reuse_grace_a_second_tab_gets_the_current_refresh_token() {
 }
 
 /// With no grace, the loser of the race is a replay of a rotated token: reuse detection
-/// revokes the session, so the winner's brand-new tokens die with it (the README's
-/// "Behaviour where the contract is silent" documents this; the grace is the cure).
+/// revokes the session, so the winner's brand-new tokens die with it (docs/DESIGN.md
+/// documents this under "Sessions and tokens"; the grace is the cure).
 #[tokio::test]
 async fn two_concurrent_refreshes_under_rotation_have_one_winner_and_then_no_session() {
     let app = rotating(0).await;

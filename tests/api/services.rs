@@ -273,7 +273,7 @@ impl Proxy {
 
     /// nginx with `auth_request` to the verifier's `/forward-auth` on `/`, and with
     /// `?require_verified=true` on `/verified/`; the verifier is an `upstream` with `keepalive`,
-    /// so the subrequests reuse connections (the README's and DEPLOYMENT.md's snippet).
+    /// so the subrequests reuse connections (docs/DEPLOYMENT.md's snippet).
     pub async fn nginx(verifier: SocketAddr, upstream: SocketAddr) -> Proxy {
         let dir = private_dir("nginx");
         let port = free_port();
