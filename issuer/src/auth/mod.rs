@@ -6,6 +6,7 @@ pub mod login;
 pub mod password;
 pub mod refresh;
 pub mod register;
+pub mod revocation;
 pub mod session_tokens;
 pub mod verify_email;
 pub mod whoami;
