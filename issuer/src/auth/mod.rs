@@ -4,6 +4,8 @@
 pub mod email;
 pub mod login;
 pub mod password;
+pub mod password_change;
+pub mod password_reset;
 pub mod refresh;
 pub mod register;
 pub mod revocation;

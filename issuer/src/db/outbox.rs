@@ -87,7 +87,7 @@ pub async fn pending(db: &impl GenericClient, limit: i64) -> Result<Vec<Pending>
         .collect()
 }
 
-/// Marks events sent, and removes the verification token from their stored payload: the
+/// Marks events sent, and removes the verification or reset token from their stored payload: the
 /// mailer has it from the stream, and a published row stays until it is pruned, long after the
 /// token should exist anywhere but as its hash.
 pub async fn mark_published(
@@ -98,7 +98,8 @@ pub async fn mark_published(
     let statement = db
         .prepare_cached(
             "UPDATE outbox SET published_at = $2, \
-             payload = payload #- '{data,email_verification_token}' WHERE id = ANY($1)",
+             payload = payload #- '{data,email_verification_token}' \
+             #- '{data,password_reset_token}' WHERE id = ANY($1)",
         )
         .await?;
     db.execute(&statement, &[&ids, &now]).await?;
