@@ -21,6 +21,7 @@ mod login;
 mod me_and_validate;
 mod metrics;
 mod openapi;
+mod passwords;
 mod proxies;
 mod rate_limits;
 mod refresh_logout;
