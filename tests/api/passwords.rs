@@ -95,7 +95,7 @@ async fn reset_events(app: &TestIssuer, email: &str, count: usize) -> Vec<(Strin
 
 /// The reset token the mailer receives for the latest request of `email`: from its outbox row
 /// while the event waits there, else from the stream (the relay scrubs it from the row).
-async fn reset_token(app: &TestIssuer, email: &str, count: usize) -> String {
+pub async fn reset_token(app: &TestIssuer, email: &str, count: usize) -> String {
     let events = reset_events(app, email, count).await;
     let (event_id, payload) = events.last().cloned().unwrap_or_default();
     if let Some(token) = payload["data"]["password_reset_token"].as_str() {
