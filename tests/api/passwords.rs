@@ -734,3 +734,45 @@ async fn reset_requests_for_known_and_unknown_emails_take_comparable_time() {
         "known/unknown median ratio {ratio:.2}"
     );
 }
+
+#[tokio::test]
+async fn the_new_routes_take_only_their_documented_fields() {
+    let app = spawn_issuer().await;
+    let email = unique_email();
+    let login = app.signed_in(&email).await;
+    let token = requested_token(&app, &email, 1).await;
+    let before = password_hash(&app, &email).await;
+    for (path, bearer, body) in [
+        (REQUEST, None, json!({"email": email, "role": "admin"})),
+        (REQUEST, None, json!({})),
+        (
+            CONFIRM,
+            None,
+            json!({"token": token, "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD, "user_id": "x"}),
+        ),
+        (
+            CONFIRM,
+            None,
+            json!({"token": token, "password": NEW_PASSWORD}),
+        ),
+        (
+            CHANGE,
+            Some(access(&login)),
+            json!({"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD, "email": email}),
+        ),
+        (CHANGE, Some(access(&login)), json!(["not", "an", "object"])),
+    ] {
+        post_bearer(&app, path, bearer.as_deref(), body)
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+    // Without a live session the change body is not even read.
+    post_bearer(&app, CHANGE, None, json!(["not", "an", "object"]))
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+    assert_eq!(password_hash(&app, &email).await, before);
+    // The token survived every refused request.
+    confirm(&app, &token, NEW_PASSWORD, NEW_PASSWORD)
+        .await
+        .assert_success(200);
+}
