@@ -13,6 +13,7 @@ use chrono::SecondsFormat;
 use common::events::{Event, EventType, RevocationReason};
 use serde_json::json;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::register::{random_token, token_hash};
@@ -47,7 +48,9 @@ pub fn request_reset(
         return Err(DbError::Unavailable("too many password reset requests pending".into()).into());
     };
     let state = Arc::clone(state);
-    tokio::spawn(async move {
+    // The job's log lines keep the request's span (its request id).
+    let span = tracing::Span::current();
+    let job = async move {
         let _permit = permit;
         let outcome = match issue(&state, &email).await {
             Ok(outcome) => outcome,
@@ -57,7 +60,8 @@ pub fn request_reset(
             }
         };
         state.metrics.passwords.reset_job(outcome);
-    });
+    };
+    tokio::spawn(job.instrument(span));
     Ok(())
 }
 
