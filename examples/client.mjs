@@ -1,4 +1,5 @@
-// The whole auth-service flow from a client: register, log in, /me, refresh, log out.
+// The whole auth-service flow from a client: register, log in, /me, refresh, log out, then
+// change the password and reset it.
 //
 // Node 18 or newer (global fetch), no packages:
 //
@@ -7,11 +8,17 @@
 // Settings (environment): ISSUER_URL (http://localhost:8000), EMAIL (a fresh
 // example-<random>@example.com), PASSWORD (Correct-Horse-9).
 //
+// The reset token reaches the user only by email (the mailer reads it from the
+// `user.password_reset_requested` event): after asking for a reset, the script reads the token
+// from one line on stdin, and skips the last steps if there is none. The changed password is
+// PASSWORD + "-changed", the reset one PASSWORD + "-reset".
+//
 // Each step prints one line. Any unexpected status prints the error envelope and exits 1.
 // The issuer must run with REQUIRE_VERIFIED_EMAIL=false (the default): with it on, login
 // answers 403 EMAIL_NOT_VERIFIED until the address is verified.
 
 import { randomUUID } from "node:crypto";
+import { createInterface } from "node:readline";
 
 if (typeof fetch !== "function") {
   console.error(`Node 18 or newer is needed (global fetch); this is ${process.version}`);
@@ -22,6 +29,17 @@ const ISSUER_URL = (process.env.ISSUER_URL || "http://localhost:8000").replace(/
 const API = `${ISSUER_URL}/api/v1/auth`;
 
 class UnexpectedReply extends Error {}
+
+// The first line on stdin, trimmed; empty at end of input.
+async function readLine() {
+  const lines = createInterface({ input: process.stdin });
+  try {
+    for await (const line of lines) return line.trim();
+    return "";
+  } finally {
+    lines.close();
+  }
+}
 
 // Sends one request; returns { status, body } with the parsed JSON envelope.
 async function call(method, path, { body, token } = {}) {
@@ -96,6 +114,60 @@ async function main() {
   console.log("refresh after logout: 401 INVALID_TOKEN");
   expect("me after logout", await call("GET", "/me", { token: access }), 401, "INVALID_TOKEN");
   console.log("me after logout: 401 INVALID_TOKEN");
+
+  // Password change: needs a live session and the current password; every other session of
+  // the user is revoked, this one stays.
+  data = expect("login again", await call("POST", "/login", { body: { email, password } }), 200);
+  access = data.access_token;
+  console.log("login again: 200");
+  const changed = `${password}-changed`;
+  data = expect(
+    "password change",
+    await call("POST", "/password/change", {
+      body: { current_password: password, password: changed, password_confirmation: changed },
+      token: access,
+    }),
+    200,
+  );
+  console.log(`password change: 200 ${data.message}`);
+  expect(
+    "login with the changed password",
+    await call("POST", "/login", { body: { email, password: changed } }),
+    200,
+  );
+  console.log("login with the changed password: 200");
+
+  // Password reset: the answer is the same whether or not the account exists; the token
+  // arrives by email.
+  data = expect(
+    "password reset request",
+    await call("POST", "/password-reset/request", { body: { email } }),
+    202,
+  );
+  console.log(`password reset request: 202 ${data.message}`);
+  console.error("paste the reset token from the email (empty to stop here):");
+  const token = await readLine();
+  if (!token) {
+    console.log("password reset confirm: skipped, no token");
+    return;
+  }
+  const reset = `${password}-reset`;
+  data = expect(
+    "password reset confirm",
+    await call("POST", "/password-reset/confirm", {
+      body: { token, password: reset, password_confirmation: reset },
+    }),
+    200,
+  );
+  console.log(`password reset confirm: 200 user_id=${data.user_id}`);
+  // Every session was revoked; the new password logs in.
+  expect("me after the reset", await call("GET", "/me", { token: access }), 401, "INVALID_TOKEN");
+  expect(
+    "login with the reset password",
+    await call("POST", "/login", { body: { email, password: reset } }),
+    200,
+  );
+  console.log("login with the reset password: 200");
   console.log("flow complete");
 }
 

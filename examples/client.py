@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The whole auth-service flow from a client: register, log in, /me, refresh, log out.
+"""The whole auth-service flow from a client: register, log in, /me, refresh, log out, then
+change the password and reset it.
 
 Standard library only (urllib), so it runs with any python3:
 
@@ -7,6 +8,11 @@ Standard library only (urllib), so it runs with any python3:
 
 Settings (environment): ISSUER_URL (http://localhost:8000), EMAIL (a fresh
 example-<random>@example.com), PASSWORD (Correct-Horse-9).
+
+The reset token reaches the user only by email (the mailer reads it from the
+`user.password_reset_requested` event): after asking for a reset, the script reads the token
+from one line on stdin, and skips the last steps if there is none. The changed password is
+PASSWORD + "-changed", the reset one PASSWORD + "-reset".
 
 Each step prints one line. Any unexpected status prints the error envelope and exits 1.
 The issuer must run with REQUIRE_VERIFIED_EMAIL=false (the default): with it on, login
@@ -89,6 +95,41 @@ def main():
     print("refresh after logout: 401 INVALID_TOKEN")
     expect("me after logout", call("GET", "/me", token=access), 401, "INVALID_TOKEN")
     print("me after logout: 401 INVALID_TOKEN")
+
+    # Password change: needs a live session and the current password; every other session
+    # of the user is revoked, this one stays.
+    data = expect("login again", call("POST", "/login", {"email": email, "password": password}), 200)
+    access = data["access_token"]
+    print("login again: 200")
+    changed = password + "-changed"
+    data = expect("password change", call("POST", "/password/change", {
+        "current_password": password, "password": changed, "password_confirmation": changed,
+    }, token=access), 200)
+    print(f"password change: 200 {data['message']}")
+    expect("login with the changed password",
+           call("POST", "/login", {"email": email, "password": changed}), 200)
+    print("login with the changed password: 200")
+
+    # Password reset: the answer is the same whether or not the account exists; the token
+    # arrives by email.
+    data = expect("password reset request",
+                  call("POST", "/password-reset/request", {"email": email}), 202)
+    print(f"password reset request: 202 {data['message']}", flush=True)
+    print("paste the reset token from the email (empty to stop here):", file=sys.stderr, flush=True)
+    token = sys.stdin.readline().strip()
+    if not token:
+        print("password reset confirm: skipped, no token")
+        return
+    reset = password + "-reset"
+    data = expect("password reset confirm", call("POST", "/password-reset/confirm", {
+        "token": token, "password": reset, "password_confirmation": reset,
+    }), 200)
+    print(f"password reset confirm: 200 user_id={data['user_id']}")
+    # Every session was revoked; the new password logs in.
+    expect("me after the reset", call("GET", "/me", token=access), 401, "INVALID_TOKEN")
+    expect("login with the reset password",
+           call("POST", "/login", {"email": email, "password": reset}), 200)
+    print("login with the reset password: 200")
     print("flow complete")
 
 

@@ -1,5 +1,6 @@
 //! A consumer of the auth events: prints every event and, for `user.registered` and
-//! `user.verification_requested`, the verification link a mailer would send.
+//! `user.verification_requested`, the verification link a mailer would send; for
+//! `user.password_reset_requested`, the reset link.
 //!
 //! ```sh
 //! cargo run --example event_subscriber
@@ -7,7 +8,7 @@
 //!
 //! Settings (environment): `NATS_URL` (nats://localhost:4222), `NATS_STREAM` (AUTH),
 //! `NATS_SUBJECT_PREFIX` (auth), `CONSUMER_NAME` (example-mailer), `VERIFY_URL`
-//! (http://localhost:3000/verify-email).
+//! (http://localhost:3000/verify-email), `RESET_URL` (http://localhost:3000/reset-password).
 //!
 //! Copy this to build your own consumer. What it shows:
 //! - a *durable* consumer: restart it and it resumes where it stopped;
@@ -34,6 +35,7 @@ struct Settings {
     prefix: String,
     consumer: String,
     verify_url: String,
+    reset_url: String,
 }
 
 #[tokio::main]
@@ -44,6 +46,7 @@ async fn main() -> Result<(), async_nats::Error> {
         prefix: setting("NATS_SUBJECT_PREFIX", "auth"),
         consumer: setting("CONSUMER_NAME", "example-mailer"),
         verify_url: setting("VERIFY_URL", "http://localhost:3000/verify-email"),
+        reset_url: setting("RESET_URL", "http://localhost:3000/reset-password"),
     };
 
     // Keeps trying when NATS is not up yet, and reconnects by itself when it goes away.
@@ -104,7 +107,7 @@ async fn consume(
         if seen.contains(&event_id) {
             println!("duplicate {event_id} ignored");
         } else {
-            handle(&event, &settings.verify_url);
+            handle(&event, settings);
             seen.insert(event_id);
         }
         // Ack only after handling: if we crash before this line the event comes again. A
@@ -117,7 +120,7 @@ async fn consume(
     Ok(())
 }
 
-fn handle(event: &Value, verify_url: &str) {
+fn handle(event: &Value, settings: &Settings) {
     let kind = event["event_type"].as_str().unwrap_or("?");
     println!(
         "{} {kind} {}",
@@ -130,6 +133,16 @@ fn handle(event: &Value, verify_url: &str) {
             .as_str()
             .unwrap_or("");
         // The token is base64url: safe in a query string as it is.
+        let verify_url = &settings.verify_url;
         println!("  mail to {email}: confirm your address at {verify_url}?token={token}");
+    }
+    if kind == "user.password_reset_requested" {
+        let email = event["data"]["email"].as_str().unwrap_or("");
+        let token = event["data"]["password_reset_token"].as_str().unwrap_or("");
+        let expires_at = event["data"]["expires_at"].as_str().unwrap_or("");
+        let reset_url = &settings.reset_url;
+        println!(
+            "  mail to {email}: choose a new password at {reset_url}?token={token} (until {expires_at})"
+        );
     }
 }

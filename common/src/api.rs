@@ -41,3 +41,21 @@ pub struct EmailRequest {
 pub struct RefreshTokenRequest {
     pub refresh_token: String,
 }
+
+/// `POST /password-reset/confirm`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirmRequest {
+    pub token: String,
+    pub password: String,
+    pub password_confirmation: String,
+}
+
+/// `POST /password/change` (with the caller's access token as the bearer).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeRequest {
+    pub current_password: String,
+    pub password: String,
+    pub password_confirmation: String,
+}

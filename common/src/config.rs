@@ -144,10 +144,11 @@ impl<'a> Env<'a> {
     }
 }
 
-/// What a count in a duration setting counts: `_SECONDS`, `_HOURS` or `_DAYS`.
+/// What a count in a duration setting counts: `_SECONDS`, `_MINUTES`, `_HOURS` or `_DAYS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeUnit {
     Seconds,
+    Minutes,
     Hours,
     Days,
 }
@@ -156,6 +157,7 @@ impl TimeUnit {
     fn seconds(self) -> u64 {
         match self {
             TimeUnit::Seconds => 1,
+            TimeUnit::Minutes => 60,
             TimeUnit::Hours => 3600,
             TimeUnit::Days => 86_400,
         }

@@ -12,6 +12,11 @@ pub enum EventType {
     EmailVerified,
     LoggedIn,
     SessionRevoked,
+    PasswordResetRequested,
+    PasswordChanged,
+    UserDeleted,
+    UserDisabled,
+    UserEnabled,
 }
 
 impl EventType {
@@ -22,12 +27,47 @@ impl EventType {
             EventType::EmailVerified => "user.email_verified",
             EventType::LoggedIn => "user.logged_in",
             EventType::SessionRevoked => "session.revoked",
+            EventType::PasswordResetRequested => "user.password_reset_requested",
+            EventType::PasswordChanged => "user.password_changed",
+            EventType::UserDeleted => "user.deleted",
+            EventType::UserDisabled => "user.disabled",
+            EventType::UserEnabled => "user.enabled",
         }
     }
 
     /// `<prefix>.<event_type>`, e.g. `auth.user.registered`.
     pub fn subject(self, prefix: &str) -> String {
         format!("{prefix}.{}", self.as_str())
+    }
+}
+
+/// Why a session was revoked: the `reason` of `session.revoked`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    Logout,
+    RefreshReuse,
+    LogoutAll,
+    SessionDeleted,
+    PasswordChanged,
+    PasswordReset,
+    AccountDeleted,
+    AccountDisabled,
+    Operator,
+}
+
+impl RevocationReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::Logout => "logout",
+            RevocationReason::RefreshReuse => "refresh_reuse",
+            RevocationReason::LogoutAll => "logout_all",
+            RevocationReason::SessionDeleted => "session_deleted",
+            RevocationReason::PasswordChanged => "password_changed",
+            RevocationReason::PasswordReset => "password_reset",
+            RevocationReason::AccountDeleted => "account_deleted",
+            RevocationReason::AccountDisabled => "account_disabled",
+            RevocationReason::Operator => "operator",
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub const REFRESH_TOKEN_ROTATION: &str = "REFRESH_TOKEN_ROTATION";
 pub const REFRESH_REUSE_GRACE_SECONDS: &str = "REFRESH_REUSE_GRACE_SECONDS";
 pub const REQUIRE_VERIFIED_EMAIL: &str = "REQUIRE_VERIFIED_EMAIL";
 pub const EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS: &str = "EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS";
+pub const PASSWORD_RESET_TOKEN_EXPIRE_MINUTES: &str = "PASSWORD_RESET_TOKEN_EXPIRE_MINUTES";
 pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
 pub const OUTBOX_BATCH_SIZE: &str = "OUTBOX_BATCH_SIZE";
 pub const OUTBOX_POLL_INTERVAL_MS: &str = "OUTBOX_POLL_INTERVAL_MS";
@@ -45,6 +46,8 @@ pub const LOGIN_KNOWN_ADDRESS_DAYS: &str = "LOGIN_KNOWN_ADDRESS_DAYS";
 /// `now + span` can overflow and that a lock is never effectively permanent.
 pub const MAX_REFRESH_REUSE_GRACE_SECONDS: u64 = 3600;
 pub const MAX_VERIFICATION_TOKEN_HOURS: u64 = 8760;
+/// A reset link is a password in the mailbox: it lives a day at most.
+pub const MAX_PASSWORD_RESET_TOKEN_MINUTES: u64 = 1440;
 pub const MAX_OUTBOX_RETENTION_HOURS: u64 = 8760;
 pub const MAX_LOCKOUT_SECONDS: u64 = 86_400;
 /// Hashes at once and waiting: each running hash holds `ARGON2_MEMORY_KIB`, and the
@@ -107,6 +110,11 @@ pub const VARS: &[Var] = &[
         EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS,
         "24",
         "verification-token lifetime (1-8760)",
+    ),
+    Var::new(
+        PASSWORD_RESET_TOKEN_EXPIRE_MINUTES,
+        "60",
+        "password-reset-token lifetime (1-1440)",
     ),
     Var::new(
         TRUSTED_PROXIES,
@@ -207,6 +215,7 @@ pub struct IssuerConfig {
     pub refresh_reuse_grace: TimeDelta,
     pub require_verified_email: bool,
     pub verification_token_ttl: TimeDelta,
+    pub password_reset_token_ttl: TimeDelta,
     /// Peers whose `X-Forwarded-For` is believed for the client address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Events published per relay round.
@@ -288,6 +297,12 @@ impl IssuerConfig {
                 24,
                 1..=MAX_VERIFICATION_TOKEN_HOURS,
                 TimeUnit::Hours,
+            )?,
+            password_reset_token_ttl: env.span_in(
+                PASSWORD_RESET_TOKEN_EXPIRE_MINUTES,
+                60,
+                1..=MAX_PASSWORD_RESET_TOKEN_MINUTES,
+                TimeUnit::Minutes,
             )?,
             trusted_proxies: env
                 .list(TRUSTED_PROXIES)
@@ -541,10 +556,12 @@ mod tests {
         let defaults = load(&[])?;
         assert_eq!(defaults.refresh_reuse_grace, TimeDelta::zero());
         assert_eq!(defaults.verification_token_ttl, TimeDelta::hours(24));
+        assert_eq!(defaults.password_reset_token_ttl, TimeDelta::minutes(60));
         assert_eq!(defaults.outbox_retention, Duration::from_secs(168 * 3600));
         let widest = load(&[
             (REFRESH_REUSE_GRACE_SECONDS, "3600"),
             (EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, "8760"),
+            (PASSWORD_RESET_TOKEN_EXPIRE_MINUTES, "1440"),
             (OUTBOX_RETENTION_HOURS, "8760"),
             (LOGIN_LOCKOUT_SECONDS, "86400"),
             (DATABASE_TIMEOUT_SECONDS, "300"),
@@ -553,6 +570,7 @@ mod tests {
         ])?;
         assert_eq!(widest.refresh_reuse_grace, TimeDelta::hours(1));
         assert_eq!(widest.verification_token_ttl, TimeDelta::days(365));
+        assert_eq!(widest.password_reset_token_ttl, TimeDelta::days(1));
         assert_eq!(widest.outbox_retention, Duration::from_secs(365 * 86_400));
         assert_eq!(widest.lockout_duration, TimeDelta::days(1));
         assert_eq!(widest.database_timeout, Duration::from_secs(300));
@@ -586,6 +604,9 @@ mod tests {
             (EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, "0"),
             (EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, "8761"),
             (EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, "5124095576030432"),
+            (PASSWORD_RESET_TOKEN_EXPIRE_MINUTES, "0"),
+            (PASSWORD_RESET_TOKEN_EXPIRE_MINUTES, "1441"),
+            (PASSWORD_RESET_TOKEN_EXPIRE_MINUTES, "18446744073709551615"),
             (OUTBOX_RETENTION_HOURS, "0"),
             (OUTBOX_RETENTION_HOURS, "8761"),
             (OUTBOX_RETENTION_HOURS, "5124095576030432"),

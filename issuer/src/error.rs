@@ -35,6 +35,10 @@ pub enum IssuerError {
     VerificationToken(VerificationTokenIssue),
     #[error("user not found")]
     UserNotFound,
+    #[error("password reset token refused: {0}")]
+    ResetToken(ResetTokenIssue),
+    #[error("account disabled")]
+    AccountDisabled,
     /// Too many attempts, from this address or for this account; retry after this many seconds.
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
@@ -84,6 +88,11 @@ impl From<IssuerError> for ApiError {
             IssuerError::UserNotFound => {
                 ApiError::new(ErrorCode::UserNotFound, "The user no longer exists.")
             }
+            IssuerError::ResetToken(issue) => issue.into(),
+            IssuerError::AccountDisabled => ApiError::new(
+                ErrorCode::AccountDisabled,
+                "This account has been disabled.",
+            ),
             IssuerError::RateLimited { retry_after_secs } => {
                 ApiError::new(ErrorCode::RateLimited, "Too many attempts; retry later.")
                     .with_header_value(
@@ -136,5 +145,29 @@ impl From<VerificationTokenIssue> for ApiError {
         ApiError::new(code, message)
             .with_details(Some("token".into()), issue.to_string())
             .with_header(::http::header::WWW_AUTHENTICATE, challenge)
+    }
+}
+
+/// Why a password-reset token was refused: the token codes, with details that name the reset
+/// token. A replaced token is an unknown one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ResetTokenIssue {
+    #[error("the reset token is unknown or has been replaced")]
+    Unknown,
+    #[error("the reset token has already been used")]
+    Used,
+    #[error("the reset token has expired")]
+    Expired,
+}
+
+impl From<ResetTokenIssue> for ApiError {
+    fn from(issue: ResetTokenIssue) -> Self {
+        let (code, message) = match issue {
+            ResetTokenIssue::Unknown | ResetTokenIssue::Used => {
+                (ErrorCode::InvalidToken, "The token is invalid.")
+            }
+            ResetTokenIssue::Expired => (ErrorCode::ExpiredToken, "The token has expired."),
+        };
+        ApiError::new(code, message).with_details(Some("token".into()), issue.to_string())
     }
 }

@@ -78,6 +78,7 @@ impl LoginOutcome {
             | ErrorCode::ExpiredToken
             | ErrorCode::Forbidden
             | ErrorCode::NotFound
+            | ErrorCode::AccountDisabled
             | ErrorCode::InternalError => LoginOutcome::Error,
         }
     }
@@ -86,6 +87,115 @@ impl LoginOutcome {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
+}
+
+/// A password operation: asking for a reset, confirming one, changing the password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordOperation {
+    ResetRequest,
+    ResetConfirm,
+    Change,
+}
+
+impl PasswordOperation {
+    fn label(self) -> &'static str {
+        match self {
+            PasswordOperation::ResetRequest => "reset_request",
+            PasswordOperation::ResetConfirm => "reset_confirm",
+            PasswordOperation::Change => "change",
+        }
+    }
+}
+
+/// What a password-reset job did after the request was answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetJobOutcome {
+    /// A token was issued and its event queued.
+    Issued,
+    /// No account has the email.
+    NoAccount,
+    /// The account is disabled: no token.
+    AccountDisabled,
+    /// The database failed; the request was answered 202 all the same.
+    Failed,
+}
+
+impl ResetJobOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            ResetJobOutcome::Issued => "issued",
+            ResetJobOutcome::NoAccount => "no_account",
+            ResetJobOutcome::AccountDisabled => "account_disabled",
+            ResetJobOutcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PasswordLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+/// `password_operations_total{operation, outcome}` and `password_reset_jobs_total{outcome}`.
+#[derive(Debug)]
+pub struct PasswordMetrics {
+    operations: Family<PasswordLabels, Counter>,
+    jobs: Family<OutcomeLabels, Counter>,
+}
+
+impl PasswordMetrics {
+    fn register(registry: &mut Registry) -> PasswordMetrics {
+        let operations = Family::<PasswordLabels, Counter>::default();
+        registry.register(
+            "password_operations",
+            "Password reset requests and confirmations and password changes, by outcome",
+            operations.clone(),
+        );
+        let jobs = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "password_reset_jobs",
+            "Password reset requests handled after their answer, by outcome",
+            jobs.clone(),
+        );
+        PasswordMetrics { operations, jobs }
+    }
+
+    /// Counts one request answered with `result`.
+    pub fn operation(&self, operation: PasswordOperation, result: &Result<Response, ApiError>) {
+        let outcome = match result {
+            Ok(_) => "success",
+            Err(err) => match err.code {
+                ErrorCode::InvalidToken => "invalid_token",
+                ErrorCode::ExpiredToken => "expired_token",
+                ErrorCode::InvalidCredentials => "invalid_credentials",
+                ErrorCode::WeakPassword => "weak_password",
+                ErrorCode::PasswordMismatch => "password_mismatch",
+                ErrorCode::AccountDisabled => "account_disabled",
+                ErrorCode::RateLimited => "rate_limited",
+                ErrorCode::ValidationError
+                | ErrorCode::InvalidEmail
+                | ErrorCode::PayloadTooLarge
+                | ErrorCode::MethodNotAllowed => "invalid_request",
+                ErrorCode::ServiceUnavailable => "unavailable",
+                _ => "error",
+            },
+        };
+        self.operations
+            .get_or_create(&PasswordLabels {
+                operation: operation.label(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn reset_job(&self, outcome: ResetJobOutcome) {
+        self.jobs
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            })
+            .inc();
+    }
 }
 
 /// What the outbox relay records.
@@ -105,6 +215,7 @@ pub struct IssuerMetrics {
     logins: [Counter; LoginOutcome::ALL.len()],
     registrations: Counter,
     pub outbox: OutboxMetrics,
+    pub passwords: PasswordMetrics,
     outbox_backlog: Gauge,
     nats_connected: Gauge,
     db_pool_size: Gauge,
@@ -145,7 +256,9 @@ impl IssuerMetrics {
             "Relay rounds that stopped on a failed publish (the events are retried)",
             outbox.publish_failures.clone(),
         );
+        let passwords = PasswordMetrics::register(&mut registry);
         IssuerMetrics {
+            passwords,
             outbox_backlog: shared::gauge(
                 &mut registry,
                 "outbox_backlog",

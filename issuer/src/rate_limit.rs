@@ -1,5 +1,5 @@
-//! In-process attempt limits for login, registration and resend-verification, per client
-//! address and per account, checked before any hashing or database work.
+//! In-process attempt limits for login, registration, resend-verification and password-reset
+//! requests, per client address and per account, checked before any hashing or database work.
 //!
 //! Each key holds one number: its GCRA "theoretical arrival time" (TAT). A limit of `n` per
 //! `period` admits a burst of `n`, then one more every `period / n`. A key whose TAT has passed
@@ -27,6 +27,8 @@ pub enum Action {
     Login,
     Register,
     ResendVerification,
+    /// Counted apart from resend-verification, at the resend-verification rates.
+    PasswordReset,
 }
 
 /// `count` attempts per `period`; a count of 0 turns the limit off.
@@ -83,6 +85,8 @@ impl Limits {
             (Action::Register, Subject::Account(_)) => self.register_per_account,
             (Action::ResendVerification, Subject::Ip(_)) => self.resend_per_ip,
             (Action::ResendVerification, Subject::Account(_)) => self.resend_per_account,
+            (Action::PasswordReset, Subject::Ip(_)) => self.resend_per_ip,
+            (Action::PasswordReset, Subject::Account(_)) => self.resend_per_account,
         }
     }
 }

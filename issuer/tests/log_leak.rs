@@ -41,29 +41,40 @@ fn field(body: &str, name: &str) -> String {
 
 /// The token of the latest `user.registered` event in the stream, waiting for the relay.
 fn verification_token_from_stream(nats: &str, stream: &str, prefix: &str) -> String {
+    token_from_stream(
+        nats,
+        stream,
+        prefix,
+        "user.registered",
+        "email_verification_token",
+    )
+}
+
+/// `data.<field>` of the latest `event_type` event in the stream, waiting for the relay.
+fn token_from_stream(
+    nats: &str,
+    stream: &str,
+    prefix: &str,
+    event_type: &str,
+    field: &str,
+) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(nats).await.expect("NATS"));
-        let subject = format!("{prefix}.user.registered");
+        let subject = format!("{prefix}.{event_type}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(stream) = js.get_stream(stream).await {
                 if let Ok(message) = stream.get_last_raw_message_by_subject(&subject).await {
                     let event: serde_json::Value =
                         serde_json::from_slice(&message.payload).expect("a JSON event");
-                    return event["data"]["email_verification_token"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned();
+                    return event["data"][field].as_str().unwrap_or_default().to_owned();
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "no user.registered in the stream"
-            );
+            assert!(Instant::now() < deadline, "no {event_type} in the stream");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
@@ -260,6 +271,62 @@ fn trace_logs_carry_no_password_token_or_key() {
     );
     assert_eq!(logout.status, 200, "{}", logout.body);
 
+    // Password change (with the current password) and reset (with the token from the event).
+    let changed_password = "Changed-Canary-Password-2b7d93";
+    let reset_password = "Reset-Canary-Password-e05c4f";
+    secrets.extend([changed_password.to_owned(), reset_password.to_owned()]);
+    let again = post(
+        &addr,
+        "/api/v1/auth/login",
+        "leak-req-login-again",
+        &format!(r#"{{"email":"{email}","password":"{password}"}}"#),
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    let bearer = format!("Bearer {}", field(&again.body, "access_token"));
+    let change = format!(
+        r#"{{"current_password":"{password}","password":"{changed_password}","password_confirmation":"{changed_password}"}}"#
+    );
+    let changed = send(
+        &addr,
+        "POST",
+        "/api/v1/auth/password/change",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Request-Id", "leak-req-change"),
+            ("Authorization", &bearer),
+        ],
+        change.as_bytes(),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let asked = post(
+        &addr,
+        "/api/v1/auth/password-reset/request",
+        "leak-req-reset-request",
+        &format!(r#"{{"email":"{email}"}}"#),
+    );
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    let reset_token = token_from_stream(
+        &nats,
+        &stream,
+        &prefix,
+        "user.password_reset_requested",
+        "password_reset_token",
+    );
+    assert!(reset_token.len() >= 32, "no reset token: {reset_token:?}");
+    secrets.push(reset_token.clone());
+    let confirm = format!(
+        r#"{{"token":"{reset_token}","password":"{reset_password}","password_confirmation":"{reset_password}"}}"#
+    );
+    for (request_id, status) in [("leak-req-reset", 200), ("leak-req-reset-again", 401)] {
+        let reply = post(
+            &addr,
+            "/api/v1/auth/password-reset/confirm",
+            request_id,
+            &confirm,
+        );
+        assert_eq!(reply.status, status, "{}", reply.body);
+    }
+
     // Let the relay publish (and log) the events, then stop the issuer and read everything.
     let deadline = Instant::now() + Duration::from_secs(60);
     let pending = || {
@@ -299,6 +366,9 @@ fn trace_logs_carry_no_password_token_or_key() {
         "leak-req-refresh",
         "leak-req-verify",
         "leak-req-logout",
+        "leak-req-change",
+        "leak-req-reset-request",
+        "leak-req-reset",
     ] {
         assert!(
             log.contains(request_id),

@@ -22,6 +22,7 @@ mod login;
 mod me_and_validate;
 mod metrics;
 mod openapi;
+mod passwords;
 mod proxies;
 mod rate_limits;
 mod readiness;

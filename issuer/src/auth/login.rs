@@ -210,7 +210,10 @@ pub fn known_address_cutoff(config: &IssuerConfig, now: DateTime<Utc>) -> DateTi
 }
 
 /// A lock still running answers 429 with the seconds left (at least one).
-fn refusal_while_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<IssuerError> {
+pub(crate) fn refusal_while_locked(
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<IssuerError> {
     if until <= now {
         return None;
     }
@@ -220,7 +223,7 @@ fn refusal_while_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<Issu
 }
 
 /// Counts a failed login for `email`, locking it once the threshold is reached.
-async fn record_failure(state: &AppState, email: &Email) -> Result<(), IssuerError> {
+pub(crate) async fn record_failure(state: &AppState, email: &Email) -> Result<(), IssuerError> {
     let now = state.clock.now();
     let lock_for = state.config.lockout_duration;
     let threshold = i32::try_from(state.config.lockout_threshold).unwrap_or(i32::MAX);

@@ -4,8 +4,11 @@
 pub mod email;
 pub mod login;
 pub mod password;
+pub mod password_change;
+pub mod password_reset;
 pub mod refresh;
 pub mod register;
+pub mod revocation;
 pub mod session_tokens;
 pub mod verify_email;
 pub mod whoami;

@@ -1,12 +1,12 @@
 //! Refresh (with optional rotation and reuse detection) and logout.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use common::events::{Event, EventType};
+use common::events::RevocationReason;
 use common::jwt::{RefreshClaims, TokenError};
 use deadpool_postgres::Transaction;
-use serde_json::json;
 use uuid::Uuid;
 
+use super::revocation::{self, Revoked};
 use super::session_tokens::{refresh_ttl, sign_access, sign_refresh};
 use crate::db::sessions::Session;
 use crate::db::{self, DbError};
@@ -45,7 +45,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
             });
         }
         // A refresh token of this session that is no longer live: it was stolen or replayed.
-        revoke(&tx, &session, now, "refresh token reuse").await?;
+        revoke(&tx, &session, now, RevocationReason::RefreshReuse).await?;
         tx.commit().await.map_err(DbError::from)?;
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
         return Err(TokenError::Revoked.into());
@@ -86,7 +86,7 @@ pub async fn logout(state: &AppState, refresh_token: &str) -> Result<(), IssuerE
         .filter(|s| s.user_id == claims.sub)
         .ok_or(TokenError::Revoked)?;
     if session.revoked_at.is_none() {
-        revoke(&tx, &session, now, "logout").await?;
+        revoke(&tx, &session, now, RevocationReason::Logout).await?;
     }
     tx.commit().await.map_err(DbError::from)?;
     Ok(())
@@ -130,19 +130,13 @@ async fn revoke(
     tx: &Transaction<'_>,
     session: &Session,
     now: DateTime<Utc>,
-    reason: &str,
+    reason: RevocationReason,
 ) -> Result<(), IssuerError> {
-    if db::sessions::revoke(tx, session.id, now, reason).await? {
-        let event = Event::new(
-            EventType::SessionRevoked,
-            now,
-            json!({
-                "session_id": session.id,
-                "user_id": session.user_id,
-                "expires_at": session.access_expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            }),
-        );
-        db::outbox::insert(tx, &event).await?;
-    }
+    let revoked = Revoked {
+        session_id: session.id,
+        user_id: session.user_id,
+        access_expires_at: session.access_expires_at,
+    };
+    revocation::revoke_session(tx, revoked, now, reason).await?;
     Ok(())
 }

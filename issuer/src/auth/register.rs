@@ -80,15 +80,21 @@ pub async fn issue_verification_token(
     user_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<String, IssuerError> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| {
-        IssuerError::Internal(anyhow::anyhow!("the system random generator failed"))
-    })?;
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = random_token()?;
     let ttl = state.config.verification_token_ttl;
     db::verification_tokens::delete_unused_for_user(tx, user_id).await?;
     db::verification_tokens::insert(tx, &token_hash(&token), user_id, now, now + ttl).await?;
     Ok(token)
+}
+
+/// 32 random bytes, URL-safe base64 without padding (43 characters): a verification or
+/// password-reset token.
+pub fn random_token() -> Result<String, IssuerError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| {
+        IssuerError::Internal(anyhow::anyhow!("the system random generator failed"))
+    })?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// SHA-256 of the token as sent: what the table stores and looks up.

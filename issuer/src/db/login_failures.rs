@@ -90,6 +90,16 @@ pub async fn clear(
     Ok(())
 }
 
+/// Forgets the email's failures and lifts its lock, whatever its state: a password reset
+/// proved the mailbox, a lock for this password no longer protects anything.
+pub async fn forget(db: &impl GenericClient, email: &str) -> Result<(), DbError> {
+    let statement = db
+        .prepare_cached("DELETE FROM login_failures WHERE email = $1")
+        .await?;
+    db.execute(&statement, &[&email]).await?;
+    Ok(())
+}
+
 /// Deletes rows whose last failure is before `forget_before` and that hold no live lock.
 pub async fn prune(
     db: &impl GenericClient,

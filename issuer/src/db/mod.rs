@@ -9,6 +9,7 @@ mod connect;
 pub mod known_addresses;
 pub mod login_failures;
 pub mod outbox;
+pub mod password_reset_tokens;
 pub mod sessions;
 pub mod users;
 pub mod verification_tokens;

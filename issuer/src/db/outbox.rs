@@ -25,6 +25,28 @@ pub async fn insert(db: &impl GenericClient, event: &Event) -> Result<(), DbErro
     Ok(())
 }
 
+/// Queues many events in one statement, in the order given.
+pub async fn insert_many(db: &impl GenericClient, events: &[Event]) -> Result<(), DbError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let payloads: Vec<serde_json::Value> = events.iter().map(Event::to_json).collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> = events.iter().map(|e| e.timestamp).collect();
+    let statement = db
+        .prepare_cached(
+            "INSERT INTO outbox (event_id, event_type, payload, created_at) \
+             SELECT event_id, event_type, payload, created_at \
+             FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[]) \
+             WITH ORDINALITY AS e(event_id, event_type, payload, created_at, n) ORDER BY n",
+        )
+        .await?;
+    db.execute(&statement, &[&ids, &types, &payloads, &times])
+        .await?;
+    Ok(())
+}
+
 /// An event waiting to be published.
 #[derive(Debug, Clone)]
 pub struct Pending {
@@ -65,7 +87,7 @@ pub async fn pending(db: &impl GenericClient, limit: i64) -> Result<Vec<Pending>
         .collect()
 }
 
-/// Marks events sent, and removes the verification token from their stored payload: the
+/// Marks events sent, and removes the verification or reset token from their stored payload: the
 /// mailer has it from the stream, and a published row stays until it is pruned, long after the
 /// token should exist anywhere but as its hash.
 pub async fn mark_published(
@@ -76,7 +98,8 @@ pub async fn mark_published(
     let statement = db
         .prepare_cached(
             "UPDATE outbox SET published_at = $2, \
-             payload = payload #- '{data,email_verification_token}' WHERE id = ANY($1)",
+             payload = payload #- '{data,email_verification_token}' \
+             #- '{data,password_reset_token}' WHERE id = ANY($1)",
         )
         .await?;
     db.execute(&statement, &[&ids, &now]).await?;

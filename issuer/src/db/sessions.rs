@@ -140,3 +140,32 @@ pub async fn revoke(
         .await?;
     Ok(db.execute(&statement, &[&id, &now, &reason]).await? == 1)
 }
+
+/// Revokes every live session of the user except `keep`, returning what was revoked. Sessions
+/// that were revoked before are left as they are.
+pub async fn revoke_all_for_user(
+    db: &impl GenericClient,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<Vec<crate::auth::revocation::Revoked>, DbError> {
+    let statement = db
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+             WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2) \
+             RETURNING id, user_id, access_expires_at",
+        )
+        .await?;
+    db.query(&statement, &[&user_id, &keep, &now, &reason])
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(crate::auth::revocation::Revoked {
+                session_id: row.try_get("id")?,
+                user_id: row.try_get("user_id")?,
+                access_expires_at: row.try_get("access_expires_at")?,
+            })
+        })
+        .collect()
+}

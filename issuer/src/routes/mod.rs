@@ -5,6 +5,7 @@
 mod account;
 mod health;
 mod login;
+mod passwords;
 mod register;
 mod tokens;
 
@@ -16,7 +17,7 @@ use common::error::{ApiError, ErrorCode};
 use http::{header, Method, Request};
 use hyper::body::Incoming;
 
-use crate::metrics::LoginOutcome;
+use crate::metrics::{LoginOutcome, PasswordOperation};
 use crate::state::AppState;
 
 /// The OpenAPI 3.1 document of this API, served at `/openapi.json`.
@@ -35,6 +36,9 @@ enum Route {
     Logout,
     ValidateToken,
     Me,
+    PasswordResetRequest,
+    PasswordResetConfirm,
+    PasswordChange,
     Health,
     Live,
     Ready,
@@ -43,8 +47,8 @@ enum Route {
 }
 
 /// Every route as (method, path template).
-pub const ROUTES: [(&str, &str); 13] = {
-    let mut table = [("", ""); 13];
+pub const ROUTES: [(&str, &str); 16] = {
+    let mut table = [("", ""); 16];
     let mut i = 0;
     while i < Route::ALL.len() {
         table[i] = (Route::ALL[i].method(), Route::ALL[i].path());
@@ -59,7 +63,7 @@ pub fn route_name(path: &str) -> &'static str {
 }
 
 impl Route {
-    const ALL: [Route; 13] = [
+    const ALL: [Route; 16] = [
         Route::Register,
         Route::VerifyEmail,
         Route::ResendVerification,
@@ -68,6 +72,9 @@ impl Route {
         Route::Logout,
         Route::ValidateToken,
         Route::Me,
+        Route::PasswordResetRequest,
+        Route::PasswordResetConfirm,
+        Route::PasswordChange,
         Route::Health,
         Route::Live,
         Route::Ready,
@@ -86,6 +93,9 @@ impl Route {
                 "/logout" => Some(Route::Logout),
                 "/validate-token" => Some(Route::ValidateToken),
                 "/me" => Some(Route::Me),
+                "/password-reset/request" => Some(Route::PasswordResetRequest),
+                "/password-reset/confirm" => Some(Route::PasswordResetConfirm),
+                "/password/change" => Some(Route::PasswordChange),
                 _ => None,
             };
         }
@@ -118,6 +128,9 @@ impl Route {
             Route::Logout => "/api/v1/auth/logout",
             Route::ValidateToken => "/api/v1/auth/validate-token",
             Route::Me => "/api/v1/auth/me",
+            Route::PasswordResetRequest => "/api/v1/auth/password-reset/request",
+            Route::PasswordResetConfirm => "/api/v1/auth/password-reset/confirm",
+            Route::PasswordChange => "/api/v1/auth/password/change",
             Route::Health => "/health",
             Route::Live => "/health/live",
             Route::Ready => "/health/ready",
@@ -141,7 +154,10 @@ impl Route {
             | Route::Login
             | Route::Refresh
             | Route::Logout
-            | Route::ValidateToken => "POST",
+            | Route::ValidateToken
+            | Route::PasswordResetRequest
+            | Route::PasswordResetConfirm
+            | Route::PasswordChange => "POST",
         }
     }
 }
@@ -173,6 +189,7 @@ pub async fn route(
         )
         .with_header(header::RETRY_AFTER, "5"));
     }
+    let shared = Arc::clone(&state);
     let state = &*state;
     match route {
         Route::Register => {
@@ -193,6 +210,30 @@ pub async fn route(
         Route::Logout => tokens::logout(state, req).await,
         Route::ValidateToken => tokens::validate(state, req).await,
         Route::Me => account::me(state, req).await,
+        Route::PasswordResetRequest => {
+            let result = passwords::request_reset(&shared, req, peer).await;
+            state
+                .metrics
+                .passwords
+                .operation(PasswordOperation::ResetRequest, &result);
+            result
+        }
+        Route::PasswordResetConfirm => {
+            let result = passwords::confirm_reset(state, req).await;
+            state
+                .metrics
+                .passwords
+                .operation(PasswordOperation::ResetConfirm, &result);
+            result
+        }
+        Route::PasswordChange => {
+            let result = passwords::change(state, req).await;
+            state
+                .metrics
+                .passwords
+                .operation(PasswordOperation::Change, &result);
+            result
+        }
         Route::Health => Ok(health::health(state).await),
         Route::Live => Ok(health::live(state)),
         Route::Ready => Ok(health::ready(state).await),

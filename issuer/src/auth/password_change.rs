@@ -1,0 +1,87 @@
+//! Password change by a signed-in user: the current password, then the new one.
+
+use common::events::{Event, EventType, RevocationReason};
+use common::jwt::AccessClaims;
+use serde_json::json;
+
+use super::login::{record_failure, refusal_while_locked};
+use super::{revocation, Email};
+use crate::db::{self, DbError};
+use crate::error::IssuerError;
+use crate::state::AppState;
+
+pub struct ChangeInput {
+    pub current_password: String,
+    pub password: String,
+    pub password_confirmation: String,
+}
+
+/// Changes the password of the caller (`claims` of a live session). The new password is
+/// checked against the policy first; then the current one, which a locked account cannot try
+/// (429, as at login) and whose failures count towards the lock, as failed logins do. Every
+/// other session of the user is revoked; the caller's stays.
+pub async fn change_password(
+    state: &AppState,
+    claims: &AccessClaims,
+    input: ChangeInput,
+) -> Result<(), IssuerError> {
+    if input.password.as_bytes() != input.password_confirmation.as_bytes() {
+        return Err(IssuerError::PasswordMismatch);
+    }
+    state
+        .config
+        .password_policy
+        .check(&input.password)
+        .map_err(IssuerError::WeakPassword)?;
+    let user = {
+        let client = state.pool.get().await.map_err(DbError::from)?;
+        let user = db::users::find_by_id(&client, claims.sub)
+            .await?
+            .ok_or(IssuerError::UserNotFound)?;
+        if state.config.lockout_threshold > 0 {
+            let lock = db::login_failures::find(&client, &user.email)
+                .await?
+                .and_then(|standing| standing.locked_until)
+                .and_then(|until| refusal_while_locked(until, state.clock.now()));
+            if let Some(refusal) = lock {
+                return Err(refusal);
+            }
+        }
+        user
+    };
+    let verified = state
+        .hasher
+        .verify(input.current_password, Some(user.password_hash.clone()))
+        .await?;
+    if !verified.matches {
+        if state.config.lockout_threshold > 0 {
+            let email = Email::parse(&user.email).map_err(IssuerError::InvalidEmail)?;
+            record_failure(state, &email).await?;
+        }
+        return Err(IssuerError::InvalidCredentials);
+    }
+    let password_hash = state.hasher.hash(input.password).await?;
+
+    let now = state.clock.now();
+    let mut client = state.pool.get().await.map_err(DbError::from)?;
+    let tx = client.transaction().await.map_err(DbError::from)?;
+    db::users::update_password_hash(&tx, user.id, &password_hash, now).await?;
+    db::login_failures::clear(&tx, &user.email, now).await?;
+    let revoked = revocation::revoke_user_sessions(
+        &tx,
+        user.id,
+        Some(claims.sid),
+        now,
+        RevocationReason::PasswordChanged,
+    )
+    .await?;
+    let event = Event::new(
+        EventType::PasswordChanged,
+        now,
+        json!({"user_id": user.id, "email": user.email, "via": "change"}),
+    );
+    db::outbox::insert(&tx, &event).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password changed");
+    Ok(())
+}
