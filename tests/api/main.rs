@@ -14,6 +14,7 @@ mod health;
 mod hostile_bodies;
 mod hostile_forward_auth;
 mod hostile_http;
+mod hostile_sessions;
 mod hostile_tokens;
 mod http_hygiene;
 mod lockout;
