@@ -12,6 +12,7 @@ mod events;
 mod examples;
 mod health;
 mod hostile_bodies;
+mod hostile_emails;
 mod hostile_forward_auth;
 mod hostile_http;
 mod hostile_sessions;
