@@ -144,14 +144,7 @@ pub fn run_keeping(
                 crash_dir,
             )
         }
-        Target::Body => run_cases(
-            target,
-            body::case,
-            duration,
-            seed,
-            max_findings,
-            crash_dir,
-        ),
+        Target::Body => run_cases(target, body::case, duration, seed, max_findings, crash_dir),
     }
 }
 
@@ -172,14 +165,14 @@ pub fn run_cases<'a>(
         for _ in 0..256 {
             let case_seed = rng.next_u64();
             let mut case_rng = Rng::new(case_seed);
-            let (input, outcome) =
-                match catch_unwind(AssertUnwindSafe(|| generate(&mut case_rng))) {
-                    Ok(case) => {
-                        let input = case.input.clone();
-                        (input, case.judge())
-                    }
-                    Err(_) => (Vec::new(), Err("the generator panicked".to_owned())),
-                };
+            let (input, outcome) = match catch_unwind(AssertUnwindSafe(|| generate(&mut case_rng)))
+            {
+                Ok(case) => {
+                    let input = case.input.clone();
+                    (input, case.judge())
+                }
+                Err(_) => (Vec::new(), Err("the generator panicked".to_owned())),
+            };
             report.executions += 1;
             let Err(why) = outcome else { continue };
             report.findings += 1;

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const USAGE: &str = "usage: fuzz <token|body> [--seconds N] [--seed S] | fuzz <token|body> --replay FILE";
+const USAGE: &str =
+    "usage: fuzz <token|body> [--seconds N] [--seed S] | fuzz <token|body> --replay FILE";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

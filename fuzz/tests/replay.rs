@@ -114,7 +114,10 @@ fn the_binary_prints_its_seed_and_replays_a_file() {
     let run = run.unwrap_or_else(|err| panic!("fuzz did not run: {err}"));
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
-        stdout.lines().next().is_some_and(|l| l.contains("seed=4242")),
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("seed=4242")),
         "{stdout}"
     );
 

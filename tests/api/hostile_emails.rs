@@ -116,9 +116,15 @@ async fn a_domain_uts46_refuses_is_an_invalid_email() {
     let app = spawn_issuer().await;
     let cases = [
         ("zero-width joiner in the domain", "ada@ex\u{200d}ample.de"),
-        ("replacement character in the domain", "ada@exa\u{fffd}mple.de"),
+        (
+            "replacement character in the domain",
+            "ada@exa\u{fffd}mple.de",
+        ),
         ("broken punycode label", "ada@xn--ab-.de"),
-        ("left-to-right and right-to-left in one label", "ada@a\u{5d0}.de"),
+        (
+            "left-to-right and right-to-left in one label",
+            "ada@a\u{5d0}.de",
+        ),
         ("underscore in the domain", "ada@exam_ple.de"),
     ];
     for (case, email) in cases {
@@ -179,7 +185,11 @@ async fn ten_concurrent_resends_leave_exactly_one_live_verification_token() {
     assert_eq!(requested.len(), 10);
     let tokens: Vec<&str> = requested
         .iter()
-        .map(|e| e["data"]["email_verification_token"].as_str().unwrap_or_default())
+        .map(|e| {
+            e["data"]["email_verification_token"]
+                .as_str()
+                .unwrap_or_default()
+        })
         .collect();
     if tokens.iter().all(|t| !t.is_empty()) {
         for stale in &tokens[..9] {

@@ -36,7 +36,9 @@ fn assert_expires_in_matches(reply: &Reply) {
 async fn revoked_until(app: &TestIssuer) -> i64 {
     let revoked = app.events("session.revoked").await;
     assert_eq!(revoked.len(), 1, "{revoked:?}");
-    let at = revoked[0]["data"]["expires_at"].as_str().unwrap_or_default();
+    let at = revoked[0]["data"]["expires_at"]
+        .as_str()
+        .unwrap_or_default();
     chrono::DateTime::parse_from_rfc3339(at)
         .map(|t| t.timestamp())
         .unwrap_or_else(|err| panic!("expires_at {at:?}: {err}"))
@@ -124,8 +126,7 @@ async fn an_access_token_minted_just_before_the_session_ends_is_revocable_at_the
 }
 
 #[tokio::test]
-async fn under_rotation_a_refresh_extends_the_session_so_the_access_token_gets_its_full_lifetime()
-{
+async fn under_rotation_a_refresh_extends_the_session_so_the_access_token_gets_its_full_lifetime() {
     let app = spawn_issuer_with(|env: &mut HashMap<String, String>| {
         env.insert("REFRESH_TOKEN_ROTATION".into(), "true".into());
     })

@@ -94,7 +94,11 @@ fn with_raw(base: &Value, claim: &str, raw: &str) -> Vec<u8> {
 fn positional_claims(base: &Value) -> String {
     let fields = ["iss", "sub", "typ", "sid", "jti", "iat", "exp", "iat"];
     let mut values: Vec<Value> = fields.iter().map(|f| base[*f].clone()).collect();
-    values.extend([Value::Bool(false), base["email"].clone(), base["email_verified"].clone()]);
+    values.extend([
+        Value::Bool(false),
+        base["email"].clone(),
+        base["email_verified"].clone(),
+    ]);
     Value::Array(values).to_string()
 }
 

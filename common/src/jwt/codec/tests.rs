@@ -469,9 +469,8 @@ fn claims_that_are_not_a_json_object_are_malformed() {
     let header = header("default").to_string();
     // WireClaims' fields in declaration order: what serde would map an array onto.
     let positional = json!([c.iss, c.sub, "access", c.sid, c.jti, c.iat, c.exp]);
-    let with_identity = json!([
-        c.iss, c.sub, "access", c.sid, c.jti, c.iat, c.exp, NOW, false, c.email, true
-    ]);
+    let with_identity =
+        json!([c.iss, c.sub, "access", c.sid, c.jti, c.iat, c.exp, NOW, false, c.email, true]);
     for claims in [
         positional.to_string(),
         with_identity.to_string(),
