@@ -355,3 +355,60 @@ async fn unusual_but_valid_input_is_stored_and_compared_byte_exact() {
     reply.assert_success(200);
     assert_healthy(&issuer).await;
 }
+
+/// A 60 KiB body of distinct unknown keys whose first key sorts last: it is refused naming that
+/// first key, so the decoder stopped there instead of collecting every key (a sorted map would
+/// name `a000000`) at a cost that grows with their number.
+fn many_unknown_keys(first: &str) -> Vec<u8> {
+    let mut body = format!(r#"{{"{first}":0"#);
+    let mut i = 0;
+    while body.len() < 60 * 1024 - 16 {
+        body.push_str(&format!(r#","a{i:06}":0"#));
+        i += 1;
+    }
+    body.push('}');
+    body.into_bytes()
+}
+
+#[tokio::test]
+async fn a_60_kib_body_of_unknown_keys_is_refused_at_its_first_key() {
+    let issuer = spawn_issuer().await;
+    let verifier = spawn_verifier().await;
+    let first = "zzz_first_key";
+    let body = many_unknown_keys(first);
+    assert!(body.len() > 60_000 && body.len() < 65_536, "{}", body.len());
+
+    for path in [LOGIN, REGISTER, RESEND] {
+        let reply = issuer.post_raw(path, JSON, body.clone()).await;
+        let case = case(
+            "60 KiB of unknown keys",
+            path,
+            Vec::new(),
+            400,
+            "VALIDATION_ERROR",
+            Some(first),
+        );
+        assert_case(&case, &reply);
+        assert_eq!(
+            reply.body["error"]["details"]["issue"],
+            "is not a known field"
+        );
+    }
+    let reply = verifier.post_raw(VALIDATE, JSON, body).await;
+    let case = case(
+        "60 KiB of unknown keys",
+        VALIDATE,
+        Vec::new(),
+        400,
+        "VALIDATION_ERROR",
+        Some(first),
+    );
+    assert_case(&case, &reply);
+    assert_eq!(
+        reply.body["error"]["details"]["issue"],
+        "is not a known field"
+    );
+
+    assert_healthy(&issuer).await;
+    assert_answers_health(health(verifier.addr).await, "verifier");
+}
