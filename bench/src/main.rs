@@ -8,7 +8,12 @@
 //! `cargo run --release -p bench -- outbox [--backlog N] [--rate N] [--seconds N]` measures the
 //! outbox relay's drain rate against JetStream alone, and the latency from a registration's
 //! response to its event at a subscriber.
+//!
+//! `cargo run --release -p bench -- bodies [--rounds N] [--requests N]` starts the issuer and
+//! the verifier as child processes and prints the server CPU per request of a 60 KiB body of
+//! many unknown keys and of one long value, at login and validate-token, with their ratio.
 
+mod bodies_bench;
 mod flags;
 mod outbox_bench;
 mod servers;
@@ -24,14 +29,16 @@ async fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("verifier") => verifier_bench::run(&args[1..]).await,
         Some("outbox") => outbox_bench::run(&args[1..]).await,
+        Some("bodies") => bodies_bench::run(&args[1..]).await,
         Some("codec") => {
             verifier_bench::codec();
             Ok(())
         }
         Some("serve-bare") => servers::serve_bare(&args[1..]).await,
         Some("serve-verifier") => servers::serve_verifier().await,
+        Some("serve-issuer") => servers::serve_issuer().await,
         _ => Err(anyhow::anyhow!(
-            "usage: bench verifier [--seconds N] [--connections N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench codec"
+            "usage: bench verifier [--seconds N] [--connections N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench bodies [--rounds N] [--requests N] | bench codec"
         )),
     };
     match result {

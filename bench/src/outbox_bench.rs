@@ -115,7 +115,7 @@ impl Target {
     }
 }
 
-fn postgres_url(config: &tokio_postgres::Config) -> String {
+pub fn postgres_url(config: &tokio_postgres::Config) -> String {
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
         _ => "127.0.0.1".to_owned(),

@@ -1,8 +1,11 @@
 //! The servers under load, each run as a child process of the bench.
 
 use std::convert::Infallible;
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -36,4 +39,92 @@ pub async fn serve_verifier() -> Result<(), anyhow::Error> {
     let app = verifier::app::App::build(config).await?;
     app.run_until(std::future::pending()).await;
     Ok(())
+}
+
+/// The real issuer, configured from the environment the bench passes.
+pub async fn serve_issuer() -> Result<(), anyhow::Error> {
+    let config = issuer::config::IssuerConfig::from_env()?;
+    common::telemetry::init(&config.common.log_level);
+    let app = issuer::app::App::build(config).await?;
+    app.run_until(std::future::pending()).await;
+    Ok(())
+}
+
+/// A child server (this program in one of its `serve-*` modes), killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `mode` on a free local port, given as the variable `addr_var` (or as the first
+    /// argument when there is none), with `env` added, and waits until it listens.
+    pub fn start(
+        mode: &str,
+        addr_var: Option<&str>,
+        env: &[(&str, String)],
+    ) -> Result<Server, anyhow::Error> {
+        let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg(mode)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        match addr_var {
+            Some(var) => command.env(var, &addr),
+            None => command.arg(&addr),
+        };
+        command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let server = Server {
+            child: command.spawn()?,
+            addr,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&server.addr).is_err() {
+            if Instant::now() > deadline {
+                bail!("{mode} did not start listening");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    /// Peak resident set size, from /proc.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
+    /// CPU time the process has used so far, over all its threads, from
+    /// `/proc/<pid>/task/*/schedstat` (nanoseconds, unlike the 10 ms ticks of `/proc/<pid>/stat`).
+    pub fn cpu_time(&self) -> Result<Duration, anyhow::Error> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .context("cannot read the server's threads from /proc")?;
+        let mut nanos: u64 = 0;
+        for task in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
+            let on_cpu = stat
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok());
+            nanos = nanos.saturating_add(on_cpu.unwrap_or(0));
+        }
+        Ok(Duration::from_nanos(nanos))
+    }
 }

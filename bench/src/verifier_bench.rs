@@ -1,12 +1,11 @@
 //! The verifier against bare hyper, in one run.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use common::jwt::{AccessClaims, KeySet, TokenCodec, TokenSettings, TokenType};
 
+use crate::servers::Server;
 use crate::wrk::{self, Load, Plan};
 
 const SECRET: &str = "benchmark-secret-0123456789abcdef0123456";
@@ -30,64 +29,15 @@ fn options(args: &[String]) -> Result<Options, anyhow::Error> {
     Ok(options)
 }
 
-/// A child server, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(mode: &str) -> Result<Server, anyhow::Error> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let addr = format!("127.0.0.1:{port}");
-        let mut command = Command::new(std::env::current_exe()?);
-        command
-            .arg(mode)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        if mode == "serve-bare" {
-            command.arg(&addr);
-        } else {
-            command
-                .env("VERIFIER_ADDR", &addr)
-                .env("JWT_SECRET_KEY", SECRET)
-                .env(
-                    "LOG_LEVEL",
-                    std::env::var("BENCH_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
-                );
-        }
-        let server = Server {
-            child: command.spawn()?,
-            addr,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&server.addr).is_err() {
-            if Instant::now() > deadline {
-                bail!("{mode} did not start listening");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(server)
-    }
-
-    /// Peak resident set size, from /proc.
-    fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find(|line| line.starts_with("VmHWM:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    }
+/// The verifier as the bench runs it: this key, and the log level of `BENCH_LOG_LEVEL`.
+pub fn verifier_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("JWT_SECRET_KEY", SECRET.to_owned()),
+        (
+            "LOG_LEVEL",
+            std::env::var("BENCH_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        ),
+    ]
 }
 
 fn bench_codec() -> Result<TokenCodec, anyhow::Error> {
@@ -141,8 +91,8 @@ pub async fn run(args: &[String]) -> Result<(), anyhow::Error> {
         format!("wrk.method = \"POST\"\nwrk.body = '{validate_body}'\n"),
     )?;
 
-    let bare = Server::start("serve-bare")?;
-    let verifier = Server::start("serve-verifier")?;
+    let bare = Server::start("serve-bare", None, &[])?;
+    let verifier = Server::start("serve-verifier", Some("VERIFIER_ADDR"), &verifier_env())?;
     // The baseline gets exactly the valid case's request, so the ratio compares handlers only.
     let valid = [format!("Authorization: Bearer {token}")];
     let garbage = ["Authorization: Bearer garbage.token.value".to_owned()];

@@ -8,7 +8,7 @@ use common::error::ErrorCode;
 use common::http::parse_json;
 use serde_json::Value;
 
-use crate::{Outcome, Rng};
+use crate::{Case, Outcome, Rng};
 
 const ALLOWED: &[&str] = &["email", "password", "password_confirmation"];
 const KEYS: &[&str] = &[
@@ -34,8 +34,24 @@ struct Generated {
     duplicate: bool,
 }
 
-pub fn one(rng: &mut Rng) -> (Vec<u8>, Outcome) {
-    let generated = match rng.below(4) {
+/// One input: the body, known before the decoder runs, and the run that judges it.
+pub fn case(rng: &mut Rng) -> Case<'static> {
+    let generated = generate(rng);
+    Case::new(generated.bytes.clone(), move || check(&generated))
+}
+
+/// A kept input run again, judged by what the bytes alone tell (`serde_json::Value`); what
+/// only the generator knew (a clean object, a duplicate key) is not assumed.
+pub fn replay(input: &[u8]) -> Outcome {
+    check(&Generated {
+        bytes: input.to_vec(),
+        clean: None,
+        duplicate: false,
+    })
+}
+
+fn generate(rng: &mut Rng) -> Generated {
+    match rng.below(4) {
         0 => Generated {
             bytes: rng.bytes(300),
             clean: None,
@@ -48,9 +64,7 @@ pub fn one(rng: &mut Rng) -> (Vec<u8>, Outcome) {
             generated
         }
         _ => object(rng),
-    };
-    let outcome = check(&generated);
-    (generated.bytes, outcome)
+    }
 }
 
 fn check(generated: &Generated) -> Outcome {

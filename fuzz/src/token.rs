@@ -10,7 +10,7 @@ use common::jwt::{AccessClaims, KeySet, TokenCodec, TokenError, TokenSettings, T
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::{Outcome, Rng};
+use crate::{Case, Outcome, Rng};
 
 const SECRET: &[u8] = b"fuzz-secret-0123456789abcdef-0123456789";
 const OTHER: &[u8] = b"another-deployment-0123456789abcdef-012";
@@ -54,18 +54,30 @@ impl TokenFuzzer {
         TokenFuzzer { codec, valid }
     }
 
-    /// One input: the token as bytes, and whether the codec did what the model says.
-    pub fn one(&mut self, rng: &mut Rng) -> (Vec<u8>, Outcome) {
+    /// One input: the token, known before the codec runs, and the run that judges it.
+    pub fn case(&self, rng: &mut Rng) -> Case<'_> {
         let (token, expected) = match rng.below(4) {
             0 => self.random(rng),
             1 => self.mutated(rng),
             2 => self.spliced(rng),
             _ => structured(rng),
         };
-        let access = self.codec.verify_access(&token, NOW);
-        let refresh = self.codec.verify_refresh(&token, NOW);
-        let outcome = check(expected, access.map(|_| ()), refresh.map(|_| ()));
-        (token.into_bytes(), outcome)
+        Case::new(token.clone().into_bytes(), move || {
+            self.judge(&token, expected)
+        })
+    }
+
+    /// A kept input run again. The generator's verdict is not in the file, so only what holds
+    /// for every token is judged: no panic, never both an access and a refresh token.
+    pub fn replay(&self, input: &[u8]) -> Outcome {
+        self.judge(&String::from_utf8_lossy(input), None)
+    }
+
+    /// Whether the codec did what the model says.
+    fn judge(&self, token: &str, expected: Option<Verdict>) -> Outcome {
+        let access = self.codec.verify_access(token, NOW);
+        let refresh = self.codec.verify_refresh(token, NOW);
+        check(expected, access.map(|_| ()), refresh.map(|_| ()))
     }
 
     fn random(&self, rng: &mut Rng) -> (String, Option<Verdict>) {

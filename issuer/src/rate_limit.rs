@@ -117,10 +117,13 @@ impl Subject {
         Subject::Ip(address_key(ip))
     }
 
-    /// Trimmed and lower-cased, as `Email::parse` normalises; done here too so that emails
-    /// the parser refuses are still counted under one key.
+    /// The stored form `Email::parse` gives, so every spelling of one mailbox (`exämple.de`,
+    /// `xn--exmple-cua.de`, NFD) counts under one key; emails the parser refuses are still
+    /// counted, trimmed and lower-cased.
     fn account(email: &str) -> Subject {
-        let normalised = email.trim().to_lowercase();
+        let normalised = crate::auth::Email::parse(email)
+            .map(|email| email.as_str().to_owned())
+            .unwrap_or_else(|_| email.trim().to_lowercase());
         let digest = ring::digest::digest(&ring::digest::SHA256, normalised.as_bytes());
         let mut key = [0u8; 16];
         key.copy_from_slice(&digest.as_ref()[..16]);

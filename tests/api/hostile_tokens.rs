@@ -89,6 +89,19 @@ fn with_raw(base: &Value, claim: &str, raw: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// The claims as a JSON array in the order of the codec's claim fields (iss, sub, typ, sid,
+/// jti, iat, exp, nbf, aud, email, email_verified): what serde would map onto them by position.
+fn positional_claims(base: &Value) -> String {
+    let fields = ["iss", "sub", "typ", "sid", "jti", "iat", "exp", "iat"];
+    let mut values: Vec<Value> = fields.iter().map(|f| base[*f].clone()).collect();
+    values.extend([
+        Value::Bool(false),
+        base["email"].clone(),
+        base["email_verified"].clone(),
+    ]);
+    Value::Array(values).to_string()
+}
+
 fn header_with(field: &str, value: Value) -> Value {
     let mut header = header();
     header[field] = value;
@@ -313,6 +326,27 @@ fn hostile_cases(stack: &Stack) -> Vec<(&'static str, String, &'static str)> {
         (
             "header an array",
             forge_text("[]", base.to_string().as_bytes()),
+            INVALID,
+        ),
+        // RFC 7515: the header is an object. serde alone maps an array onto it by position.
+        (
+            "header the array [\"HS256\"]",
+            forge_text(r#"["HS256"]"#, base.to_string().as_bytes()),
+            INVALID,
+        ),
+        (
+            "header the array [\"HS256\",\"default\"]",
+            forge_text(r#"["HS256","default"]"#, base.to_string().as_bytes()),
+            INVALID,
+        ),
+        (
+            "header a string",
+            forge_text(r#""HS256""#, base.to_string().as_bytes()),
+            INVALID,
+        ),
+        (
+            "claims an array in field order",
+            forge_text(&header().to_string(), positional_claims(base).as_bytes()),
             INVALID,
         ),
         // Required and typed claims.

@@ -8,6 +8,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Header};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::claims::{some, AccessClaims, Present, RefreshClaims, TokenType, WireClaims};
@@ -205,8 +206,7 @@ impl TokenCodec {
         let signed = &token.as_bytes()[..header.len() + 1 + payload.len()];
         ring::hmac::verify(key.verification(), signed, &signature)
             .map_err(|_| TokenError::BadSignature)?;
-        let claims: WireClaims =
-            serde_json::from_slice(&decode_part(payload)?).map_err(|_| TokenError::Malformed)?;
+        let claims: WireClaims = decode_object(payload)?;
 
         let times = [Some(claims.iat), Some(claims.exp), claims.nbf];
         if times
@@ -246,8 +246,7 @@ impl TokenCodec {
     /// Reads the header, so that anything but HS256 and any dangerous field is refused before
     /// a key is chosen, and the key comes only from the configured set.
     fn key_for(&self, encoded_header: &str) -> Result<&Key, TokenError> {
-        let header: WireHeader = serde_json::from_slice(&decode_part(encoded_header)?)
-            .map_err(|_| TokenError::Malformed)?;
+        let header: WireHeader = decode_object(encoded_header)?;
         if header.alg != "HS256" {
             return Err(TokenError::UnsupportedAlgorithm);
         }
@@ -259,6 +258,17 @@ impl TokenCodec {
             None => Ok(self.keys.active()),
         }
     }
+}
+
+/// A segment that must be a JSON object (RFC 7515 section 4, RFC 7519 section 7.2). serde would
+/// map an array such as `["HS256"]` onto the struct by position, so anything that does not open
+/// with `{` is refused before serde sees it.
+fn decode_object<T: DeserializeOwned>(part: &str) -> Result<T, TokenError> {
+    let json = decode_part(part)?;
+    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(TokenError::Malformed);
+    }
+    serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)
 }
 
 /// Strict base64url: no padding, no whitespace, no non-canonical trailing bits.

@@ -1,6 +1,14 @@
-//! Email addresses: trimmed, lower-cased, and checked for a plausible shape.
+//! Email addresses: trimmed, lower-cased, Unicode-normalised, and checked for a plausible shape.
+//!
+//! One mailbox is one account: the domain goes through UTS-46 (the `idna` crate) to its ASCII
+//! form, so `exämple.de`, `EXÄMPLE.de` and `xn--exmple-cua.de` are the same domain, and the
+//! local part is put in Unicode NFC, so `josé` typed precomposed or with a combining accent is
+//! the same name. What is stored and compared is `nfc(lowercase(local)) @ ascii(domain)`.
 
 use std::fmt;
+
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+use unicode_normalization::UnicodeNormalization;
 
 /// A normalised address: what is stored and compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +20,7 @@ const MAX_LOCAL_LEN: usize = 64;
 const LOCAL_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~.";
 
 impl Email {
-    /// Trims, lower-cases and validates. The error says which rule failed.
+    /// Trims, lower-cases, normalises and validates. The error says which rule failed.
     pub fn parse(raw: &str) -> Result<Email, &'static str> {
         let email = raw.trim().to_lowercase();
         if email.is_empty() {
@@ -22,6 +30,7 @@ impl Email {
             return Err("is longer than 254 characters");
         }
         let (local, domain) = email.rsplit_once('@').ok_or("has no @")?;
+        let local: String = local.nfc().collect();
         if local.is_empty() || local.chars().count() > MAX_LOCAL_LEN {
             return Err("has an empty or over-long part before the @");
         }
@@ -34,14 +43,15 @@ impl Email {
         if !local_ok {
             return Err("has characters that are not allowed before the @");
         }
+        let domain = ascii_domain(domain).ok_or("has a domain that is not valid")?;
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|label| {
                 !label.is_empty()
-                    && label.chars().count() <= 63
+                    && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             })
             && labels
                 .last()
@@ -49,12 +59,31 @@ impl Email {
         if !domain_ok {
             return Err("has a domain that is not valid");
         }
+        let email = format!("{local}@{domain}");
+        if email.chars().count() > MAX_LEN {
+            return Err("is longer than 254 characters");
+        }
         Ok(Email(email))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// UTS-46 ToASCII with the STD3 rules (letters, digits and hyphens only), no hyphen first or
+/// last in a label, and DNS lengths: `None` for whatever UTS-46 refuses (a disallowed or
+/// unassigned code point, a broken `xn--` label, a label over 63 bytes, a bidi or joiner rule).
+fn ascii_domain(domain: &str) -> Option<String> {
+    Uts46::new()
+        .to_ascii(
+            domain.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+            DnsLength::Verify,
+        )
+        .ok()
+        .map(|ascii| ascii.into_owned())
 }
 
 impl fmt::Display for Email {
@@ -116,6 +145,68 @@ mod tests {
         assert!(Email::parse(&long).is_err());
     }
 
+    #[test]
+    fn one_domain_in_any_spelling_is_one_ascii_domain() {
+        for spelling in [
+            "ada@exämple.de",
+            "Ada@EXÄMPLE.DE",
+            "ada@xn--exmple-cua.de",
+            "ADA@XN--EXMPLE-CUA.DE",
+            // Fullwidth letters and the ideographic full stop map to their ASCII forms.
+            "ada@ｅｘäｍｐｌｅ。de",
+            // A decomposed ä in the domain is the same letter.
+            "ada@exa\u{308}mple.de",
+        ] {
+            assert_eq!(
+                Email::parse(spelling).map(|e| e.0),
+                Ok("ada@xn--exmple-cua.de".to_string()),
+                "{spelling}"
+            );
+        }
+        assert_eq!(
+            Email::parse("ada@example.com").map(|e| e.0),
+            Ok("ada@example.com".to_string())
+        );
+    }
+
+    #[test]
+    fn a_local_part_is_stored_in_nfc() {
+        let composed = "jos\u{e9}@example.com";
+        let decomposed = "jose\u{301}@example.com";
+        assert_eq!(
+            Email::parse(composed).map(|e| e.0),
+            Ok(composed.to_string())
+        );
+        assert_eq!(
+            Email::parse(decomposed).map(|e| e.0),
+            Ok(composed.to_string())
+        );
+        assert_eq!(
+            Email::parse("JOSE\u{301}@example.com").map(|e| e.0),
+            Ok(composed.to_string())
+        );
+    }
+
+    #[test]
+    fn a_domain_uts46_refuses_is_not_an_address() {
+        for bad in [
+            // A zero-width joiner outside the context that allows it (CONTEXTJ).
+            "ada@ex\u{200d}ample.de",
+            // Code points UTS-46 disallows.
+            "ada@exa\u{fffd}mple.de",
+            "ada@exam\u{2028}ple.de",
+            // An `xn--` label that is not valid Punycode, or decodes to plain ASCII.
+            "ada@xn--ab-.de",
+            "ada@xn--example-.de",
+            // Right-to-left and left-to-right letters mixed in one label (the bidi rule).
+            "ada@a\u{5d0}.de",
+            // A label of 64 bytes once in ASCII.
+            &format!("ada@{}.de", "ä".repeat(60)),
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
     /// 1 to 20 letters and digits whose lower case is again one letter, ASCII and not (ß,
     /// σ/ς, Cyrillic).
     const WORD: &str = "[a-zA-Z0-9àáâäçèéêëíîïñóôöøùúüýÿßæåÀÁÂÄÇÈÉÊËÍÎÏÑÓÔÖØÙÚÜÝÆÅαβγδελμπσςωΑΒΓΔΛΣΩабвгдежзийклмнопрстуфхцчшщыэюяАБВГДЖЗИКЛМНОПРСТУЮЯ]{1,20}";
@@ -135,7 +226,11 @@ mod tests {
             let raw = format!("{before}{local}@{domain}.com{after}");
             let once = Email::parse(&raw).map(|e| e.0);
             // Trimmed (Unicode white space too) and lower-cased (non-ASCII letters too).
-            let expected = format!("{local}@{domain}.com").to_lowercase();
+            let expected = format!(
+                "{}@{}",
+                local.to_lowercase().nfc().collect::<String>(),
+                idna::domain_to_ascii(&format!("{domain}.com").to_lowercase()).unwrap_or_default()
+            );
             prop_assert_eq!(&once, &Ok(expected.clone()));
             prop_assert_eq!(Email::parse(&expected).map(|e| e.0), Ok(expected.clone()));
             prop_assert_eq!(Email::parse(&raw.to_lowercase()).map(|e| e.0), Ok(expected.clone()));
@@ -147,7 +242,7 @@ mod tests {
         }
 
         #[test]
-        fn whatever_is_accepted_is_its_own_trimmed_lower_case(
+        fn whatever_is_accepted_is_its_own_normal_form(
             raw in "\\s{0,3}\\p{L}{1,12}@\\p{L}{1,12}\\.\\p{L}{2,6}\\s{0,3}"
         ) {
             let normal = raw.trim().to_lowercase();
@@ -155,7 +250,14 @@ mod tests {
             // Trimming and lower-casing come before any check, so they never change the verdict.
             prop_assert_eq!(&parsed, &Email::parse(&normal).map(|e| e.0));
             if let Ok(email) = parsed {
-                prop_assert_eq!(&email, &normal);
+                let (local, domain) = normal.rsplit_once('@').unwrap_or_default();
+                let stored = format!(
+                    "{}@{}",
+                    local.nfc().collect::<String>(),
+                    idna::domain_to_ascii(domain).unwrap_or_default()
+                );
+                prop_assert_eq!(&email, &stored);
+                prop_assert!(email.rsplit_once('@').is_some_and(|(_, d)| d.is_ascii()));
                 prop_assert_eq!(Email::parse(&email).map(|e| e.0), Ok(email.clone()));
                 prop_assert!(!email.starts_with(char::is_whitespace));
                 prop_assert!(!email.ends_with(char::is_whitespace));

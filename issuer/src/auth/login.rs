@@ -92,7 +92,8 @@ pub async fn login(
 
     let now = state.clock.now();
     let session_id = Uuid::new_v4();
-    let access = sign_access(state, &user, session_id, now)?;
+    let session_ends = now + refresh_ttl(state);
+    let access = sign_access(state, &user, session_id, session_ends, now)?;
     let session = Session {
         id: session_id,
         user_id: user.id,
@@ -100,7 +101,7 @@ pub async fn login(
         refresh_issued_at: now,
         previous_refresh_jti: None,
         rotated_at: None,
-        expires_at: now + refresh_ttl(state),
+        expires_at: session_ends,
         access_expires_at: access.expires_at,
         revoked_at: None,
     };

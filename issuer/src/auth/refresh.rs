@@ -28,6 +28,11 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
     let mut client = state.pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
     let mut session = live_session(&tx, &claims).await?;
+    if session.expires_at.timestamp() <= now.timestamp() {
+        // Within the leeway after its end: the session is over, and an access token capped at
+        // its end would be born expired (`expires_in` is at least one second).
+        return Err(TokenError::Expired.into());
+    }
 
     let rotation = state.config.refresh_rotation;
     let presented_current = claims.jti == session.refresh_jti;
@@ -35,7 +40,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
         if rotation && within_reuse_grace(state, &session, claims.jti, now) {
             // A second tab refreshing with the token just rotated away: it gets the session's
             // current refresh token, not a new branch.
-            let access = issue_access(state, &tx, &session, now).await?;
+            let access = issue_access(state, &tx, &session, session.expires_at, now).await?;
             let current = sign_refresh(state, &session)?;
             tx.commit().await.map_err(DbError::from)?;
             return Ok(Refreshed {
@@ -51,9 +56,14 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
         return Err(TokenError::Revoked.into());
     }
 
-    let (access_token, expires_in) = issue_access(state, &tx, &session, now).await?;
+    // Rotation extends the session; without it the session ends with its refresh token.
+    let session_ends = match rotation {
+        true => now + refresh_ttl(state),
+        false => session.expires_at,
+    };
+    let (access_token, expires_in) = issue_access(state, &tx, &session, session_ends, now).await?;
     let refresh_token = if rotation {
-        let expires_at = now + refresh_ttl(state);
+        let expires_at = session_ends;
         let new_jti = Uuid::new_v4();
         db::sessions::rotate(&tx, session.id, new_jti, now, expires_at).await?;
         session.previous_refresh_jti = Some(session.refresh_jti);
@@ -110,17 +120,19 @@ fn within_reuse_grace(state: &AppState, session: &Session, jti: Uuid, now: DateT
         && session.rotated_at.is_some_and(|at| now - at <= grace)
 }
 
-/// A new access token for the session's user, recorded as the session's latest expiry.
+/// A new access token for the session's user, expiring no later than `session_ends`,
+/// recorded as the session's latest expiry (what `session.revoked` will carry).
 async fn issue_access(
     state: &AppState,
     tx: &Transaction<'_>,
     session: &Session,
+    session_ends: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(String, i64), IssuerError> {
     let user = db::users::find_by_id(tx, session.user_id)
         .await?
         .ok_or(IssuerError::UserNotFound)?;
-    let access = sign_access(state, &user, session.id, now)?;
+    let access = sign_access(state, &user, session.id, session_ends, now)?;
     db::sessions::extend_access(tx, session.id, access.expires_at).await?;
     Ok((access.token, access.expires_in))
 }

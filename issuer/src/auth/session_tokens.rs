@@ -24,14 +24,17 @@ pub fn refresh_ttl(state: &AppState) -> TimeDelta {
     state.config.common.tokens.refresh_ttl
 }
 
+/// Signs an access token for the session, expiring after the access lifetime or when the
+/// session ends, whichever comes first: no access token outlives the refresh token that can
+/// still log its session out, so every access token can be revoked.
 pub fn sign_access(
     state: &AppState,
     user: &User,
     session_id: Uuid,
+    session_ends: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<AccessToken, IssuerError> {
-    let ttl = access_ttl(state);
-    let expires_at = now + ttl;
+    let expires_at = (now + access_ttl(state)).min(session_ends);
     let claims = AccessClaims {
         iss: state.tokens.issuer().to_owned(),
         sub: user.id,
@@ -50,7 +53,8 @@ pub fn sign_access(
     Ok(AccessToken {
         token,
         expires_at,
-        expires_in: ttl.num_seconds(),
+        // Exactly what the token says: exp - iat, both whole seconds.
+        expires_in: claims.exp - claims.iat,
     })
 }
 

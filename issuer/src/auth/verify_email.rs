@@ -67,7 +67,7 @@ pub async fn resend_verification(
     let now = state.clock.now();
     let mut client = state.pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
-    let Some(user) = db::users::find_by_email(&tx, email.as_str()).await? else {
+    let Some(user) = db::users::find_by_email_for_update(&tx, email.as_str()).await? else {
         return Ok(());
     };
     if user.is_email_verified {

@@ -61,6 +61,18 @@ pub async fn find_by_email(db: &impl GenericClient, email: &str) -> Result<Optio
     Ok(row.as_ref().map(User::try_from).transpose()?)
 }
 
+/// The user row, locked until the transaction ends: two resends for one user take turns, so
+/// the second replaces the first one's token instead of adding a second live one.
+pub async fn find_by_email_for_update(
+    db: &impl GenericClient,
+    email: &str,
+) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1 FOR UPDATE");
+    let statement = db.prepare_cached(&sql).await?;
+    let row = db.query_opt(&statement, &[&email]).await?;
+    Ok(row.as_ref().map(User::try_from).transpose()?)
+}
+
 pub async fn find_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<User>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
     let statement = db.prepare_cached(&sql).await?;

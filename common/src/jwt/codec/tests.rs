@@ -432,3 +432,61 @@ fn an_expired_access_token_missing_identity_claims_is_malformed_not_expired() {
         Err(TokenError::Malformed)
     );
 }
+
+/// `base64url(header_json).base64url(claims_json)` signed with `SECRET`, byte for byte.
+fn sign_json(header: &str, claims: &str) -> String {
+    sign_message(&format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    ))
+}
+
+#[test]
+fn a_header_that_is_not_a_json_object_is_malformed() {
+    let claims = wire_access().to_string();
+    for header in [
+        r#"["HS256"]"#,
+        r#" ["HS256","default"]"#,
+        r#"["HS256",null,null,null,null,null]"#,
+        r#""HS256""#,
+        "null",
+        "1",
+    ] {
+        assert_eq!(
+            verify(&sign_json(header, &claims)),
+            Err(TokenError::Malformed),
+            "{header}"
+        );
+    }
+    // Whitespace before the object is still an object.
+    assert!(verify(&sign_json(" \n{\"alg\":\"HS256\"}", &claims)).is_ok());
+}
+
+#[test]
+fn claims_that_are_not_a_json_object_are_malformed() {
+    let c = access_claims();
+    let header = header("default").to_string();
+    // WireClaims' fields in declaration order: what serde would map an array onto.
+    let positional = json!([c.iss, c.sub, "access", c.sid, c.jti, c.iat, c.exp]);
+    let with_identity =
+        json!([c.iss, c.sub, "access", c.sid, c.jti, c.iat, c.exp, NOW, false, c.email, true]);
+    for claims in [
+        positional.to_string(),
+        with_identity.to_string(),
+        "[]".to_owned(),
+        format!("\"{}\"", c.sub),
+        "null".to_owned(),
+    ] {
+        assert_eq!(
+            verify(&sign_json(&header, &claims)),
+            Err(TokenError::Malformed),
+            "{claims}"
+        );
+    }
+    let refresh = json!([c.iss, c.sub, "refresh", c.sid, c.jti, c.iat, c.exp]).to_string();
+    assert_eq!(
+        codec().verify_refresh(&sign_json(&header, &refresh), NOW),
+        Err(TokenError::Malformed)
+    );
+}
