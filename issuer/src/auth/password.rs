@@ -11,6 +11,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::{Semaphore, TryAcquireError};
 use tracing::Instrument;
 
+use crate::error::IssuerError;
+
 /// The bundled list, lower-cased, one a line: the 10 000 most common passwords of zxcvbn's
 /// frequency list (MIT), then well-known ones that satisfy composition rules (`P@ssw0rd`).
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
@@ -61,6 +63,15 @@ pub enum PasswordRule {
 const MAX_LEN: usize = 128;
 
 impl PasswordPolicy {
+    /// A new password as a client sends it (registration, change, reset): byte-equal to its
+    /// confirmation, then within the policy.
+    pub fn check_new(self, password: &str, confirmation: &str) -> Result<(), IssuerError> {
+        if password.as_bytes() != confirmation.as_bytes() {
+            return Err(IssuerError::PasswordMismatch);
+        }
+        self.check(password).map_err(IssuerError::WeakPassword)
+    }
+
     /// Length counts Unicode code points. Nothing is trimmed or folded.
     pub fn check(self, password: &str) -> Result<(), PasswordRule> {
         let min = match self {

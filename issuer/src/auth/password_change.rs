@@ -25,14 +25,10 @@ pub async fn change_password(
     claims: &AccessClaims,
     input: ChangeInput,
 ) -> Result<(), IssuerError> {
-    if input.password.as_bytes() != input.password_confirmation.as_bytes() {
-        return Err(IssuerError::PasswordMismatch);
-    }
     state
         .config
         .password_policy
-        .check(&input.password)
-        .map_err(IssuerError::WeakPassword)?;
+        .check_new(&input.password, &input.password_confirmation)?;
     let user = {
         let client = state.pool.get().await.map_err(DbError::from)?;
         let user = db::users::find_by_id(&client, claims.sub)

@@ -115,14 +115,10 @@ pub async fn confirm_reset(state: &AppState, input: ResetInput) -> Result<Uuid, 
         let stored = reset_tokens::find(&client, &hash, false).await?;
         usable(stored, state.clock.now())?;
     }
-    if input.password.as_bytes() != input.password_confirmation.as_bytes() {
-        return Err(IssuerError::PasswordMismatch);
-    }
     state
         .config
         .password_policy
-        .check(&input.password)
-        .map_err(IssuerError::WeakPassword)?;
+        .check_new(&input.password, &input.password_confirmation)?;
     let password_hash = state.hasher.hash(input.password).await?;
 
     let now = state.clock.now();

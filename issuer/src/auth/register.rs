@@ -37,14 +37,10 @@ pub async fn register(
         .limiter
         .check(Action::Register, client_ip, &input.email)?;
     let email = Email::parse(&input.email).map_err(IssuerError::InvalidEmail)?;
-    if input.password.as_bytes() != input.password_confirmation.as_bytes() {
-        return Err(IssuerError::PasswordMismatch);
-    }
     state
         .config
         .password_policy
-        .check(&input.password)
-        .map_err(IssuerError::WeakPassword)?;
+        .check_new(&input.password, &input.password_confirmation)?;
     let password_hash = state.hasher.hash(input.password).await?;
     let now = state.clock.now();
 
