@@ -41,3 +41,10 @@ pub struct EmailRequest {
 pub struct RefreshTokenRequest {
     pub refresh_token: String,
 }
+
+/// `DELETE /me`: the account's password, asked again before the account goes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    pub password: String,
+}

@@ -24,13 +24,14 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     RateLimited,
+    AccountDisabled,
     ServiceUnavailable,
     InternalError,
 }
 
 impl ErrorCode {
     /// Every variant, for tests and documentation generators.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::ValidationError,
         ErrorCode::DuplicateEmail,
         ErrorCode::PasswordMismatch,
@@ -46,6 +47,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
         ErrorCode::RateLimited,
+        ErrorCode::AccountDisabled,
         ErrorCode::ServiceUnavailable,
         ErrorCode::InternalError,
     ];
@@ -67,6 +69,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::AccountDisabled => "ACCOUNT_DISABLED",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
@@ -82,7 +85,9 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials | ErrorCode::InvalidToken | ErrorCode::ExpiredToken => {
                 StatusCode::UNAUTHORIZED
             }
-            ErrorCode::EmailNotVerified | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::EmailNotVerified | ErrorCode::Forbidden | ErrorCode::AccountDisabled => {
+                StatusCode::FORBIDDEN
+            }
             ErrorCode::UserNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -35,6 +35,11 @@ pub enum IssuerError {
     VerificationToken(VerificationTokenIssue),
     #[error("user not found")]
     UserNotFound,
+    #[error("account disabled")]
+    AccountDisabled,
+    /// A session the caller cannot name: unknown, not theirs, not live, or a malformed id.
+    #[error("session not found")]
+    SessionNotFound,
     /// Too many attempts, from this address or for this account; retry after this many seconds.
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
@@ -84,6 +89,11 @@ impl From<IssuerError> for ApiError {
             IssuerError::UserNotFound => {
                 ApiError::new(ErrorCode::UserNotFound, "The user no longer exists.")
             }
+            IssuerError::AccountDisabled => ApiError::new(
+                ErrorCode::AccountDisabled,
+                "The account has been disabled by an operator.",
+            ),
+            IssuerError::SessionNotFound => ApiError::new(ErrorCode::NotFound, "No such session."),
             IssuerError::RateLimited { retry_after_secs } => {
                 ApiError::new(ErrorCode::RateLimited, "Too many attempts; retry later.")
                     .with_header_value(

@@ -22,6 +22,8 @@ use crate::state::AppState;
 pub struct Credentials {
     pub email: String,
     pub password: String,
+    /// The client's `User-Agent`, already cut to a length fit to store.
+    pub user_agent: Option<String>,
 }
 
 pub struct LoggedIn {
@@ -79,6 +81,10 @@ pub async fn login(
         }
         _ => return Err(IssuerError::InvalidCredentials),
     };
+    // Only now, with the password right, may the answer tell that the account is disabled.
+    if user.disabled_at.is_some() {
+        return Err(IssuerError::AccountDisabled);
+    }
     if standing.is_some() {
         let client = state.pool.get().await.map_err(DbError::from)?;
         db::login_failures::clear(&client, &user.email, state.clock.now()).await?;
@@ -108,6 +114,12 @@ pub async fn login(
 
     let mut client = state.pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
+    // Disabled or deleted since the password was checked: no session.
+    match db::users::find_for_new_session(&tx, user.id).await? {
+        Some(current) if current.disabled_at.is_some() => return Err(IssuerError::AccountDisabled),
+        Some(_) => {}
+        None => return Err(IssuerError::InvalidCredentials),
+    }
     db::sessions::insert(
         &tx,
         &NewSession {
@@ -117,6 +129,8 @@ pub async fn login(
             created_at: now,
             expires_at: session.expires_at,
             access_expires_at: access.expires_at,
+            ip_address: Some(client_ip),
+            user_agent: input.user_agent,
         },
     )
     .await?;
@@ -210,7 +224,10 @@ pub fn known_address_cutoff(config: &IssuerConfig, now: DateTime<Utc>) -> DateTi
 }
 
 /// A lock still running answers 429 with the seconds left (at least one).
-fn refusal_while_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<IssuerError> {
+pub(crate) fn refusal_while_locked(
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<IssuerError> {
     if until <= now {
         return None;
     }
@@ -220,7 +237,7 @@ fn refusal_while_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<Issu
 }
 
 /// Counts a failed login for `email`, locking it once the threshold is reached.
-async fn record_failure(state: &AppState, email: &Email) -> Result<(), IssuerError> {
+pub(crate) async fn record_failure(state: &AppState, email: &Email) -> Result<(), IssuerError> {
     let now = state.clock.now();
     let lock_for = state.config.lockout_duration;
     let threshold = i32::try_from(state.config.lockout_threshold).unwrap_or(i32::MAX);

@@ -6,6 +6,7 @@ mod account;
 mod health;
 mod login;
 mod register;
+mod sessions;
 mod tokens;
 
 use std::net::SocketAddr;
@@ -35,6 +36,11 @@ enum Route {
     Logout,
     ValidateToken,
     Me,
+    // Account lifecycle: sessions and account administration.
+    LogoutAll,
+    Sessions,
+    DeleteSession,
+    DeleteMe,
     Health,
     Live,
     Metrics,
@@ -42,8 +48,8 @@ enum Route {
 }
 
 /// Every route as (method, path template).
-pub const ROUTES: [(&str, &str); 12] = {
-    let mut table = [("", ""); 12];
+pub const ROUTES: [(&str, &str); Route::ALL.len()] = {
+    let mut table = [("", ""); Route::ALL.len()];
     let mut i = 0;
     while i < Route::ALL.len() {
         table[i] = (Route::ALL[i].method(), Route::ALL[i].path());
@@ -58,7 +64,7 @@ pub fn route_name(path: &str) -> &'static str {
 }
 
 impl Route {
-    const ALL: [Route; 12] = [
+    const ALL: &[Route] = &[
         Route::Register,
         Route::VerifyEmail,
         Route::ResendVerification,
@@ -67,6 +73,10 @@ impl Route {
         Route::Logout,
         Route::ValidateToken,
         Route::Me,
+        Route::LogoutAll,
+        Route::Sessions,
+        Route::DeleteSession,
+        Route::DeleteMe,
         Route::Health,
         Route::Live,
         Route::Metrics,
@@ -84,7 +94,12 @@ impl Route {
                 "/logout" => Some(Route::Logout),
                 "/validate-token" => Some(Route::ValidateToken),
                 "/me" => Some(Route::Me),
-                _ => None,
+                "/logout-all" => Some(Route::LogoutAll),
+                "/sessions" => Some(Route::Sessions),
+                _ => match rest.strip_prefix("/sessions/") {
+                    Some(id) if !id.is_empty() && !id.contains('/') => Some(Route::DeleteSession),
+                    _ => None,
+                },
             };
         }
         match path {
@@ -114,7 +129,10 @@ impl Route {
             Route::Refresh => "/api/v1/auth/refresh",
             Route::Logout => "/api/v1/auth/logout",
             Route::ValidateToken => "/api/v1/auth/validate-token",
-            Route::Me => "/api/v1/auth/me",
+            Route::Me | Route::DeleteMe => "/api/v1/auth/me",
+            Route::LogoutAll => "/api/v1/auth/logout-all",
+            Route::Sessions => "/api/v1/auth/sessions",
+            Route::DeleteSession => "/api/v1/auth/sessions/{session_id}",
             Route::Health => "/health",
             Route::Live => "/health/live",
             Route::Metrics => "/metrics",
@@ -125,15 +143,38 @@ impl Route {
     /// The one method the route answers, as it is written in `Allow`.
     const fn method(self) -> &'static str {
         match self {
-            Route::Me | Route::Health | Route::Live | Route::Metrics | Route::OpenApi => "GET",
+            Route::Me
+            | Route::Sessions
+            | Route::Health
+            | Route::Live
+            | Route::Metrics
+            | Route::OpenApi => "GET",
+            Route::DeleteSession | Route::DeleteMe => "DELETE",
             Route::Register
             | Route::VerifyEmail
             | Route::ResendVerification
             | Route::Login
             | Route::Refresh
             | Route::Logout
+            | Route::LogoutAll
             | Route::ValidateToken => "POST",
         }
+    }
+
+    /// Every method the route's path answers, as `Allow` lists them.
+    const fn allow(self) -> &'static str {
+        match self {
+            Route::Me | Route::DeleteMe => "GET, DELETE",
+            _ => self.method(),
+        }
+    }
+
+    /// The route of the same path that answers `method`, if one does.
+    fn with_method(self, method: &Method) -> Option<Route> {
+        Route::ALL
+            .iter()
+            .copied()
+            .find(|r| r.path() == self.path() && r.method() == method.as_str())
     }
 }
 
@@ -148,15 +189,15 @@ pub async fn route(
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such route."))?;
     if req.method() == Method::OPTIONS && route.is_api() {
         let cors = &state.config.common.allowed_origins;
-        return Ok(cors.preflight(req.headers(), route.method()));
+        return Ok(cors.preflight(req.headers(), route.allow()));
     }
-    if req.method().as_str() != route.method() {
-        return Err(ApiError::new(
+    let route = route.with_method(req.method()).ok_or_else(|| {
+        ApiError::new(
             ErrorCode::MethodNotAllowed,
             "This route does not accept that method.",
         )
-        .with_header(header::ALLOW, route.method()));
-    }
+        .with_header(header::ALLOW, route.allow())
+    })?;
     let state = &*state;
     match route {
         Route::Register => {
@@ -177,6 +218,10 @@ pub async fn route(
         Route::Logout => tokens::logout(state, req).await,
         Route::ValidateToken => tokens::validate(state, req).await,
         Route::Me => account::me(state, req).await,
+        Route::LogoutAll => sessions::logout_all(state, req).await,
+        Route::Sessions => sessions::list(state, req).await,
+        Route::DeleteSession => sessions::delete(state, req).await,
+        Route::DeleteMe => sessions::delete_me(state, req).await,
         Route::Health => Ok(health::health(state).await),
         Route::Live => Ok(health::live(state)),
         Route::Metrics => state.metrics.render(state).await,
