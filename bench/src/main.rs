@@ -8,8 +8,13 @@
 //! `cargo run --release -p bench -- outbox [--backlog N] [--rate N] [--seconds N]` measures the
 //! outbox relay's drain rate against JetStream alone, and the latency from a registration's
 //! response to its event at a subscriber.
+//!
+//! `cargo run --release -p bench -- logout-all [--sessions N]` measures `POST /logout-all` for a
+//! user with N live sessions (default 1 000) and the time until a running verifier refuses all
+//! of their access tokens.
 
 mod flags;
+mod logout_all_bench;
 mod outbox_bench;
 mod servers;
 mod stats;
@@ -24,6 +29,7 @@ async fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("verifier") => verifier_bench::run(&args[1..]).await,
         Some("outbox") => outbox_bench::run(&args[1..]).await,
+        Some("logout-all") => logout_all_bench::run(&args[1..]).await,
         Some("codec") => {
             verifier_bench::codec();
             Ok(())
@@ -31,7 +37,7 @@ async fn main() -> ExitCode {
         Some("serve-bare") => servers::serve_bare(&args[1..]).await,
         Some("serve-verifier") => servers::serve_verifier().await,
         _ => Err(anyhow::anyhow!(
-            "usage: bench verifier [--seconds N] [--connections N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench codec"
+            "usage: bench verifier [--seconds N] [--connections N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench logout-all [--sessions N] | bench codec"
         )),
     };
     match result {
