@@ -677,3 +677,73 @@ async fn the_operator_revokes_every_session_with_reason_operator() {
         .unwrap();
     assert_eq!(none, None);
 }
+
+/// The value of one series in the issuer's `/metrics`; `None` when it is not there.
+async fn metric(app: &TestIssuer, series: &str) -> Option<f64> {
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn the_new_routes_and_outcomes_are_counted() {
+    let app = spawn_issuer().await;
+    let email = unique_email();
+    let first = app.signed_in(&email).await;
+    let second = login_with_agent(&app, &email, "second").await;
+    let access = text(&first["access_token"]);
+    let path = format!("{SESSIONS}/{}", sid(&text(&second["access_token"])));
+    for action in ["logout_all", "session_deleted", "account_deleted"] {
+        let series = format!(r#"account_actions_total{{action="{action}"}}"#);
+        assert_eq!(metric(&app, &series).await, Some(0.0), "{series}");
+    }
+
+    call(&app, "DELETE", &path, Some(&access), None)
+        .await
+        .assert_success(200);
+    call(&app, "POST", LOGOUT_ALL, Some(&access), None)
+        .await
+        .assert_success(200);
+    let again = text(&app.login(&email, PASSWORD).await.data()["access_token"]);
+    call(
+        &app,
+        "DELETE",
+        ME,
+        Some(&again),
+        Some(json!({"password": PASSWORD})),
+    )
+    .await
+    .assert_success(200);
+    let disabled = unique_email();
+    app.register(&disabled, PASSWORD).await.assert_success(201);
+    let parsed = issuer::auth::Email::parse(&disabled).unwrap();
+    issuer::auth::account::disable(&app.state.pool, &parsed, chrono::Utc::now())
+        .await
+        .unwrap();
+    app.login(&disabled, PASSWORD)
+        .await
+        .assert_error(403, "ACCOUNT_DISABLED");
+
+    for action in ["logout_all", "session_deleted", "account_deleted"] {
+        let series = format!(r#"account_actions_total{{action="{action}"}}"#);
+        assert_eq!(metric(&app, &series).await, Some(1.0), "{series}");
+    }
+    assert_eq!(
+        metric(&app, r#"logins_total{outcome="account_disabled"}"#).await,
+        Some(1.0)
+    );
+    for (route, method) in [
+        ("/api/v1/auth/logout-all", "POST"),
+        ("/api/v1/auth/sessions/{session_id}", "DELETE"),
+        ("/api/v1/auth/me", "DELETE"),
+    ] {
+        let series =
+            format!(r#"http_requests_total{{route="{route}",method="{method}",status="200"}}"#);
+        assert_eq!(metric(&app, &series).await, Some(1.0), "{series}");
+    }
+}
