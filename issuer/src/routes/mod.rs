@@ -236,3 +236,31 @@ async fn json_body<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     common::http::read_json(req, state.config.common.body_limits()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists_every_method_of_the_path_in_table_order() {
+        for route in Route::ALL {
+            let methods: Vec<&str> = Route::ALL
+                .iter()
+                .filter(|r| r.path() == route.path())
+                .map(|r| r.method())
+                .collect();
+            assert_eq!(route.allow(), methods.join(", "), "{route:?}");
+        }
+    }
+
+    #[test]
+    fn the_session_path_resolves_to_its_template_whatever_the_id() {
+        for id in ["3f1c2a4e-0000-4000-8000-000000000000", "x", "%2F"] {
+            let path = format!("/api/v1/auth/sessions/{id}");
+            assert_eq!(route_name(&path), "/api/v1/auth/sessions/{session_id}");
+        }
+        for path in ["/api/v1/auth/sessions/", "/api/v1/auth/sessions/a/b"] {
+            assert_eq!(route_name(path), common::metrics::UNKNOWN_ROUTE);
+        }
+    }
+}
