@@ -249,6 +249,7 @@ mod tests {
                 ("METHOD_NOT_ALLOWED", 405),
                 ("PAYLOAD_TOO_LARGE", 413),
                 ("RATE_LIMITED", 429),
+                ("ACCOUNT_DISABLED", 403),
                 ("SERVICE_UNAVAILABLE", 503),
                 ("INTERNAL_ERROR", 500),
             ]
