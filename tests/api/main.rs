@@ -5,6 +5,7 @@ mod harness;
 mod raw_http;
 mod services;
 
+mod accounts;
 mod cors;
 mod deploy;
 mod event_delivery;
