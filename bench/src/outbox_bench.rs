@@ -47,35 +47,39 @@ impl Options {
     }
 }
 
-/// Where the bench runs: its own database and stream, dropped at the end.
-struct Target {
+/// Where a bench runs: its own database and stream, dropped at the end.
+pub(crate) struct Target {
     admin_url: String,
     database: String,
-    nats_url: String,
-    stream: String,
-    prefix: String,
+    pub(crate) nats_url: String,
+    pub(crate) stream: String,
+    pub(crate) prefix: String,
+    /// The signing key the issuer (and a verifier following it) is given.
+    pub(crate) secret: String,
 }
 
 impl Target {
-    fn new() -> Target {
+    /// A target named after the bench `kind` (`outbox`, `logout_all`).
+    pub(crate) fn new(kind: &str) -> Target {
         let id = Uuid::new_v4().simple().to_string();
         let id = &id[..12];
         Target {
             admin_url: std::env::var("DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
-            database: format!("bench_outbox_{id}"),
+            database: format!("bench_{kind}_{id}"),
             nats_url: std::env::var("NATS_URL")
                 .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned()),
-            stream: format!("BENCH_OUTBOX_{id}"),
+            stream: format!("BENCH_{}_{id}", kind.to_uppercase()),
             prefix: format!("bench{id}"),
+            secret: Uuid::new_v4().simple().to_string().repeat(2),
         }
     }
 
-    fn issuer_config(&self) -> Result<IssuerConfig, anyhow::Error> {
+    pub(crate) fn issuer_config(&self) -> Result<IssuerConfig, anyhow::Error> {
         let mut database_url: tokio_postgres::Config = self.admin_url.parse()?;
         database_url.dbname(&self.database);
         let url = postgres_url(&database_url);
-        let secret = Uuid::new_v4().simple().to_string().repeat(2);
+        let secret = self.secret.clone();
         let env: HashMap<&str, String> = [
             ("DATABASE_URL", url),
             ("NATS_URL", self.nats_url.clone()),
@@ -95,7 +99,7 @@ impl Target {
         Ok(IssuerConfig::from_lookup(&|name| env.get(name).cloned())?)
     }
 
-    async fn postgres(&self) -> Result<tokio_postgres::Client, anyhow::Error> {
+    pub(crate) async fn postgres(&self) -> Result<tokio_postgres::Client, anyhow::Error> {
         let mut config: tokio_postgres::Config = self.admin_url.parse()?;
         config.dbname(&self.database);
         let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
@@ -103,7 +107,7 @@ impl Target {
         Ok(client)
     }
 
-    async fn remove(&self, js: &jetstream::Context) {
+    pub(crate) async fn remove(&self, js: &jetstream::Context) {
         let _ = js.delete_stream(&self.stream).await;
         if let Ok(config) = self.admin_url.parse::<tokio_postgres::Config>() {
             if let Ok((client, connection)) = config.connect(tokio_postgres::NoTls).await {
@@ -132,7 +136,7 @@ pub fn postgres_url(config: &tokio_postgres::Config) -> String {
 
 pub async fn run(args: &[String]) -> Result<(), anyhow::Error> {
     let options = Options::parse(args)?;
-    let target = Target::new();
+    let target = Target::new("outbox");
     let nats = async_nats::connect(target.nats_url.as_str())
         .await
         .context("cannot reach NATS (NATS_URL)")?;
@@ -214,7 +218,7 @@ async fn measure(
     Ok(())
 }
 
-async fn wait_for_nats(state: &AppState) -> Result<(), anyhow::Error> {
+pub(crate) async fn wait_for_nats(state: &AppState) -> Result<(), anyhow::Error> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !state.relay.nats_connected() {
         if Instant::now() > deadline {

@@ -59,3 +59,10 @@ pub struct PasswordChangeRequest {
     pub password: String,
     pub password_confirmation: String,
 }
+
+/// `DELETE /me`: the account's password, asked again before the account goes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    pub password: String,
+}

@@ -1,6 +1,7 @@
 //! The command line: `issuer [serve]` runs the service, `issuer migrate` only migrates,
 //! `issuer check-config` validates the settings, `issuer healthcheck` probes a running issuer,
-//! `issuer help` lists the commands and every environment variable.
+//! `issuer help` lists the commands and every environment variable; the operator commands
+//! (`issuer users …`, `issuer sessions …`) are in [`crate::operator`].
 
 use std::process::ExitCode;
 
@@ -10,8 +11,8 @@ use common::config::ConfigError;
 use crate::app::App;
 use crate::config::IssuerConfig;
 
-const USAGE: &str =
-    "usage: issuer [serve | migrate | check-config | healthcheck [--ready | --live] | help]";
+const USAGE: &str = "usage: issuer [serve | migrate | check-config | healthcheck [--ready | --live] | help]\n       \
+                     issuer users (disable | enable | unlock | delete) EMAIL | issuer sessions revoke EMAIL";
 
 const COMMANDS: &[(&str, &str)] = &[
     (
@@ -32,9 +33,14 @@ const COMMANDS: &[(&str, &str)] = &[
 
 /// The help text: commands, then the shared and the issuer's variables.
 pub fn help() -> String {
+    let commands: Vec<(&str, &str)> = COMMANDS
+        .iter()
+        .chain(crate::operator::COMMANDS)
+        .copied()
+        .collect();
     cli::help(
         USAGE,
-        COMMANDS,
+        &commands,
         &[
             (
                 "Shared with the verifier (give both the same keys and SERVICE_NAME)",
@@ -46,6 +52,9 @@ pub fn help() -> String {
 }
 
 pub async fn run(args: &[String]) -> ExitCode {
+    if let Some(parsed) = crate::operator::parse(args) {
+        return crate::operator::run(parsed).await;
+    }
     let command = args.first().map(String::as_str).unwrap_or("serve");
     if command == "healthcheck" {
         let Some(probe) = cli::Probe::from_args(&args[1..]) else {

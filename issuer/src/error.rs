@@ -39,6 +39,9 @@ pub enum IssuerError {
     ResetToken(ResetTokenIssue),
     #[error("account disabled")]
     AccountDisabled,
+    /// A session the caller cannot name: unknown, not theirs, not live, or a malformed id.
+    #[error("session not found")]
+    SessionNotFound,
     /// Too many attempts, from this address or for this account; retry after this many seconds.
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
@@ -91,8 +94,9 @@ impl From<IssuerError> for ApiError {
             IssuerError::ResetToken(issue) => issue.into(),
             IssuerError::AccountDisabled => ApiError::new(
                 ErrorCode::AccountDisabled,
-                "This account has been disabled.",
+                "The account has been disabled by an operator.",
             ),
+            IssuerError::SessionNotFound => ApiError::new(ErrorCode::NotFound, "No such session."),
             IssuerError::RateLimited { retry_after_secs } => {
                 ApiError::new(ErrorCode::RateLimited, "Too many attempts; retry later.")
                     .with_header_value(

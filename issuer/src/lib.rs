@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod metrics;
+pub mod operator;
 pub mod rate_limit;
 pub mod relay;
 pub mod routes;

@@ -26,6 +26,8 @@ pub enum LoginOutcome {
     InvalidCredentials,
     EmailNotVerified,
     RateLimited,
+    /// The password matched; an operator disabled the account.
+    AccountDisabled,
     /// The request itself was refused (bad JSON, missing field, oversized body).
     InvalidRequest,
     /// Postgres or the password hasher was unavailable.
@@ -34,11 +36,12 @@ pub enum LoginOutcome {
 }
 
 impl LoginOutcome {
-    const ALL: [LoginOutcome; 7] = [
+    const ALL: [LoginOutcome; 8] = [
         LoginOutcome::Success,
         LoginOutcome::InvalidCredentials,
         LoginOutcome::EmailNotVerified,
         LoginOutcome::RateLimited,
+        LoginOutcome::AccountDisabled,
         LoginOutcome::InvalidRequest,
         LoginOutcome::Unavailable,
         LoginOutcome::Error,
@@ -50,6 +53,7 @@ impl LoginOutcome {
             LoginOutcome::InvalidCredentials => "invalid_credentials",
             LoginOutcome::EmailNotVerified => "email_not_verified",
             LoginOutcome::RateLimited => "rate_limited",
+            LoginOutcome::AccountDisabled => "account_disabled",
             LoginOutcome::InvalidRequest => "invalid_request",
             LoginOutcome::Unavailable => "unavailable",
             LoginOutcome::Error => "error",
@@ -65,6 +69,7 @@ impl LoginOutcome {
             ErrorCode::InvalidCredentials => LoginOutcome::InvalidCredentials,
             ErrorCode::EmailNotVerified => LoginOutcome::EmailNotVerified,
             ErrorCode::RateLimited => LoginOutcome::RateLimited,
+            ErrorCode::AccountDisabled => LoginOutcome::AccountDisabled,
             ErrorCode::ValidationError
             | ErrorCode::InvalidEmail
             | ErrorCode::PayloadTooLarge
@@ -78,10 +83,38 @@ impl LoginOutcome {
             | ErrorCode::ExpiredToken
             | ErrorCode::Forbidden
             | ErrorCode::NotFound
-            | ErrorCode::AccountDisabled
             | ErrorCode::InternalError => LoginOutcome::Error,
         }
     }
+}
+
+/// What `account_actions_total{action}` counts: sessions and accounts their owners ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountAction {
+    LogoutAll,
+    SessionDeleted,
+    AccountDeleted,
+}
+
+impl AccountAction {
+    const ALL: [AccountAction; 3] = [
+        AccountAction::LogoutAll,
+        AccountAction::SessionDeleted,
+        AccountAction::AccountDeleted,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            AccountAction::LogoutAll => "logout_all",
+            AccountAction::SessionDeleted => "session_deleted",
+            AccountAction::AccountDeleted => "account_deleted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -214,6 +247,7 @@ pub struct IssuerMetrics {
     pub validations: EndpointValidations,
     logins: [Counter; LoginOutcome::ALL.len()],
     registrations: Counter,
+    account_actions: [Counter; AccountAction::ALL.len()],
     pub outbox: OutboxMetrics,
     pub passwords: PasswordMetrics,
     outbox_backlog: Gauge,
@@ -245,6 +279,17 @@ impl IssuerMetrics {
             "registrations",
             "Accounts created (successful registrations)",
         );
+        let actions_family = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "account_actions",
+            "Successful logout-all, session deletions and account deletions by their owners",
+            actions_family.clone(),
+        );
+        let account_actions = AccountAction::ALL.map(|action| {
+            actions_family.get_or_create_owned(&ActionLabels {
+                action: action.label(),
+            })
+        });
         let outbox = OutboxMetrics::default();
         registry.register(
             "outbox_published",
@@ -289,6 +334,7 @@ impl IssuerMetrics {
             validations,
             logins,
             registrations,
+            account_actions,
             outbox,
         }
     }
@@ -296,6 +342,11 @@ impl IssuerMetrics {
     pub fn login(&self, outcome: LoginOutcome) {
         // `ALL` lists the variants in declaration order.
         self.logins[outcome as usize].inc();
+    }
+
+    pub fn account_action(&self, action: AccountAction) {
+        // `ALL` lists the variants in declaration order.
+        self.account_actions[action as usize].inc();
     }
 
     pub fn registered(&self) {

@@ -110,7 +110,7 @@ fn migrate_creates_the_database_and_its_tables_then_exits() {
     );
     assert_eq!(
         tables,
-        "email_verification_tokens,login_failures,login_known_addresses,outbox,sessions,users"
+        "email_verification_tokens,login_failures,login_known_addresses,outbox,password_reset_tokens,sessions,users"
     );
 }
 

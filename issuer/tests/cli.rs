@@ -1,5 +1,6 @@
 //! The issuer's operator commands as a container runs them: `help`, `check-config` and
-//! `healthcheck`.
+//! `healthcheck`; and the account commands (`users …`, `sessions revoke`) against a running
+//! issuer's database.
 
 #[path = "../../tests/support/binary.rs"]
 mod binary;
@@ -421,6 +422,247 @@ fn healthcheck_exits_1_on_an_error_status_a_silent_server_or_garbage() -> anyhow
     ensure!(code == Some(1), "silent server: {code:?}");
     if took < Duration::from_secs(2) || took > Duration::from_secs(60) {
         bail!("the silent server's probe took {took:?}; its timeout is 2 s");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator commands: `issuer users …` and `issuer sessions …`, against a running issuer's
+// database (NATS is not needed: the running issuer's relay publishes what they queue).
+
+const PASSWORD: &str = "Correct-Horse-9";
+
+/// Limits out of the way; the lockout test sets its own threshold.
+const GENEROUS: [(&str, &str); 3] = [
+    ("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", "1000000"),
+    ("RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE", "1000000"),
+    ("RATE_LIMIT_REGISTER_PER_IP_PER_HOUR", "1000000"),
+];
+
+impl RunningIssuer {
+    fn database_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.database)
+    }
+
+    /// `issuer ARGS…` with the running issuer's settings.
+    fn operator(&self, args: &[&str]) -> anyhow::Result<binary::Run> {
+        let url = self.database_url();
+        run(issuer(&[("JWT_SECRET_KEY", KEY), ("DATABASE_URL", &url)]).args(args))
+    }
+
+    fn post(&self, path: &str, body: serde_json::Value) -> binary::Reply {
+        binary::send(
+            &self.addr.to_string(),
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    }
+
+    fn register(&self, email: &str) -> u16 {
+        let body = serde_json::json!({"email": email, "password": PASSWORD, "password_confirmation": PASSWORD});
+        self.post("/api/v1/auth/register", body).status
+    }
+
+    fn login(&self, email: &str, password: &str) -> binary::Reply {
+        let body = serde_json::json!({"email": email, "password": password});
+        self.post("/api/v1/auth/login", body)
+    }
+
+    /// One value from the issuer's database.
+    fn query(&self, sql: &str) -> anyhow::Result<String> {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                &self.database,
+                "-Atc",
+                sql,
+            ])
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// How many `session.revoked` events with this reason the outbox holds.
+    fn revocations(&self, reason: &str) -> anyhow::Result<String> {
+        self.query(&format!(
+            "SELECT count(*) FROM outbox WHERE event_type = 'session.revoked' \
+             AND payload->'data'->>'reason' = '{reason}'"
+        ))
+    }
+
+    fn events(&self, event_type: &str, email: &str) -> anyhow::Result<String> {
+        self.query(&format!(
+            "SELECT count(*) FROM outbox WHERE event_type = '{event_type}' \
+             AND payload->'data'->>'email' = '{email}'"
+        ))
+    }
+}
+
+fn new_email() -> String {
+    format!("op-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+#[test]
+fn operator_disables_enables_revokes_and_deletes_a_running_issuers_account() -> anyhow::Result<()> {
+    let running = RunningIssuer::start(&GENEROUS)?;
+    let email = new_email();
+    ensure!(running.register(&email) == 201);
+    for _ in 0..2 {
+        ensure!(running.login(&email, PASSWORD).status == 200);
+    }
+
+    let out = running.operator(&["users", "disable", &email])?;
+    ensure!(out.code == Some(0), "{}", out.stderr);
+    ensure!(
+        out.stdout.trim() == format!("disabled {email} (2 sessions revoked)"),
+        "{}",
+        out.stdout
+    );
+    ensure!(
+        running.query("SELECT count(*) FROM sessions WHERE revoked_reason = 'account_disabled'")?
+            == "2"
+    );
+    ensure!(running.revocations("account_disabled")? == "2");
+    ensure!(running.events("user.disabled", &email)? == "1");
+    let refused = running.login(&email, PASSWORD);
+    ensure!(
+        refused.status == 403 && refused.body.contains("ACCOUNT_DISABLED"),
+        "{} {}",
+        refused.status,
+        refused.body
+    );
+    let wrong = running.login(&email, "Wrong-Horse-9");
+    ensure!(wrong.status == 401 && wrong.body.contains("INVALID_CREDENTIALS"));
+
+    let out = running.operator(&["users", "enable", &email])?;
+    ensure!(
+        out.code == Some(0) && out.stdout.trim() == format!("enabled {email}"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    ensure!(running.events("user.enabled", &email)? == "1");
+    ensure!(running.login(&email, PASSWORD).status == 200);
+
+    let out = running.operator(&["sessions", "revoke", &email])?;
+    ensure!(
+        out.code == Some(0) && out.stdout.trim() == format!("revoked 1 sessions of {email}"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    ensure!(running.revocations("operator")? == "1");
+
+    ensure!(running.login(&email, PASSWORD).status == 200);
+    let out = running.operator(&["users", "delete", &email])?;
+    ensure!(out.code == Some(0), "{}", out.stderr);
+    ensure!(
+        out.stdout.starts_with(&format!("deleted {email} (user "))
+            && out.stdout.contains("1 sessions revoked"),
+        "{}",
+        out.stdout
+    );
+    ensure!(
+        running.query(&format!(
+            "SELECT count(*) FROM users WHERE email = '{email}'"
+        ))? == "0"
+    );
+    ensure!(running.revocations("account_deleted")? == "1");
+    ensure!(running.events("user.deleted", &email)? == "1");
+    ensure!(running.login(&email, PASSWORD).status == 401);
+    ensure!(running.register(&email) == 201, "the email is free again");
+    Ok(())
+}
+
+#[test]
+fn operator_unlock_clears_a_login_lockout() -> anyhow::Result<()> {
+    let mut env = GENEROUS.to_vec();
+    env.push(("LOGIN_LOCKOUT_THRESHOLD", "2"));
+    let running = RunningIssuer::start(&env)?;
+    let email = new_email();
+    ensure!(running.register(&email) == 201);
+    for _ in 0..2 {
+        ensure!(running.login(&email, "Wrong-Horse-9").status == 401);
+    }
+    let locked = running.login(&email, PASSWORD);
+    ensure!(locked.status == 429, "{} {}", locked.status, locked.body);
+
+    let out = running.operator(&["users", "unlock", &email])?;
+
+    ensure!(out.code == Some(0), "{}", out.stderr);
+    ensure!(
+        out.stdout.trim() == format!("unlocked {email} (failed logins and lock cleared)"),
+        "{}",
+        out.stdout
+    );
+    ensure!(running.query("SELECT count(*) FROM login_failures")? == "0");
+    let login = running.login(&email, PASSWORD);
+    ensure!(login.status == 200, "{} {}", login.status, login.body);
+    Ok(())
+}
+
+#[test]
+fn operator_commands_refuse_an_unknown_email_and_bad_arguments() -> anyhow::Result<()> {
+    let running = RunningIssuer::start(&GENEROUS)?;
+    let unknown = new_email();
+    for command in [
+        vec!["users", "disable"],
+        vec!["users", "enable"],
+        vec!["users", "unlock"],
+        vec!["users", "delete"],
+        vec!["sessions", "revoke"],
+    ] {
+        let mut args = command.clone();
+        args.push(&unknown);
+        let out = running.operator(&args)?;
+        ensure!(out.code == Some(1), "{args:?}: {:?}", out.code);
+        ensure!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+        ensure!(
+            out.stderr.trim() == format!("issuer: no user with email {unknown}"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    for args in [
+        vec!["users"],
+        vec!["users", "disable"],
+        vec!["users", "suspend", "a@example.com"],
+        vec!["users", "disable", "a@example.com", "b@example.com"],
+        vec!["users", "disable", "not-an-email"],
+        vec!["sessions"],
+        vec!["sessions", "list", "a@example.com"],
+    ] {
+        let out = running.operator(&args)?;
+        ensure!(out.code == Some(64), "{args:?}: {:?}", out.code);
+        ensure!(
+            out.stderr.contains("usage: issuer users"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let help = run(issuer(&[]).arg("help"))?;
+    for command in [
+        "users disable EMAIL",
+        "users enable EMAIL",
+        "users unlock EMAIL",
+        "users delete EMAIL",
+        "sessions revoke EMAIL",
+    ] {
+        ensure!(
+            help.stdout.contains(command),
+            "{command} missing:\n{}",
+            help.stdout
+        );
     }
     Ok(())
 }

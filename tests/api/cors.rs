@@ -143,10 +143,11 @@ async fn another_origin_or_none_gets_no_allow_headers_but_vary() {
 #[tokio::test]
 async fn a_preflight_from_an_allowed_origin_gets_the_route_method_and_headers() {
     let app = issuer().await;
-    for (path, method) in [
-        ("/api/v1/auth/login", "POST"),
-        ("/api/v1/auth/register", "POST"),
-        ("/api/v1/auth/me", "GET"),
+    for (path, method, allowed) in [
+        ("/api/v1/auth/login", "POST", "POST"),
+        ("/api/v1/auth/register", "POST", "POST"),
+        ("/api/v1/auth/me", "GET", "GET, DELETE"),
+        ("/api/v1/auth/sessions/some-id", "DELETE", "DELETE"),
     ] {
         let response = send(
             &app.http,
@@ -160,7 +161,7 @@ async fn a_preflight_from_an_allowed_origin_gets_the_route_method_and_headers() 
         assert_allowed(&response, ALLOWED);
         assert_eq!(
             header(&response, "access-control-allow-methods"),
-            Some(method)
+            Some(allowed)
         );
         assert_eq!(
             header(&response, "access-control-allow-headers"),

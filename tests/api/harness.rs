@@ -26,7 +26,7 @@ fn base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-fn base_config() -> tokio_postgres::Config {
+pub fn base_config() -> tokio_postgres::Config {
     base_url()
         .parse()
         .unwrap_or_else(|err| panic!("TEST_DATABASE_URL is not a postgres URL: {err}"))

@@ -20,7 +20,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
     assert_eq!(reply.header("allow"), "POST");
     let reply = app.post("/api/v1/auth/me", json!({})).await;
     reply.assert_error(405, "METHOD_NOT_ALLOWED");
-    assert_eq!(reply.header("allow"), "GET");
+    assert_eq!(reply.header("allow"), "GET, DELETE");
 }
 
 #[tokio::test]

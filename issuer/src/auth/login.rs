@@ -22,6 +22,8 @@ use crate::state::AppState;
 pub struct Credentials {
     pub email: String,
     pub password: String,
+    /// The client's `User-Agent`, already cut to a length fit to store.
+    pub user_agent: Option<String>,
 }
 
 pub struct LoggedIn {
@@ -79,6 +81,10 @@ pub async fn login(
         }
         _ => return Err(IssuerError::InvalidCredentials),
     };
+    // Only now, with the password right, may the answer tell that the account is disabled.
+    if user.disabled_at.is_some() {
+        return Err(IssuerError::AccountDisabled);
+    }
     if standing.is_some() {
         let client = state.pool.get().await.map_err(DbError::from)?;
         db::login_failures::clear(&client, &user.email, state.clock.now()).await?;
@@ -109,6 +115,12 @@ pub async fn login(
 
     let mut client = state.pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
+    // Disabled or deleted since the password was checked: no session.
+    match db::users::find_for_new_session(&tx, user.id).await? {
+        Some(current) if current.disabled_at.is_some() => return Err(IssuerError::AccountDisabled),
+        Some(_) => {}
+        None => return Err(IssuerError::InvalidCredentials),
+    }
     db::sessions::insert(
         &tx,
         &NewSession {
@@ -118,6 +130,8 @@ pub async fn login(
             created_at: now,
             expires_at: session.expires_at,
             access_expires_at: access.expires_at,
+            ip_address: Some(client_ip),
+            user_agent: input.user_agent,
         },
     )
     .await?;

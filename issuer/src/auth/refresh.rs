@@ -27,7 +27,10 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
         .verify_refresh(refresh_token, now.timestamp())?;
     let mut client = state.pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
-    let mut session = live_session(&tx, &claims).await?;
+    let mut session = match live_session(&tx, &claims).await {
+        Ok(session) => session,
+        Err(err) => return Err(super::account::refusal_if_disabled(&tx, claims.sub, err).await),
+    };
     if session.expires_at.timestamp() <= now.timestamp() {
         // Within the leeway after its end: the session is over, and an access token capped at
         // its end would be born expired (`expires_in` is at least one second).
@@ -132,8 +135,11 @@ async fn issue_access(
     let user = db::users::find_by_id(tx, session.user_id)
         .await?
         .ok_or(IssuerError::UserNotFound)?;
+    if user.disabled_at.is_some() {
+        return Err(IssuerError::AccountDisabled);
+    }
     let access = sign_access(state, &user, session.id, session_ends, now)?;
-    db::sessions::extend_access(tx, session.id, access.expires_at).await?;
+    db::sessions::extend_access(tx, session.id, access.expires_at, now).await?;
     Ok((access.token, access.expires_in))
 }
 

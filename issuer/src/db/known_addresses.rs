@@ -54,3 +54,11 @@ pub async fn prune(db: &impl GenericClient, forget_before: DateTime<Utc>) -> Res
         .await?;
     Ok(db.execute(&statement, &[&forget_before]).await?)
 }
+
+/// Forgets every address of `email` (a deleted account).
+pub async fn delete_for_email(db: &impl GenericClient, email: &str) -> Result<u64, DbError> {
+    let statement = db
+        .prepare_cached("DELETE FROM login_known_addresses WHERE email = $1")
+        .await?;
+    Ok(db.execute(&statement, &[&email]).await?)
+}

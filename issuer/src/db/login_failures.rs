@@ -114,3 +114,12 @@ pub async fn prune(
         .await?;
     Ok(db.execute(&statement, &[&forget_before, &now]).await?)
 }
+
+/// Forgets every failure and lock of `email` (an operator's unlock, a deleted account);
+/// false when there was none.
+pub async fn delete(db: &impl GenericClient, email: &str) -> Result<bool, DbError> {
+    let statement = db
+        .prepare_cached("DELETE FROM login_failures WHERE email = $1")
+        .await?;
+    Ok(db.execute(&statement, &[&email]).await? == 1)
+}

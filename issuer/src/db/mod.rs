@@ -223,6 +223,19 @@ pub async fn prepare(config: &tokio_postgres::Config) -> Result<(), anyhow::Erro
     Ok(())
 }
 
+/// Applies the migrations up to and including `version` only, as an older issuer would have
+/// left the database; for tests of upgrades on a populated database.
+pub async fn migrate_to(
+    client: &mut tokio_postgres::Client,
+    version: i32,
+) -> Result<(), anyhow::Error> {
+    embedded::migrations::runner()
+        .set_target(refinery::Target::Version(version))
+        .run_async(client)
+        .await?;
+    Ok(())
+}
+
 async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(), anyhow::Error> {
     let err = match config.connect(NoTls).await {
         Ok((client, connection)) => {

@@ -124,3 +124,26 @@ pub async fn prune(
         .await?;
     Ok(db.execute(&statement, &[&before]).await?)
 }
+
+/// Events that carry a token mailed to the user: a deleted account's unpublished ones are
+/// dropped rather than sent (see docs/EVENTS.md).
+pub const MAILED_TOKEN_EVENTS: [&str; 3] = [
+    "user.registered",
+    "user.verification_requested",
+    "user.password_reset_requested",
+];
+
+/// Deletes the unpublished events of `event_types` that name `user_id`; returns how many.
+pub async fn discard_unsent_for_user(
+    db: &impl GenericClient,
+    user_id: uuid::Uuid,
+    event_types: &[&str],
+) -> Result<u64, DbError> {
+    let statement = db
+        .prepare_cached(
+            "DELETE FROM outbox WHERE published_at IS NULL AND event_type = ANY($2) \
+             AND payload->'data'->>'user_id' = $1::uuid::text",
+        )
+        .await?;
+    Ok(db.execute(&statement, &[&user_id, &event_types]).await?)
+}

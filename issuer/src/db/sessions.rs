@@ -1,5 +1,7 @@
 //! The `sessions` table: one row per login.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -48,13 +50,17 @@ pub struct NewSession {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub access_expires_at: DateTime<Utc>,
+    /// The client's address and `User-Agent`, for the session list.
+    pub ip_address: Option<IpAddr>,
+    pub user_agent: Option<String>,
 }
 
 pub async fn insert(db: &impl GenericClient, new: &NewSession) -> Result<(), DbError> {
     let statement = db
         .prepare_cached(
             "INSERT INTO sessions (id, user_id, refresh_jti, refresh_issued_at, created_at, \
-             expires_at, access_expires_at) VALUES ($1, $2, $3, $4, $4, $5, $6)",
+             expires_at, access_expires_at, ip_address, user_agent) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
         )
         .await?;
     db.execute(
@@ -66,6 +72,8 @@ pub async fn insert(db: &impl GenericClient, new: &NewSession) -> Result<(), DbE
             &new.created_at,
             &new.expires_at,
             &new.access_expires_at,
+            &new.ip_address,
+            &new.user_agent,
         ],
     )
     .await?;
@@ -91,18 +99,21 @@ pub async fn find(db: &impl GenericClient, id: Uuid) -> Result<Option<Session>, 
     Ok(row.as_ref().map(Session::try_from).transpose()?)
 }
 
-/// Records a newly issued access token's expiry.
+/// Records a refresh: the newly issued access token's expiry, and when.
 pub async fn extend_access(
     db: &impl GenericClient,
     id: Uuid,
     access_expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let statement = db
         .prepare_cached(
-            "UPDATE sessions SET access_expires_at = GREATEST(access_expires_at, $2) WHERE id = $1",
+            "UPDATE sessions SET access_expires_at = GREATEST(access_expires_at, $2), \
+             last_refreshed_at = $3 WHERE id = $1",
         )
         .await?;
-    db.execute(&statement, &[&id, &access_expires_at]).await?;
+    db.execute(&statement, &[&id, &access_expires_at, &now])
+        .await?;
     Ok(())
 }
 
@@ -165,6 +176,46 @@ pub async fn revoke_all_for_user(
                 session_id: row.try_get("id")?,
                 user_id: row.try_get("user_id")?,
                 access_expires_at: row.try_get("access_expires_at")?,
+            })
+        })
+        .collect()
+}
+
+/// A live session as the session list shows it: no token, jti or hash.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub ip_address: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// The user's sessions neither revoked nor expired at `now`, newest first.
+pub async fn list_live(
+    db: &impl GenericClient,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Listed>, DbError> {
+    let statement = db
+        .prepare_cached(
+            "SELECT id, created_at, last_refreshed_at, expires_at, ip_address, user_agent \
+             FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY created_at DESC, id DESC",
+        )
+        .await?;
+    db.query(&statement, &[&user_id, &now])
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Listed {
+                id: row.try_get("id")?,
+                created_at: row.try_get("created_at")?,
+                last_refreshed_at: row.try_get("last_refreshed_at")?,
+                expires_at: row.try_get("expires_at")?,
+                ip_address: row.try_get("ip_address")?,
+                user_agent: row.try_get("user_agent")?,
             })
         })
         .collect()

@@ -15,9 +15,12 @@ pub struct User {
     pub is_email_verified: bool,
     pub email_verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// When an operator disabled the account; `None` while it is enabled.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, email, password_hash, is_email_verified, email_verified_at, created_at";
+const COLUMNS: &str =
+    "id, email, password_hash, is_email_verified, email_verified_at, created_at, disabled_at";
 
 impl TryFrom<&Row> for User {
     type Error = tokio_postgres::Error;
@@ -29,6 +32,7 @@ impl TryFrom<&Row> for User {
             is_email_verified: row.try_get("is_email_verified")?,
             email_verified_at: row.try_get("email_verified_at")?,
             created_at: row.try_get("created_at")?,
+            disabled_at: row.try_get("disabled_at")?,
         })
     }
 }
@@ -56,18 +60,6 @@ pub async fn insert(
 
 pub async fn find_by_email(db: &impl GenericClient, email: &str) -> Result<Option<User>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
-    let statement = db.prepare_cached(&sql).await?;
-    let row = db.query_opt(&statement, &[&email]).await?;
-    Ok(row.as_ref().map(User::try_from).transpose()?)
-}
-
-/// The user row, locked until the transaction ends: two resends for one user take turns, so
-/// the second replaces the first one's token instead of adding a second live one.
-pub async fn find_by_email_for_update(
-    db: &impl GenericClient,
-    email: &str,
-) -> Result<Option<User>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1 FOR UPDATE");
     let statement = db.prepare_cached(&sql).await?;
     let row = db.query_opt(&statement, &[&email]).await?;
     Ok(row.as_ref().map(User::try_from).transpose()?)
@@ -106,4 +98,63 @@ pub async fn update_password_hash(
         .await?;
     db.execute(&statement, &[&id, &password_hash, &now]).await?;
     Ok(())
+}
+
+/// The user, its row locked until the transaction ends against sessions being opened for it
+/// (a session insert takes a key-share lock on its user) and against other changes: two
+/// resends for one user take turns, so the second replaces the first one's token.
+pub async fn find_by_email_for_update(
+    db: &impl GenericClient,
+    email: &str,
+) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1 FOR UPDATE");
+    let statement = db.prepare_cached(&sql).await?;
+    let row = db.query_opt(&statement, &[&email]).await?;
+    Ok(row.as_ref().map(User::try_from).transpose()?)
+}
+
+/// Like [`find_by_email_for_update`], by id.
+pub async fn find_by_id_for_update(
+    db: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
+    let statement = db.prepare_cached(&sql).await?;
+    let row = db.query_opt(&statement, &[&id]).await?;
+    Ok(row.as_ref().map(User::try_from).transpose()?)
+}
+
+/// The user a new session is about to be opened for, with a key-share lock (what the session's
+/// foreign key takes anyway): an operator disabling or deleting the account at the same time
+/// waits for the session to be committed, then revokes it, or goes first and is seen here.
+pub async fn find_for_new_session(
+    db: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR KEY SHARE");
+    let statement = db.prepare_cached(&sql).await?;
+    let row = db.query_opt(&statement, &[&id]).await?;
+    Ok(row.as_ref().map(User::try_from).transpose()?)
+}
+
+/// Sets or clears `disabled_at`; false when the account was already in that state.
+pub async fn set_disabled(
+    db: &impl GenericClient,
+    id: Uuid,
+    disabled_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let statement = db
+        .prepare_cached(
+            "UPDATE users SET disabled_at = $2, updated_at = $3 \
+             WHERE id = $1 AND (disabled_at IS NULL) <> ($2::timestamptz IS NULL)",
+        )
+        .await?;
+    Ok(db.execute(&statement, &[&id, &disabled_at, &now]).await? == 1)
+}
+
+/// Deletes the user; its sessions and tokens go with it (ON DELETE CASCADE).
+pub async fn delete(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
+    let statement = db.prepare_cached("DELETE FROM users WHERE id = $1").await?;
+    Ok(db.execute(&statement, &[&id]).await? == 1)
 }

@@ -20,10 +20,12 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let client_ip =
         crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
+    let user_agent = super::sessions::user_agent(req.headers());
     let body: LoginRequest = json_body(state, req).await?;
     let credentials = Credentials {
         email: body.email,
         password: body.password,
+        user_agent,
     };
     let logged_in = use_case::login(state, credentials, client_ip).await?;
     Ok(envelope::success(

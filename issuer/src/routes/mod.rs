@@ -7,6 +7,7 @@ mod health;
 mod login;
 mod passwords;
 mod register;
+mod sessions;
 mod tokens;
 
 use std::net::SocketAddr;
@@ -39,6 +40,11 @@ enum Route {
     PasswordResetRequest,
     PasswordResetConfirm,
     PasswordChange,
+    // Account lifecycle: sessions and account administration.
+    LogoutAll,
+    Sessions,
+    DeleteSession,
+    DeleteMe,
     Health,
     Live,
     Ready,
@@ -47,8 +53,8 @@ enum Route {
 }
 
 /// Every route as (method, path template).
-pub const ROUTES: [(&str, &str); 16] = {
-    let mut table = [("", ""); 16];
+pub const ROUTES: [(&str, &str); Route::ALL.len()] = {
+    let mut table = [("", ""); Route::ALL.len()];
     let mut i = 0;
     while i < Route::ALL.len() {
         table[i] = (Route::ALL[i].method(), Route::ALL[i].path());
@@ -63,7 +69,7 @@ pub fn route_name(path: &str) -> &'static str {
 }
 
 impl Route {
-    const ALL: [Route; 16] = [
+    const ALL: &[Route] = &[
         Route::Register,
         Route::VerifyEmail,
         Route::ResendVerification,
@@ -75,6 +81,10 @@ impl Route {
         Route::PasswordResetRequest,
         Route::PasswordResetConfirm,
         Route::PasswordChange,
+        Route::LogoutAll,
+        Route::Sessions,
+        Route::DeleteSession,
+        Route::DeleteMe,
         Route::Health,
         Route::Live,
         Route::Ready,
@@ -96,7 +106,12 @@ impl Route {
                 "/password-reset/request" => Some(Route::PasswordResetRequest),
                 "/password-reset/confirm" => Some(Route::PasswordResetConfirm),
                 "/password/change" => Some(Route::PasswordChange),
-                _ => None,
+                "/logout-all" => Some(Route::LogoutAll),
+                "/sessions" => Some(Route::Sessions),
+                _ => match rest.strip_prefix("/sessions/") {
+                    Some(id) if !id.is_empty() && !id.contains('/') => Some(Route::DeleteSession),
+                    _ => None,
+                },
             };
         }
         match path {
@@ -127,10 +142,13 @@ impl Route {
             Route::Refresh => "/api/v1/auth/refresh",
             Route::Logout => "/api/v1/auth/logout",
             Route::ValidateToken => "/api/v1/auth/validate-token",
-            Route::Me => "/api/v1/auth/me",
+            Route::Me | Route::DeleteMe => "/api/v1/auth/me",
             Route::PasswordResetRequest => "/api/v1/auth/password-reset/request",
             Route::PasswordResetConfirm => "/api/v1/auth/password-reset/confirm",
             Route::PasswordChange => "/api/v1/auth/password/change",
+            Route::LogoutAll => "/api/v1/auth/logout-all",
+            Route::Sessions => "/api/v1/auth/sessions",
+            Route::DeleteSession => "/api/v1/auth/sessions/{session_id}",
             Route::Health => "/health",
             Route::Live => "/health/live",
             Route::Ready => "/health/ready",
@@ -143,11 +161,13 @@ impl Route {
     const fn method(self) -> &'static str {
         match self {
             Route::Me
+            | Route::Sessions
             | Route::Health
             | Route::Live
             | Route::Ready
             | Route::Metrics
             | Route::OpenApi => "GET",
+            Route::DeleteSession | Route::DeleteMe => "DELETE",
             Route::Register
             | Route::VerifyEmail
             | Route::ResendVerification
@@ -155,10 +175,27 @@ impl Route {
             | Route::Refresh
             | Route::Logout
             | Route::ValidateToken
+            | Route::LogoutAll
             | Route::PasswordResetRequest
             | Route::PasswordResetConfirm
             | Route::PasswordChange => "POST",
         }
+    }
+
+    /// Every method the route's path answers, as `Allow` lists them.
+    const fn allow(self) -> &'static str {
+        match self {
+            Route::Me | Route::DeleteMe => "GET, DELETE",
+            _ => self.method(),
+        }
+    }
+
+    /// The route of the same path that answers `method`, if one does.
+    fn with_method(self, method: &Method) -> Option<Route> {
+        Route::ALL
+            .iter()
+            .copied()
+            .find(|r| r.path() == self.path() && r.method() == method.as_str())
     }
 }
 
@@ -173,15 +210,15 @@ pub async fn route(
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such route."))?;
     if req.method() == Method::OPTIONS && route.is_api() {
         let cors = &state.config.common.allowed_origins;
-        return Ok(cors.preflight(req.headers(), route.method()));
+        return Ok(cors.preflight(req.headers(), route.allow()));
     }
-    if req.method().as_str() != route.method() {
-        return Err(ApiError::new(
+    let route = route.with_method(req.method()).ok_or_else(|| {
+        ApiError::new(
             ErrorCode::MethodNotAllowed,
             "This route does not accept that method.",
         )
-        .with_header(header::ALLOW, route.method()));
-    }
+        .with_header(header::ALLOW, route.allow())
+    })?;
     if route.is_api() && !state.schema_ready() {
         return Err(ApiError::new(
             ErrorCode::ServiceUnavailable,
@@ -234,6 +271,10 @@ pub async fn route(
                 .operation(PasswordOperation::Change, &result);
             result
         }
+        Route::LogoutAll => sessions::logout_all(state, req).await,
+        Route::Sessions => sessions::list(state, req).await,
+        Route::DeleteSession => sessions::delete(state, req).await,
+        Route::DeleteMe => sessions::delete_me(state, req).await,
         Route::Health => Ok(health::health(state).await),
         Route::Live => Ok(health::live(state)),
         Route::Ready => Ok(health::ready(state).await),
@@ -248,4 +289,32 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
 ) -> Result<T, ApiError> {
     common::http::read_json(req, state.config.common.body_limits()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists_every_method_of_the_path_in_table_order() {
+        for route in Route::ALL {
+            let methods: Vec<&str> = Route::ALL
+                .iter()
+                .filter(|r| r.path() == route.path())
+                .map(|r| r.method())
+                .collect();
+            assert_eq!(route.allow(), methods.join(", "), "{route:?}");
+        }
+    }
+
+    #[test]
+    fn the_session_path_resolves_to_its_template_whatever_the_id() {
+        for id in ["3f1c2a4e-0000-4000-8000-000000000000", "x", "%2F"] {
+            let path = format!("/api/v1/auth/sessions/{id}");
+            assert_eq!(route_name(&path), "/api/v1/auth/sessions/{session_id}");
+        }
+        for path in ["/api/v1/auth/sessions/", "/api/v1/auth/sessions/a/b"] {
+            assert_eq!(route_name(path), common::metrics::UNKNOWN_ROUTE);
+        }
+    }
 }
