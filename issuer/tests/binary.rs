@@ -7,10 +7,9 @@
 #[path = "../../tests/support/binary.rs"]
 mod binary;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 const KEY: &str = "binary-test-secret-0123456789abcdef0123";
@@ -136,7 +135,7 @@ fn sigint_lets_the_request_in_flight_finish_then_exits_cleanly() {
 fn signal_lets_the_request_in_flight_finish(signal: &str) {
     let database = format!("bin_{}_{}", std::process::id(), signal.to_lowercase());
     let url = binary::database_url(&database);
-    let mut child = issuer(&[
+    let mut command = issuer(&[
         ("JWT_SECRET_KEY", KEY),
         ("DATABASE_URL", &url),
         ("ISSUER_ADDR", "127.0.0.1:0"),
@@ -145,58 +144,41 @@ fn signal_lets_the_request_in_flight_finish(signal: &str) {
         ("NATS_URL", "nats://127.0.0.1:9"),
         // Slow hashing keeps the registration in flight while the signal arrives.
         ("ARGON2_ITERATIONS", "40"),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("issuer starts");
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().expect("stdout piped");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let wait_for = |needle: &str| -> String {
-        loop {
-            let line = lines
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    };
-    let listening = wait_for("issuer listening");
-    let addr = listening
-        .split("addr=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("address in the log line")
-        .to_owned();
+    ]);
+    let mut issuer = binary::Logged::spawn(command.stderr(Stdio::null())).expect("issuer starts");
+    let wait = Duration::from_secs(30);
+    let addr = issuer
+        .address("issuer listening", wait)
+        .unwrap_or_else(|err| panic!("{err}"));
 
     let body = r#"{"email":"drain@example.com","password":"Correct-Horse-9","password_confirmation":"Correct-Horse-9"}"#;
-    let mut stream = TcpStream::connect(&addr).expect("connect");
+    let mut stream = TcpStream::connect(addr).expect("connect");
     write!(
         stream,
         "POST /api/v1/auth/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .expect("send request");
-    wait_for("request received");
+    issuer
+        .wait_for("request received", wait)
+        .unwrap_or_else(|err| panic!("{err}"));
     let status = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
+        .args([&format!("-{signal}"), &issuer.child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
-    wait_for(&format!("SIG{signal} received"));
+    issuer
+        .wait_for(&format!("SIG{signal} received"), wait)
+        .unwrap_or_else(|err| panic!("{err}"));
 
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read response");
     assert!(response.starts_with("HTTP/1.1 201"), "response: {response}");
-    let exit = child.wait().expect("issuer exits");
+    let exit = issuer.child.wait().expect("issuer exits");
     assert!(exit.success(), "exit: {exit:?}");
-    wait_for("all connections drained");
+    issuer
+        .wait_for("all connections drained", wait)
+        .unwrap_or_else(|err| panic!("{err}"));
 
     let _ = binary::psql(
         "postgres",
@@ -253,44 +235,24 @@ fn started_while_postgres_is_down_it_serves_health_and_opens_the_api_once_postgr
     let (_, server) = binary::database_url_via(&database, None);
     let proxy = GatedProxy::closed(server);
     let (url, _) = binary::database_url_via(&database, Some(&proxy.addr));
-    let mut child = issuer(&[
+    let mut command = issuer(&[
         ("JWT_SECRET_KEY", KEY),
         ("DATABASE_URL", &url),
         ("ISSUER_ADDR", "127.0.0.1:0"),
         ("NATS_URL", "nats://127.0.0.1:9"),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("issuer starts");
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().expect("stdout piped");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut seen = String::new();
-    let mut wait_for = |needle: &str| -> String {
-        loop {
-            let line = lines
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no log line containing {needle:?} in:\n{seen}"));
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.contains(needle) {
-                return line;
-            }
-        }
+    ]);
+    let mut issuer = binary::Logged::spawn(command.stderr(Stdio::null())).expect("issuer starts");
+    let wait = Duration::from_secs(60);
+    let mut wait_for = |needle: &str| {
+        issuer
+            .wait_for(needle, wait)
+            .unwrap_or_else(|err| panic!("{err}"))
     };
     wait_for("database not ready");
-    let listening = wait_for("issuer listening");
-    let addr = listening
-        .split("addr=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("address in the log line")
-        .to_owned();
+    let addr = issuer
+        .address("issuer listening", wait)
+        .unwrap_or_else(|err| panic!("{err}"))
+        .to_string();
     let register = |email: &str| {
         let body = format!(
             r#"{{"email":"{email}","password":"Correct-Horse-9","password_confirmation":"Correct-Horse-9"}}"#
@@ -314,12 +276,13 @@ fn started_while_postgres_is_down_it_serves_health_and_opens_the_api_once_postgr
     assert!(early.body.contains("SERVICE_UNAVAILABLE"), "{}", early.body);
 
     proxy.open();
-    wait_for("database ready");
+    issuer
+        .wait_for("database ready", wait)
+        .unwrap_or_else(|err| panic!("{err}"));
     let late = register("late@example.com");
     assert_eq!(late.status, 201, "{}", late.body);
 
-    let _ = child.kill();
-    let _ = child.wait();
+    issuer.kill();
     let _ = binary::psql(
         "postgres",
         &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),

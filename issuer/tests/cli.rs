@@ -7,10 +7,9 @@ mod binary;
 #[path = "../../tests/support/cert.rs"]
 mod cert;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context};
@@ -282,39 +281,13 @@ impl RunningIssuer {
             ("NATS_URL", "nats://127.0.0.1:9"),
         ];
         vars.extend_from_slice(env);
-        let mut child = issuer(&vars)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("issuer starts")?;
-        let stdout = child.stdout.take().context("stdout piped")?;
-        let (lines_tx, lines) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line);
-            }
-        });
-        let mut running = RunningIssuer {
+        let (child, addr) =
+            binary::listening(&mut issuer(&vars), "issuer listening").map_err(|e| anyhow!(e))?;
+        Ok(RunningIssuer {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            addr,
             database,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines
-                .recv_timeout(left)
-                .map_err(|_| anyhow!("no `issuer listening` line within 30 s"))?;
-            if line.contains("issuer listening") {
-                let addr = line
-                    .split("addr=")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .context("address in the log line")?;
-                running.addr = addr.parse()?;
-                return Ok(running);
-            }
-        }
+        })
     }
 }
 

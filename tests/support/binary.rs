@@ -22,44 +22,80 @@ pub fn command(binary: &str, env: &[(&str, &str)]) -> Command {
     command
 }
 
-/// Spawns `command` with stdout piped and waits up to 30 s for the log line holding `banner`
-/// (`verifier listening`, …); the address is its `addr=` field. The process is killed when it
-/// never says it. Later stdout lines are read and dropped so that it never blocks on a write.
-pub fn listening(command: &mut Command, banner: &str) -> Result<(Child, SocketAddr), String> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|err| format!("the binary does not start: {err}"))?;
-    let stdout = child.stdout.take().ok_or("stdout is not piped")?;
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(line) = lines.recv_timeout(left) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("no `{banner}` line within 30 s"));
-        };
-        if line.contains(banner) {
-            let addr = line
-                .split("addr=")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|addr| addr.parse().ok());
-            return match addr {
-                Some(addr) => Ok((child, addr)),
-                None => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    Err(format!("no address in `{line}`"))
-                }
+/// A spawned service whose stdout log lines are read as they come (stderr is left as the
+/// command set it, or dropped). A reader thread drains stdout, so the service never blocks on a
+/// write.
+pub struct Logged {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Every line read so far, for failure messages.
+    pub seen: String,
+}
+
+impl Logged {
+    pub fn spawn(command: &mut Command) -> Result<Logged, String> {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|err| format!("the binary does not start: {err}"))?;
+        let stdout = child.stdout.take().ok_or("stdout is not piped")?;
+        let (lines_tx, lines) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        Ok(Logged {
+            child,
+            lines,
+            seen: String::new(),
+        })
+    }
+
+    /// The next line holding `needle`, waiting up to `wait` for it.
+    pub fn wait_for(&mut self, needle: &str, wait: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                return Err(format!(
+                    "no `{needle}` line within {wait:?}; read so far:\n{}",
+                    self.seen
+                ));
             };
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+            if line.contains(needle) {
+                return Ok(line);
+            }
+        }
+    }
+
+    /// The `addr=` field of the next line holding `banner` (`issuer listening`, …).
+    pub fn address(&mut self, banner: &str, wait: Duration) -> Result<SocketAddr, String> {
+        let line = self.wait_for(banner, wait)?;
+        line.split("addr=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .ok_or_else(|| format!("no address in `{line}`"))
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `command` (stderr dropped) and waits up to 30 s for the log line holding `banner`;
+/// the address is its `addr=` field. The process is killed when it never says it.
+pub fn listening(command: &mut Command, banner: &str) -> Result<(Child, SocketAddr), String> {
+    let mut logged = Logged::spawn(command.stderr(Stdio::null()))?;
+    match logged.address(banner, Duration::from_secs(30)) {
+        Ok(addr) => Ok((logged.child, addr)),
+        Err(err) => {
+            logged.kill();
+            Err(err)
         }
     }
 }
