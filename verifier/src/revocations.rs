@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::jetstream::{self, consumer, context::GetStreamErrorKind};
 use common::clock::Clock;
+use common::events::SessionRevoked;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -63,11 +64,6 @@ pub struct Revocations {
     replay: AtomicU8,
 }
 
-#[derive(Deserialize)]
-struct SessionRevoked {
-    session_id: Uuid,
-    expires_at: chrono::DateTime<chrono::Utc>,
-}
 
 /// What makes an event unreadable. Each event and its `data` must be JSON objects: serde maps
 /// an array onto a struct by position, and `["…", "…"]` is not an event the issuer sends.

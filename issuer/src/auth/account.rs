@@ -3,10 +3,9 @@
 //! and the HTTP routes call the same functions; each change and its events commit together.
 
 use chrono::{DateTime, Utc};
-use common::events::{Event, EventType, RevocationReason};
+use common::events::{Event, RevocationReason, UserDeleted, UserDisabled, UserEnabled, UserRef};
 use common::jwt::AccessClaims;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::revocation;
@@ -108,7 +107,7 @@ async fn delete_locked(
     let revoked_sessions =
         revocation::revoke_user_sessions(tx, user.id, None, now, RevocationReason::AccountDeleted)
             .await?;
-    db::outbox::insert(tx, &user_event(EventType::UserDeleted, user, now)).await?;
+    db::outbox::insert(tx, &Event::of(now, &UserDeleted(user_ref(user)))).await?;
     db::outbox::discard_unsent_for_user(tx, user.id, &db::outbox::MAILED_TOKEN_EVENTS).await?;
     db::login_failures::delete(tx, &user.email).await?;
     db::known_addresses::delete_for_email(tx, &user.email).await?;
@@ -143,7 +142,7 @@ pub async fn disable(
     )
     .await?;
     if changed {
-        db::outbox::insert(&tx, &user_event(EventType::UserDisabled, &user, now)).await?;
+        db::outbox::insert(&tx, &Event::of(now, &UserDisabled(user_ref(&user)))).await?;
     }
     tx.commit().await?;
     Ok(Some(Switched {
@@ -168,7 +167,7 @@ pub async fn enable(
     };
     let changed = db::users::set_disabled(&tx, user.id, None, now).await?;
     if changed {
-        db::outbox::insert(&tx, &user_event(EventType::UserEnabled, &user, now)).await?;
+        db::outbox::insert(&tx, &Event::of(now, &UserEnabled(user_ref(&user)))).await?;
     }
     tx.commit().await?;
     Ok(Some(Switched {
@@ -209,10 +208,9 @@ pub async fn refusal_if_disabled(
     }
 }
 
-fn user_event(event_type: EventType, user: &User, now: DateTime<Utc>) -> Event {
-    Event::new(
-        event_type,
-        now,
-        json!({"user_id": user.id, "email": user.email}),
-    )
+fn user_ref(user: &User) -> UserRef {
+    UserRef {
+        user_id: user.id,
+        email: user.email.clone(),
+    }
 }

@@ -3,9 +3,8 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use common::events::{Event, EventType};
+use common::events::{self, Event};
 use deadpool_postgres::GenericClient;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::session_tokens::{refresh_ttl, sign_access, sign_refresh};
@@ -135,15 +134,14 @@ pub async fn login(
         },
     )
     .await?;
-    let event = Event::new(
-        EventType::LoggedIn,
+    let event = Event::of(
         now,
-        json!({
-            "user_id": user.id,
-            "email": user.email,
-            "ip_address": client_ip.to_string(),
-            "session_id": session.id,
-        }),
+        &events::LoggedIn {
+            user_id: user.id,
+            email: user.email.clone(),
+            ip_address: client_ip.to_string(),
+            session_id: session.id,
+        },
     );
     db::outbox::insert(&tx, &event).await?;
     if !state.config.known_address_retention.is_zero() {

@@ -1,8 +1,7 @@
 //! Password change by a signed-in user: the current password, then the new one.
 
-use common::events::{Event, EventType, RevocationReason};
+use common::events::{Event, PasswordChanged, RevocationReason};
 use common::jwt::AccessClaims;
-use serde_json::json;
 
 use super::login::{record_failure, refusal_while_locked};
 use super::{revocation, Email};
@@ -71,10 +70,13 @@ pub async fn change_password(
         RevocationReason::PasswordChanged,
     )
     .await?;
-    let event = Event::new(
-        EventType::PasswordChanged,
+    let event = Event::of(
         now,
-        json!({"user_id": user.id, "email": user.email, "via": "change"}),
+        &PasswordChanged {
+            user_id: user.id,
+            email: user.email.clone(),
+            via: "change".to_owned(),
+        },
     );
     db::outbox::insert(&tx, &event).await?;
     tx.commit().await.map_err(DbError::from)?;

@@ -9,9 +9,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::SecondsFormat;
-use common::events::{Event, EventType, RevocationReason};
-use serde_json::json;
+use common::events::{
+    EmailVerified, Event, PasswordChanged, PasswordResetRequested, RevocationReason, UserRef,
+};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -80,15 +80,14 @@ async fn issue(state: &AppState, email: &Email) -> Result<ResetJobOutcome, Issue
     let token = random_token()?;
     let expires_at = now + state.config.password_reset_token_ttl;
     reset_tokens::replace(&tx, &token_hash(&token), account.user_id, now, expires_at).await?;
-    let event = Event::new(
-        EventType::PasswordResetRequested,
+    let event = Event::of(
         now,
-        json!({
-            "user_id": account.user_id,
-            "email": account.email,
-            "password_reset_token": token,
-            "expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        }),
+        &PasswordResetRequested {
+            user_id: account.user_id,
+            email: account.email,
+            password_reset_token: token,
+            expires_at,
+        },
     );
     db::outbox::insert(&tx, &event).await?;
     tx.commit().await.map_err(DbError::from)?;
@@ -137,16 +136,21 @@ pub async fn confirm_reset(state: &AppState, input: ResetInput) -> Result<Uuid, 
             .await?;
     let mut events = Vec::with_capacity(2);
     if !was_verified {
-        events.push(Event::new(
-            EventType::EmailVerified,
+        events.push(Event::of(
             now,
-            json!({"user_id": user.id, "email": user.email}),
+            &EmailVerified(UserRef {
+                user_id: user.id,
+                email: user.email.clone(),
+            }),
         ));
     }
-    events.push(Event::new(
-        EventType::PasswordChanged,
+    events.push(Event::of(
         now,
-        json!({"user_id": user.id, "email": user.email, "via": "reset"}),
+        &PasswordChanged {
+            user_id: user.id,
+            email: user.email.clone(),
+            via: "reset".to_owned(),
+        },
     ));
     db::outbox::insert_many(&tx, &events).await?;
     tx.commit().await.map_err(DbError::from)?;

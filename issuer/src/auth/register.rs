@@ -5,9 +5,8 @@ use std::net::IpAddr;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use common::events::{Event, EventType};
+use common::events::{Event, UserRegistered};
 use ring::rand::{SecureRandom, SystemRandom};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::Email;
@@ -55,10 +54,13 @@ pub async fn register(
             Err(err) => return Err(err.into()),
         };
     let token = issue_verification_token(state, &tx, user.id, now).await?;
-    let event = Event::new(
-        EventType::UserRegistered,
+    let event = Event::of(
         now,
-        json!({"user_id": user.id, "email": user.email, "email_verification_token": token}),
+        &UserRegistered {
+            user_id: user.id,
+            email: user.email.clone(),
+            email_verification_token: token,
+        },
     );
     db::outbox::insert(&tx, &event).await?;
     tx.commit().await.map_err(DbError::from)?;

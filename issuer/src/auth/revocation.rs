@@ -3,10 +3,9 @@
 //! disabled account, an operator). Each revoked session queues `session.revoked` with its
 //! reason in the same transaction, so every verifier refuses its access tokens once relayed.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use common::events::{Event, EventType, RevocationReason};
+use chrono::{DateTime, Utc};
+use common::events::{Event, RevocationReason, SessionRevoked};
 use deadpool_postgres::GenericClient;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::db::{self, DbError};
@@ -54,14 +53,11 @@ pub async fn revoke_user_sessions(
 }
 
 fn revoked_event(session: Revoked, now: DateTime<Utc>, reason: RevocationReason) -> Event {
-    Event::new(
-        EventType::SessionRevoked,
-        now,
-        json!({
-            "session_id": session.session_id,
-            "user_id": session.user_id,
-            "expires_at": session.access_expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "reason": reason.as_str(),
-        }),
-    )
+    let payload = SessionRevoked {
+        session_id: session.session_id,
+        user_id: session.user_id,
+        expires_at: session.access_expires_at,
+        reason: Some(reason.as_str().to_owned()),
+    };
+    Event::of(now, &payload)
 }

@@ -2,8 +2,7 @@
 
 use std::net::IpAddr;
 
-use common::events::{Event, EventType};
-use serde_json::json;
+use common::events::{EmailVerified, Event, UserRef, VerificationRequested};
 use uuid::Uuid;
 
 use super::register::{issue_verification_token, token_hash};
@@ -42,10 +41,12 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Uuid, IssuerE
     }
     db::verification_tokens::mark_used(&tx, &hash, now).await?;
     let user = db::users::mark_email_verified(&tx, stored.user_id, now).await?;
-    let event = Event::new(
-        EventType::EmailVerified,
+    let event = Event::of(
         now,
-        json!({"user_id": user.id, "email": user.email}),
+        &EmailVerified(UserRef {
+            user_id: user.id,
+            email: user.email.clone(),
+        }),
     );
     db::outbox::insert(&tx, &event).await?;
     tx.commit().await.map_err(DbError::from)?;
@@ -74,10 +75,13 @@ pub async fn resend_verification(
         return Ok(());
     }
     let token = issue_verification_token(state, &tx, user.id, now).await?;
-    let event = Event::new(
-        EventType::VerificationRequested,
+    let event = Event::of(
         now,
-        json!({"user_id": user.id, "email": user.email, "email_verification_token": token}),
+        &VerificationRequested {
+            user_id: user.id,
+            email: user.email.clone(),
+            email_verification_token: token,
+        },
     );
     db::outbox::insert(&tx, &event).await?;
     tx.commit().await.map_err(DbError::from)?;
