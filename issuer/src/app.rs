@@ -103,6 +103,14 @@ impl App {
         let relay = tokio::spawn(Arc::clone(&state.relay).run(async {
             let _ = relay_stopped.await;
         }));
+        let (stop_housekeeping, housekeeping_stopped) = tokio::sync::oneshot::channel::<()>();
+        let housekeeping = tokio::spawn(crate::housekeeping::run(
+            state.pool.clone(),
+            state.config.clone(),
+            async {
+                let _ = housekeeping_stopped.await;
+            },
+        ));
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, tls = self.serve.is_tls(), "issuer listening");
         }
@@ -133,7 +141,9 @@ impl App {
         )
         .await;
         let _ = stop_relay.send(());
+        let _ = stop_housekeeping.send(());
         let _ = relay.await;
+        let _ = housekeeping.await;
         tracing::info!("issuer stopped");
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod housekeeping;
 pub mod metrics;
 pub mod operator;
 pub mod rate_limit;

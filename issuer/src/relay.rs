@@ -17,7 +17,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::connection::State;
 use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
@@ -221,15 +221,12 @@ impl Relay {
         }
     }
 
-    /// Runs until `shutdown` completes: drains on every wake-up or poll, prunes old rows hourly
-    /// (published events, failed-login counts nobody has added to for a day, and login
-    /// addresses older than `LOGIN_KNOWN_ADDRESS_DAYS`). A long drain (a backlog after an
-    /// outage) stops at the end of the round in flight when `shutdown` completes.
+    /// Runs until `shutdown` completes: drains on every wake-up or poll. A long drain (a backlog
+    /// after an outage) stops at the end of the round in flight when `shutdown` completes.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen(self.config.clone(), Arc::clone(&wake)));
         tokio::pin!(shutdown);
-        let mut next_prune = Instant::now();
         loop {
             match self.drain_until(&mut shutdown).await {
                 Ok(Drained {
@@ -250,10 +247,6 @@ impl Relay {
                     tracing::warn!(error = %common::error::error_chain(&err), "outbox relay failed; will retry")
                 }
             }
-            if Instant::now() >= next_prune {
-                self.prune().await;
-                next_prune = Instant::now() + Duration::from_secs(3600);
-            }
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(self.config.outbox_poll_interval) => {}
@@ -262,44 +255,6 @@ impl Relay {
         }
         listener.abort();
         tracing::info!("outbox relay stopped");
-    }
-
-    async fn prune(&self) {
-        let Ok(retention) = chrono::TimeDelta::from_std(self.config.outbox_retention) else {
-            return;
-        };
-        let result = async {
-            let client = self.pool.get().await.map_err(DbError::from)?;
-            db::outbox::prune(&client, chrono::Utc::now() - retention).await
-        }
-        .await;
-        match result {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "pruned published outbox rows"),
-            Err(err) => tracing::warn!(error = %err, "outbox pruning failed"),
-        }
-        let now = chrono::Utc::now();
-        let result = async {
-            let client = self.pool.get().await.map_err(DbError::from)?;
-            db::login_failures::prune(&client, now - crate::auth::login::FAILURE_MEMORY, now).await
-        }
-        .await;
-        match result {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "pruned stale login failure counts"),
-            Err(err) => tracing::warn!(error = %err, "login failure pruning failed"),
-        }
-        let forget_before = crate::auth::login::known_address_cutoff(&self.config, now);
-        let result = async {
-            let client = self.pool.get().await.map_err(DbError::from)?;
-            db::known_addresses::prune(&client, forget_before).await
-        }
-        .await;
-        match result {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "pruned known login addresses"),
-            Err(err) => tracing::warn!(error = %err, "known login address pruning failed"),
-        }
     }
 }
 

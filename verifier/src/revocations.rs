@@ -64,7 +64,6 @@ pub struct Revocations {
     replay: AtomicU8,
 }
 
-
 /// What makes an event unreadable. Each event and its `data` must be JSON objects: serde maps
 /// an array onto a struct by position, and `["…", "…"]` is not an event the issuer sends.
 #[derive(Debug, PartialEq, Eq)]
