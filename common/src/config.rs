@@ -182,6 +182,42 @@ pub fn process_lookup() -> Result<impl Fn(&str) -> Option<String>, ConfigError> 
     Ok(move |name: &str| std::env::var(name).ok().or_else(|| file.get(name).cloned()))
 }
 
+/// `lookup` with every secret of `catalogues` also read from a file: `<NAME>_FILE` names a file
+/// whose content is the value (the Docker and Kubernetes secrets convention), with one trailing
+/// newline trimmed. Setting both `<NAME>` and `<NAME>_FILE` is an error naming the variable, and
+/// so is a file that cannot be read; neither error shows the content.
+pub fn with_secret_files(
+    lookup: impl Fn(&str) -> Option<String>,
+    catalogues: &[&[Var]],
+) -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
+    let mut from_files = HashMap::new();
+    let secrets = catalogues
+        .iter()
+        .flat_map(|vars| vars.iter())
+        .filter(|var| var.secret);
+    for var in secrets {
+        let file_variable = format!("{}_FILE", var.name);
+        let Some(path) = lookup(&file_variable).filter(|p| !p.trim().is_empty()) else {
+            continue;
+        };
+        if lookup(var.name).is_some_and(|v| !v.trim().is_empty()) {
+            return Err(ConfigError::new(
+                var.name,
+                format!("is set twice: give it or {file_variable}, not both"),
+            ));
+        }
+        let content = std::fs::read_to_string(path.trim()).map_err(|err| {
+            ConfigError::new(&file_variable, format!("cannot be read: {}", err.kind()))
+        })?;
+        let value = content
+            .strip_suffix('\n')
+            .map(|v| v.strip_suffix('\r').unwrap_or(v))
+            .unwrap_or(&content);
+        from_files.insert(var.name, value.to_owned());
+    }
+    Ok(move |name: &str| from_files.get(name).cloned().or_else(|| lookup(name)))
+}
+
 pub const SERVICE_NAME: &str = "SERVICE_NAME";
 pub const SERVICE_VERSION: &str = "SERVICE_VERSION";
 pub const ENVIRONMENT: &str = "ENVIRONMENT";
@@ -539,6 +575,41 @@ pub const VARS: &[Var] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_read_from_its_file_with_one_trailing_newline_trimmed() -> Result<(), ConfigError>
+    {
+        let dir = std::env::temp_dir().join(format!("secret-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|_| ConfigError::new("test", "temp dir"))?;
+        let file = dir.join("jwt");
+        std::fs::write(&file, "0123456789abcdef0123456789abcdef \n")
+            .map_err(|_| ConfigError::new("test", "write"))?;
+        let path = file.display().to_string();
+        let env = HashMap::from([("JWT_SECRET_KEY_FILE", path.clone())]);
+        let lookup = with_secret_files(|n: &str| env.get(n).cloned(), &[VARS])?;
+        // Only the newline goes: the space before it is part of the secret.
+        assert_eq!(
+            lookup(JWT_SECRET_KEY).as_deref(),
+            Some("0123456789abcdef0123456789abcdef ")
+        );
+
+        let both = HashMap::from([
+            ("JWT_SECRET_KEY_FILE", path),
+            ("JWT_SECRET_KEY", "x".repeat(32)),
+        ]);
+        let err = with_secret_files(|n: &str| both.get(n).cloned(), &[VARS]).err();
+        assert_eq!(err.map(|e| e.variable).as_deref(), Some(JWT_SECRET_KEY));
+
+        let missing = HashMap::from([("JWT_KEYS_FILE", dir.join("nope").display().to_string())]);
+        let err = with_secret_files(|n: &str| missing.get(n).cloned(), &[VARS]).err();
+        assert_eq!(err.map(|e| e.variable).as_deref(), Some("JWT_KEYS_FILE"));
+
+        // Not a secret: its _FILE is not read.
+        let plain = HashMap::from([("LOG_LEVEL_FILE", "/nonexistent".to_owned())]);
+        assert!(with_secret_files(|n: &str| plain.get(n).cloned(), &[VARS]).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
 
     fn load(vars: &[(&str, &str)]) -> Result<CommonConfig, ConfigError> {
         let map: HashMap<String, String> = vars

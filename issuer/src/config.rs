@@ -240,7 +240,10 @@ pub struct IssuerConfig {
 impl IssuerConfig {
     /// The process environment plus `.env`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let lookup = common::config::process_lookup()?;
+        let lookup = common::config::with_secret_files(
+            common::config::process_lookup()?,
+            &[common::config::VARS, VARS],
+        )?;
         Self::from_lookup(&lookup)
     }
 

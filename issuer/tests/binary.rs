@@ -288,3 +288,55 @@ fn started_while_postgres_is_down_it_serves_health_and_opens_the_api_once_postgr
         &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
     );
 }
+
+#[test]
+fn secrets_are_read_from_files_and_never_shown() {
+    let dir = std::env::temp_dir().join(format!("issuer-secret-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let key_file = dir.join("jwt");
+    std::fs::write(&key_file, format!("{KEY}\n")).expect("write key");
+    let url_file = dir.join("db");
+    std::fs::write(
+        &url_file,
+        "postgres://app:db-password-42@db.internal/auth\n",
+    )
+    .expect("write url");
+    let (key_path, url_path) = (
+        key_file.display().to_string(),
+        url_file.display().to_string(),
+    );
+
+    let output = issuer(&[
+        ("JWT_SECRET_KEY_FILE", key_path.as_str()),
+        ("DATABASE_URL_FILE", url_path.as_str()),
+    ])
+    .arg("check-config")
+    .output()
+    .expect("issuer runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("db.internal"), "{stdout}");
+    assert!(
+        !stdout.contains(KEY) && !stdout.contains("db-password-42"),
+        "{stdout}"
+    );
+
+    // Both ways at once, or a file that cannot be read: one line naming the variable.
+    refuses(
+        &[
+            ("JWT_SECRET_KEY_FILE", key_path.as_str()),
+            ("JWT_SECRET_KEY", KEY),
+        ],
+        "JWT_SECRET_KEY",
+        KEY,
+    );
+    refuses(
+        &[
+            ("JWT_SECRET_KEY", KEY),
+            ("DATABASE_URL_FILE", "/nonexistent/db-url"),
+        ],
+        "DATABASE_URL_FILE",
+        KEY,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -36,7 +36,10 @@ pub struct VerifierConfig {
 
 impl VerifierConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let lookup = common::config::process_lookup()?;
+        let lookup = common::config::with_secret_files(
+            common::config::process_lookup()?,
+            &[common::config::VARS],
+        )?;
         Self::from_lookup(&lookup)
     }
 
