@@ -256,7 +256,7 @@ async fn send(
     Ok(statuses)
 }
 
-async fn drop_database(admin_url: &str, database: &str) {
+pub async fn drop_database(admin_url: &str, database: &str) {
     if let Ok(config) = admin_url.parse::<tokio_postgres::Config>() {
         if let Ok((client, connection)) = config.connect(tokio_postgres::NoTls).await {
             tokio::spawn(connection);
@@ -266,7 +266,7 @@ async fn drop_database(admin_url: &str, database: &str) {
     }
 }
 
-async fn drop_stream(stream: &str) {
+pub async fn drop_stream(stream: &str) {
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
     if let Ok(nats) = async_nats::connect(url.as_str()).await {
         let _ = async_nats::jetstream::new(nats).delete_stream(stream).await;

@@ -12,6 +12,9 @@
 //! `cargo run --release -p bench -- bodies [--rounds N] [--requests N]` starts the issuer and
 //! the verifier as child processes and prints the server CPU per request of a 60 KiB body of
 //! many unknown keys and of one long value, at login and validate-token, with their ratio.
+//! `cargo run --release -p bench -- timing [--rounds N]` compares the issuer's answer times for
+//! a registered and an unknown email, at login and at password-reset request.
+//!
 //! `cargo run --release -p bench -- logout-all [--sessions N]` measures `POST /logout-all` for a
 //! user with N live sessions (default 1 000) and the time until a running verifier refuses all
 //! of their access tokens.
@@ -22,6 +25,7 @@ mod logout_all_bench;
 mod outbox_bench;
 mod servers;
 mod stats;
+mod timing_bench;
 mod verifier_bench;
 mod wrk;
 
@@ -34,6 +38,7 @@ async fn main() -> ExitCode {
         Some("verifier") => verifier_bench::run(&args[1..]).await,
         Some("outbox") => outbox_bench::run(&args[1..]).await,
         Some("bodies") => bodies_bench::run(&args[1..]).await,
+        Some("timing") => timing_bench::run(&args[1..]).await,
         Some("logout-all") => logout_all_bench::run(&args[1..]).await,
         Some("codec") => {
             verifier_bench::codec();
@@ -43,7 +48,7 @@ async fn main() -> ExitCode {
         Some("serve-verifier") => servers::serve_verifier().await,
         Some("serve-issuer") => servers::serve_issuer().await,
         _ => Err(anyhow::anyhow!(
-            "usage: bench verifier [--seconds N] [--connections N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench bodies [--rounds N] [--requests N] | bench logout-all [--sessions N] | bench codec"
+            "usage: bench verifier [--seconds N] [--connections N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench bodies [--rounds N] [--requests N] | bench logout-all [--sessions N] | bench timing [--rounds N] | bench codec"
         )),
     };
     match result {
