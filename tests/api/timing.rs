@@ -1,6 +1,6 @@
 //! Login must not tell, by its timing, whether an email is registered: a login for an unknown
 //! (or malformed) email spends one argon2id verification, as a wrong password does. The time
-//! gap itself is a figure, measured by `cargo run --release -p bench -- issuer`.
+//! gap itself is a figure, measured by `cargo run --release -p bench -- timing`.
 
 use crate::harness::{spawn_issuer, unique_email, PASSWORD};
 
