@@ -39,35 +39,7 @@ pub async fn delete_own(
     claims: &AccessClaims,
     password: String,
 ) -> Result<Deleted, IssuerError> {
-    let now = state.clock.now();
-    let user = {
-        let client = state.pool.get().await.map_err(DbError::from)?;
-        let user = db::users::find_by_id(&client, claims.sub)
-            .await?
-            .ok_or(IssuerError::UserNotFound)?;
-        if state.config.lockout_threshold > 0 {
-            let lock = db::login_failures::find(&client, &user.email)
-                .await?
-                .and_then(|standing| standing.locked_until)
-                .and_then(|until| super::login::refusal_while_locked(until, now));
-            if let Some(refusal) = lock {
-                return Err(refusal);
-            }
-        }
-        user
-    };
-    let verified = state
-        .hasher
-        .verify(password, Some(user.password_hash.clone()))
-        .await?;
-    if !verified.matches {
-        if state.config.lockout_threshold > 0 {
-            if let Ok(email) = Email::parse(&user.email) {
-                super::login::record_failure(state, &email).await?;
-            }
-        }
-        return Err(IssuerError::InvalidCredentials);
-    }
+    let user = super::login::confirm_callers_password(state, claims, password).await?;
     let mut client = state.pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
     let user = db::users::find_by_id_for_update(&tx, user.id)

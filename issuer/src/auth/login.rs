@@ -270,3 +270,42 @@ async fn rehash(state: &AppState, user_id: Uuid, password: String) {
         Err(err) => tracing::warn!(%user_id, error = %err, "password hash upgrade failed"),
     }
 }
+
+/// The signed-in caller's account, once `password` proved it is the caller's: the check a
+/// sensitive change makes (password change, account deletion). A locked account is refused as
+/// login refuses it, before the password is tried; a wrong password is INVALID_CREDENTIALS and
+/// counts towards the lock, as a failed login does.
+pub(crate) async fn confirm_callers_password(
+    state: &AppState,
+    claims: &common::jwt::AccessClaims,
+    password: String,
+) -> Result<crate::db::users::User, IssuerError> {
+    let user = {
+        let client = state.pool.get().await.map_err(DbError::from)?;
+        let user = db::users::find_by_id(&client, claims.sub)
+            .await?
+            .ok_or(IssuerError::UserNotFound)?;
+        if state.config.lockout_threshold > 0 {
+            let lock = db::login_failures::find(&client, &user.email)
+                .await?
+                .and_then(|standing| standing.locked_until)
+                .and_then(|until| refusal_while_locked(until, state.clock.now()));
+            if let Some(refusal) = lock {
+                return Err(refusal);
+            }
+        }
+        user
+    };
+    let verified = state
+        .hasher
+        .verify(password, Some(user.password_hash.clone()))
+        .await?;
+    if !verified.matches {
+        if state.config.lockout_threshold > 0 {
+            let email = Email::parse(&user.email).map_err(IssuerError::InvalidEmail)?;
+            record_failure(state, &email).await?;
+        }
+        return Err(IssuerError::InvalidCredentials);
+    }
+    Ok(user)
+}

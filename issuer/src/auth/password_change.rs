@@ -3,8 +3,7 @@
 use common::events::{Event, PasswordChanged, RevocationReason};
 use common::jwt::AccessClaims;
 
-use super::login::{record_failure, refusal_while_locked};
-use super::{revocation, Email};
+use super::revocation;
 use crate::db::{self, DbError};
 use crate::error::IssuerError;
 use crate::state::AppState;
@@ -28,33 +27,8 @@ pub async fn change_password(
         .config
         .password_policy
         .check_new(&input.password, &input.password_confirmation)?;
-    let user = {
-        let client = state.pool.get().await.map_err(DbError::from)?;
-        let user = db::users::find_by_id(&client, claims.sub)
-            .await?
-            .ok_or(IssuerError::UserNotFound)?;
-        if state.config.lockout_threshold > 0 {
-            let lock = db::login_failures::find(&client, &user.email)
-                .await?
-                .and_then(|standing| standing.locked_until)
-                .and_then(|until| refusal_while_locked(until, state.clock.now()));
-            if let Some(refusal) = lock {
-                return Err(refusal);
-            }
-        }
-        user
-    };
-    let verified = state
-        .hasher
-        .verify(input.current_password, Some(user.password_hash.clone()))
-        .await?;
-    if !verified.matches {
-        if state.config.lockout_threshold > 0 {
-            let email = Email::parse(&user.email).map_err(IssuerError::InvalidEmail)?;
-            record_failure(state, &email).await?;
-        }
-        return Err(IssuerError::InvalidCredentials);
-    }
+    let user =
+        super::login::confirm_callers_password(state, claims, input.current_password).await?;
     let password_hash = state.hasher.hash(input.password).await?;
 
     let now = state.clock.now();
