@@ -115,6 +115,35 @@ pub fn liveness(service: &str, version: &str) -> Response {
     )
 }
 
+/// The `/health/ready` body: 200 `ready`, or 503 `not_ready` with the `reason`, beside the
+/// service's name and version and what the service adds about its dependencies (`fields`, a
+/// JSON object).
+pub fn readiness(
+    service: &str,
+    version: &str,
+    reason: Option<&str>,
+    fields: serde_json::Value,
+) -> Response {
+    let (status, word) = match reason {
+        None => (StatusCode::OK, "ready"),
+        Some(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+    };
+    let mut body = match fields {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    for (key, value) in [
+        ("status", serde_json::json!(word)),
+        ("service", serde_json::json!(service)),
+        ("version", serde_json::json!(version)),
+        ("reason", serde_json::json!(reason)),
+        ("timestamp", serde_json::json!(timestamp())),
+    ] {
+        body.insert(key.to_owned(), value);
+    }
+    bare_json(status, &serde_json::Value::Object(body))
+}
+
 fn json(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut response = http::Response::new(Full::new(Bytes::from(bytes)));
     *response.status_mut() = status;

@@ -68,21 +68,11 @@ pub async fn ready(state: &AppState) -> Response {
             )
         }
     };
-    let (status, word) = match reason {
-        None => (StatusCode::OK, "ready"),
-        Some(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
-    };
-    envelope::bare_json(
-        status,
-        &json!({
-            "status": word,
-            "service": state.config.common.service_name,
-            "version": state.config.common.service_version,
-            "database": database,
-            "migrations": migrations,
-            "reason": reason,
-            "timestamp": envelope::timestamp(),
-        }),
+    envelope::readiness(
+        &state.config.common.service_name,
+        &state.config.common.service_version,
+        reason,
+        json!({"database": database, "migrations": migrations}),
     )
 }
 

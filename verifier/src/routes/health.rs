@@ -34,22 +34,14 @@ pub fn live(state: &AppState) -> Response {
 /// 200 once the verifier can do its whole job (keys loaded, revocation replay complete), else
 /// 503 with the reason. Once ready it stays ready: NATS dropping later only shows in `nats`.
 pub fn ready(state: &AppState) -> Response {
-    let reason = state.not_ready();
-    let (status, word) = match reason {
-        None => (StatusCode::OK, "ready"),
-        Some(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
-    };
-    envelope::bare_json(
-        status,
-        &json!({
-            "status": word,
-            "service": state.config.common.service_name,
-            "version": state.config.common.service_version,
+    envelope::readiness(
+        &state.config.common.service_name,
+        &state.config.common.service_version,
+        state.not_ready(),
+        json!({
             "keys": "loaded",
             "nats": crate::revocations::nats_state(&state.nats),
             "revocation_replay": state.revocations.replay().as_str(),
-            "reason": reason,
-            "timestamp": envelope::timestamp(),
         }),
     )
 }
