@@ -19,6 +19,7 @@ mod hostile_http;
 mod hostile_sessions;
 mod hostile_tokens;
 mod http_hygiene;
+mod key_rotation;
 mod lockout;
 mod login;
 mod me_and_validate;
