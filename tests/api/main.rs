@@ -27,6 +27,7 @@ mod metrics;
 mod openapi;
 mod passwords;
 mod proxies;
+mod proxy_revocation;
 mod rate_limits;
 mod readiness;
 mod refresh_logout;
