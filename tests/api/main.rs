@@ -34,5 +34,6 @@ mod refresh_logout;
 mod register;
 mod timing;
 mod tls;
+mod tls_connection_cap;
 mod verifier;
 mod verify_email;
