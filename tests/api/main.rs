@@ -2,6 +2,7 @@
 //! behind real nginx and Caddy. Each test gets its own database, so they run in parallel.
 
 mod harness;
+mod raw_h2;
 mod raw_http;
 mod services;
 
@@ -18,6 +19,7 @@ mod hostile_forward_auth;
 mod hostile_http;
 mod hostile_sessions;
 mod hostile_tokens;
+mod http2_abuse;
 mod http_hygiene;
 mod key_rotation;
 mod lockout;
