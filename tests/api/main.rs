@@ -11,6 +11,7 @@ mod deploy;
 mod docs;
 mod event_delivery;
 mod events;
+mod events_after_cut;
 mod examples;
 mod health;
 mod hostile_bodies;
