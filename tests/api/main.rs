@@ -12,6 +12,7 @@ mod docs;
 mod event_delivery;
 mod events;
 mod events_after_cut;
+mod example_subscriber;
 mod examples;
 mod health;
 mod hostile_bodies;
