@@ -15,28 +15,11 @@ const WAIT: Duration = Duration::from_secs(60);
 const VERIFY_URL: &str = "https://app.example/verify-email";
 const RESET_URL: &str = "https://app.example/reset-password";
 
-/// Builds the example (a no-op when it is up to date: `cargo test --test api` alone does not
-/// build examples) and returns its path, next to this test binary's `deps/`.
 fn build_example() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "auth-service-tests",
-            "--example",
-            "event_subscriber",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap_or_else(|err| panic!("cargo build --example event_subscriber: {err}"));
-    assert!(status.success(), "the example does not build");
-    let exe = std::env::current_exe().unwrap_or_else(|err| panic!("current exe: {err}"));
-    let debug = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap_or_else(|| panic!("no target directory above {}", exe.display()));
-    debug.join("examples").join("event_subscriber")
+    crate::built::cargo_built(
+        &["-p", "auth-service-tests", "--example", "event_subscriber"],
+        "examples/event_subscriber",
+    )
 }
 
 /// The running subscriber and every line it printed; killed on drop.
