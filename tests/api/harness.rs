@@ -688,7 +688,7 @@ pub struct NatsSettings {
 }
 
 impl NatsSettings {
-    fn unique() -> Self {
+    pub fn unique() -> Self {
         let id = Uuid::new_v4().simple().to_string();
         NatsSettings {
             url: nats_url(),
@@ -706,7 +706,7 @@ impl NatsSettings {
         ]
     }
 
-    async fn delete_stream(&self) {
+    pub async fn delete_stream(&self) {
         let connected = tokio::time::timeout(
             Duration::from_secs(2),
             async_nats::connect(self.url.as_str()),

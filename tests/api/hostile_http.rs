@@ -13,13 +13,13 @@ use crate::services::{spawn_verifier_with, TestVerifier};
 const VALIDATE: &str = "/api/v1/auth/validate-token";
 
 /// Both services with the same settings (short timeouts, small header limits).
-struct Both {
+pub(crate) struct Both {
     issuer: TestIssuer,
     verifier: TestVerifier,
 }
 
 impl Both {
-    async fn start(settings: &[(&str, &str)]) -> Both {
+    pub(crate) async fn start(settings: &[(&str, &str)]) -> Both {
         let vars: HashMap<String, String> = [
             ("HEADER_READ_TIMEOUT_SECONDS", "1"),
             ("BODY_READ_TIMEOUT_SECONDS", "1"),
@@ -38,7 +38,7 @@ impl Both {
         Both { issuer, verifier }
     }
 
-    fn targets(&self) -> [(&'static str, SocketAddr); 2] {
+    pub(crate) fn targets(&self) -> [(&'static str, SocketAddr); 2] {
         [
             ("issuer", self.issuer.addr),
             ("verifier", self.verifier.addr),
@@ -46,7 +46,7 @@ impl Both {
     }
 
     /// Asserts both services answer `/health`.
-    async fn assert_healthy(&self) {
+    pub(crate) async fn assert_healthy(&self) {
         for (service, addr) in self.targets() {
             assert_healthy(health(addr).await, service);
         }

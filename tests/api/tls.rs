@@ -16,14 +16,14 @@ use crate::services::spawn_verifier_with;
 
 /// A self-signed certificate for `localhost` / 127.0.0.1, written to its own directory and
 /// removed on drop.
-struct TestCert {
+pub(crate) struct TestCert {
     dir: PathBuf,
     cert_pem: String,
     cert_der: CertificateDer<'static>,
 }
 
 impl TestCert {
-    fn new() -> TestCert {
+    pub(crate) fn new() -> TestCert {
         let generated =
             rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
                 .unwrap_or_else(|err| panic!("certificate: {err}"));
@@ -44,7 +44,7 @@ impl TestCert {
         self.dir.join(name).to_string_lossy().into_owned()
     }
 
-    fn env(&self) -> [(String, String); 3] {
+    pub(crate) fn env(&self) -> [(String, String); 3] {
         [
             ("TLS_CERT_FILE".into(), self.path("cert.pem")),
             ("TLS_KEY_FILE".into(), self.path("key.pem")),
@@ -101,8 +101,13 @@ async fn assert_round_trip(client: &reqwest::Client, addr: SocketAddr, service: 
     assert_eq!(body["error"]["code"], "INVALID_TOKEN", "{service}");
 }
 
-/// The protocol the server picks when offered h2 and http/1.1.
-async fn negotiated_alpn(cert: &TestCert, addr: SocketAddr) -> Option<Vec<u8>> {
+/// A TLS connection to `addr` that trusts `cert` only and offers `alpn`; the handshake's
+/// error if it fails.
+pub(crate) async fn tls_connect(
+    cert: &TestCert,
+    addr: SocketAddr,
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let mut roots = RootCertStore::empty();
     roots
         .add(cert.cert_der.clone())
@@ -113,13 +118,17 @@ async fn negotiated_alpn(cert: &TestCert, addr: SocketAddr) -> Option<Vec<u8>> {
         .unwrap_or_else(|err| panic!("{err}"))
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap_or_else(|err| panic!("{err}"));
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
     let name = ServerName::try_from("localhost").unwrap_or_else(|err| panic!("{err}"));
-    let tls = TlsConnector::from(Arc::new(config))
+    TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
+        .await
+}
+
+/// The protocol the server picks when offered h2 and http/1.1.
+async fn negotiated_alpn(cert: &TestCert, addr: SocketAddr) -> Option<Vec<u8>> {
+    let tls = tls_connect(cert, addr, &[b"h2", b"http/1.1"])
         .await
         .unwrap_or_else(|err| panic!("handshake: {err}"));
     tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
