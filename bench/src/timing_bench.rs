@@ -86,7 +86,12 @@ async fn measure(env: &[(&str, String)], rounds: usize) -> Result<(), anyhow::Er
         let (mut known_side, mut unknown_side) = (Latencies::default(), Latencies::default());
         for round in 0..rounds + 2 {
             let unknown = format!("nobody-{}@example.com", Uuid::new_v4().simple());
-            for (email, side) in [(&known, &mut known_side), (&unknown, &mut unknown_side)] {
+            // Alternate which side goes first, so that neither always follows the other.
+            let mut sides = [(&known, &mut known_side), (&unknown, &mut unknown_side)];
+            if round % 2 == 1 {
+                sides.reverse();
+            }
+            for (email, side) in sides {
                 let started = Instant::now();
                 let answer = http
                     .post(format!("{base}{path}"))
