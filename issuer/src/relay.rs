@@ -43,6 +43,12 @@ pub enum RelayError {
     Db(#[from] DbError),
 }
 
+impl From<tokio_postgres::Error> for RelayError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        RelayError::Db(err.into())
+    }
+}
+
 pub struct Relay {
     pool: Pool,
     nats: async_nats::Client,
@@ -87,8 +93,8 @@ impl Relay {
             return Err(RelayError::NatsDown);
         }
         self.ensure_stream().await?;
-        let mut client = self.pool.get().await.map_err(DbError::from)?;
-        let tx = client.transaction().await.map_err(DbError::from)?;
+        let mut client = db::client(&self.pool).await?;
+        let tx = client.transaction().await?;
         if !db::outbox::try_lock_relay(&tx).await? {
             return Ok(0);
         }
@@ -121,7 +127,7 @@ impl Relay {
             }
         }
         db::outbox::mark_published(&tx, &published, chrono::Utc::now()).await?;
-        tx.commit().await.map_err(DbError::from)?;
+        tx.commit().await?;
         self.metrics.published.inc_by(published.len() as u64);
         if let Some(err) = &failure {
             self.metrics.publish_failures.inc();
@@ -268,10 +274,10 @@ impl Relay {
         let Ok(retention) = chrono::TimeDelta::from_std(self.config.outbox_retention) else {
             return;
         };
-        let result = async {
-            let client = self.pool.get().await.map_err(DbError::from)?;
-            db::outbox::prune(&client, chrono::Utc::now() - retention).await
-        }
+        let result = db::deadline(&self.pool, async {
+            let client = db::client(&self.pool).await?;
+            db::outbox::prune(&*client, chrono::Utc::now() - retention).await
+        })
         .await;
         match result {
             Ok(0) => {}
@@ -279,10 +285,10 @@ impl Relay {
             Err(err) => tracing::warn!(error = %err, "outbox pruning failed"),
         }
         let now = chrono::Utc::now();
-        let result = async {
-            let client = self.pool.get().await.map_err(DbError::from)?;
-            db::login_failures::prune(&client, now - crate::auth::login::FAILURE_MEMORY, now).await
-        }
+        let result = db::deadline(&self.pool, async {
+            let client = db::client(&self.pool).await?;
+            db::login_failures::prune(&*client, now - crate::auth::login::FAILURE_MEMORY, now).await
+        })
         .await;
         match result {
             Ok(0) => {}
@@ -290,10 +296,10 @@ impl Relay {
             Err(err) => tracing::warn!(error = %err, "login failure pruning failed"),
         }
         let forget_before = crate::auth::login::known_address_cutoff(&self.config, now);
-        let result = async {
-            let client = self.pool.get().await.map_err(DbError::from)?;
-            db::known_addresses::prune(&client, forget_before).await
-        }
+        let result = db::deadline(&self.pool, async {
+            let client = db::client(&self.pool).await?;
+            db::known_addresses::prune(&*client, forget_before).await
+        })
         .await;
         match result {
             Ok(0) => {}

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::login::{record_failure, refusal_while_locked};
 use super::{revocation, Email};
-use crate::db::{self, DbError};
+use crate::db;
 use crate::error::IssuerError;
 use crate::state::AppState;
 
@@ -30,12 +30,12 @@ pub async fn change_password(
         .password_policy
         .check_new(&input.password, &input.password_confirmation)?;
     let user = {
-        let client = state.pool.get().await.map_err(DbError::from)?;
-        let user = db::users::find_by_id(&client, claims.sub)
+        let client = db::client(&state.pool).await?;
+        let user = db::users::find_by_id(&*client, claims.sub)
             .await?
             .ok_or(IssuerError::UserNotFound)?;
         if state.config.lockout_threshold > 0 {
-            let lock = db::login_failures::find(&client, &user.email)
+            let lock = db::login_failures::find(&*client, &user.email)
                 .await?
                 .and_then(|standing| standing.locked_until)
                 .and_then(|until| refusal_while_locked(until, state.clock.now()));
@@ -59,8 +59,8 @@ pub async fn change_password(
     let password_hash = state.hasher.hash(input.password).await?;
 
     let now = state.clock.now();
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     db::users::update_password_hash(&tx, user.id, &password_hash, now).await?;
     db::login_failures::clear(&tx, &user.email, now).await?;
     let revoked = revocation::revoke_user_sessions(
@@ -77,7 +77,7 @@ pub async fn change_password(
         json!({"user_id": user.id, "email": user.email, "via": "change"}),
     );
     db::outbox::insert(&tx, &event).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password changed");
     Ok(())
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::register::{issue_verification_token, token_hash};
 use super::Email;
-use crate::db::{self, DbError};
+use crate::db;
 use crate::error::{IssuerError, VerificationTokenIssue};
 use crate::rate_limit::Action;
 use crate::state::AppState;
@@ -25,8 +25,8 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Uuid, IssuerE
     }
     let hash = token_hash(token);
     let now = state.clock.now();
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let stored = db::verification_tokens::find_for_update(&tx, &hash)
         .await?
         .ok_or(IssuerError::VerificationToken(
@@ -48,7 +48,7 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Uuid, IssuerE
         json!({"user_id": user.id, "email": user.email}),
     );
     db::outbox::insert(&tx, &event).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(user.id)
 }
 
@@ -65,8 +65,8 @@ pub async fn resend_verification(
         .check(Action::ResendVerification, client_ip, raw_email)?;
     let email = Email::parse(raw_email).map_err(IssuerError::InvalidEmail)?;
     let now = state.clock.now();
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let Some(user) = db::users::find_by_email_for_update(&tx, email.as_str()).await? else {
         return Ok(());
     };
@@ -80,6 +80,6 @@ pub async fn resend_verification(
         json!({"user_id": user.id, "email": user.email, "email_verification_token": token}),
     );
     db::outbox::insert(&tx, &event).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(())
 }
