@@ -25,7 +25,7 @@ use async_nats::jetstream::{self, message::PublishMessage};
 use deadpool_postgres::Pool;
 use futures_util::FutureExt;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::config::IssuerConfig;
 use crate::db::{self, DbError};
@@ -323,9 +323,10 @@ async fn listen(config: IssuerConfig, wake: Arc<Notify>) {
     };
     // Keepalives and the TCP timeouts notice a host that has gone away; the periodic poll
     // covers the wake-ups missed meanwhile.
-    let postgres = crate::db::bounded(postgres, config.database_timeout);
+    let tls = postgres.tls;
+    let postgres = crate::db::bounded(postgres.config, config.database_timeout);
     loop {
-        match postgres.connect(NoTls).await {
+        match postgres.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let notify = Arc::clone(&wake);
                 let driver = tokio::spawn(async move {

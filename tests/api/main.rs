@@ -2,6 +2,7 @@
 //! behind real nginx and Caddy. Each test gets its own database, so they run in parallel.
 
 mod harness;
+mod private_postgres;
 mod raw_http;
 mod services;
 
@@ -27,6 +28,7 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod passwords;
+mod postgres_tls;
 mod proxies;
 mod rate_limits;
 mod readiness;

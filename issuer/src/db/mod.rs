@@ -11,16 +11,17 @@ pub mod login_failures;
 pub mod outbox;
 pub mod password_reset_tokens;
 pub mod sessions;
+pub mod tls;
 pub mod users;
 pub mod verification_tokens;
 
 pub use deadline::{client, deadline, Lease};
+pub use tls::Postgres;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 /// How much longer than the server's `statement_timeout` the kernel waits for data it sent to
 /// be acknowledged.
@@ -122,14 +123,10 @@ impl From<PoolError> for DbError {
 /// Connections are opened by tokio-postgres itself. Recycling stays `Fast` (no round trip per
 /// checkout): a connection that died while idle is closed by keepalives, and one that stalls
 /// is closed by the [`deadline`] of the use case that found it stalled.
-pub fn pool(
-    config: tokio_postgres::Config,
-    size: usize,
-    timeout: Duration,
-) -> Result<Pool, anyhow::Error> {
+pub fn pool(postgres: Postgres, size: usize, timeout: Duration) -> Result<Pool, anyhow::Error> {
     let manager = Manager::from_config(
-        bounded(config, timeout),
-        NoTls,
+        bounded(postgres.config, timeout),
+        postgres.tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -188,21 +185,22 @@ pub fn bounded(mut config: tokio_postgres::Config, timeout: Duration) -> tokio_p
 
 /// The connection settings for start-up and `issuer migrate`: a connect timeout and the TCP
 /// bounds of [`bounded`], but no statement timeout (a migration may take its time).
-pub fn startup(mut config: tokio_postgres::Config, timeout: Duration) -> tokio_postgres::Config {
+pub fn startup(mut postgres: Postgres, timeout: Duration) -> Postgres {
+    let config = &mut postgres.config;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(timeout);
     }
     if config.get_tcp_user_timeout().is_none() {
         config.tcp_user_timeout(timeout + REPLY_GRACE);
     }
-    config
+    postgres
 }
 
 /// Creates the database if it does not exist, then applies pending migrations. Several
 /// issuers starting at once serialise on an advisory lock.
-pub async fn prepare(config: &tokio_postgres::Config) -> Result<(), anyhow::Error> {
-    create_database_if_missing(config).await?;
-    let (mut client, connection) = config.connect(NoTls).await?;
+pub async fn prepare(postgres: &Postgres) -> Result<(), anyhow::Error> {
+    create_database_if_missing(postgres).await?;
+    let (mut client, connection) = postgres.config.connect(postgres.tls.clone()).await?;
     let connection = tokio::spawn(connection);
     client
         .batch_execute("SELECT pg_advisory_lock(7243001)")
@@ -234,8 +232,9 @@ pub async fn migrate_to(
     Ok(())
 }
 
-async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(), anyhow::Error> {
-    let err = match config.connect(NoTls).await {
+async fn create_database_if_missing(postgres: &Postgres) -> Result<(), anyhow::Error> {
+    let config = &postgres.config;
+    let err = match config.connect(postgres.tls.clone()).await {
         Ok((client, connection)) => {
             drop(client);
             let _ = connection.await;
@@ -251,7 +250,7 @@ async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(
         .ok_or_else(|| anyhow::anyhow!("DATABASE_URL names no database"))?;
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin.connect(NoTls).await?;
+    let (client, connection) = admin.connect(postgres.tls.clone()).await?;
     let connection = tokio::spawn(connection);
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
     match client
@@ -303,6 +302,8 @@ pub async fn migrations_applied(pool: &Pool) -> Result<bool, DbError> {
 
 #[cfg(test)]
 mod tests {
+    use tokio_postgres::NoTls;
+
     use super::*;
 
     /// The tests' Postgres: TEST_DATABASE_URL, or the local server.
@@ -311,6 +312,14 @@ mod tests {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
             .parse()
             .unwrap()
+    }
+
+    /// [`postgres`] with the TLS the issuer would use for it.
+    fn target(config: tokio_postgres::Config) -> Postgres {
+        Postgres {
+            config,
+            ..tls::postgres("postgres://h/db", None).unwrap()
+        }
     }
 
     async fn client_direct() -> tokio_postgres::Client {
@@ -341,7 +350,7 @@ mod tests {
             .unwrap();
         let refused = nowhere.connect(NoTls).await.map(|_| ()).unwrap_err();
         assert!(is_unavailable(refused.into()));
-        let pool = pool(nowhere, 1, Duration::from_secs(1)).unwrap();
+        let pool = pool(target(nowhere), 1, Duration::from_secs(1)).unwrap();
         assert!(is_unavailable(ping(&pool).await.unwrap_err()));
     }
 
@@ -400,7 +409,7 @@ mod tests {
 
     #[tokio::test]
     async fn pool_connections_carry_the_server_side_bounds() {
-        let pool = pool(postgres(), 1, Duration::from_secs(3)).unwrap();
+        let pool = pool(target(postgres()), 1, Duration::from_secs(3)).unwrap();
         let client = pool.get().await.unwrap();
         let show = |setting: &'static str| {
             let client = &client;
@@ -442,7 +451,7 @@ mod tests {
         )
         .parse()
         .unwrap();
-        let pool = pool(config, 1, Duration::from_secs(2)).unwrap();
+        let pool = pool(target(config), 1, Duration::from_secs(2)).unwrap();
         ping(&pool).await.unwrap();
     }
 
@@ -462,7 +471,7 @@ mod tests {
         // has the server look for a vanished client while it sleeps.
         let mut config = postgres();
         config.options("-c statement_timeout=0 -c client_connection_check_interval=100");
-        let pool = pool(config, 1, Duration::from_secs(1)).unwrap();
+        let pool = pool(target(config), 1, Duration::from_secs(1)).unwrap();
         let stalled = backend(&pool).await;
 
         let err = deadline(&pool, async {
@@ -497,7 +506,7 @@ mod tests {
 
     #[tokio::test]
     async fn work_within_the_deadline_keeps_its_connection() {
-        let pool = pool(postgres(), 1, Duration::from_secs(2)).unwrap();
+        let pool = pool(target(postgres()), 1, Duration::from_secs(2)).unwrap();
         let first = backend(&pool).await;
         let answer = deadline(&pool, async {
             let client = client(&pool).await?;
