@@ -144,6 +144,28 @@ async fn with_sslmode_verify_full_and_the_right_ca_the_issuer_registers() {
     registers_over_tls(&issuer, &server, &ca_file, "in_setting").await;
 }
 
+#[tokio::test]
+async fn verify_full_checks_the_host_name_and_verify_ca_only_the_chain() {
+    let ca = TestCa::new();
+    let server = PrivatePostgres::start_as(&ca, &["db.internal.example"]);
+    let ca_file = server.write("ca.pem", &ca.pem);
+
+    let url = server.url(
+        "full",
+        &format!("sslmode=verify-full&sslrootcert={ca_file}"),
+    );
+    refuses_the_database(&issuer_on(&url, &[]).await).await;
+
+    let url = server.url("chain", &format!("sslmode=verify-ca&sslrootcert={ca_file}"));
+    let issuer = issuer_on(&url, &[]).await;
+    issuer.register(&unique_email()).await.assert_success(201);
+
+    // And require with a CA is verify-ca (libpq): another CA is refused.
+    let other = server.write("other-ca.pem", &TestCa::new().pem);
+    let url = server.url("require", &format!("sslmode=require&sslrootcert={other}"));
+    refuses_the_database(&issuer_on(&url, &[]).await).await;
+}
+
 /// The API answers 503 and /health/ready says the database is unreachable; the log may say
 /// more, but nothing the issuer answers carries the password.
 async fn refuses_the_database(issuer: &Issuer) {

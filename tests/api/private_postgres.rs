@@ -66,9 +66,14 @@ fn as_postgres(program: &str) -> Command {
 impl PrivatePostgres {
     /// Started with a certificate for `127.0.0.1` and `localhost` issued by `ca`, and ready.
     pub fn start(ca: &TestCa) -> PrivatePostgres {
+        PrivatePostgres::start_as(ca, &["127.0.0.1", "localhost"])
+    }
+
+    /// Started with a certificate for `names` only issued by `ca` (reached on 127.0.0.1).
+    pub fn start_as(ca: &TestCa, names: &[&str]) -> PrivatePostgres {
         let dir = std::env::temp_dir().join(format!("pg-tls-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (cert, key) = ca.issue(&["127.0.0.1", "localhost"]);
+        let (cert, key) = ca.issue(names);
         std::fs::write(dir.join("server.crt"), cert).unwrap();
         std::fs::write(dir.join("server.key"), key).unwrap();
         let data = dir.join("data");
