@@ -150,7 +150,7 @@ impl App {
 
 /// Retries preparing the database, 1 s after the first failure and doubling up to 30 s, until
 /// it succeeds; then the API opens.
-async fn prepare_with_backoff(startup: tokio_postgres::Config, state: Arc<AppState>) {
+async fn prepare_with_backoff(startup: db::Postgres, state: Arc<AppState>) {
     let mut delay = Duration::from_secs(1);
     loop {
         tokio::time::sleep(delay).await;

@@ -111,7 +111,7 @@ pub async fn run(args: &[String]) -> ExitCode {
 /// What `check-config` prints after `configuration OK`: every setting that matters to an
 /// operator, and none of the secrets (keys, the database password).
 fn summary(config: &IssuerConfig) -> Result<Vec<String>, ConfigError> {
-    let postgres = config.postgres()?;
+    let postgres = config.postgres()?.config;
     let hosts = postgres
         .get_hosts()
         .iter()

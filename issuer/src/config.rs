@@ -12,6 +12,7 @@ use crate::rate_limit::{Limits, Rate};
 
 pub const ISSUER_ADDR: &str = "ISSUER_ADDR";
 pub const DATABASE_URL: &str = "DATABASE_URL";
+pub const DATABASE_CA_FILE: &str = "DATABASE_CA_FILE";
 pub const DATABASE_POOL_SIZE: &str = "DATABASE_POOL_SIZE";
 pub const DATABASE_TIMEOUT_SECONDS: &str = "DATABASE_TIMEOUT_SECONDS";
 pub const PASSWORD_POLICY: &str = "PASSWORD_POLICY";
@@ -62,6 +63,12 @@ pub const VARS: &[Var] = &[
         DATABASE_URL,
         "postgres://postgres@localhost:5432/auth",
         "Postgres; the database is created if it does not exist",
+    ),
+    Var::new(
+        DATABASE_CA_FILE,
+        "",
+        "PEM CA certificate(s) Postgres's certificate must chain to (sslmode=verify-ca/verify-full; \
+         sslrootcert= in DATABASE_URL wins)",
     ),
     Var::new(DATABASE_POOL_SIZE, "20", "connections in the pool"),
     Var::new(
@@ -204,6 +211,8 @@ pub struct IssuerConfig {
     pub addr: SocketAddr,
     /// Secret because it may carry a password.
     pub database_url: SecretString,
+    /// The CA for `sslmode=verify-ca|verify-full` when the URL names none.
+    pub database_ca_file: Option<std::path::PathBuf>,
     pub database_pool_size: usize,
     /// How long a request waits for a connection before answering 503.
     pub database_timeout: Duration,
@@ -251,9 +260,8 @@ impl IssuerConfig {
         let env = Env::new(lookup);
         let common = CommonConfig::from_env(&env, env!("CARGO_PKG_VERSION"))?;
         let database_url = env.string_or(DATABASE_URL, "postgres://postgres@localhost:5432/auth");
-        database_url
-            .parse::<tokio_postgres::Config>()
-            .map_err(|_| ConfigError::new(DATABASE_URL, "is not a valid postgres:// URL"))?;
+        let database_ca_file = env.get(DATABASE_CA_FILE).map(std::path::PathBuf::from);
+        crate::db::tls::postgres(&database_url, database_ca_file.as_deref())?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let u32_setting = |name: &str, default: u64, min: u64| -> Result<u32, ConfigError> {
             u32::try_from(env.number_or(name, default, min)?)
@@ -262,6 +270,7 @@ impl IssuerConfig {
         Ok(IssuerConfig {
             addr: addr(&env)?,
             database_url: SecretString::from(database_url),
+            database_ca_file,
             database_pool_size: usize::try_from(env.number_or(DATABASE_POOL_SIZE, 20, 1)?)
                 .map_err(|_| ConfigError::new(DATABASE_POOL_SIZE, "is too large"))?,
             database_timeout: Duration::from_secs(env.number_in(
@@ -383,12 +392,12 @@ impl IssuerConfig {
         })
     }
 
-    /// The parsed connection settings; `from_lookup` has already checked they parse.
-    pub fn postgres(&self) -> Result<tokio_postgres::Config, ConfigError> {
-        self.database_url
-            .expose_secret()
-            .parse()
-            .map_err(|_| ConfigError::new(DATABASE_URL, "is not a valid postgres:// URL"))
+    /// The parsed connection settings and their TLS; `from_lookup` has already checked them.
+    pub fn postgres(&self) -> Result<crate::db::Postgres, ConfigError> {
+        crate::db::tls::postgres(
+            self.database_url.expose_secret(),
+            self.database_ca_file.as_deref(),
+        )
     }
 }
 

@@ -53,6 +53,13 @@ pub enum IssuerError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<tokio_postgres::Error> for IssuerError {
+    /// Classified once, by [`DbError`], so a statement's `?` reads plainly.
+    fn from(err: tokio_postgres::Error) -> Self {
+        IssuerError::Db(err.into())
+    }
+}
+
 impl From<IssuerError> for ApiError {
     fn from(err: IssuerError) -> Self {
         match err {

@@ -33,7 +33,7 @@ async fn prune(pool: &Pool, config: &IssuerConfig) {
         report(
             "published outbox rows",
             with_client(pool, |client| async move {
-                db::outbox::prune(&client, published_before).await
+                db::outbox::prune(&*client, published_before).await
             })
             .await,
         );
@@ -42,7 +42,7 @@ async fn prune(pool: &Pool, config: &IssuerConfig) {
     report(
         "stale login failure counts",
         with_client(pool, |client| async move {
-            db::login_failures::prune(&client, stale, now).await
+            db::login_failures::prune(&*client, stale, now).await
         })
         .await,
     );
@@ -50,19 +50,23 @@ async fn prune(pool: &Pool, config: &IssuerConfig) {
     report(
         "known login addresses",
         with_client(pool, |client| async move {
-            db::known_addresses::prune(&client, forget_before).await
+            db::known_addresses::prune(&*client, forget_before).await
         })
         .await,
     );
 }
 
+/// `work` with a pooled connection, under the database deadline of a use case.
 async fn with_client<F, Fut>(pool: &Pool, work: F) -> Result<u64, DbError>
 where
-    F: FnOnce(deadpool_postgres::Client) -> Fut,
+    F: FnOnce(db::Lease) -> Fut,
     Fut: Future<Output = Result<u64, DbError>>,
 {
-    let client = pool.get().await.map_err(DbError::from)?;
-    work(client).await
+    db::deadline(pool, async {
+        let client = db::client(pool).await?;
+        work(client).await
+    })
+    .await
 }
 
 fn report(what: &str, result: Result<u64, DbError>) {

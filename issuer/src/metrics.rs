@@ -13,7 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::db::{self, DbError};
+use crate::db;
 use crate::state::AppState;
 
 /// How long a scrape waits for the outbox count before reporting the last one it had.
@@ -364,10 +364,12 @@ impl IssuerMetrics {
             .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
         self.nats_connected
             .set(i64::from(state.relay.nats_connected()));
-        let backlog = tokio::time::timeout(BACKLOG_QUERY_TIMEOUT, async {
-            let client = state.pool.get().await.map_err(DbError::from)?;
-            db::outbox::backlog(&client).await
-        })
+        let backlog = tokio::time::timeout(
+            BACKLOG_QUERY_TIMEOUT,
+            db::deadline(&state.pool, async {
+                db::outbox::backlog(&*db::client(&state.pool).await?).await
+            }),
+        )
         .await;
         match backlog {
             Ok(Ok(backlog)) => {

@@ -95,7 +95,7 @@ pub async fn run(parsed: Result<(Action, Email), String>) -> ExitCode {
     let result = async {
         let postgres = config.postgres()?;
         let pool = db::pool(postgres, 1, config.database_timeout)?;
-        Ok::<_, anyhow::Error>(execute(&pool, action, &email).await?)
+        Ok::<_, anyhow::Error>(db::deadline(&pool, execute(&pool, action, &email)).await?)
     }
     .await;
     match result {

@@ -25,7 +25,7 @@ use async_nats::jetstream::{self, message::PublishMessage};
 use deadpool_postgres::Pool;
 use futures_util::FutureExt;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::config::IssuerConfig;
 use crate::db::{self, DbError};
@@ -41,6 +41,12 @@ pub enum RelayError {
     Publish(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<tokio_postgres::Error> for RelayError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        RelayError::Db(err.into())
+    }
 }
 
 pub struct Relay {
@@ -87,8 +93,8 @@ impl Relay {
             return Err(RelayError::NatsDown);
         }
         self.ensure_stream().await?;
-        let mut client = self.pool.get().await.map_err(DbError::from)?;
-        let tx = client.transaction().await.map_err(DbError::from)?;
+        let mut client = db::client(&self.pool).await?;
+        let tx = client.transaction().await?;
         if !db::outbox::try_lock_relay(&tx).await? {
             return Ok(0);
         }
@@ -121,7 +127,7 @@ impl Relay {
             }
         }
         db::outbox::mark_published(&tx, &published, chrono::Utc::now()).await?;
-        tx.commit().await.map_err(DbError::from)?;
+        tx.commit().await?;
         self.metrics.published.inc_by(published.len() as u64);
         if let Some(err) = &failure {
             self.metrics.publish_failures.inc();
@@ -272,9 +278,10 @@ async fn listen(config: IssuerConfig, wake: Arc<Notify>) {
     };
     // Keepalives and the TCP timeouts notice a host that has gone away; the periodic poll
     // covers the wake-ups missed meanwhile.
-    let postgres = crate::db::bounded(postgres, config.database_timeout);
+    let tls = postgres.tls;
+    let postgres = crate::db::bounded(postgres.config, config.database_timeout);
     loop {
-        match postgres.connect(NoTls).await {
+        match postgres.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let notify = Arc::clone(&wake);
                 let driver = tokio::spawn(async move {

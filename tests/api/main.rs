@@ -5,6 +5,7 @@
 mod binary;
 mod built;
 mod harness;
+mod private_postgres;
 mod raw_h2;
 mod raw_http;
 mod services;
@@ -36,6 +37,7 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod passwords;
+mod postgres_tls;
 mod proxies;
 mod proxy_revocation;
 mod rate_limits;

@@ -40,13 +40,13 @@ pub async fn delete_own(
     password: String,
 ) -> Result<Deleted, IssuerError> {
     let user = super::login::confirm_callers_password(state, claims, password).await?;
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let user = db::users::find_by_id_for_update(&tx, user.id)
         .await?
         .ok_or(IssuerError::UserNotFound)?;
     let deleted = delete_locked(&tx, &user, state.clock.now()).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(deleted)
 }
 
@@ -56,7 +56,7 @@ pub async fn delete(
     email: &Email,
     now: DateTime<Utc>,
 ) -> Result<Option<Deleted>, DbError> {
-    let mut client = pool.get().await?;
+    let mut client = db::client(pool).await?;
     let tx = client.transaction().await?;
     let Some(user) = db::users::find_by_email_for_update(&tx, email.as_str()).await? else {
         return Ok(None);
@@ -99,7 +99,7 @@ pub async fn disable(
     email: &Email,
     now: DateTime<Utc>,
 ) -> Result<Option<Switched>, DbError> {
-    let mut client = pool.get().await?;
+    let mut client = db::client(pool).await?;
     let tx = client.transaction().await?;
     let Some(user) = db::users::find_by_email_for_update(&tx, email.as_str()).await? else {
         return Ok(None);
@@ -132,7 +132,7 @@ pub async fn enable(
     email: &Email,
     now: DateTime<Utc>,
 ) -> Result<Option<Switched>, DbError> {
-    let mut client = pool.get().await?;
+    let mut client = db::client(pool).await?;
     let tx = client.transaction().await?;
     let Some(user) = db::users::find_by_email_for_update(&tx, email.as_str()).await? else {
         return Ok(None);
@@ -154,15 +154,15 @@ pub async fn enable(
 /// there was nothing to clear; `None`: no such user. The per-minute attempt limits live in
 /// each running issuer's memory and are not touched.
 pub async fn unlock(pool: &Pool, email: &Email) -> Result<Option<bool>, DbError> {
-    let client = pool.get().await?;
-    if db::users::find_by_email(&client, email.as_str())
+    let client = db::client(pool).await?;
+    if db::users::find_by_email(&*client, email.as_str())
         .await?
         .is_none()
     {
         return Ok(None);
     }
     Ok(Some(
-        db::login_failures::delete(&client, email.as_str()).await?,
+        db::login_failures::delete(&*client, email.as_str()).await?,
     ))
 }
 

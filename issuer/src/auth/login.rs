@@ -85,8 +85,8 @@ pub async fn login(
         return Err(IssuerError::AccountDisabled);
     }
     if standing.is_some() {
-        let client = state.pool.get().await.map_err(DbError::from)?;
-        db::login_failures::clear(&client, &user.email, state.clock.now()).await?;
+        let client = db::client(&state.pool).await?;
+        db::login_failures::clear(&*client, &user.email, state.clock.now()).await?;
     }
     if state.config.require_verified_email && !user.is_email_verified {
         return Err(IssuerError::EmailNotVerified);
@@ -112,8 +112,8 @@ pub async fn login(
     };
     let refresh_token = sign_refresh(state, &session)?;
 
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     // Disabled or deleted since the password was checked: no session.
     match db::users::find_for_new_session(&tx, user.id).await? {
         Some(current) if current.disabled_at.is_some() => return Err(IssuerError::AccountDisabled),
@@ -147,7 +147,7 @@ pub async fn login(
     if !state.config.known_address_retention.is_zero() {
         db::known_addresses::record(&tx, &user.email, address, now).await?;
     }
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
 
     Ok(LoggedIn {
         user_id: user.id,
@@ -166,17 +166,17 @@ async fn admit(
     address: IpAddr,
     over_account_limit: Option<Limited>,
 ) -> Result<(Option<User>, Option<Standing>), IssuerError> {
-    let client = state.pool.get().await.map_err(DbError::from)?;
+    let client = db::client(&state.pool).await?;
     let now = state.clock.now();
     let mut known = None;
     if let Some(limited) = over_account_limit {
-        if !is_known(state, &client, email, address, now).await? {
+        if !is_known(state, &*client, email, address, now).await? {
             return Err(limited.into());
         }
         known = Some(true);
     }
     let standing = if state.config.lockout_threshold > 0 {
-        db::login_failures::find(&client, email.as_str()).await?
+        db::login_failures::find(&*client, email.as_str()).await?
     } else {
         None
     };
@@ -186,13 +186,13 @@ async fn admit(
     if let Some(refusal) = lock {
         let known = match known {
             Some(known) => known,
-            None => is_known(state, &client, email, address, now).await?,
+            None => is_known(state, &*client, email, address, now).await?,
         };
         if !known {
             return Err(refusal);
         }
     }
-    let user = db::users::find_by_email(&client, email.as_str()).await?;
+    let user = db::users::find_by_email(&*client, email.as_str()).await?;
     Ok((user, standing))
 }
 
@@ -240,9 +240,9 @@ pub(crate) async fn record_failure(state: &AppState, email: &Email) -> Result<()
     let now = state.clock.now();
     let lock_for = state.config.lockout_duration;
     let threshold = i32::try_from(state.config.lockout_threshold).unwrap_or(i32::MAX);
-    let client = state.pool.get().await.map_err(DbError::from)?;
+    let client = db::client(&state.pool).await?;
     let locked = db::login_failures::record_failure(
-        &client,
+        &*client,
         email.as_str(),
         now,
         now - FAILURE_MEMORY,
@@ -260,9 +260,12 @@ pub(crate) async fn record_failure(state: &AppState, email: &Email) -> Result<()
 async fn rehash(state: &AppState, user_id: Uuid, password: String) {
     let result = async {
         let hash = state.hasher.hash(password).await?;
-        let client = state.pool.get().await.map_err(DbError::from)?;
-        db::users::update_password_hash(&client, user_id, &hash, state.clock.now()).await?;
-        Ok::<_, IssuerError>(())
+        db::deadline(&state.pool, async {
+            let client = db::client(&state.pool).await?;
+            db::users::update_password_hash(&*client, user_id, &hash, state.clock.now()).await?;
+            Ok::<_, IssuerError>(())
+        })
+        .await
     }
     .await;
     match result {
@@ -281,12 +284,12 @@ pub(crate) async fn confirm_callers_password(
     password: String,
 ) -> Result<crate::db::users::User, IssuerError> {
     let user = {
-        let client = state.pool.get().await.map_err(DbError::from)?;
-        let user = db::users::find_by_id(&client, claims.sub)
+        let client = db::client(&state.pool).await?;
+        let user = db::users::find_by_id(&*client, claims.sub)
             .await?
             .ok_or(IssuerError::UserNotFound)?;
         if state.config.lockout_threshold > 0 {
-            let lock = db::login_failures::find(&client, &user.email)
+            let lock = db::login_failures::find(&*client, &user.email)
                 .await?
                 .and_then(|standing| standing.locked_until)
                 .and_then(|until| refusal_while_locked(until, state.clock.now()));

@@ -4,7 +4,7 @@ use common::events::{Event, PasswordChanged, RevocationReason};
 use common::jwt::AccessClaims;
 
 use super::revocation;
-use crate::db::{self, DbError};
+use crate::db;
 use crate::error::IssuerError;
 use crate::state::AppState;
 
@@ -32,8 +32,8 @@ pub async fn change_password(
     let password_hash = state.hasher.hash(input.password).await?;
 
     let now = state.clock.now();
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     db::users::update_password_hash(&tx, user.id, &password_hash, now).await?;
     db::login_failures::clear(&tx, &user.email, now).await?;
     let revoked = revocation::revoke_user_sessions(
@@ -53,7 +53,7 @@ pub async fn change_password(
         },
     );
     db::outbox::insert(&tx, &event).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password changed");
     Ok(())
 }

@@ -52,7 +52,7 @@ pub fn request_reset(
     let span = tracing::Span::current();
     let job = async move {
         let _permit = permit;
-        let outcome = match issue(&state, &email).await {
+        let outcome = match db::deadline(&state.pool, issue(&state, &email)).await {
             Ok(outcome) => outcome,
             Err(err) => {
                 tracing::error!(error = %err, "password reset token could not be issued");
@@ -69,8 +69,8 @@ pub fn request_reset(
 /// The user row is locked first, so concurrent requests leave exactly one live token.
 async fn issue(state: &AppState, email: &Email) -> Result<ResetJobOutcome, IssuerError> {
     let now = state.clock.now();
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let Some(account) = reset_tokens::lock_account(&tx, email.as_str()).await? else {
         return Ok(ResetJobOutcome::NoAccount);
     };
@@ -90,7 +90,7 @@ async fn issue(state: &AppState, email: &Email) -> Result<ResetJobOutcome, Issue
         },
     );
     db::outbox::insert(&tx, &event).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(ResetJobOutcome::Issued)
 }
 
@@ -110,8 +110,8 @@ pub async fn confirm_reset(state: &AppState, input: ResetInput) -> Result<Uuid, 
     }
     let hash = token_hash(&input.token);
     {
-        let client = state.pool.get().await.map_err(DbError::from)?;
-        let stored = reset_tokens::find(&client, &hash, false).await?;
+        let client = db::client(&state.pool).await?;
+        let stored = reset_tokens::find(&*client, &hash, false).await?;
         usable(stored, state.clock.now())?;
     }
     state
@@ -121,8 +121,8 @@ pub async fn confirm_reset(state: &AppState, input: ResetInput) -> Result<Uuid, 
     let password_hash = state.hasher.hash(input.password).await?;
 
     let now = state.clock.now();
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let stored = usable(reset_tokens::find(&tx, &hash, true).await?, now)?;
     reset_tokens::mark_used(&tx, &hash, now).await?;
     db::users::update_password_hash(&tx, stored.user_id, &password_hash, now).await?;
@@ -153,7 +153,7 @@ pub async fn confirm_reset(state: &AppState, input: ResetInput) -> Result<Uuid, 
         },
     ));
     db::outbox::insert_many(&tx, &events).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password reset");
     Ok(user.id)
 }

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::revocation::{self, Revoked};
 use super::session_tokens::{refresh_ttl, sign_access, sign_refresh};
+use crate::db;
 use crate::db::sessions::Session;
-use crate::db::{self, DbError};
 use crate::error::IssuerError;
 use crate::state::AppState;
 
@@ -25,8 +25,8 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
     let claims = state
         .tokens
         .verify_refresh(refresh_token, now.timestamp())?;
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let mut session = match live_session(&tx, &claims).await {
         Ok(session) => session,
         Err(err) => return Err(super::account::refusal_if_disabled(&tx, claims.sub, err).await),
@@ -45,7 +45,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
             // current refresh token, not a new branch.
             let access = issue_access(state, &tx, &session, session.expires_at, now).await?;
             let current = sign_refresh(state, &session)?;
-            tx.commit().await.map_err(DbError::from)?;
+            tx.commit().await?;
             return Ok(Refreshed {
                 access_token: access.0,
                 expires_in: access.1,
@@ -54,7 +54,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
         }
         // A refresh token of this session that is no longer live: it was stolen or replayed.
         revoke(&tx, &session, now, RevocationReason::RefreshReuse).await?;
-        tx.commit().await.map_err(DbError::from)?;
+        tx.commit().await?;
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
         return Err(TokenError::Revoked.into());
     }
@@ -77,7 +77,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
     } else {
         None
     };
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(Refreshed {
         access_token,
         expires_in,
@@ -92,8 +92,8 @@ pub async fn logout(state: &AppState, refresh_token: &str) -> Result<(), IssuerE
     let claims = state
         .tokens
         .verify_refresh(refresh_token, now.timestamp())?;
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let session = db::sessions::find_for_update(&tx, claims.sid)
         .await?
         .filter(|s| s.user_id == claims.sub)
@@ -101,7 +101,7 @@ pub async fn logout(state: &AppState, refresh_token: &str) -> Result<(), IssuerE
     if session.revoked_at.is_none() {
         revoke(&tx, &session, now, RevocationReason::Logout).await?;
     }
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 

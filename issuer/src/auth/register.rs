@@ -43,8 +43,8 @@ pub async fn register(
     let password_hash = state.hasher.hash(input.password).await?;
     let now = state.clock.now();
 
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let user =
         match db::users::insert(&tx, Uuid::new_v4(), email.as_str(), &password_hash, now).await {
             Ok(user) => user,
@@ -63,7 +63,7 @@ pub async fn register(
         },
     );
     db::outbox::insert(&tx, &event).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(Registered {
         user_id: user.id,
         email: user.email,

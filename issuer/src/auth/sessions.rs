@@ -17,19 +17,19 @@ use crate::state::AppState;
 /// `POST /logout-all`: revokes every session of the caller's user, the caller's included.
 pub async fn logout_all(state: &AppState, claims: &AccessClaims) -> Result<u64, IssuerError> {
     let now = state.clock.now();
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let revoked =
         revocation::revoke_user_sessions(&tx, claims.sub, None, now, RevocationReason::LogoutAll)
             .await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(revoked)
 }
 
 /// `GET /sessions`: the caller's user's live sessions, newest first.
 pub async fn list(state: &AppState, claims: &AccessClaims) -> Result<Vec<Listed>, IssuerError> {
-    let client = state.pool.get().await.map_err(DbError::from)?;
-    Ok(db::sessions::list_live(&client, claims.sub, state.clock.now()).await?)
+    let client = db::client(&state.pool).await?;
+    Ok(db::sessions::list_live(&*client, claims.sub, state.clock.now()).await?)
 }
 
 /// `DELETE /sessions/{session_id}`: revokes one live session of the caller's user (the
@@ -42,8 +42,8 @@ pub async fn delete(
 ) -> Result<(), IssuerError> {
     let id = Uuid::try_parse(session_id).map_err(|_| IssuerError::SessionNotFound)?;
     let now = state.clock.now();
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let session = db::sessions::find_for_update(&tx, id)
         .await?
         .filter(|s| s.user_id == claims.sub && s.revoked_at.is_none() && s.expires_at > now)
@@ -54,7 +54,7 @@ pub async fn delete(
         access_expires_at: session.access_expires_at,
     };
     revocation::revoke_session(&tx, revoked, now, RevocationReason::SessionDeleted).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -65,7 +65,7 @@ pub async fn revoke_all(
     email: &Email,
     now: DateTime<Utc>,
 ) -> Result<Option<u64>, DbError> {
-    let mut client = pool.get().await?;
+    let mut client = db::client(pool).await?;
     let tx = client.transaction().await?;
     let Some(user) = db::users::find_by_email_for_update(&tx, email.as_str()).await? else {
         return Ok(None);

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::register::{issue_verification_token, token_hash};
 use super::Email;
-use crate::db::{self, DbError};
+use crate::db;
 use crate::error::{IssuerError, VerificationTokenIssue};
 use crate::rate_limit::Action;
 use crate::state::AppState;
@@ -24,8 +24,8 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Uuid, IssuerE
     }
     let hash = token_hash(token);
     let now = state.clock.now();
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let stored = db::verification_tokens::find_for_update(&tx, &hash)
         .await?
         .ok_or(IssuerError::VerificationToken(
@@ -49,7 +49,7 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Uuid, IssuerE
         }),
     );
     db::outbox::insert(&tx, &event).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(user.id)
 }
 
@@ -66,8 +66,8 @@ pub async fn resend_verification(
         .check(Action::ResendVerification, client_ip, raw_email)?;
     let email = Email::parse(raw_email).map_err(IssuerError::InvalidEmail)?;
     let now = state.clock.now();
-    let mut client = state.pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
     let Some(user) = db::users::find_by_email_for_update(&tx, email.as_str()).await? else {
         return Ok(());
     };
@@ -84,6 +84,6 @@ pub async fn resend_verification(
         },
     );
     db::outbox::insert(&tx, &event).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    tx.commit().await?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 
 use common::jwt::{AccessClaims, TokenError};
 
+use crate::db;
 use crate::db::users::User;
-use crate::db::{self, DbError};
 use crate::error::IssuerError;
 use crate::state::AppState;
 
@@ -12,7 +12,7 @@ pub async fn validate(state: &AppState, token: &str) -> Result<AccessClaims, Iss
     let claims = state
         .tokens
         .verify_access(token, state.clock.now().timestamp())?;
-    let client = state.pool.get().await.map_err(DbError::from)?;
+    let client = db::client(&state.pool).await?;
     ensure_session_live(&client, &claims).await?;
     Ok(claims)
 }
@@ -22,8 +22,8 @@ pub async fn me(state: &AppState, token: &str) -> Result<User, IssuerError> {
     let claims = state
         .tokens
         .verify_access(token, state.clock.now().timestamp())?;
-    let client = state.pool.get().await.map_err(DbError::from)?;
-    let user = db::users::find_by_id(&client, claims.sub)
+    let client = db::client(&state.pool).await?;
+    let user = db::users::find_by_id(&*client, claims.sub)
         .await?
         .ok_or(IssuerError::UserNotFound)?;
     ensure_session_live(&client, &claims).await?;

@@ -2,29 +2,30 @@
 //! and takes `&impl GenericClient`, so it works on a pooled client or inside a transaction.
 //!
 //! Every round trip of a pooled connection is bounded by `DATABASE_TIMEOUT_SECONDS` (see
-//! [`bounded`]), so a stalled Postgres turns into `DbError::Unavailable` (503) instead of a
-//! request that hangs.
+//! [`bounded`]) and every use case's database work by [`deadline`], so a stalled Postgres turns
+//! into `DbError::Unavailable` (503) instead of a request that hangs.
 
-mod connect;
+mod deadline;
 pub mod known_addresses;
 pub mod login_failures;
 pub mod outbox;
 pub mod password_reset_tokens;
 pub mod sessions;
+pub mod tls;
 pub mod users;
 pub mod verification_tokens;
-mod watchdog;
+
+pub use deadline::{client, deadline, Lease};
+pub use tls::Postgres;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
-/// How much longer than the server's `statement_timeout` the client waits on a silent
-/// connection: the server needs a moment to report its own timeout, and that report (a 503
-/// for one statement) is better than a dropped connection.
-const REPLY_GRACE: Duration = Duration::from_secs(1);
+/// How much longer than the server's `statement_timeout` the kernel waits for data it sent to
+/// be acknowledged.
+const REPLY_GRACE: Duration = deadline::GRACE;
 
 /// Keepalive probes after the idle time, one a second, before the kernel gives a peer up.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -50,8 +51,8 @@ pub enum DbError {
 
 impl From<tokio_postgres::Error> for DbError {
     /// Unavailable (503, retry later) only when Postgres could not be reached or said it
-    /// cannot serve now: the connection is closed (which is also how a connection the
-    /// watchdog gave up on ends), a transport I/O error, a server shutting down or full, or a
+    /// cannot serve now: the connection is closed (which is also how a connection
+    /// closed by a use case's deadline ends), a transport I/O error, a server shutting down or full, or a
     /// statement cancelled by `statement_timeout`. Everything else is a bug or a refusal of
     /// ours to look at (500): SQL errors, a `query_one` that found no row, a column that does
     /// not convert, a query that cannot be encoded (tokio-postgres reports those as I/O errors
@@ -119,18 +120,13 @@ impl From<PoolError> for DbError {
 /// A pool that gives up quickly when Postgres is away or stalls, so requests answer 503
 /// instead of hanging, and that replaces broken connections by itself when it returns.
 ///
-/// Recycling stays `Fast` (no round trip per checkout): a connection that died while idle is
-/// closed by keepalives, and one that stalls fails its first statement within the bound.
-pub fn pool(
-    config: tokio_postgres::Config,
-    size: usize,
-    timeout: Duration,
-) -> Result<Pool, anyhow::Error> {
-    let manager = Manager::from_connect(
-        bounded(config, timeout),
-        connect::Connector {
-            patience: timeout + REPLY_GRACE,
-        },
+/// Connections are opened by tokio-postgres itself. Recycling stays `Fast` (no round trip per
+/// checkout): a connection that died while idle is closed by keepalives, and one that stalls
+/// is closed by the [`deadline`] of the use case that found it stalled.
+pub fn pool(postgres: Postgres, size: usize, timeout: Duration) -> Result<Pool, anyhow::Error> {
+    let manager = Manager::from_config(
+        bounded(postgres.config, timeout),
+        postgres.tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -153,9 +149,8 @@ pub fn pool(
 /// - the client gives up connecting after `timeout`, probes an idle connection after
 ///   `timeout` of silence, and drops one whose data stays unacknowledged for
 ///   `timeout + REPLY_GRACE` (`tcp_user_timeout`);
-/// - and, on pool connections, the watchdog fails a connection on which the server owes a
-///   reply and sends nothing for `timeout + REPLY_GRACE` (a peer that acknowledges but never
-///   answers defeats the TCP bounds).
+/// - and a peer that acknowledges but never answers, which defeats the TCP bounds, is given up
+///   by the [`deadline`] of the use case waiting on it.
 pub fn bounded(mut config: tokio_postgres::Config, timeout: Duration) -> tokio_postgres::Config {
     let patience = timeout + REPLY_GRACE;
     if config.get_connect_timeout().is_none() {
@@ -190,21 +185,22 @@ pub fn bounded(mut config: tokio_postgres::Config, timeout: Duration) -> tokio_p
 
 /// The connection settings for start-up and `issuer migrate`: a connect timeout and the TCP
 /// bounds of [`bounded`], but no statement timeout (a migration may take its time).
-pub fn startup(mut config: tokio_postgres::Config, timeout: Duration) -> tokio_postgres::Config {
+pub fn startup(mut postgres: Postgres, timeout: Duration) -> Postgres {
+    let config = &mut postgres.config;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(timeout);
     }
     if config.get_tcp_user_timeout().is_none() {
         config.tcp_user_timeout(timeout + REPLY_GRACE);
     }
-    config
+    postgres
 }
 
 /// Creates the database if it does not exist, then applies pending migrations. Several
 /// issuers starting at once serialise on an advisory lock.
-pub async fn prepare(config: &tokio_postgres::Config) -> Result<(), anyhow::Error> {
-    create_database_if_missing(config).await?;
-    let (mut client, connection) = config.connect(NoTls).await?;
+pub async fn prepare(postgres: &Postgres) -> Result<(), anyhow::Error> {
+    create_database_if_missing(postgres).await?;
+    let (mut client, connection) = postgres.config.connect(postgres.tls.clone()).await?;
     let connection = tokio::spawn(connection);
     client
         .batch_execute("SELECT pg_advisory_lock(7243001)")
@@ -236,8 +232,9 @@ pub async fn migrate_to(
     Ok(())
 }
 
-async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(), anyhow::Error> {
-    let err = match config.connect(NoTls).await {
+async fn create_database_if_missing(postgres: &Postgres) -> Result<(), anyhow::Error> {
+    let config = &postgres.config;
+    let err = match config.connect(postgres.tls.clone()).await {
         Ok((client, connection)) => {
             drop(client);
             let _ = connection.await;
@@ -253,7 +250,7 @@ async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(
         .ok_or_else(|| anyhow::anyhow!("DATABASE_URL names no database"))?;
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin.connect(NoTls).await?;
+    let (client, connection) = admin.connect(postgres.tls.clone()).await?;
     let connection = tokio::spawn(connection);
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
     match client
@@ -270,32 +267,28 @@ async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(
     Ok(())
 }
 
-/// `SELECT 1` for the health check, given up after the pool's connection timeout.
+/// `SELECT 1` for the health check, within a [`deadline`].
 pub async fn ping(pool: &Pool) -> Result<(), DbError> {
-    let limit = pool.timeouts().wait.unwrap_or(Duration::from_secs(5));
-    let answer = tokio::time::timeout(limit, async {
-        let client = pool.get().await?;
-        client.simple_query("SELECT 1").await?;
+    deadline(pool, async {
+        client(pool).await?.simple_query("SELECT 1").await?;
         Ok(())
     })
-    .await;
-    answer.unwrap_or_else(|_| Err(DbError::Unavailable(Box::new(NoAnswer(limit)))))
+    .await
 }
 
 /// Whether every migration this build embeds is recorded as applied (false when the history
-/// table itself is missing), given up after the pool's connection timeout like [`ping`]. A
-/// successful answer also means Postgres is reachable.
+/// table itself is missing), within a [`deadline`] like [`ping`]. A successful answer also
+/// means Postgres is reachable.
 pub async fn migrations_applied(pool: &Pool) -> Result<bool, DbError> {
-    let limit = pool.timeouts().wait.unwrap_or(Duration::from_secs(5));
-    let answer = tokio::time::timeout(limit, async {
-        let client = pool.get().await?;
+    deadline(pool, async {
+        let client = client(pool).await?;
         let rows = match client
             .query("SELECT version::bigint FROM refinery_schema_history", &[])
             .await
         {
             Ok(rows) => rows,
             Err(err) if err.code() == Some(&SqlState::UNDEFINED_TABLE) => return Ok(false),
-            Err(err) => return Err(DbError::from(err)),
+            Err(err) => return Err(err.into()),
         };
         let applied: std::collections::HashSet<i64> =
             rows.iter().map(|row| row.get::<_, i64>(0)).collect();
@@ -304,12 +297,13 @@ pub async fn migrations_applied(pool: &Pool) -> Result<bool, DbError> {
             .iter()
             .all(|migration| applied.contains(&i64::from(migration.version()))))
     })
-    .await;
-    answer.unwrap_or_else(|_| Err(DbError::Unavailable(Box::new(NoAnswer(limit)))))
+    .await
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio_postgres::NoTls;
+
     use super::*;
 
     /// The tests' Postgres: TEST_DATABASE_URL, or the local server.
@@ -320,7 +314,15 @@ mod tests {
             .unwrap()
     }
 
-    async fn client() -> tokio_postgres::Client {
+    /// [`postgres`] with the TLS the issuer would use for it.
+    fn target(config: tokio_postgres::Config) -> Postgres {
+        Postgres {
+            config,
+            ..tls::postgres("postgres://h/db", None).unwrap()
+        }
+    }
+
+    async fn client_direct() -> tokio_postgres::Client {
         let (client, connection) = postgres().connect(NoTls).await.unwrap();
         tokio::spawn(connection);
         client
@@ -348,17 +350,13 @@ mod tests {
             .unwrap();
         let refused = nowhere.connect(NoTls).await.map(|_| ()).unwrap_err();
         assert!(is_unavailable(refused.into()));
-        let refused = connect::open(&nowhere, Duration::from_secs(1))
-            .await
-            .map(|_| ())
-            .unwrap_err();
-        let shown = format!("{refused:?}");
-        assert!(is_unavailable(refused.into()), "{shown}");
+        let pool = pool(target(nowhere), 1, Duration::from_secs(1)).unwrap();
+        assert!(is_unavailable(ping(&pool).await.unwrap_err()));
     }
 
     #[tokio::test]
     async fn programming_errors_without_an_sqlstate_are_query_errors() {
-        let client = client().await;
+        let client = client_direct().await;
 
         let no_row = client
             .query_one("SELECT 1 WHERE false", &[])
@@ -384,7 +382,7 @@ mod tests {
 
     #[tokio::test]
     async fn sql_errors_are_query_errors_and_statement_timeouts_unavailable() {
-        let client = client().await;
+        let client = client_direct().await;
 
         let syntax = client.simple_query("SELEC 1").await.unwrap_err();
         assert!(is_query(syntax.into()));
@@ -411,7 +409,7 @@ mod tests {
 
     #[tokio::test]
     async fn pool_connections_carry_the_server_side_bounds() {
-        let pool = pool(postgres(), 1, Duration::from_secs(3)).unwrap();
+        let pool = pool(target(postgres()), 1, Duration::from_secs(3)).unwrap();
         let client = pool.get().await.unwrap();
         let show = |setting: &'static str| {
             let client = &client;
@@ -446,27 +444,79 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn connections_open_on_the_first_host_that_answers_with_the_session_kind_asked_for() {
-        let url = |attrs: &str| -> tokio_postgres::Config {
-            format!(
-                "host=127.0.0.1,127.0.0.1 port={},5432 user=postgres dbname=postgres \
-                 target_session_attrs={attrs}",
-                free_port()
-            )
-            .parse()
-            .unwrap()
-        };
-        let patience = Duration::from_secs(2);
+    async fn pool_connections_open_on_the_first_host_that_answers() {
+        let config: tokio_postgres::Config = format!(
+            "host=127.0.0.1,127.0.0.1 port={},5432 user=postgres dbname=postgres",
+            free_port()
+        )
+        .parse()
+        .unwrap();
+        let pool = pool(target(config), 1, Duration::from_secs(2)).unwrap();
+        ping(&pool).await.unwrap();
+    }
 
-        let (client, _task) = connect::open(&url("read-write"), patience).await.unwrap();
-        client.simple_query("SELECT 1").await.unwrap();
-
-        let standby = connect::open(&url("read-only"), patience)
+    /// The backend process of a pooled connection.
+    async fn backend(pool: &Pool) -> i32 {
+        let client = client(pool).await.unwrap();
+        let row = client
+            .query_one("SELECT pg_backend_pid()", &[])
             .await
-            .map(|_| ())
-            .unwrap_err();
-        let chain = common::error::error_chain(&standby);
-        assert!(chain.contains("target_session_attrs"), "{chain}");
+            .unwrap();
+        row.get(0)
+    }
+
+    #[tokio::test]
+    async fn a_use_case_past_its_deadline_answers_unavailable_and_its_connection_is_not_reused() {
+        // The URL turns the server-side bound off, so only the deadline can end the wait, and
+        // has the server look for a vanished client while it sleeps.
+        let mut config = postgres();
+        config.options("-c statement_timeout=0 -c client_connection_check_interval=100");
+        let pool = pool(target(config), 1, Duration::from_secs(1)).unwrap();
+        let stalled = backend(&pool).await;
+
+        let err = deadline(&pool, async {
+            let client = client(&pool).await?;
+            client.simple_query("SELECT pg_sleep(60)").await?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap_err();
+
+        assert!(is_unavailable(err));
+        assert_eq!(pool.status().size, 0, "the stalled connection went back");
+        assert_ne!(backend(&pool).await, stalled);
+        // The connection was closed, not just left aside: the server sees the client go.
+        let admin = self::client_direct().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let rows = admin
+                .query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", &[&stalled])
+                .await
+                .unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "backend {stalled} lives on"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn work_within_the_deadline_keeps_its_connection() {
+        let pool = pool(target(postgres()), 1, Duration::from_secs(2)).unwrap();
+        let first = backend(&pool).await;
+        let answer = deadline(&pool, async {
+            let client = client(&pool).await?;
+            client.simple_query("SELECT 1").await?;
+            Ok::<_, DbError>(7)
+        })
+        .await
+        .unwrap();
+        assert_eq!(answer, 7);
+        assert_eq!(backend(&pool).await, first);
     }
 
     #[test]

@@ -8,11 +8,12 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::auth::whoami;
+use crate::db;
 use crate::state::AppState;
 
 pub async fn me(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let token = common::http::bearer_token(req.headers())?.ok_or(TokenError::Missing)?;
-    let user = whoami::me(state, token).await?;
+    let user = db::deadline(&state.pool, whoami::me(state, token)).await?;
     Ok(envelope::success(
         StatusCode::OK,
         &json!({

@@ -13,10 +13,11 @@ use crate::state::AppState;
 pub async fn health(state: &AppState) -> Response {
     let database = db::ping(&state.pool).await;
     let backlog = match &database {
-        Ok(()) => match state.pool.get().await {
-            Ok(client) => db::outbox::backlog(&client).await.ok(),
-            Err(_) => None,
-        },
+        Ok(()) => db::deadline(&state.pool, async {
+            db::outbox::backlog(&*db::client(&state.pool).await?).await
+        })
+        .await
+        .ok(),
         Err(_) => None,
     };
     if let Err(err) = &database {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::json_body;
 use crate::auth::login::{self as use_case, Credentials};
+use crate::db;
 use crate::state::AppState;
 
 pub async fn login(
@@ -27,7 +28,8 @@ pub async fn login(
         password: body.password,
         user_agent,
     };
-    let logged_in = use_case::login(state, credentials, client_ip).await?;
+    let logged_in =
+        db::deadline(&state.pool, use_case::login(state, credentials, client_ip)).await?;
     Ok(envelope::success(
         StatusCode::OK,
         &json!({

@@ -15,6 +15,7 @@ use super::json_body;
 use crate::auth::password_change::{self, ChangeInput};
 use crate::auth::password_reset::{self, ResetInput};
 use crate::auth::whoami;
+use crate::db;
 use crate::state::AppState;
 
 pub async fn request_reset(
@@ -39,7 +40,7 @@ pub async fn confirm_reset(state: &AppState, req: Request<Incoming>) -> Result<R
         password: body.password,
         password_confirmation: body.password_confirmation,
     };
-    let user_id = password_reset::confirm_reset(state, input).await?;
+    let user_id = db::deadline(&state.pool, password_reset::confirm_reset(state, input)).await?;
     Ok(envelope::success(
         StatusCode::OK,
         &json!({
@@ -53,7 +54,7 @@ pub async fn confirm_reset(state: &AppState, req: Request<Incoming>) -> Result<R
 pub async fn change(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let claims = {
         let token = common::http::bearer_token(req.headers())?.ok_or(TokenError::Missing)?;
-        whoami::validate(state, token).await?
+        db::deadline(&state.pool, whoami::validate(state, token)).await?
     };
     let body: PasswordChangeRequest = json_body(state, req).await?;
     let input = ChangeInput {
@@ -61,7 +62,11 @@ pub async fn change(state: &AppState, req: Request<Incoming>) -> Result<Response
         password: body.password,
         password_confirmation: body.password_confirmation,
     };
-    password_change::change_password(state, &claims, input).await?;
+    db::deadline(
+        &state.pool,
+        password_change::change_password(state, &claims, input),
+    )
+    .await?;
     Ok(envelope::success(
         StatusCode::OK,
         &json!({"message": "Password changed. Your other sessions have been signed out."}),

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::json_body;
 use crate::auth::register::Registration;
 use crate::auth::{register as registration, verify_email as verification};
+use crate::db;
 use crate::state::AppState;
 
 pub async fn register(
@@ -27,7 +28,8 @@ pub async fn register(
         password: body.password,
         password_confirmation: body.password_confirmation,
     };
-    let registered = registration::register(state, input, client_ip).await?;
+    let registered =
+        db::deadline(&state.pool, registration::register(state, input, client_ip)).await?;
     Ok(envelope::success(
         StatusCode::CREATED,
         &json!({
@@ -40,7 +42,7 @@ pub async fn register(
 
 pub async fn verify_email(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let body: TokenRequest = json_body(state, req).await?;
-    let user_id = verification::verify_email(state, &body.token).await?;
+    let user_id = db::deadline(&state.pool, verification::verify_email(state, &body.token)).await?;
     Ok(envelope::success(
         StatusCode::OK,
         &json!({"message": "Email verified.", "user_id": user_id}),
@@ -55,7 +57,11 @@ pub async fn resend_verification(
     let client_ip =
         crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
     let body: EmailRequest = json_body(state, req).await?;
-    verification::resend_verification(state, &body.email, client_ip).await?;
+    db::deadline(
+        &state.pool,
+        verification::resend_verification(state, &body.email, client_ip),
+    )
+    .await?;
     Ok(envelope::success(
         StatusCode::ACCEPTED,
         &json!({"message": "If the account exists and is not verified yet, a new verification email is on its way."}),

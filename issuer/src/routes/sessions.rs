@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::json_body;
 use crate::auth::{account, sessions, whoami};
+use crate::db;
 use crate::metrics::AccountAction;
 use crate::state::AppState;
 
@@ -26,12 +27,12 @@ pub fn user_agent(headers: &HeaderMap) -> Option<String> {
 /// The claims of the caller's access token, whose session must be live.
 async fn caller(state: &AppState, req: &Request<Incoming>) -> Result<AccessClaims, ApiError> {
     let token = common::http::bearer_token(req.headers())?.ok_or(TokenError::Missing)?;
-    Ok(whoami::validate(state, token).await?)
+    Ok(db::deadline(&state.pool, whoami::validate(state, token)).await?)
 }
 
 pub async fn logout_all(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let claims = caller(state, &req).await?;
-    let revoked = sessions::logout_all(state, &claims).await?;
+    let revoked = db::deadline(&state.pool, sessions::logout_all(state, &claims)).await?;
     state.metrics.account_action(AccountAction::LogoutAll);
     Ok(envelope::success(
         StatusCode::OK,
@@ -44,7 +45,7 @@ pub async fn logout_all(state: &AppState, req: Request<Incoming>) -> Result<Resp
 
 pub async fn list(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let claims = caller(state, &req).await?;
-    let listed = sessions::list(state, &claims).await?;
+    let listed = db::deadline(&state.pool, sessions::list(state, &claims)).await?;
     let sessions: Vec<_> = listed
         .iter()
         .map(|s| {
@@ -69,7 +70,7 @@ pub async fn list(state: &AppState, req: Request<Incoming>) -> Result<Response, 
 pub async fn delete(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let claims = caller(state, &req).await?;
     let session_id = req.uri().path().rsplit_once('/').map_or("", |(_, id)| id);
-    sessions::delete(state, &claims, session_id).await?;
+    db::deadline(&state.pool, sessions::delete(state, &claims, session_id)).await?;
     state.metrics.account_action(AccountAction::SessionDeleted);
     Ok(envelope::success(
         StatusCode::OK,
@@ -80,7 +81,11 @@ pub async fn delete(state: &AppState, req: Request<Incoming>) -> Result<Response
 pub async fn delete_me(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let claims = caller(state, &req).await?;
     let body: DeleteAccountRequest = json_body(state, req).await?;
-    account::delete_own(state, &claims, body.password).await?;
+    db::deadline(
+        &state.pool,
+        account::delete_own(state, &claims, body.password),
+    )
+    .await?;
     state.metrics.account_action(AccountAction::AccountDeleted);
     Ok(envelope::success(
         StatusCode::OK,

@@ -10,12 +10,14 @@ use serde_json::json;
 
 use super::json_body;
 use crate::auth::{refresh as sessions, whoami};
+use crate::db;
 use crate::error::IssuerError;
 use crate::state::AppState;
 
 pub async fn refresh(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let body: RefreshTokenRequest = json_body(state, req).await?;
-    let refreshed = sessions::refresh(state, &body.refresh_token).await?;
+    let refreshed =
+        db::deadline(&state.pool, sessions::refresh(state, &body.refresh_token)).await?;
     let mut data = json!({
         "access_token": refreshed.access_token,
         "token_type": "bearer",
@@ -29,7 +31,7 @@ pub async fn refresh(state: &AppState, req: Request<Incoming>) -> Result<Respons
 
 pub async fn logout(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let body: RefreshTokenRequest = json_body(state, req).await?;
-    sessions::logout(state, &body.refresh_token).await?;
+    db::deadline(&state.pool, sessions::logout(state, &body.refresh_token)).await?;
     Ok(envelope::success(
         StatusCode::OK,
         &json!({"message": "Logged out; the session is revoked."}),
@@ -38,7 +40,7 @@ pub async fn logout(state: &AppState, req: Request<Incoming>) -> Result<Response
 
 pub async fn validate(state: &AppState, req: Request<Incoming>) -> Result<Response, ApiError> {
     let body: TokenRequest = json_body(state, req).await?;
-    let result = whoami::validate(state, &body.token).await;
+    let result = db::deadline(&state.pool, whoami::validate(state, &body.token)).await;
     match &result {
         Ok(_) => state.metrics.validations.record(Validation::Valid),
         Err(IssuerError::Token(err)) => state.metrics.validations.record(Validation::of_error(err)),

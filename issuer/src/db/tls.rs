@@ -1,0 +1,373 @@
+//! TLS to Postgres with libpq's meanings of `sslmode`, over rustls.
+//!
+//! tokio-postgres knows `sslmode=disable|prefer|require` only and nothing of certificates, so
+//! `sslmode` and `sslrootcert` are taken out of `DATABASE_URL` here, before tokio-postgres reads
+//! it, and turned into its `SslMode` plus a certificate check:
+//!
+//! | `sslmode`        | encrypted             | certificate checked                           |
+//! |------------------|-----------------------|-----------------------------------------------|
+//! | `disable`        | never                 | -                                             |
+//! | `prefer` (unset) | when the server can   | no                                            |
+//! | `require`        | always                | no; with a CA given, as `verify-ca`           |
+//! | `verify-ca`      | always                | chain against the CA                          |
+//! | `verify-full`    | always                | chain against the CA, and the host name       |
+//!
+//! The CA is a PEM file named by `sslrootcert=` in the URL, else by `DATABASE_CA_FILE`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::config::ConfigError;
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::client::WebPkiServerVerifier;
+use tokio_rustls::rustls::crypto::{self, CryptoProvider};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_rustls::rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
+};
+
+use crate::config::{DATABASE_CA_FILE, DATABASE_URL};
+
+/// The connector every connection to Postgres goes through (unused with `sslmode=disable`).
+pub type Tls = MakeRustlsConnect;
+
+/// Where Postgres is and how to talk to it.
+#[derive(Clone)]
+pub struct Postgres {
+    pub config: tokio_postgres::Config,
+    pub tls: Tls,
+}
+
+/// How much of the server's certificate is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Nothing,
+    Chain,
+    ChainAndHost,
+}
+
+/// `DATABASE_URL` (with its `sslmode` and `sslrootcert`) and `DATABASE_CA_FILE`, checked;
+/// errors name the variable to fix and never repeat the URL (it may hold a password).
+pub fn postgres(url: &str, ca_file: Option<&Path>) -> Result<Postgres, ConfigError> {
+    let (rest, mode, root_cert) = take_ssl_params(url);
+    let mut config: tokio_postgres::Config = rest
+        .parse()
+        .map_err(|_| ConfigError::new(DATABASE_URL, "is not a valid postgres:// URL"))?;
+    let ca = match (root_cert, ca_file) {
+        (Some(path), _) => Some((PathBuf::from(path), DATABASE_URL)),
+        (None, Some(path)) => Some((path.to_owned(), DATABASE_CA_FILE)),
+        (None, None) => None,
+    };
+    let (ssl_mode, check) = match (mode.as_deref(), ca.is_some()) {
+        (Some("disable"), _) => (SslMode::Disable, Check::Nothing),
+        (None | Some("prefer"), _) => (SslMode::Prefer, Check::Nothing),
+        (Some("require"), false) => (SslMode::Require, Check::Nothing),
+        (Some("require" | "verify-ca"), true) => (SslMode::Require, Check::Chain),
+        (Some("verify-full"), true) => (SslMode::Require, Check::ChainAndHost),
+        (Some("verify-ca" | "verify-full"), false) => {
+            return Err(ConfigError::new(
+                DATABASE_URL,
+                format!(
+                    "sslmode={} needs a CA certificate: sslrootcert= in {DATABASE_URL} or \
+                     {DATABASE_CA_FILE}",
+                    mode.as_deref().unwrap_or_default()
+                ),
+            ))
+        }
+        (Some(_), _) => {
+            return Err(ConfigError::new(
+                DATABASE_URL,
+                "sslmode must be disable, prefer, require, verify-ca or verify-full",
+            ))
+        }
+    };
+    config.ssl_mode(ssl_mode);
+    let roots = match &ca {
+        Some((path, variable)) => Some(read_roots(path, variable)?),
+        None => None,
+    };
+    let tls = connector(check, roots).map_err(|err| {
+        let variable = ca.as_ref().map_or(DATABASE_URL, |(_, variable)| *variable);
+        ConfigError::new(variable, format!("cannot set up TLS: {err}"))
+    })?;
+    Ok(Postgres { config, tls })
+}
+
+/// The URL without `sslmode` and `sslrootcert`, and their (percent-decoded) values. Both the
+/// `postgres://…?key=value&…` and the `key=value key=value` forms.
+fn take_ssl_params(url: &str) -> (String, Option<String>, Option<String>) {
+    let mut mode = None;
+    let mut root_cert = None;
+    let mut take = |key: &str, value: &str| match key {
+        "sslmode" => {
+            mode = Some(value.to_owned());
+            true
+        }
+        "sslrootcert" => {
+            root_cert = Some(value.to_owned());
+            true
+        }
+        _ => false,
+    };
+    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        match url.split_once('?') {
+            Some((base, query)) => {
+                let kept: Vec<&str> = query
+                    .split('&')
+                    .filter(|pair| {
+                        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                        !take(key, &percent_decode(value))
+                    })
+                    .collect();
+                if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+            None => url.to_owned(),
+        }
+    } else {
+        url.split(' ')
+            .filter(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                !take(key.trim(), value.trim())
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (rest, mode, root_cert)
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn read_roots(path: &Path, variable: &str) -> Result<RootCertStore, ConfigError> {
+    let unreadable = |reason: String| {
+        ConfigError::new(variable, format!("the CA file {} {reason}", path.display()))
+    };
+    let mut roots = RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|err| unreadable(format!("cannot be read: {err}")))?;
+    for cert in certs {
+        let cert = cert.map_err(|err| unreadable(format!("is not PEM: {err}")))?;
+        roots
+            .add(cert)
+            .map_err(|err| unreadable(format!("holds an unusable certificate: {err}")))?;
+    }
+    if roots.is_empty() {
+        return Err(unreadable("holds no certificate".to_owned()));
+    }
+    Ok(roots)
+}
+
+fn connector(check: Check, roots: Option<RootCertStore>) -> Result<Tls, Error> {
+    let provider = Arc::new(crypto::ring::default_provider());
+    let verifier: Arc<dyn ServerCertVerifier> = match (check, roots) {
+        (Check::Nothing, _) | (_, None) => Arc::new(Unchecked(Arc::clone(&provider))),
+        (Check::Chain, Some(roots)) => Arc::new(ChainOnly(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()
+                .map_err(|err| Error::General(err.to_string()))?,
+        )),
+        (Check::ChainAndHost, Some(roots)) => {
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()
+                .map_err(|err| Error::General(err.to_string()))?
+        }
+    };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// `sslmode=prefer|require`: encrypted, the certificate taken as it comes (libpq's meaning);
+/// the handshake's signatures are still checked.
+#[derive(Debug)]
+struct Unchecked(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `sslmode=verify-ca`: the chain must lead to the CA; the name in the certificate is not
+/// compared with the host.
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        // webpki checks the chain first, so a wrong name means the chain was fine.
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssl_params_are_taken_out_of_both_url_forms() {
+        let (rest, mode, root) = take_ssl_params(
+            "postgres://u:p@h:5432/db?sslmode=verify-full&application_name=x&sslrootcert=%2Fetc%2Fca.pem",
+        );
+        assert_eq!(rest, "postgres://u:p@h:5432/db?application_name=x");
+        assert_eq!(mode.as_deref(), Some("verify-full"));
+        assert_eq!(root.as_deref(), Some("/etc/ca.pem"));
+
+        let (rest, mode, root) = take_ssl_params("postgres://h/db?sslmode=require");
+        assert_eq!(
+            (rest.as_str(), mode.as_deref(), root),
+            ("postgres://h/db", Some("require"), None)
+        );
+
+        let (rest, mode, root) =
+            take_ssl_params("host=h user=u sslmode=verify-ca sslrootcert=/ca.pem dbname=d");
+        assert_eq!(rest, "host=h user=u dbname=d");
+        assert_eq!(mode.as_deref(), Some("verify-ca"));
+        assert_eq!(root.as_deref(), Some("/ca.pem"));
+    }
+
+    fn reason(url: &str, ca: Option<&Path>) -> (String, String) {
+        match postgres(url, ca) {
+            Ok(_) => panic!("accepted {url}"),
+            Err(err) => (err.variable.clone(), err.to_string()),
+        }
+    }
+
+    #[test]
+    fn modes_map_to_tokio_postgres_and_bad_settings_name_their_variable() {
+        let mode = |url: &str| postgres(url, None).unwrap().config.get_ssl_mode();
+        assert_eq!(mode("postgres://h/db"), SslMode::Prefer);
+        assert_eq!(mode("postgres://h/db?sslmode=disable"), SslMode::Disable);
+        assert_eq!(mode("postgres://h/db?sslmode=require"), SslMode::Require);
+
+        let (variable, shown) = reason("postgres://u:hunter2@h/db?sslmode=verify-full", None);
+        assert_eq!(variable, DATABASE_URL);
+        assert!(shown.contains("DATABASE_CA_FILE"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+
+        let (variable, _) = reason("postgres://u:hunter2@h/db?sslmode=allow", None);
+        assert_eq!(variable, DATABASE_URL);
+
+        let missing = Path::new("/nonexistent/ca.pem");
+        let (variable, shown) = reason(
+            "postgres://u:hunter2@h/db?sslmode=verify-full",
+            Some(missing),
+        );
+        assert_eq!(variable, DATABASE_CA_FILE);
+        assert!(!shown.contains("hunter2"), "{shown}");
+
+        let (variable, _) = reason(
+            "postgres://u:hunter2@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+            None,
+        );
+        assert_eq!(variable, DATABASE_URL);
+    }
+}
