@@ -16,6 +16,8 @@ use anyhow::{anyhow, bail, ensure, Context};
 use common::config::Var;
 use yaml_rust2::{Yaml, YamlLoader};
 
+mod kubernetes;
+
 const TEST_KEY: &str = "compose-test-secret-0123456789abcdef012345";
 const HADOLINT_VERSION: &str = "2.15.1";
 
