@@ -132,11 +132,7 @@ pub fn run_keeping(
     max_findings: u64,
     crash_dir: &Path,
 ) -> Report {
-    let limit = Limit {
-        duration,
-        cases: u64::MAX,
-    };
-    run_limited(target, limit, seed, max_findings, crash_dir)
+    run_limited(target, Limit::time(duration), seed, max_findings, crash_dir)
 }
 
 /// Runs exactly `cases` inputs of `target` from `seed` (fewer if `max_findings` are seen
@@ -154,6 +150,16 @@ pub fn run_count(target: Target, cases: u64, seed: u64, max_findings: u64) -> Re
 pub struct Limit {
     pub duration: Duration,
     pub cases: u64,
+}
+
+impl Limit {
+    /// For `duration`, however many inputs that is.
+    pub fn time(duration: Duration) -> Limit {
+        Limit {
+            duration,
+            cases: u64::MAX,
+        }
+    }
 }
 
 fn run_limited(
@@ -188,10 +194,7 @@ pub fn run_cases<'a>(
     max_findings: u64,
     crash_dir: &Path,
 ) -> Report {
-    let limit = Limit {
-        duration,
-        cases: u64::MAX,
-    };
+    let limit = Limit::time(duration);
     run_cases_within(target, generate, limit, seed, max_findings, crash_dir)
 }
 
