@@ -260,3 +260,66 @@ fn the_link_checker_reads_links_headings_and_code_as_github_does() {
     .collect();
     assert_eq!(anchors(text), expected);
 }
+
+/// The first fenced block of `lang` after `heading` in `doc`.
+fn code_block<'a>(doc: &'a str, heading: &str, lang: &str) -> anyhow::Result<&'a str> {
+    let section = doc
+        .split_once(heading)
+        .map(|(_, rest)| rest)
+        .with_context(|| format!("no `{heading}`"))?;
+    let fence = format!("```{lang}\n");
+    let (_, block) = section
+        .split_once(fence.as_str())
+        .with_context(|| format!("no {lang} block after `{heading}`"))?;
+    let (block, _) = block.split_once("```").context("unclosed block")?;
+    Ok(block)
+}
+
+/// A configuration line without its comment and closing braces, its white space folded.
+fn directive(line: &str) -> String {
+    let line = line.split_once('#').map_or(line, |(code, _)| code);
+    let line = line.trim_end_matches(|c: char| c == '}' || c.is_whitespace());
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The nginx and Caddy snippets in docs/DEPLOYMENT.md are the configurations the proxy tests
+/// run: every directive they show (the routing around them aside) is in the tests' own
+/// configuration, generated with the documented addresses. A directive added to one and not the
+/// other fails here.
+#[test]
+fn the_documented_proxy_configurations_are_the_ones_the_tests_run() -> anyhow::Result<()> {
+    use crate::services::{caddy_config, nginx_config};
+    let doc = read(&root().join("docs/DEPLOYMENT.md"))?;
+    let (verifier, app) = ("verifier:8001", "app:8080");
+    let cases = [
+        (
+            "### nginx",
+            "nginx",
+            nginx_config(verifier, app, Path::new("/nonexistent"), 80),
+        ),
+        ("### Caddy", "caddyfile", caddy_config(verifier, app, 80)),
+    ];
+    for (heading, lang, generated) in cases {
+        let ours: BTreeSet<String> = generated.lines().map(directive).collect();
+        let documented: Vec<String> = code_block(&doc, heading, lang)?
+            .lines()
+            .map(directive)
+            .filter(|line| !line.is_empty())
+            // Routing (sites, locations, handles) is the reader's own; the blocks that carry
+            // the forward-auth set-up are checked.
+            .filter(|line| {
+                !line.ends_with('{')
+                    || line.starts_with("forward_auth")
+                    || line.starts_with("upstream")
+            })
+            .collect();
+        ensure!(documented.len() >= 4, "{heading}: too few directives read");
+        for line in documented {
+            ensure!(
+                ours.contains(&line),
+                "{heading}: the docs show `{line}`, which the tests' configuration lacks"
+            );
+        }
+    }
+    Ok(())
+}
