@@ -482,6 +482,41 @@ async fn sweep_stale_databases() {
 }
 
 /// The codec the issuer under test uses, for decoding and forging tokens in assertions.
+/// Access claims for a new user and session, valid for an hour, as the issuer would sign them.
+pub fn access_claims(email_verified: bool) -> common::jwt::AccessClaims {
+    let now = chrono::Utc::now().timestamp();
+    common::jwt::AccessClaims {
+        iss: "auth-service".into(),
+        sub: Uuid::new_v4(),
+        email: unique_email(),
+        email_verified,
+        typ: common::jwt::TokenType::Access,
+        sid: Uuid::new_v4(),
+        jti: Uuid::new_v4(),
+        iat: now,
+        exp: now + 3600,
+    }
+}
+
+/// `claims` signed with the tests' key, as the issuer signs them.
+pub fn sign_access(claims: &common::jwt::AccessClaims) -> String {
+    codec()
+        .sign_access(claims)
+        .unwrap_or_else(|err| panic!("sign: {err}"))
+}
+
+/// A token with exactly this header and these claims, signed with `secret`: for tokens the
+/// issuer would never make.
+pub fn forge(header: &Value, claims: &Value, secret: &str) -> String {
+    common::jwt::raw::sign_raw(header, claims, secret.as_bytes())
+        .unwrap_or_else(|err| panic!("forge: {err}"))
+}
+
+/// The header the issuer writes.
+pub fn default_header() -> Value {
+    json!({"alg": "HS256", "typ": "JWT", "kid": "default"})
+}
+
 pub fn codec() -> TokenCodec {
     let keys = KeySet::new(vec![("default".into(), SECRET.as_bytes().to_vec())], None)
         .unwrap_or_else(|err| panic!("test key: {err}"));

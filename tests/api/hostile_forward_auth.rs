@@ -3,11 +3,10 @@
 //! is always 200, 401 or 403 with the exact code, a 200 carries only the verifier's values, and
 //! the verifier still answers `/health` afterwards.
 
-use common::jwt::{AccessClaims, TokenType};
+use common::jwt::AccessClaims;
 use serde_json::Value;
-use uuid::Uuid;
 
-use crate::harness::{codec, unique_email};
+use crate::harness::{access_claims as claims, sign_access as sign};
 use crate::raw_http::{assert_healthy, exchange, health, RawReply};
 use crate::services::{spawn_verifier, TestVerifier};
 
@@ -17,27 +16,6 @@ const IDENTITY: [&str; 4] = [
     "x-email-verified",
     "x-session-id",
 ];
-
-fn claims(email_verified: bool) -> AccessClaims {
-    let now = chrono::Utc::now().timestamp();
-    AccessClaims {
-        iss: "auth-service".into(),
-        sub: Uuid::new_v4(),
-        email: unique_email(),
-        email_verified,
-        typ: TokenType::Access,
-        sid: Uuid::new_v4(),
-        jti: Uuid::new_v4(),
-        iat: now,
-        exp: now + 3600,
-    }
-}
-
-fn sign(claims: &AccessClaims) -> String {
-    codec()
-        .sign_access(claims)
-        .unwrap_or_else(|err| panic!("sign: {err}"))
-}
 
 struct Answer {
     status: u16,

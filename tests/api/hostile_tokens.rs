@@ -7,7 +7,9 @@ use base64::Engine;
 use common::jwt::raw::sign_raw;
 use serde_json::{json, Value};
 
-use crate::harness::{claims, spawn_issuer, unique_email, TestIssuer, SECRET};
+use crate::harness::{
+    self, claims, default_header, spawn_issuer, unique_email, TestIssuer, SECRET,
+};
 use crate::services::{spawn_verifier_for, TestVerifier};
 
 const LEEWAY: i64 = 30;
@@ -45,11 +47,11 @@ async fn stack() -> Stack {
 }
 
 fn header() -> Value {
-    json!({"alg": "HS256", "typ": "JWT", "kid": "default"})
+    default_header()
 }
 
 fn forge(header: &Value, claims: &Value) -> String {
-    sign_raw(header, claims, SECRET.as_bytes()).unwrap_or_default()
+    harness::forge(header, claims, SECRET)
 }
 
 /// Signs exact header and claims text, so duplicate keys and out-of-range numbers survive.

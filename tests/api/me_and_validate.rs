@@ -1,15 +1,6 @@
 use serde_json::json;
 
-use crate::harness::{claims, spawn_issuer, unique_email, SECRET};
-
-fn forge(claims: serde_json::Value, secret: &str) -> String {
-    common::jwt::raw::sign_raw(
-        &json!({"alg": "HS256", "typ": "JWT", "kid": "default"}),
-        &claims,
-        secret.as_bytes(),
-    )
-    .unwrap()
-}
+use crate::harness::{claims, default_header, forge, spawn_issuer, unique_email, SECRET};
 
 #[tokio::test]
 async fn validate_token_accepts_a_live_access_token() {
@@ -39,14 +30,18 @@ async fn validate_token_refuses_bad_signature_expired_malformed_missing_and_wron
     let login = app.signed_in(&unique_email()).await;
     let access = login["access_token"].as_str().unwrap();
 
-    let resigned = forge(claims(access), "another-secret-of-at-least-32-bytes!!");
+    let resigned = forge(
+        &default_header(),
+        &claims(access),
+        "another-secret-of-at-least-32-bytes!!",
+    );
     app.validate(&resigned)
         .await
         .assert_error(401, "INVALID_TOKEN");
 
     let mut expired = claims(access);
     expired["exp"] = json!(chrono::Utc::now().timestamp() - 31);
-    app.validate(&forge(expired, SECRET))
+    app.validate(&forge(&default_header(), &expired, SECRET))
         .await
         .assert_error(401, "EXPIRED_TOKEN");
 

@@ -1,31 +1,12 @@
 //! The verifier on its own: forward-auth and validate-token, with tokens signed by the same
 //! keys the issuer uses.
 
-use common::jwt::{AccessClaims, TokenType};
 use serde_json::json;
-use uuid::Uuid;
 
-use crate::harness::{codec, spawn_issuer, unique_email, PASSWORD, SECRET};
+use crate::harness::{
+    access_claims as claims, sign_access as sign, spawn_issuer, unique_email, PASSWORD, SECRET,
+};
 use crate::services::{spawn_verifier, spawn_verifier_with};
-
-fn claims(email_verified: bool) -> AccessClaims {
-    let now = chrono::Utc::now().timestamp();
-    AccessClaims {
-        iss: "auth-service".into(),
-        sub: Uuid::new_v4(),
-        email: unique_email(),
-        email_verified,
-        typ: TokenType::Access,
-        sid: Uuid::new_v4(),
-        jti: Uuid::new_v4(),
-        iat: now,
-        exp: now + 3600,
-    }
-}
-
-fn sign(claims: &AccessClaims) -> String {
-    codec().sign_access(claims).unwrap()
-}
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
