@@ -33,15 +33,7 @@ async fn deleting_the_account_revokes_everything_frees_the_email_and_counts_a_wr
     )
     .await;
     wrong.assert_error(401, "INVALID_CREDENTIALS");
-    let failures: i32 = app
-        .db
-        .query_one(
-            "SELECT failures FROM login_failures WHERE email = $1",
-            &[&email],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let failures = app.login_failures(&email).await;
     assert_eq!(failures, 1, "a wrong password counts like a failed login");
     assert_eq!(count(&app, "SELECT count(*) FROM users").await, 1);
     assert_eq!(revocations(&app).await, []);

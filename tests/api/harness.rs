@@ -360,6 +360,18 @@ impl TestIssuer {
     }
 
     /// Outbox rows not yet published.
+    /// The failed-login count the lockout keeps for `email`; 0 when it keeps none.
+    pub async fn login_failures(&self, email: &str) -> i32 {
+        self.db
+            .query_opt(
+                "SELECT failures FROM login_failures WHERE email = $1",
+                &[&email],
+            )
+            .await
+            .unwrap_or_else(|err| panic!("login_failures: {err}"))
+            .map_or(0, |row| row.get(0))
+    }
+
     pub async fn unsent_events(&self) -> i64 {
         self.db
             .query_one(

@@ -46,10 +46,6 @@ async fn stack() -> Stack {
     }
 }
 
-fn header() -> Value {
-    default_header()
-}
-
 fn forge(header: &Value, claims: &Value) -> String {
     harness::forge(header, claims, SECRET)
 }
@@ -105,7 +101,7 @@ fn positional_claims(base: &Value) -> String {
 }
 
 fn header_with(field: &str, value: Value) -> Value {
-    let mut header = header();
+    let mut header = default_header();
     header[field] = value;
     header
 }
@@ -210,7 +206,10 @@ fn hostile_cases(stack: &Stack) -> Vec<(&'static str, String, &'static str)> {
         URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#)
     );
     let jwk = json!({"kty": "oct", "k": URL_SAFE_NO_PAD.encode(ANOTHER_DEPLOYMENT)});
-    let tokens_with_padding = forge(&header(), &with(base, "note", json!("~~~~~~~~~?????????")));
+    let tokens_with_padding = forge(
+        &default_header(),
+        &with(base, "note", json!("~~~~~~~~~?????????")),
+    );
     let std_alphabet = {
         let mut parts = tokens_with_padding.split('.');
         let (h, p, s) = (
@@ -221,7 +220,7 @@ fn hostile_cases(stack: &Stack) -> Vec<(&'static str, String, &'static str)> {
         format!("{h}.{}.{s}", p.replace('-', "+").replace('_', "/"))
     };
     let oversized = forge(
-        &header(),
+        &default_header(),
         &with(base, "padding", json!("x".repeat(8 * 1024))),
     );
     const INVALID: &str = "INVALID_TOKEN";
@@ -348,43 +347,62 @@ fn hostile_cases(stack: &Stack) -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "claims an array in field order",
-            forge_text(&header().to_string(), positional_claims(base).as_bytes()),
+            forge_text(
+                &default_header().to_string(),
+                positional_claims(base).as_bytes(),
+            ),
             INVALID,
         ),
         // Required and typed claims.
-        ("no exp", forge(&header(), &without(base, "exp")), INVALID),
-        ("no iss", forge(&header(), &without(base, "iss")), INVALID),
-        ("no sub", forge(&header(), &without(base, "sub")), INVALID),
-        ("no typ", forge(&header(), &without(base, "typ")), INVALID),
+        (
+            "no exp",
+            forge(&default_header(), &without(base, "exp")),
+            INVALID,
+        ),
+        (
+            "no iss",
+            forge(&default_header(), &without(base, "iss")),
+            INVALID,
+        ),
+        (
+            "no sub",
+            forge(&default_header(), &without(base, "sub")),
+            INVALID,
+        ),
+        (
+            "no typ",
+            forge(&default_header(), &without(base, "typ")),
+            INVALID,
+        ),
         (
             "wrong iss",
-            forge(&header(), &with(base, "iss", json!("someone-else"))),
+            forge(&default_header(), &with(base, "iss", json!("someone-else"))),
             INVALID,
         ),
         (
             "aud present",
-            forge(&header(), &with(base, "aud", json!("auth-service"))),
+            forge(&default_header(), &with(base, "aud", json!("auth-service"))),
             INVALID,
         ),
         (
             "typ ACCESS",
-            forge(&header(), &with(base, "typ", json!("ACCESS"))),
+            forge(&default_header(), &with(base, "typ", json!("ACCESS"))),
             INVALID,
         ),
         (
             "sub not a uuid",
-            forge(&header(), &with(base, "sub", json!("admin"))),
+            forge(&default_header(), &with(base, "sub", json!("admin"))),
             INVALID,
         ),
         (
             "exp a string",
-            forge(&header(), &with(base, "exp", json!("4102444800"))),
+            forge(&default_header(), &with(base, "exp", json!("4102444800"))),
             INVALID,
         ),
         (
             "exp a float",
             forge_text(
-                &header().to_string(),
+                &default_header().to_string(),
                 &with_raw(base, "exp", "4102444800.5"),
             ),
             INVALID,
@@ -392,7 +410,7 @@ fn hostile_cases(stack: &Stack) -> Vec<(&'static str, String, &'static str)> {
         (
             "exp a whole float",
             forge_text(
-                &header().to_string(),
+                &default_header().to_string(),
                 &with_raw(base, "exp", "4102444800.0"),
             ),
             INVALID,
@@ -400,52 +418,55 @@ fn hostile_cases(stack: &Stack) -> Vec<(&'static str, String, &'static str)> {
         (
             "exp beyond i64",
             forge_text(
-                &header().to_string(),
+                &default_header().to_string(),
                 &with_raw(base, "exp", "99999999999999999999"),
             ),
             INVALID,
         ),
         (
             "exp in year 10000",
-            forge(&header(), &with(base, "exp", json!(253_402_300_800_i64))),
+            forge(
+                &default_header(),
+                &with(base, "exp", json!(253_402_300_800_i64)),
+            ),
             INVALID,
         ),
         (
             "exp i64::MAX",
-            forge(&header(), &with(base, "exp", json!(i64::MAX))),
+            forge(&default_header(), &with(base, "exp", json!(i64::MAX))),
             INVALID,
         ),
         (
             "nbf a string",
-            forge(&header(), &with(base, "nbf", json!("0"))),
+            forge(&default_header(), &with(base, "nbf", json!("0"))),
             INVALID,
         ),
         (
             "iat negative",
-            forge(&header(), &with(base, "iat", json!(-1))),
+            forge(&default_header(), &with(base, "iat", json!(-1))),
             INVALID,
         ),
         (
             "iat null",
-            forge(&header(), &with(base, "iat", Value::Null)),
+            forge(&default_header(), &with(base, "iat", Value::Null)),
             INVALID,
         ),
         (
             "exp twice",
             forge_text(
-                &header().to_string(),
+                &default_header().to_string(),
                 format!("{{\"exp\":1,{}", &base.to_string()[1..]).as_bytes(),
             ),
             INVALID,
         ),
         (
             "payload not UTF-8",
-            forge_text(&header().to_string(), b"{\"iss\":\"\xff\xfe\"}"),
+            forge_text(&default_header().to_string(), b"{\"iss\":\"\xff\xfe\"}"),
             INVALID,
         ),
         (
             "payload not JSON",
-            forge_text(&header().to_string(), b"not json"),
+            forge_text(&default_header().to_string(), b"not json"),
             INVALID,
         ),
         // Shape and encoding.
@@ -483,7 +504,7 @@ fn hostile_cases(stack: &Stack) -> Vec<(&'static str, String, &'static str)> {
         // Right shape, wrong token.
         (
             "another deployment's key",
-            sign_raw(&header(), base, ANOTHER_DEPLOYMENT.as_bytes()).unwrap_or_default(),
+            sign_raw(&default_header(), base, ANOTHER_DEPLOYMENT.as_bytes()).unwrap_or_default(),
             INVALID,
         ),
         ("refresh token as access", stack.refresh.clone(), INVALID),
@@ -542,7 +563,10 @@ async fn exp_and_nbf_hold_at_exactly_the_leeway_and_one_second_either_side() {
     ];
     for (claim, offset, status, code) in cases {
         let seen = within_one_second(|now| {
-            let token = forge(&header(), &with(&stack.base, claim, json!(now + offset)));
+            let token = forge(
+                &default_header(),
+                &with(&stack.base, claim, json!(now + offset)),
+            );
             let stack = &stack;
             async move { everywhere(stack, &token).await }
         })

@@ -80,17 +80,6 @@ async fn known_addresses(app: &TestIssuer) -> Vec<(String, String, f64)> {
         .collect()
 }
 
-async fn failures(app: &TestIssuer, email: &str) -> i32 {
-    app.db
-        .query_opt(
-            "SELECT failures FROM login_failures WHERE email = $1",
-            &[&email],
-        )
-        .await
-        .unwrap()
-        .map_or(0, |row| row.get(0))
-}
-
 #[track_caller]
 fn assert_locked(reply: &Reply, max_wait: u64) {
     reply.assert_error(429, "RATE_LIMITED");
@@ -331,7 +320,7 @@ async fn an_address_the_user_logged_in_from_is_not_locked_out_by_failures_elsewh
     login_from(&app, USER_ADDRESS, &email, WRONG)
         .await
         .assert_error(401, "INVALID_CREDENTIALS");
-    assert_eq!(failures(&app, &email).await, 1);
+    assert_eq!(app.login_failures(&email).await, 1);
     // The user's login did not lift the lock for the others.
     assert_locked(
         &login_from(&app, ATTACKER_ADDRESS, &email, PASSWORD).await,

@@ -569,15 +569,7 @@ async fn a_change_keeps_the_callers_session_and_revokes_the_others() {
 
     let wrong = change(&app, Some(&access(&caller)), "Wrong-Horse-1", NEW_PASSWORD).await;
     wrong.assert_error(401, "INVALID_CREDENTIALS");
-    let failures: i32 = app
-        .db
-        .query_one(
-            "SELECT failures FROM login_failures WHERE email = $1",
-            &[&email],
-        )
-        .await
-        .unwrap_or_else(|err| panic!("login_failures: {err}"))
-        .get(0);
+    let failures = app.login_failures(&email).await;
     assert_eq!(
         failures, 1,
         "a wrong current password counts as a failed login"

@@ -57,17 +57,6 @@ fn assert_limited(reply: &Reply, max_wait: u64) {
     assert!((1..=max_wait).contains(&wait), "Retry-After {wait}");
 }
 
-async fn failures(app: &TestIssuer, email: &str) -> i32 {
-    app.db
-        .query_opt(
-            "SELECT failures FROM login_failures WHERE email = $1",
-            &[&email],
-        )
-        .await
-        .unwrap()
-        .map_or(0, |row| row.get(0))
-}
-
 async fn users(app: &TestIssuer) -> i64 {
     app.db
         .query_one("SELECT count(*) FROM users", &[])
@@ -95,7 +84,7 @@ async fn login_per_address_refuses_past_the_limit_before_any_other_work() {
         assert_limited(&reply, 20);
     }
     // The refused attempts were not even counted as failures: no password check, no database.
-    assert_eq!(failures(&app, &email).await, 3);
+    assert_eq!(app.login_failures(&email).await, 3);
 
     // Another address is not affected, and the account still works from there.
     app.post_from("203.0.113.2", LOGIN, login_body(&email, PASSWORD))

@@ -99,30 +99,7 @@ pub async fn disable(
     email: &Email,
     now: DateTime<Utc>,
 ) -> Result<Option<Switched>, DbError> {
-    let mut client = db::client(pool).await?;
-    let tx = client.transaction().await?;
-    let Some(user) = db::users::find_by_email_for_update(&tx, email.as_str()).await? else {
-        return Ok(None);
-    };
-    let changed = db::users::set_disabled(&tx, user.id, Some(now), now).await?;
-    let revoked_sessions = revocation::revoke_user_sessions(
-        &tx,
-        user.id,
-        None,
-        now,
-        RevocationReason::AccountDisabled,
-    )
-    .await?;
-    if changed {
-        db::outbox::insert(&tx, &Event::of(now, &UserDisabled(user_ref(&user)))).await?;
-    }
-    tx.commit().await?;
-    Ok(Some(Switched {
-        user_id: user.id,
-        email: user.email,
-        changed,
-        revoked_sessions,
-    }))
+    switch(pool, email, now, true).await
 }
 
 /// `issuer users enable EMAIL`: the account may log in again (`user.enabled` when it was
@@ -132,21 +109,41 @@ pub async fn enable(
     email: &Email,
     now: DateTime<Utc>,
 ) -> Result<Option<Switched>, DbError> {
+    switch(pool, email, now, false).await
+}
+
+/// Disables or enables the account under its row lock; the event only when it changed.
+async fn switch(
+    pool: &Pool,
+    email: &Email,
+    now: DateTime<Utc>,
+    disable: bool,
+) -> Result<Option<Switched>, DbError> {
     let mut client = db::client(pool).await?;
     let tx = client.transaction().await?;
     let Some(user) = db::users::find_by_email_for_update(&tx, email.as_str()).await? else {
         return Ok(None);
     };
-    let changed = db::users::set_disabled(&tx, user.id, None, now).await?;
+    let changed = db::users::set_disabled(&tx, user.id, disable.then_some(now), now).await?;
+    let revoked_sessions = if disable {
+        let reason = RevocationReason::AccountDisabled;
+        revocation::revoke_user_sessions(&tx, user.id, None, now, reason).await?
+    } else {
+        0
+    };
     if changed {
-        db::outbox::insert(&tx, &Event::of(now, &UserEnabled(user_ref(&user)))).await?;
+        let event = match disable {
+            true => Event::of(now, &UserDisabled(user_ref(&user))),
+            false => Event::of(now, &UserEnabled(user_ref(&user))),
+        };
+        db::outbox::insert(&tx, &event).await?;
     }
     tx.commit().await?;
     Ok(Some(Switched {
         user_id: user.id,
         email: user.email,
         changed,
-        revoked_sessions: 0,
+        revoked_sessions,
     }))
 }
 
