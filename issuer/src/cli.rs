@@ -78,12 +78,9 @@ pub async fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     }
-    let config = match IssuerConfig::from_env() {
+    let config = match load_config() {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("{err}");
-            return ExitCode::from(EX_USAGE);
-        }
+        Err(code) => return code,
     };
     if command == "check-config" {
         return cli::report_config(summary(&config));
@@ -106,6 +103,15 @@ pub async fn run(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The configuration from the environment, or the one line naming the bad variable and the
+/// usage exit code.
+pub fn load_config() -> Result<IssuerConfig, ExitCode> {
+    IssuerConfig::from_env().map_err(|err| {
+        eprintln!("{err}");
+        ExitCode::from(EX_USAGE)
+    })
 }
 
 /// What `check-config` prints after `configuration OK`: every setting that matters to an

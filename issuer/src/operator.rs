@@ -9,7 +9,6 @@ use common::cli::EX_USAGE;
 use common::clock::Clock;
 
 use crate::auth::{account, sessions, Email};
-use crate::config::IssuerConfig;
 use crate::db::{self, DbError};
 
 /// The usage line of the operator commands.
@@ -85,12 +84,9 @@ pub async fn run(parsed: Result<(Action, Email), String>) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    let config = match IssuerConfig::from_env() {
+    let config = match crate::cli::load_config() {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("{err}");
-            return ExitCode::from(EX_USAGE);
-        }
+        Err(code) => return code,
     };
     let result = async {
         let postgres = config.postgres()?;

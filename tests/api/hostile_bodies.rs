@@ -494,8 +494,12 @@ async fn a_60_kib_body_of_unknown_keys_is_refused_at_its_first_key() {
     let body = many_unknown_keys(first);
     assert!(body.len() > 60_000 && body.len() < 65_536, "{}", body.len());
 
+    let mut replies = Vec::new();
     for path in [LOGIN, REGISTER, RESEND] {
-        let reply = issuer.post_raw(path, JSON, body.clone()).await;
+        replies.push((path, issuer.post_raw(path, JSON, body.clone()).await));
+    }
+    replies.push((VALIDATE, verifier.post_raw(VALIDATE, JSON, body).await));
+    for (path, reply) in replies {
         let case = case(
             "60 KiB of unknown keys",
             path,
@@ -510,20 +514,6 @@ async fn a_60_kib_body_of_unknown_keys_is_refused_at_its_first_key() {
             "is not a known field"
         );
     }
-    let reply = verifier.post_raw(VALIDATE, JSON, body).await;
-    let case = case(
-        "60 KiB of unknown keys",
-        VALIDATE,
-        Vec::new(),
-        400,
-        "VALIDATION_ERROR",
-        Some(first),
-    );
-    assert_case(&case, &reply);
-    assert_eq!(
-        reply.body["error"]["details"]["issue"],
-        "is not a known field"
-    );
 
     assert_healthy(&issuer).await;
     assert_answers_health(health(verifier.addr).await, "verifier");
