@@ -121,15 +121,12 @@ async fn everywhere(stack: &Stack, token: &str) -> Vec<(&'static str, u16, Strin
         reply.status,
         reply.code().to_owned(),
     ));
-    let response = verifier
-        .http
-        .post(verifier.url("/api/v1/auth/validate-token"))
-        .json(&json!({"token": token}))
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("verifier validate-token: {err}"));
-    let (status, code) = status_and_code(response).await;
-    seen.push(("verifier validate-token", status, code));
+    let reply = verifier.validate(token).await;
+    seen.push((
+        "verifier validate-token",
+        reply.status,
+        reply.code().to_owned(),
+    ));
 
     // A header can only carry visible ASCII; other tokens are covered by the bodies above.
     let bearer = format!("Bearer {token}");

@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use common::jwt::{AccessClaims, TokenType};
+use common::jwt::AccessClaims;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::harness::{
-    codec, eventually, spawn_issuer, spawn_issuer_at, spawn_issuer_with, unique_email, Reply,
-    TcpProxy, TestNats, PASSWORD,
+    access_claims, eventually, sign_access, spawn_issuer, spawn_issuer_at, spawn_issuer_with,
+    unique_email, Reply, TcpProxy, TestNats, PASSWORD,
 };
 use crate::services::{
     spawn_later_verifier_with, spawn_unready_verifier_with, spawn_verifier_with, TestVerifier,
@@ -23,21 +23,10 @@ const PREFIX: &str = "ready";
 
 /// An access token of session `sid`, valid for an hour.
 fn token(sid: Uuid) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let claims = AccessClaims {
-        iss: "auth-service".into(),
-        sub: Uuid::new_v4(),
-        email: unique_email(),
-        email_verified: true,
-        typ: TokenType::Access,
+    sign_access(&AccessClaims {
         sid,
-        jti: Uuid::new_v4(),
-        iat: now,
-        exp: now + 3600,
-    };
-    codec()
-        .sign_access(&claims)
-        .unwrap_or_else(|err| panic!("sign: {err}"))
+        ..access_claims(true)
+    })
 }
 
 /// A `session.revoked` event as the issuer writes it, for `sid`, its tokens living
@@ -91,17 +80,6 @@ async fn replayed(payloads: &[Vec<u8>]) -> (TestNats, TestVerifier) {
     publish(&nats, payloads).await;
     let verifier = spawn_verifier_with(follows(&nats)).await;
     (nats, verifier)
-}
-
-async fn validate(verifier: &TestVerifier, token: &str) -> Reply {
-    let response = verifier
-        .http
-        .post(verifier.url("/api/v1/auth/validate-token"))
-        .json(&json!({"token": token}))
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("validate-token: {err}"));
-    Reply::read(response).await
 }
 
 async fn forward_auth(verifier: &TestVerifier, token: &str) -> Reply {
@@ -170,7 +148,7 @@ async fn a_verifier_without_nats_is_live_but_not_ready_refuses_every_token_and_b
     // Fail closed: the revoked session and the good one get the same 503.
     for sid in [revoked_sid, kept_sid] {
         assert_not_ready_refusal(&forward_auth(&verifier, &token(sid)).await);
-        assert_not_ready_refusal(&validate(&verifier, &token(sid)).await);
+        assert_not_ready_refusal(&verifier.validate(&token(sid)).await);
     }
     assert_not_ready_refusal(&Reply::read(verifier.forward_auth("", &[]).await).await);
 
@@ -187,9 +165,10 @@ async fn a_verifier_without_nats_is_live_but_not_ready_refuses_every_token_and_b
         forward_auth(&verifier, &token(revoked_sid)).await.status,
         401
     );
-    assert_eq!(validate(&verifier, &token(revoked_sid)).await.status, 401);
+    assert_eq!(verifier.validate(&token(revoked_sid)).await.status, 401);
     assert_eq!(forward_auth(&verifier, &token(kept_sid)).await.status, 200);
-    validate(&verifier, &token(kept_sid))
+    verifier
+        .validate(&token(kept_sid))
         .await
         .assert_success(200);
 

@@ -105,6 +105,18 @@ impl TestVerifier {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// `POST /api/v1/auth/validate-token` with `token`.
+    pub async fn validate(&self, token: &str) -> Reply {
+        let response = self
+            .http
+            .post(self.url("/api/v1/auth/validate-token"))
+            .json(&json!({"token": token}))
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("verifier validate-token: {err}"));
+        Reply::read(response).await
+    }
+
     /// The body of `GET /health`.
     pub async fn health(&self) -> serde_json::Value {
         let response = self.http.get(self.url("/health")).send().await;
