@@ -109,6 +109,7 @@ impl Logged {
         exited
     }
 
+    /// Kills the process (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
