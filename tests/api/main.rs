@@ -45,3 +45,4 @@ mod tls;
 mod tls_connection_cap;
 mod verifier;
 mod verify_email;
+mod web_pages;

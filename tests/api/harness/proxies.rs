@@ -2,7 +2,7 @@
 //! docs/DEPLOYMENT.md tells operators to.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -82,14 +82,33 @@ impl Proxy {
         let config = caddy_config(&verifier.to_string(), &upstream.to_string(), port);
         let path = dir.join("Caddyfile");
         std::fs::write(&path, config).unwrap_or_else(|err| panic!("Caddyfile: {err}"));
+        Proxy::run_caddy(dir, &path, port, &[]).await
+    }
+
+    /// Caddy running `examples/web/Caddyfile`, the one compose runs: the pages the emails'
+    /// links open, with `/api/*` passed to `issuer` on the same origin.
+    pub async fn web_pages(issuer: SocketAddr) -> Proxy {
+        let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web");
+        let port = free_port();
+        let env = [
+            ("WEB_PORT", port.to_string()),
+            ("ISSUER_UPSTREAM", issuer.to_string()),
+            ("WEB_ROOT", web.join("site").display().to_string()),
+        ];
+        Proxy::run_caddy(private_dir("web"), &web.join("Caddyfile"), port, &env).await
+    }
+
+    /// Caddy with `config` and `env`, its state and log in `dir`, listening on `port`.
+    async fn run_caddy(dir: PathBuf, config: &Path, port: u16, env: &[(&str, String)]) -> Proxy {
         let log =
             std::fs::File::create(dir.join("proxy.log")).unwrap_or_else(|err| panic!("log: {err}"));
         let child = Command::new("caddy")
             .args(["run", "--adapter", "caddyfile", "--config"])
-            .arg(&path)
+            .arg(config)
             .env("HOME", &dir)
             .env("XDG_DATA_HOME", &dir)
             .env("XDG_CONFIG_HOME", &dir)
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
