@@ -286,6 +286,8 @@ pub struct CommonConfig {
     pub tls: Option<crate::limits::TlsFiles>,
     /// How long in-flight requests may run after SIGTERM before connections are closed.
     pub shutdown_grace: Duration,
+    /// Span export over OTLP; `None` (the default) exports nothing.
+    pub traces: Option<crate::telemetry::TraceExport>,
 }
 
 impl CommonConfig {
@@ -346,6 +348,7 @@ impl CommonConfig {
                 30,
                 0..=3600,
             )?),
+            traces: crate::telemetry::trace_export(env)?,
         })
     }
 }

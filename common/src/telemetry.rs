@@ -1,9 +1,21 @@
-//! Logging set-up: one `tracing` subscriber for the process.
+//! Logging and tracing set-up: one `tracing` subscriber for the process, which also exports
+//! spans over OTLP when an `OTEL_EXPORTER_OTLP_*ENDPOINT` is set ([`export`]), and the W3C
+//! trace context carried in and out of the services ([`trace_context`]).
+
+mod export;
+pub mod trace_context;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::{ConfigError, Env, Var};
+
+pub use export::{ExportSetupError, Sampler, TraceExport, Tracing};
 
 /// How log lines are written to stdout (`LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +69,48 @@ pub fn init_with_format(filter: &str, format: LogFormat) {
     };
 }
 
+/// [`init_with_format`], plus the OTLP span export when `traces` asks for it; `service` names
+/// the process in traces when `OTEL_SERVICE_NAME` is unset. Without `traces` this is exactly
+/// [`init_with_format`]: no layer, no exporter, no thread. The returned [`Tracing`] flushes the
+/// spans still queued when the service stops.
+pub fn init_with_traces(
+    filter: &str,
+    format: LogFormat,
+    traces: Option<&TraceExport>,
+    service: &str,
+) -> Result<Tracing, ExportSetupError> {
+    let Some(traces) = traces else {
+        init_with_format(filter, format);
+        return Ok(Tracing::off());
+    };
+    let env_filter =
+        EnvFilter::try_new(capped_filter(filter)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let lines = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .json()
+            .with_ansi(false)
+            .with_current_span(true)
+            .with_span_list(true)
+            .boxed(),
+    };
+    let (tracing, spans) = export::start(traces, service)?;
+    // Each layer has its own filter: LOG_LEVEL governs the log lines only, and spans are
+    // exported from our own crates at `info` whatever it says.
+    let installed = tracing_subscriber::registry()
+        .with(lines.with_filter(env_filter))
+        .with(spans.with_filter(export::span_filter()))
+        .try_init();
+    if installed.is_ok() {
+        trace_context::set_exporting();
+    }
+    Ok(tracing)
+}
+
 /// Checks a filter string so a bad LOG_LEVEL is a configuration error, not a silent default.
 pub fn is_valid_filter(filter: &str) -> bool {
     EnvFilter::try_new(filter).is_ok()
@@ -99,6 +153,138 @@ pub fn capped_filter(filter: &str) -> String {
         }
     }
     capped.join(",")
+}
+
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+pub const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+pub const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
+pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
+pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+
+/// Every variable [`trace_export`] reads: both services take these.
+pub const VARS: &[Var] = &[
+    Var::new(
+        OTEL_EXPORTER_OTLP_ENDPOINT,
+        "",
+        "OTLP/HTTP collector base URL; spans go to <it>/v1/traces. Unset: no traces",
+    ),
+    Var::new(
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+        "",
+        "full URL for spans; overrides OTEL_EXPORTER_OTLP_ENDPOINT",
+    ),
+    Var::new(
+        OTEL_EXPORTER_OTLP_PROTOCOL,
+        "http/protobuf",
+        "only http/protobuf is built in",
+    ),
+    Var::secret(
+        OTEL_EXPORTER_OTLP_HEADERS,
+        "",
+        "name=value,... sent with every export (e.g. an API key)",
+    ),
+    Var::new(
+        OTEL_EXPORTER_OTLP_TIMEOUT,
+        "10000",
+        "export request timeout, milliseconds (1-600000)",
+    ),
+    Var::new(
+        OTEL_SERVICE_NAME,
+        "(issuer or verifier)",
+        "service.name of the exported spans",
+    ),
+    Var::new(
+        OTEL_TRACES_SAMPLER,
+        "parentbased_always_on",
+        "always_on, always_off, traceidratio or parentbased_ of those",
+    ),
+    Var::new(
+        OTEL_TRACES_SAMPLER_ARG,
+        "1.0",
+        "the ratio (0-1) for the traceidratio samplers",
+    ),
+    Var::new(
+        OTEL_BSP_SCHEDULE_DELAY,
+        "5000",
+        "milliseconds between two exports of queued spans (1-600000)",
+    ),
+    Var::new(
+        OTEL_BSP_MAX_QUEUE_SIZE,
+        "2048",
+        "spans queued for export at most; past it, new spans are dropped",
+    ),
+];
+
+/// The span export the OTEL_* variables ask for: `None`, and nothing to pay, when neither
+/// endpoint is set. Every variable is read and checked either way, so a bad value is found at
+/// start whether or not traces are on.
+pub fn trace_export(env: &Env) -> Result<Option<TraceExport>, ConfigError> {
+    let endpoint = match (
+        env.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+        env.get(OTEL_EXPORTER_OTLP_ENDPOINT),
+    ) {
+        (Some(full), _) => Some(export::endpoint(
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+            &full,
+            "",
+        )?),
+        (None, Some(base)) => Some(export::endpoint(
+            OTEL_EXPORTER_OTLP_ENDPOINT,
+            &base,
+            "/v1/traces",
+        )?),
+        (None, None) => None,
+    };
+    let protocol = env.string_or(OTEL_EXPORTER_OTLP_PROTOCOL, "http/protobuf");
+    if protocol != "http/protobuf" {
+        return Err(ConfigError::new(
+            OTEL_EXPORTER_OTLP_PROTOCOL,
+            "must be http/protobuf (grpc and http/json are not built in)",
+        ));
+    }
+    let headers = export::headers(
+        OTEL_EXPORTER_OTLP_HEADERS,
+        env.get(OTEL_EXPORTER_OTLP_HEADERS),
+    )?;
+    let timeout = env.number_in(OTEL_EXPORTER_OTLP_TIMEOUT, 10_000, 1..=600_000)?;
+    let service_name = env
+        .get(OTEL_SERVICE_NAME)
+        .map(|name| name.trim().to_owned());
+    let ratio = env.parse_or(OTEL_TRACES_SAMPLER_ARG, 1.0_f64, "a number from 0 to 1")?;
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(ConfigError::new(
+            OTEL_TRACES_SAMPLER_ARG,
+            "must be a number from 0 to 1",
+        ));
+    }
+    let sampler = Sampler::parse(
+        &env.string_or(OTEL_TRACES_SAMPLER, "parentbased_always_on"),
+        ratio,
+    )
+    .ok_or_else(|| {
+        ConfigError::new(
+            OTEL_TRACES_SAMPLER,
+            "must be always_on, always_off, traceidratio, parentbased_always_on, \
+                 parentbased_always_off or parentbased_traceidratio",
+        )
+    })?;
+    let schedule_delay = env.number_in(OTEL_BSP_SCHEDULE_DELAY, 5_000, 1..=600_000)?;
+    let max_queue_size = env.number_in(OTEL_BSP_MAX_QUEUE_SIZE, 2_048, 1..=1_000_000)?;
+    Ok(endpoint.map(|endpoint| TraceExport {
+        endpoint,
+        headers,
+        timeout: Duration::from_millis(timeout),
+        service_name,
+        sampler,
+        schedule_delay: Duration::from_millis(schedule_delay),
+        // Bounded above by the range just checked.
+        max_queue_size: usize::try_from(max_queue_size).unwrap_or(2_048),
+    }))
 }
 
 #[cfg(test)]

@@ -46,6 +46,10 @@ pub fn help() -> String {
                 "Shared with the verifier (give both the same keys and SERVICE_NAME)",
                 common::config::VARS,
             ),
+            (
+                "Traces, both services (off unless an endpoint is set)",
+                common::telemetry::VARS,
+            ),
             ("Issuer only", crate::config::VARS),
         ],
     )
@@ -85,11 +89,24 @@ pub async fn run(args: &[String]) -> ExitCode {
     if command == "check-config" {
         return cli::report_config(summary(&config));
     }
-    common::telemetry::init_with_format(&config.common.log_level, config.common.log_format);
+    let traces = match common::telemetry::init_with_traces(
+        &config.common.log_level,
+        config.common.log_format,
+        config.common.traces.as_ref(),
+        "issuer",
+    ) {
+        Ok(traces) => traces,
+        Err(err) => {
+            eprintln!("issuer: {}", err);
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match command {
         "migrate" => migrate(&config).await,
         _ => serve(config).await,
     };
+    // After the drain: the spans of the last requests go out before the process ends.
+    traces.shutdown().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A setting found wrong only while starting (a TLS file): the same exit as check-config.

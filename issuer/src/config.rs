@@ -251,7 +251,7 @@ impl IssuerConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let lookup = common::config::with_secret_files(
             common::config::process_lookup()?,
-            &[common::config::VARS, VARS],
+            &[common::config::VARS, common::telemetry::VARS, VARS],
         )?;
         Self::from_lookup(&lookup)
     }
@@ -674,7 +674,11 @@ mod catalogue_tests {
     }
 
     fn catalogue() -> Vec<&'static Var> {
-        common::config::VARS.iter().chain(VARS).collect()
+        common::config::VARS
+            .iter()
+            .chain(common::telemetry::VARS)
+            .chain(VARS)
+            .collect()
     }
 
     #[test]

@@ -39,7 +39,11 @@ fn help_lists_every_command_and_every_variable_with_its_default() -> anyhow::Res
                 out.stdout
             );
         }
-        for var in common::config::VARS.iter().chain(issuer::config::VARS) {
+        for var in common::config::VARS
+            .iter()
+            .chain(common::telemetry::VARS)
+            .chain(issuer::config::VARS)
+        {
             let line = out
                 .stdout
                 .lines()

@@ -190,6 +190,7 @@ fn compose_sets_only_variables_the_services_read_and_the_same_keys_on_both() -> 
     let catalogue = |own: &[Var]| -> BTreeSet<&'static str> {
         common::config::VARS
             .iter()
+            .chain(common::telemetry::VARS)
             .chain(own)
             .map(|v| v.name)
             .collect()

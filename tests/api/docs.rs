@@ -223,6 +223,7 @@ fn the_configuration_document_names_exactly_the_variables_the_services_read() ->
 {
     let read_by_code: BTreeSet<String> = common::config::VARS
         .iter()
+        .chain(common::telemetry::VARS)
         .chain(issuer::config::VARS)
         .chain(verifier::config::VARS)
         .map(|var| var.name.to_owned())

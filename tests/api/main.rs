@@ -48,5 +48,6 @@ mod sessions;
 mod timing;
 mod tls;
 mod tls_connection_cap;
+mod traces;
 mod verifier;
 mod verify_email;

@@ -35,6 +35,10 @@ pub fn help() -> String {
                 "Shared with the issuer (give both the same keys and SERVICE_NAME)",
                 common::config::VARS,
             ),
+            (
+                "Traces, both services (off unless an endpoint is set)",
+                common::telemetry::VARS,
+            ),
             ("Verifier only", crate::config::VARS),
         ],
     )
@@ -74,14 +78,25 @@ pub async fn run(args: &[String]) -> ExitCode {
     if command == "check-config" {
         return cli::report_config(summary(&config));
     }
-    common::telemetry::init_with_format(&config.common.log_level, config.common.log_format);
+    let traces = match common::telemetry::init_with_traces(
+        &config.common.log_level,
+        config.common.log_format,
+        config.common.traces.as_ref(),
+        "verifier",
+    ) {
+        Ok(traces) => traces,
+        Err(err) => {
+            eprintln!("verifier: {}", err);
+            return ExitCode::FAILURE;
+        }
+    };
     tracing::info!(
         service = %config.common.service_name,
         version = %config.common.service_version,
         keys = ?config.common.tokens.keys,
         "verifier starting"
     );
-    match App::build(config).await {
+    let code = match App::build(config).await {
         Ok(app) => {
             app.run_until(common::shutdown::signal()).await;
             ExitCode::SUCCESS
@@ -90,7 +105,10 @@ pub async fn run(args: &[String]) -> ExitCode {
             eprintln!("verifier: {err:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // After the drain: the spans of the last requests go out before the process ends.
+    traces.shutdown().await;
+    code
 }
 
 /// What `check-config` prints after `configuration OK`; no key appears in it.

@@ -38,7 +38,7 @@ impl VerifierConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let lookup = common::config::with_secret_files(
             common::config::process_lookup()?,
-            &[common::config::VARS],
+            &[common::config::VARS, common::telemetry::VARS],
         )?;
         Self::from_lookup(&lookup)
     }
@@ -88,7 +88,11 @@ mod tests {
     }
 
     fn catalogue() -> Vec<&'static Var> {
-        common::config::VARS.iter().chain(VARS).collect()
+        common::config::VARS
+            .iter()
+            .chain(common::telemetry::VARS)
+            .chain(VARS)
+            .collect()
     }
 
     #[test]

@@ -34,7 +34,11 @@ fn help_lists_every_command_and_every_variable_with_its_default() -> anyhow::Res
             !out.stdout.contains("DATABASE_URL"),
             "the verifier has no database"
         );
-        for var in common::config::VARS.iter().chain(verifier::config::VARS) {
+        for var in common::config::VARS
+            .iter()
+            .chain(common::telemetry::VARS)
+            .chain(verifier::config::VARS)
+        {
             let line = out
                 .stdout
                 .lines()

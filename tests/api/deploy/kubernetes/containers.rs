@@ -36,7 +36,11 @@ fn readable(service: &str) -> BTreeSet<String> {
     } else {
         verifier::config::VARS
     };
-    let vars: Vec<&Var> = common::config::VARS.iter().chain(own).collect();
+    let vars: Vec<&Var> = common::config::VARS
+        .iter()
+        .chain(common::telemetry::VARS)
+        .chain(own)
+        .collect();
     let files = vars
         .iter()
         .filter(|v| v.secret)
