@@ -118,6 +118,15 @@ pub fn common_summary(config: &CommonConfig) -> Result<Vec<String>, ConfigError>
             "allowed origins: {}",
             list_or_none(config.allowed_origins.as_slice())
         ),
+        match &config.traces {
+            Some(traces) => format!(
+                "traces: OTLP/HTTP to {}, {} header(s), sampler {:?}",
+                traces.shown_endpoint(),
+                traces.headers.len(),
+                traces.sampler
+            ),
+            None => "traces: off".to_owned(),
+        },
         format!(
             "limits: header read {} s, body read {} s, keep-alive {} s, {} connections, \
              {} header bytes, {} headers, {} HTTP/2 streams",

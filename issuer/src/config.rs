@@ -720,7 +720,13 @@ mod catalogue_tests {
     #[test]
     fn the_secrets_are_marked_secret() {
         for var in catalogue() {
-            let secret = [JWT_SECRET_KEY, JWT_KEYS, DATABASE_URL].contains(&var.name);
+            let secret = [
+                JWT_SECRET_KEY,
+                JWT_KEYS,
+                DATABASE_URL,
+                common::telemetry::OTEL_EXPORTER_OTLP_HEADERS,
+            ]
+            .contains(&var.name);
             assert_eq!(var.secret, secret, "{}", var.name);
         }
     }
