@@ -446,3 +446,52 @@ async fn without_an_otlp_endpoint_events_carry_no_trace_headers_and_rows_no_cont
         .get::<_, i64>(0);
     assert_eq!(stored, 0);
 }
+
+#[tokio::test]
+async fn the_verifier_continues_the_callers_trace_under_its_own_service_name() {
+    let receiver = Receiver::start().await;
+    let endpoint = receiver.endpoint();
+    let binary = tokio::task::spawn_blocking(|| {
+        cargo_built(&["-p", "verifier", "--bin", "verifier"], "verifier")
+    })
+    .await
+    .unwrap_or_else(|err| panic!("build: {err}"));
+    let binary = binary.to_string_lossy().into_owned();
+    let env = [
+        ("JWT_SECRET_KEY", SECRET),
+        ("VERIFIER_ADDR", "127.0.0.1:0"),
+        // Nothing listens there: the verifier serves with NATS unreachable.
+        ("NATS_URL", "nats://127.0.0.1:9"),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            &format!("{endpoint}/v1/traces"),
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let (mut child, addr) = listening(&mut command(&binary, &env), "verifier listening")
+        .unwrap_or_else(|err| panic!("the verifier binary: {err}"));
+
+    let (trace_id, caller_span, traceparent) = caller();
+    let status = post(
+        addr,
+        "/api/v1/auth/validate-token",
+        &traceparent,
+        json!({"token": "not-a-token"}),
+    )
+    .await;
+    let spans = receiver.wait_for(&trace_id, &["request"]).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    // Without NATS it answers 503 (not ready); traced all the same.
+    assert!(matches!(status, 401 | 503), "{status}");
+    let request = spans
+        .iter()
+        .find(|s| s.name == "request")
+        .unwrap_or_else(|| panic!("no request span in {spans:#?}"));
+    assert_eq!(request.parent_span_id, caller_span, "{request:#?}");
+    assert_eq!(request.service, "verifier");
+    assert_eq!(
+        request.attributes.get("status").map(String::as_str),
+        Some(status.to_string().as_str())
+    );
+}
