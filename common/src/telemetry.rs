@@ -171,7 +171,7 @@ pub const VARS: &[Var] = &[
     Var::new(
         OTEL_EXPORTER_OTLP_ENDPOINT,
         "",
-        "OTLP/HTTP collector base URL; spans go to <it>/v1/traces. Unset: no traces",
+        "OTLP/HTTP collector base URL; spans go to <URL>/v1/traces. Unset: no traces",
     ),
     Var::new(
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
@@ -290,6 +290,50 @@ pub fn trace_export(env: &Env) -> Result<Option<TraceExport>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn export_of(vars: &[(&str, &str)]) -> Result<Option<TraceExport>, ConfigError> {
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |k: &str| map.get(k).cloned();
+        trace_export(&Env::new(&lookup))
+    }
+
+    #[test]
+    fn traces_are_off_without_an_endpoint_and_the_traces_endpoint_wins() -> Result<(), ConfigError>
+    {
+        assert_eq!(export_of(&[(OTEL_SERVICE_NAME, "x")])?, None);
+        let base = export_of(&[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318/")])?;
+        assert_eq!(
+            base.map(|e| e.endpoint).as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
+        let both = export_of(&[
+            (OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318"),
+            (
+                OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+                "https://traces.example/ingest",
+            ),
+            (OTEL_TRACES_SAMPLER, "parentbased_traceidratio"),
+            (OTEL_TRACES_SAMPLER_ARG, "0.25"),
+        ])?;
+        assert_eq!(
+            both.as_ref().map(|e| e.endpoint.as_str()),
+            Some("https://traces.example/ingest")
+        );
+        assert_eq!(
+            both.map(|e| e.sampler),
+            Some(Sampler::ParentBasedTraceIdRatio(0.25))
+        );
+        // A bad value is refused even with traces off.
+        let err = export_of(&[(OTEL_TRACES_SAMPLER, "sometimes")]).err();
+        assert_eq!(
+            err.map(|e| e.variable).as_deref(),
+            Some(OTEL_TRACES_SAMPLER)
+        );
+        Ok(())
+    }
 
     #[test]
     fn info_and_quieter_filters_are_left_alone() {

@@ -56,15 +56,15 @@ impl TraceExport {
     /// The endpoint as it may be printed: scheme, host, port and path; no user, no query.
     pub fn shown_endpoint(&self) -> String {
         match self.endpoint.parse::<http::Uri>() {
-            Ok(uri) => format!(
-                "{}://{}{}",
-                uri.scheme_str().unwrap_or("?"),
-                uri.host().unwrap_or("?"),
-                uri.port()
-                    .map(|port| format!(":{port}"))
-                    .unwrap_or_default()
-                    + uri.path()
-            ),
+            Ok(uri) => {
+                let port = uri.port().map(|p| format!(":{p}")).unwrap_or_default();
+                let scheme = uri.scheme_str().unwrap_or("?");
+                format!(
+                    "{scheme}://{}{port}{}",
+                    uri.host().unwrap_or("?"),
+                    uri.path()
+                )
+            }
             Err(_) => "(unreadable)".to_owned(),
         }
     }
