@@ -6,9 +6,8 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::process::Child;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -22,8 +21,11 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::binary::{command, database_url, listening, psql};
-use crate::built::cargo_built;
+use test_support::accounts::register_body;
+use test_support::binary::{command, listening};
+use test_support::database::{drop_database, unique_name};
+
+use crate::harness::binaries::{issuer_env, service_binary, start_service, Running};
 use crate::harness::{eventually, spawn_issuer, unique_email, NatsSettings, PASSWORD, SECRET};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -205,54 +207,27 @@ fn caller() -> (String, String, String) {
 /// The issuer binary with its own database and stream; killed (and its database dropped) on
 /// drop.
 struct Issuer {
-    child: Child,
-    addr: SocketAddr,
+    process: Running,
     database: String,
     nats: NatsSettings,
 }
 
 impl Drop for Issuer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        psql(
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database),
-        );
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
+        drop_database(&self.database);
     }
 }
 
 async fn start_issuer(otel: &[(&str, &str)]) -> Issuer {
-    let binary =
-        tokio::task::spawn_blocking(|| cargo_built(&["-p", "issuer", "--bin", "issuer"], "issuer"))
-            .await
-            .unwrap_or_else(|err| panic!("build: {err}"));
-    let binary = binary.to_string_lossy().into_owned();
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // Named as the harness names its databases, so that a stale one is swept.
-    let database = format!("t_{stamp}_{}", Uuid::new_v4().simple());
+    let binary = service_binary("issuer").await;
+    let database = unique_name();
     let nats = NatsSettings::unique();
-    let url = database_url(&database);
-    let mut env: Vec<(String, String)> = [
-        ("JWT_SECRET_KEY", SECRET),
-        ("ISSUER_ADDR", "127.0.0.1:0"),
-        ("ARGON2_MEMORY_KIB", "1024"),
-        ("ARGON2_ITERATIONS", "1"),
-        ("DATABASE_URL", url.as_str()),
-    ]
-    .iter()
-    .chain(otel)
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    env.extend(nats.env());
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (child, addr) = listening(&mut command(&binary, &env), "issuer listening")
-        .unwrap_or_else(|err| panic!("the issuer binary: {err}"));
+    let mut env = issuer_env(&database, &nats);
+    env.extend(otel.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     Issuer {
-        child,
-        addr,
+        process: start_service(&binary, "issuer", &env),
         database,
         nats,
     }
@@ -329,8 +304,14 @@ async fn a_traced_request_exports_its_request_database_and_hash_spans_and_its_ev
     let email = unique_email();
 
     let (trace_id, caller_span, traceparent) = caller();
-    let body = json!({"email": email, "password": PASSWORD, "password_confirmation": PASSWORD});
-    let status = post(issuer.addr, "/api/v1/auth/register", &traceparent, body).await;
+    let body = register_body(&email, PASSWORD);
+    let status = post(
+        issuer.process.addr,
+        "/api/v1/auth/register",
+        &traceparent,
+        body,
+    )
+    .await;
     assert_eq!(status, 201);
 
     let spans = receiver
@@ -402,7 +383,13 @@ async fn a_traced_request_exports_its_request_database_and_hash_spans_and_its_ev
     // A login is traced with its password verification.
     let (login_trace, _, traceparent) = caller();
     let body = json!({"email": email, "password": PASSWORD});
-    let status = post(issuer.addr, "/api/v1/auth/login", &traceparent, body).await;
+    let status = post(
+        issuer.process.addr,
+        "/api/v1/auth/login",
+        &traceparent,
+        body,
+    )
+    .await;
     assert!(matches!(status, 200 | 403), "login answered {status}");
     let spans = receiver
         .wait_for(
@@ -422,7 +409,7 @@ async fn without_an_otlp_endpoint_events_carry_no_trace_headers_and_rows_no_cont
     let issuer = spawn_issuer().await;
     let (_, _, traceparent) = caller();
     let email = unique_email();
-    let body = json!({"email": email, "password": PASSWORD, "password_confirmation": PASSWORD});
+    let body = register_body(&email, PASSWORD);
     let status = post(issuer.addr, "/api/v1/auth/register", &traceparent, body).await;
     assert_eq!(status, 201);
 
@@ -451,12 +438,7 @@ async fn without_an_otlp_endpoint_events_carry_no_trace_headers_and_rows_no_cont
 async fn the_verifier_continues_the_callers_trace_under_its_own_service_name() {
     let receiver = Receiver::start().await;
     let endpoint = receiver.endpoint();
-    let binary = tokio::task::spawn_blocking(|| {
-        cargo_built(&["-p", "verifier", "--bin", "verifier"], "verifier")
-    })
-    .await
-    .unwrap_or_else(|err| panic!("build: {err}"));
-    let binary = binary.to_string_lossy().into_owned();
+    let binary = service_binary("verifier").await;
     let env = [
         ("JWT_SECRET_KEY", SECRET),
         ("VERIFIER_ADDR", "127.0.0.1:0"),
