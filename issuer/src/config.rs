@@ -145,15 +145,14 @@ impl IssuerConfig {
         let env = Env::new(lookup);
         let common = CommonConfig::from_env(&env, env!("CARGO_PKG_VERSION"))?;
         let s = IssuerSettings::read(&env)?;
-        crate::db::tls::postgres(
-            s.database_url.expose_secret(),
-            s.database_ca_file.as_deref(),
-        )?;
+        // Trimmed, as every other text setting is (a secret is otherwise kept as given).
+        let database_url = SecretString::from(s.database_url.expose_secret().trim());
+        crate::db::tls::postgres(database_url.expose_secret(), s.database_ca_file.as_deref())?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(IssuerConfig {
             common,
             addr: s.addr,
-            database_url: s.database_url,
+            database_url,
             database_ca_file: s.database_ca_file,
             database_pool_size: s.database_pool_size,
             database_timeout: s.database_timeout,
