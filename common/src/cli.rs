@@ -30,8 +30,8 @@ pub trait Service: Sized {
     const VERSION: &'static str;
     /// What `serve` does, for the help.
     const SERVE: &'static str;
-    /// Its own settings, beyond [`crate::config::VARS`].
-    const VARS: &'static [Var];
+    /// Its own settings tables, beyond [`crate::config::VARS`] (a crate it uses may bring one).
+    const TABLES: &'static [&'static [Var]];
     /// Its commands beyond the shared ones: usage, then each with its meaning.
     const COMMANDS: &'static [(&'static str, &'static str)] = &[];
 
@@ -68,7 +68,7 @@ pub fn load<S: Service>() -> Result<S, ExitCode> {
 
 /// The environment and `.env`, with the secrets of both tables also read from `<NAME>_FILE`.
 fn lookup<S: Service>() -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
-    let tables = [crate::config::VARS, S::VARS];
+    let tables = [&[crate::config::VARS], S::TABLES].concat();
     settings::process_lookup().and_then(|lookup| settings::with_secret_files(lookup, &tables))
 }
 
@@ -154,7 +154,9 @@ pub fn help<S: Service>() -> String {
         "Shared by both services (give both the same keys and SERVICE_NAME)",
         crate::config::VARS,
     );
-    settings::help(&mut out, &format!("The {name}'s own"), S::VARS);
+    for vars in S::TABLES {
+        settings::help(&mut out, &format!("The {name}'s own"), vars);
+    }
     out
 }
 
@@ -175,9 +177,11 @@ fn check_config<S: Service>(config: &S) -> ExitCode {
     let lines = lines.map(|lines| [vec![signing], lines].concat());
     let table = lookup::<S>().map(|lookup| {
         let env = Env::new(&lookup);
-        [crate::config::VARS, S::VARS]
-            .map(|vars| settings::summary(&env, vars))
-            .concat()
+        let tables = [&[crate::config::VARS], S::TABLES].concat();
+        tables
+            .iter()
+            .flat_map(|vars| settings::summary(&env, vars))
+            .collect::<Vec<_>>()
     });
     match lines.and_then(|lines| Ok([table?, lines].concat())) {
         Ok(lines) => {

@@ -16,7 +16,7 @@ impl Service for IssuerConfig {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const SERVE: &'static str =
         "create and migrate the database, then run the service (the default)";
-    const VARS: &'static [common::settings::Var] = crate::config::VARS;
+    const TABLES: &'static [&'static [common::settings::Var]] = &[crate::config::VARS];
     const COMMANDS: &'static [(&'static str, &'static str)] = crate::operator::COMMANDS;
 
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

@@ -13,7 +13,7 @@ impl Service for VerifierConfig {
     const NAME: &'static str = "verifier";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const SERVE: &'static str = "run the service (the default)";
-    const VARS: &'static [common::settings::Var] = crate::config::VARS;
+    const TABLES: &'static [&'static [common::settings::Var]] = &[crate::config::VARS];
 
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         VerifierConfig::from_lookup(lookup)
