@@ -57,7 +57,8 @@ async fn main() -> Result<(), async_nats::Error> {
 
     // Tracing is set up only when an OTLP endpoint is set: without one, nothing is logged.
     let lookup = |name: &str| std::env::var(name).ok();
-    let traces = common::telemetry::trace_export(&common::config::Env::new(&lookup))?;
+    let shared = common::config::CommonSettings::read(&common::settings::Env::new(&lookup))?;
+    let traces = common::telemetry::trace_export(&shared)?;
     let _traces = match &traces {
         Some(traces) => Some(common::telemetry::init_with_traces(
             "info",

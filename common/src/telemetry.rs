@@ -6,14 +6,19 @@ mod export;
 pub mod trace_context;
 
 use std::str::FromStr;
-use std::time::Duration;
+
+use secrecy::ExposeSecret;
 
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{ConfigError, Env, Var};
+use crate::config::{
+    CommonSettings, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_SAMPLER,
+};
+use crate::settings::ConfigError;
 
 pub use export::{ExportSetupError, Sampler, TraceExport, Tracing};
 
@@ -155,141 +160,76 @@ pub fn capped_filter(filter: &str) -> String {
     capped.join(",")
 }
 
-pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-pub const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
-pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
-pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
-pub const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
-pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
-pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
-pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+/// The samplers `OTEL_TRACES_SAMPLER` accepts, as its error says them.
+const SAMPLERS: &str = "must be always_on, always_off, traceidratio, parentbased_always_on, \
+                        parentbased_always_off or parentbased_traceidratio";
 
-/// Every variable [`trace_export`] reads: both services take these.
-pub const VARS: &[Var] = &[
-    Var::new(
-        OTEL_EXPORTER_OTLP_ENDPOINT,
-        "",
-        "OTLP/HTTP collector base URL; spans go to <URL>/v1/traces. Unset: no traces",
-    ),
-    Var::new(
-        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-        "",
-        "full URL for spans; overrides OTEL_EXPORTER_OTLP_ENDPOINT",
-    ),
-    Var::new(
-        OTEL_EXPORTER_OTLP_PROTOCOL,
-        "http/protobuf",
-        "only http/protobuf is built in",
-    ),
-    Var::secret(
-        OTEL_EXPORTER_OTLP_HEADERS,
-        "",
-        "name=value,... sent with every export (e.g. an API key)",
-    ),
-    Var::new(
-        OTEL_EXPORTER_OTLP_TIMEOUT,
-        "10000",
-        "export request timeout, milliseconds (1-600000)",
-    ),
-    Var::new(
-        OTEL_SERVICE_NAME,
-        "(issuer or verifier)",
-        "service.name of the exported spans",
-    ),
-    Var::new(
-        OTEL_TRACES_SAMPLER,
-        "parentbased_always_on",
-        "always_on, always_off, traceidratio or parentbased_ of those",
-    ),
-    Var::new(
-        OTEL_TRACES_SAMPLER_ARG,
-        "1.0",
-        "the ratio (0-1) for the traceidratio samplers",
-    ),
-    Var::new(
-        OTEL_BSP_SCHEDULE_DELAY,
-        "5000",
-        "milliseconds between two exports of queued spans (1-600000)",
-    ),
-    Var::new(
-        OTEL_BSP_MAX_QUEUE_SIZE,
-        "2048",
-        "spans queued for export at most; past it, new spans are dropped",
-    ),
-];
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`: only `http/protobuf` is built in.
+pub fn http_protobuf_only(value: &str) -> Result<(), &'static str> {
+    match value {
+        "http/protobuf" => Ok(()),
+        _ => Err("must be http/protobuf (grpc and http/json are not built in)"),
+    }
+}
 
-/// The span export the OTEL_* variables ask for: `None`, and nothing to pay, when neither
-/// endpoint is set. Every variable is read and checked either way, so a bad value is found at
-/// start whether or not traces are on.
-pub fn trace_export(env: &Env) -> Result<Option<TraceExport>, ConfigError> {
-    let endpoint = match (
-        env.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
-        env.get(OTEL_EXPORTER_OTLP_ENDPOINT),
-    ) {
+/// `OTEL_TRACES_SAMPLER`: one of the samplers [`Sampler::parse`] knows, lower-cased.
+pub fn sampler_name(value: &str) -> Result<String, &'static str> {
+    match Sampler::parse(value, 1.0) {
+        Some(_) => Ok(value.to_ascii_lowercase()),
+        None => Err(SAMPLERS),
+    }
+}
+
+/// `OTEL_TRACES_SAMPLER_ARG`: a ratio from 0 to 1.
+pub fn sampler_ratio(value: &str) -> Result<f64, &'static str> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|ratio| (0.0..=1.0).contains(ratio))
+        .ok_or("must be a number from 0 to 1")
+}
+
+/// The span export the `OTEL_*` rows of the shared settings ask for: `None`, and nothing to
+/// pay, when neither endpoint is set. Every row is read and checked either way, so a bad value
+/// is found at start whether or not traces are on.
+pub fn trace_export(s: &CommonSettings) -> Result<Option<TraceExport>, ConfigError> {
+    let endpoint = match (&s.otlp_traces_endpoint, &s.otlp_endpoint) {
         (Some(full), _) => Some(export::endpoint(
             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-            &full,
+            full,
             "",
         )?),
         (None, Some(base)) => Some(export::endpoint(
             OTEL_EXPORTER_OTLP_ENDPOINT,
-            &base,
+            base,
             "/v1/traces",
         )?),
         (None, None) => None,
     };
-    let protocol = env.string_or(OTEL_EXPORTER_OTLP_PROTOCOL, "http/protobuf");
-    if protocol != "http/protobuf" {
-        return Err(ConfigError::new(
-            OTEL_EXPORTER_OTLP_PROTOCOL,
-            "must be http/protobuf (grpc and http/json are not built in)",
-        ));
-    }
     let headers = export::headers(
         OTEL_EXPORTER_OTLP_HEADERS,
-        env.get(OTEL_EXPORTER_OTLP_HEADERS),
+        s.otlp_headers
+            .as_ref()
+            .map(|headers| headers.expose_secret().to_owned()),
     )?;
-    let timeout = env.number_in(OTEL_EXPORTER_OTLP_TIMEOUT, 10_000, 1..=600_000)?;
-    let service_name = env
-        .get(OTEL_SERVICE_NAME)
-        .map(|name| name.trim().to_owned());
-    let ratio = env.parse_or(OTEL_TRACES_SAMPLER_ARG, 1.0_f64, "a number from 0 to 1")?;
-    if !(0.0..=1.0).contains(&ratio) {
-        return Err(ConfigError::new(
-            OTEL_TRACES_SAMPLER_ARG,
-            "must be a number from 0 to 1",
-        ));
-    }
-    let sampler = Sampler::parse(
-        &env.string_or(OTEL_TRACES_SAMPLER, "parentbased_always_on"),
-        ratio,
-    )
-    .ok_or_else(|| {
-        ConfigError::new(
-            OTEL_TRACES_SAMPLER,
-            "must be always_on, always_off, traceidratio, parentbased_always_on, \
-                 parentbased_always_off or parentbased_traceidratio",
-        )
-    })?;
-    let schedule_delay = env.number_in(OTEL_BSP_SCHEDULE_DELAY, 5_000, 1..=600_000)?;
-    let max_queue_size = env.number_in(OTEL_BSP_MAX_QUEUE_SIZE, 2_048, 1..=1_000_000)?;
+    let sampler = Sampler::parse(&s.traces_sampler, s.traces_sampler_arg)
+        .ok_or_else(|| ConfigError::new(OTEL_TRACES_SAMPLER, SAMPLERS))?;
     Ok(endpoint.map(|endpoint| TraceExport {
         endpoint,
         headers,
-        timeout: Duration::from_millis(timeout),
-        service_name,
+        timeout: s.otlp_timeout,
+        service_name: s.otel_service_name.clone(),
         sampler,
-        schedule_delay: Duration::from_millis(schedule_delay),
-        // Bounded above by the range just checked.
-        max_queue_size: usize::try_from(max_queue_size).unwrap_or(2_048),
+        schedule_delay: s.bsp_schedule_delay,
+        max_queue_size: s.bsp_max_queue_size,
     }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG};
+    use crate::settings::Env;
 
     fn export_of(vars: &[(&str, &str)]) -> Result<Option<TraceExport>, ConfigError> {
         let map: std::collections::HashMap<String, String> = vars
@@ -297,7 +237,7 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let lookup = move |k: &str| map.get(k).cloned();
-        trace_export(&Env::new(&lookup))
+        trace_export(&CommonSettings::read(&Env::new(&lookup))?)
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The OTLP span pipeline: the settings [`super::trace_export`] reads, checked, and the
-//! tracer provider, batch processor and exporter built from them.
+//! The OTLP span pipeline: the settings [`super::trace_export`] builds from the shared table's
+//! `OTEL_*` rows, checked, and the tracer provider, batch processor and exporter built from
+//! them.
 //!
 //! Spans go over OTLP/HTTP with protobuf bodies through a blocking reqwest client (our rustls
 //! reqwest; no gRPC stack). The SDK's batch processor runs on a thread of its own and exports
@@ -19,7 +20,7 @@ use tracing::Level;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::config::ConfigError;
+use crate::settings::ConfigError;
 
 /// Where and how spans are exported. `Debug` shows neither the headers' values nor anything of
 /// the endpoint beyond its scheme, host and path: both may carry credentials.

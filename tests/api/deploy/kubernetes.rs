@@ -126,10 +126,9 @@ fn service_of(container: &Yaml) -> Option<&'static str> {
 fn secret_names() -> BTreeSet<&'static str> {
     common::config::VARS
         .iter()
-        .chain(common::telemetry::VARS)
         .chain(issuer::config::VARS)
         .chain(verifier::config::VARS)
-        .filter(|v| v.secret)
+        .filter(|v| v.secret())
         .map(|v| v.name)
         .collect()
 }
