@@ -83,12 +83,17 @@ async fn migrate() -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    common::telemetry::init_with_format(&config.common.log_level, config.common.log_format);
+    let traces = match cli::start_telemetry("issuer", &config.common) {
+        Ok(traces) => traces,
+        Err(code) => return code,
+    };
     let migrated = async {
         let startup = crate::db::startup(config.postgres()?, config.database_timeout);
         crate::db::prepare(&startup).await
     };
-    match migrated.await {
+    let migrated = migrated.await;
+    traces.shutdown().await;
+    match migrated {
         Ok(()) => {
             tracing::info!("database is up to date");
             ExitCode::SUCCESS

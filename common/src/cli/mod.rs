@@ -95,18 +95,9 @@ pub async fn run<S: Service>(args: &[String]) -> ExitCode {
     if args == ["check-config"] {
         return check_config(&config);
     }
-    let common = config.common();
-    let traces = match crate::telemetry::init_with_traces(
-        &common.log_level,
-        common.log_format,
-        common.traces.as_ref(),
-        S::NAME,
-    ) {
+    let traces = match start_telemetry(S::NAME, config.common()) {
         Ok(traces) => traces,
-        Err(err) => {
-            eprintln!("{}: {err}", S::NAME);
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let served = config.serve().await;
     // After the drain: the spans of the last requests go out before the process ends.
@@ -124,6 +115,25 @@ pub async fn run<S: Service>(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Installs the log lines and, when configured, the span export of the service `name`; the
+/// returned [`Tracing`](crate::telemetry::Tracing) is shut down after the work to flush the last
+/// spans. An exporter that cannot be built is reported on stderr, exit 1.
+pub fn start_telemetry(
+    name: &str,
+    common: &CommonConfig,
+) -> Result<crate::telemetry::Tracing, ExitCode> {
+    crate::telemetry::init_with_traces(
+        &common.log_level,
+        common.log_format,
+        common.traces.as_ref(),
+        name,
+    )
+    .map_err(|err| {
+        eprintln!("{name}: {err}");
+        ExitCode::FAILURE
+    })
 }
 
 fn usage<S: Service>() -> ExitCode {
