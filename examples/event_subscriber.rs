@@ -17,12 +17,18 @@
 //!   ids seen; a real mailer would record them with the work it did);
 //! - it outlives NATS trouble: a stream error (a missed heartbeat while NATS restarts, the
 //!   consumer deleted, the stream gone) is logged and the consumer is opened again, waiting
-//!   longer after each failure (1 s doubling to 30 s); nothing unacked is lost, it comes again.
+//!   longer after each failure (1 s doubling to 30 s); nothing unacked is lost, it comes again;
+//! - it continues the trace of the request that caused each event: the handling runs in a span
+//!   whose parent comes from the event's `traceparent` header
+//!   (`common::telemetry::trace_context::continue_from_nats`), exported over OTLP when
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the same `OTEL_*` variables as the services), and the
+//!   trace id is printed.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
+use common::telemetry::trace_context::{continue_from_nats, TraceContext};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -47,6 +53,20 @@ async fn main() -> Result<(), async_nats::Error> {
         consumer: setting("CONSUMER_NAME", "example-mailer"),
         verify_url: setting("VERIFY_URL", "http://localhost:3000/verify-email"),
         reset_url: setting("RESET_URL", "http://localhost:3000/reset-password"),
+    };
+
+    // Tracing is set up only when an OTLP endpoint is set: without one, nothing is logged.
+    let lookup = |name: &str| std::env::var(name).ok();
+    let shared = common::config::CommonSettings::read(&common::settings::Env::new(&lookup))?;
+    let traces = common::telemetry::trace_export(&shared)?;
+    let _traces = match &traces {
+        Some(traces) => Some(common::telemetry::init_with_traces(
+            "info",
+            common::telemetry::LogFormat::Text,
+            Some(traces),
+            "event-subscriber",
+        )?),
+        None => None,
     };
 
     // Keeps trying when NATS is not up yet, and reconnects by itself when it goes away.
@@ -104,10 +124,20 @@ async fn consume(
         *delay = RETRY_FIRST;
         let event: Value = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
         let event_id = event["event_id"].as_str().unwrap_or_default().to_owned();
+        // The request that caused the event is this span's parent.
+        let span = tracing::info_span!("handle event", event_id = %event_id);
+        continue_from_nats(&span, message.headers.as_ref());
+        let trace = message
+            .headers
+            .as_ref()
+            .and_then(TraceContext::from_nats_headers);
+        if let Some(trace_id) = trace.as_ref().and_then(TraceContext::trace_id) {
+            println!("{event_id} continues trace {trace_id}");
+        }
         if seen.contains(&event_id) {
             println!("duplicate {event_id} ignored");
         } else {
-            handle(&event, settings);
+            span.in_scope(|| handle(&event, settings));
             seen.insert(event_id);
         }
         // Ack only after handling: if we crash before this line the event comes again. A

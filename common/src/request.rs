@@ -72,6 +72,7 @@ where
             latency_ms = field::Empty,
         ),
     };
+    crate::telemetry::trace_context::continue_from_http(&span, req.headers());
     async move {
         let started = Instant::now();
         tracing::debug!("request received");

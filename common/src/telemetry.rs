@@ -1,9 +1,26 @@
-//! Logging set-up: one `tracing` subscriber for the process.
+//! Logging and tracing set-up: one `tracing` subscriber for the process, which also exports
+//! spans over OTLP when an `OTEL_EXPORTER_OTLP_*ENDPOINT` is set ([`export`]), and the W3C
+//! trace context carried in and out of the services ([`trace_context`]).
+
+mod export;
+pub mod trace_context;
 
 use std::str::FromStr;
 
+use secrecy::ExposeSecret;
+
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::{
+    CommonSettings, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_SAMPLER,
+};
+use crate::settings::ConfigError;
+
+pub use export::{ExportSetupError, Sampler, TraceExport, Tracing};
 
 /// How log lines are written to stdout (`LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +74,48 @@ pub fn init_with_format(filter: &str, format: LogFormat) {
     };
 }
 
+/// [`init_with_format`], plus the OTLP span export when `traces` asks for it; `service` names
+/// the process in traces when `OTEL_SERVICE_NAME` is unset. Without `traces` this is exactly
+/// [`init_with_format`]: no layer, no exporter, no thread. The returned [`Tracing`] flushes the
+/// spans still queued when the service stops.
+pub fn init_with_traces(
+    filter: &str,
+    format: LogFormat,
+    traces: Option<&TraceExport>,
+    service: &str,
+) -> Result<Tracing, ExportSetupError> {
+    let Some(traces) = traces else {
+        init_with_format(filter, format);
+        return Ok(Tracing::off());
+    };
+    let env_filter =
+        EnvFilter::try_new(capped_filter(filter)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let lines = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .json()
+            .with_ansi(false)
+            .with_current_span(true)
+            .with_span_list(true)
+            .boxed(),
+    };
+    let (tracing, spans) = export::start(traces, service)?;
+    // Each layer has its own filter: LOG_LEVEL governs the log lines only, and spans are
+    // exported from our own crates at `info` whatever it says.
+    let installed = tracing_subscriber::registry()
+        .with(lines.with_filter(env_filter))
+        .with(spans.with_filter(export::span_filter()))
+        .try_init();
+    if installed.is_ok() {
+        trace_context::set_exporting();
+    }
+    Ok(tracing)
+}
+
 /// Checks a filter string so a bad LOG_LEVEL is a configuration error, not a silent default.
 pub fn is_valid_filter(filter: &str) -> bool {
     EnvFilter::try_new(filter).is_ok()
@@ -101,9 +160,120 @@ pub fn capped_filter(filter: &str) -> String {
     capped.join(",")
 }
 
+/// The samplers `OTEL_TRACES_SAMPLER` accepts, as its error says them.
+const SAMPLERS: &str = "must be always_on, always_off, traceidratio, parentbased_always_on, \
+                        parentbased_always_off or parentbased_traceidratio";
+
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`: only `http/protobuf` is built in.
+pub fn http_protobuf_only(value: &str) -> Result<(), &'static str> {
+    match value {
+        "http/protobuf" => Ok(()),
+        _ => Err("must be http/protobuf (grpc and http/json are not built in)"),
+    }
+}
+
+/// `OTEL_TRACES_SAMPLER`: one of the samplers [`Sampler::parse`] knows, lower-cased.
+pub fn sampler_name(value: &str) -> Result<String, &'static str> {
+    match Sampler::parse(value, 1.0) {
+        Some(_) => Ok(value.to_ascii_lowercase()),
+        None => Err(SAMPLERS),
+    }
+}
+
+/// `OTEL_TRACES_SAMPLER_ARG`: a ratio from 0 to 1.
+pub fn sampler_ratio(value: &str) -> Result<f64, &'static str> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|ratio| (0.0..=1.0).contains(ratio))
+        .ok_or("must be a number from 0 to 1")
+}
+
+/// The span export the `OTEL_*` rows of the shared settings ask for: `None`, and nothing to
+/// pay, when neither endpoint is set. Every row is read and checked either way, so a bad value
+/// is found at start whether or not traces are on.
+pub fn trace_export(s: &CommonSettings) -> Result<Option<TraceExport>, ConfigError> {
+    let endpoint = match (&s.otlp_traces_endpoint, &s.otlp_endpoint) {
+        (Some(full), _) => Some(export::endpoint(
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+            full,
+            "",
+        )?),
+        (None, Some(base)) => Some(export::endpoint(
+            OTEL_EXPORTER_OTLP_ENDPOINT,
+            base,
+            "/v1/traces",
+        )?),
+        (None, None) => None,
+    };
+    let headers = export::headers(
+        OTEL_EXPORTER_OTLP_HEADERS,
+        s.otlp_headers
+            .as_ref()
+            .map(|headers| headers.expose_secret().to_owned()),
+    )?;
+    let sampler = Sampler::parse(&s.traces_sampler, s.traces_sampler_arg)
+        .ok_or_else(|| ConfigError::new(OTEL_TRACES_SAMPLER, SAMPLERS))?;
+    Ok(endpoint.map(|endpoint| TraceExport {
+        endpoint,
+        headers,
+        timeout: s.otlp_timeout,
+        service_name: s.otel_service_name.clone(),
+        sampler,
+        schedule_delay: s.bsp_schedule_delay,
+        max_queue_size: s.bsp_max_queue_size,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG};
+    use crate::settings::Env;
+
+    fn export_of(vars: &[(&str, &str)]) -> Result<Option<TraceExport>, ConfigError> {
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |k: &str| map.get(k).cloned();
+        trace_export(&CommonSettings::read(&Env::new(&lookup))?)
+    }
+
+    #[test]
+    fn traces_are_off_without_an_endpoint_and_the_traces_endpoint_wins() -> Result<(), ConfigError>
+    {
+        assert_eq!(export_of(&[(OTEL_SERVICE_NAME, "x")])?, None);
+        let base = export_of(&[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318/")])?;
+        assert_eq!(
+            base.map(|e| e.endpoint).as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
+        let both = export_of(&[
+            (OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318"),
+            (
+                OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+                "https://traces.example/ingest",
+            ),
+            (OTEL_TRACES_SAMPLER, "parentbased_traceidratio"),
+            (OTEL_TRACES_SAMPLER_ARG, "0.25"),
+        ])?;
+        assert_eq!(
+            both.as_ref().map(|e| e.endpoint.as_str()),
+            Some("https://traces.example/ingest")
+        );
+        assert_eq!(
+            both.map(|e| e.sampler),
+            Some(Sampler::ParentBasedTraceIdRatio(0.25))
+        );
+        // A bad value is refused even with traces off.
+        let err = export_of(&[(OTEL_TRACES_SAMPLER, "sometimes")]).err();
+        assert_eq!(
+            err.map(|e| e.variable).as_deref(),
+            Some(OTEL_TRACES_SAMPLER)
+        );
+        Ok(())
+    }
 
     #[test]
     fn info_and_quieter_filters_are_left_alone() {

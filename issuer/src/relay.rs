@@ -171,12 +171,19 @@ impl Relay {
         after: Option<uuid::Uuid>,
     ) -> Result<PublishAckFuture, PublishError> {
         let payload = serde_json::to_vec(&event.payload).unwrap_or_default();
+        // The trace of the request that wrote the event, for a consumer to continue.
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(trace) = &event.trace {
+            trace.write_nats_headers(&mut headers);
+        }
         let mut publish = PublishMessage::build()
+            .headers(headers)
             .payload(payload.into())
             .message_id(event.event_id.to_string());
         if let Some(previous) = after {
             publish = publish.expected_last_message_id(previous.to_string());
         }
+
         let subject = format!(
             "{}.{}",
             self.config.common.nats_subject_prefix, event.event_type

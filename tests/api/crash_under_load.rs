@@ -4,40 +4,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use test_support::accounts::{register_body, CHEAP_ARGON2};
-use test_support::binary::{command, listening};
-use test_support::database::{database_url, drop_database, psql, unique_name};
+use test_support::accounts::register_body;
+use test_support::database::{drop_database, psql, unique_name};
 
-use crate::harness::binaries::cargo_built;
-use crate::harness::{eventually, unique_email, NatsSettings, PASSWORD, SECRET};
+use crate::harness::binaries::{issuer_env, service_binary, start_service};
+use crate::harness::{eventually, unique_email, NatsSettings, PASSWORD};
 
 const WAIT: Duration = Duration::from_secs(60);
 const WORKERS: usize = 8;
-
-/// The issuer binary with its own database and stream; killed on drop.
-struct Issuer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Issuer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(binary: &str, env: &[(String, String)]) -> Issuer {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (child, addr) = listening(&mut command(binary, &env), "issuer listening")
-        .unwrap_or_else(|err| panic!("the issuer binary: {err}"));
-    Issuer { child, addr }
-}
 
 /// Registers fresh addresses in a loop until the issuer stops answering; the addresses
 /// answered 201.
@@ -80,27 +58,18 @@ async fn register_until_it_dies(
 /// registration whose transaction died with the process (an event without its row).
 #[tokio::test]
 async fn sigkill_mid_load_loses_no_answered_registration_and_no_event() {
-    let binary =
-        tokio::task::spawn_blocking(|| cargo_built(&["-p", "issuer", "--bin", "issuer"], "issuer"))
-            .await
-            .unwrap_or_else(|err| panic!("build: {err}"));
-    let binary = binary.to_string_lossy().into_owned();
+    let binary = service_binary("issuer").await;
     let database = unique_name();
     let nats = NatsSettings::unique();
-    let mut env: Vec<(String, String)> = [
-        ("JWT_SECRET_KEY", SECRET),
-        ("ISSUER_ADDR", "127.0.0.1:0"),
-        ("RATE_LIMIT_REGISTER_PER_IP_PER_HOUR", "1000000"),
-        ("RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR", "1000000"),
-    ]
-    .iter()
-    .chain(&CHEAP_ARGON2)
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    env.push(("DATABASE_URL".into(), database_url(&database)));
-    env.extend(nats.env());
+    let mut env = issuer_env(&database, &nats);
+    for name in [
+        "RATE_LIMIT_REGISTER_PER_IP_PER_HOUR",
+        "RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR",
+    ] {
+        env.push((name.to_owned(), "1000000".to_owned()));
+    }
 
-    let mut first = start(&binary, &env);
+    let mut first = start_service(&binary, "issuer", &env);
     let answered: Arc<Mutex<Vec<String>>> = Arc::default();
     let dead = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..WORKERS)
@@ -130,7 +99,7 @@ async fn sigkill_mid_load_loses_no_answered_registration_and_no_event() {
     let answered: Vec<String> = answered.lock().map(|a| a.clone()).unwrap_or_default();
 
     // Started again on the same database and stream, it drains the outbox.
-    let second = start(&binary, &env);
+    let second = start_service(&binary, "issuer", &env);
     let drained = eventually(WAIT, || {
         let database = database.clone();
         async move {

@@ -106,6 +106,7 @@ fn stray_event() -> Pending {
             "timestamp": "2026-01-15T10:30:00.000Z",
             "data": {"user_id": Uuid::new_v4(), "email": "stray@example.com"},
         }),
+        trace: None,
     }
 }
 

@@ -43,6 +43,7 @@ mod sessions;
 mod timing;
 mod tls;
 mod tls_connection_cap;
+mod traces;
 mod verifier;
 mod verify_email;
 mod web_pages;

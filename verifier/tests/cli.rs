@@ -38,7 +38,7 @@ fn help_lists_every_command_and_every_variable_with_its_default() -> anyhow::Res
                 .find(|line| line.split_whitespace().next() == Some(var.name))
                 .ok_or_else(|| anyhow!("{flag}: no line for {}", var.name))?;
             ensure!(
-                line.contains(var.default) && line.contains(var.meaning),
+                line.contains(&var.default()) && line.contains(var.meaning),
                 "{flag}: {line}"
             );
         }
@@ -60,9 +60,9 @@ fn check_config_accepts_a_good_configuration_without_printing_keys() -> anyhow::
     ensure!(out.code == Some(0), "{}", out.stderr);
     ensure!(out.stdout.lines().next() == Some("configuration OK"));
     for expected in [
-        "listen: 127.0.0.1:9001",
+        "VERIFIER_ADDR = 127.0.0.1:9001",
         "kids old, new, active new",
-        "auth cookie: session",
+        "AUTH_COOKIE_NAME = session",
         "nats://***@nats:4222",
     ] {
         ensure!(out.stdout.contains(expected), "{expected}:\n{}", out.stdout);
@@ -222,5 +222,66 @@ fn healthcheck_speaks_https_to_a_verifier_serving_tls_and_trusts_only_its_certif
         "healthcheck trusting another certificate"
     );
     ensure!(plain? == Some(1), "plain-HTTP healthcheck on the TLS port");
+    Ok(())
+}
+
+#[test]
+fn check_config_shows_the_trace_export_without_its_credentials_and_refuses_bad_otel_values(
+) -> anyhow::Result<()> {
+    let key = ("JWT_SECRET_KEY", KEY);
+    let out = run(verifier(&[key]).arg("check-config"))?;
+    ensure!(out.stdout.contains("traces: off"), "{}", out.stdout);
+
+    let endpoint = (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "https://otel:otel-s3cret@collector:4318",
+    );
+    let headers = ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=hdr-s3cret");
+    let out = run(verifier(&[key, endpoint, headers]).arg("check-config"))?;
+    ensure!(out.code == Some(0), "{:?} {}", out.code, out.stderr);
+    ensure!(
+        out.stdout
+            .contains("traces: OTLP/HTTP to https://collector:4318/v1/traces, 1 header(s)"),
+        "{}",
+        out.stdout
+    );
+    for secret in ["otel-s3cret", "hdr-s3cret"] {
+        ensure!(
+            !out.stdout.contains(secret),
+            "leaks {secret}: {}",
+            out.stdout
+        );
+    }
+
+    refuses(
+        &[key, ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")],
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        &[],
+    )?;
+    refuses(
+        &[key, ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        &[],
+    )?;
+    refuses(
+        &[key, ("OTEL_EXPORTER_OTLP_HEADERS", "hdr-s3cret")],
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        &["hdr-s3cret"],
+    )?;
+    refuses(
+        &[key, ("OTEL_TRACES_SAMPLER", "sometimes")],
+        "OTEL_TRACES_SAMPLER",
+        &[],
+    )?;
+    refuses(
+        &[key, ("OTEL_TRACES_SAMPLER_ARG", "1.5")],
+        "OTEL_TRACES_SAMPLER_ARG",
+        &[],
+    )?;
+    refuses(
+        &[key, ("OTEL_BSP_SCHEDULE_DELAY", "0")],
+        "OTEL_BSP_SCHEDULE_DELAY",
+        &[],
+    )?;
     Ok(())
 }

@@ -183,6 +183,7 @@ impl Hasher {
         self.run(move |inner| {
             hash_with(&inner.argon2, password.as_bytes()).map_err(HashError::Failed)
         })
+        .instrument(self.span("password.hash"))
         .await
     }
 
@@ -208,7 +209,21 @@ impl Hasher {
                 needs_rehash: known && is_weaker(&parsed, inner.cost),
             })
         })
+        .instrument(self.span("password.verify"))
         .await
+    }
+
+    /// The span of one hash or verification, waiting for a slot included: its cost, never the
+    /// password or the hash.
+    fn span(&self, name: &'static str) -> tracing::Span {
+        let cost = self.inner.cost;
+        tracing::info_span!(
+            "argon2",
+            otel.name = name,
+            argon2.memory_kib = cost.memory_kib,
+            argon2.iterations = cost.iterations,
+            argon2.parallelism = cost.parallelism,
+        )
     }
 
     /// Hashes and verifications run to completion since start: one per login attempt that

@@ -11,6 +11,7 @@ use super::DbError;
 
 /// A successful login of `email` from `address` (already keyed as the rate limiter keys it):
 /// the pair is known from now on, or again.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "known_addresses.record", otel.kind = "client", db.system = "postgresql", db.operation.name = "known_addresses.record"))]
 pub async fn record(
     db: &impl GenericClient,
     email: &str,
@@ -29,6 +30,7 @@ pub async fn record(
 }
 
 /// Whether `email` has logged in from `address` at or after `since`. One primary-key lookup.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "known_addresses.is_known", otel.kind = "client", db.system = "postgresql", db.operation.name = "known_addresses.is_known"))]
 pub async fn is_known(
     db: &impl GenericClient,
     email: &str,
@@ -56,6 +58,7 @@ pub async fn prune(db: &impl GenericClient, forget_before: DateTime<Utc>) -> Res
 }
 
 /// Forgets every address of `email` (a deleted account).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "known_addresses.delete_for_email", otel.kind = "client", db.system = "postgresql", db.operation.name = "known_addresses.delete_for_email"))]
 pub async fn delete_for_email(db: &impl GenericClient, email: &str) -> Result<u64, DbError> {
     let statement = db
         .prepare_cached("DELETE FROM login_known_addresses WHERE email = $1")

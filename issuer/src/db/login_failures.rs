@@ -13,6 +13,7 @@ pub struct Standing {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "login_failures.find", otel.kind = "client", db.system = "postgresql", db.operation.name = "login_failures.find"))]
 pub async fn find(db: &impl GenericClient, email: &str) -> Result<Option<Standing>, DbError> {
     let statement = db
         .prepare_cached("SELECT failures, locked_until FROM login_failures WHERE email = $1")
@@ -32,6 +33,7 @@ pub async fn find(db: &impl GenericClient, email: &str) -> Result<Option<Standin
 /// A count whose last failure is older than `forget_before` starts again at one. The failure
 /// that reaches `threshold` locks the email until `lock_until` and starts the count again.
 /// Returns the lock this failure set, if it set one.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "login_failures.record_failure", otel.kind = "client", db.system = "postgresql", db.operation.name = "login_failures.record_failure"))]
 pub async fn record_failure(
     db: &impl GenericClient,
     email: &str,
@@ -73,6 +75,7 @@ pub async fn record_failure(
 /// A successful login: the count goes, and so does the row, unless it holds a lock still in
 /// force at `now`. That lock stays: the login got through it only because its address is one
 /// the account knows, and the lock is there for the other addresses.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "login_failures.clear", otel.kind = "client", db.system = "postgresql", db.operation.name = "login_failures.clear"))]
 pub async fn clear(
     db: &impl GenericClient,
     email: &str,
@@ -92,6 +95,7 @@ pub async fn clear(
 
 /// Forgets the email's failures and lifts its lock, whatever its state: a password reset
 /// proved the mailbox, a lock for this password no longer protects anything.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "login_failures.forget", otel.kind = "client", db.system = "postgresql", db.operation.name = "login_failures.forget"))]
 pub async fn forget(db: &impl GenericClient, email: &str) -> Result<(), DbError> {
     let statement = db
         .prepare_cached("DELETE FROM login_failures WHERE email = $1")
@@ -117,6 +121,7 @@ pub async fn prune(
 
 /// Forgets every failure and lock of `email` (an operator's unlock, a deleted account);
 /// false when there was none.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "login_failures.delete", otel.kind = "client", db.system = "postgresql", db.operation.name = "login_failures.delete"))]
 pub async fn delete(db: &impl GenericClient, email: &str) -> Result<bool, DbError> {
     let statement = db
         .prepare_cached("DELETE FROM login_failures WHERE email = $1")

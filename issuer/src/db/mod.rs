@@ -34,6 +34,22 @@ const KEEPALIVE_RETRIES: u32 = 3;
 /// tokio-postgres's keepalive idle time when the URL sets none.
 const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 
+/// The span of one database call, for a call that cannot take `#[tracing::instrument]` (every
+/// other one has the same fields through that attribute): `db.system` and the call's name
+/// (`table.function`), never its parameters.
+macro_rules! span {
+    ($name:literal) => {
+        tracing::info_span!(
+            "db",
+            otel.name = $name,
+            otel.kind = "client",
+            db.system = "postgresql",
+            db.operation.name = $name
+        )
+    };
+}
+pub(crate) use span;
+
 mod embedded {
     refinery::embed_migrations!("../migrations");
 }

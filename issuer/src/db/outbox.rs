@@ -1,50 +1,80 @@
 //! The `outbox` table: events written with the change they describe, relayed after commit.
 
 use common::events::Event;
+use common::telemetry::trace_context::TraceContext;
 use deadpool_postgres::GenericClient;
+use tracing::Instrument;
 
 use super::DbError;
 
+/// Queues `event`, with the trace context of the request that caused it (when spans are
+/// exported).
 pub async fn insert(db: &impl GenericClient, event: &Event) -> Result<(), DbError> {
-    let payload = event.to_json();
-    let statement = db
-        .prepare_cached(
-            "INSERT INTO outbox (event_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)",
+    let trace = TraceContext::current();
+    async {
+        let payload = event.to_json();
+        let statement = db
+            .prepare_cached(
+                "INSERT INTO outbox (event_id, event_type, payload, created_at, traceparent, \
+                 tracestate) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .await?;
+        db.execute(
+            &statement,
+            &[
+                &event.event_id,
+                &event.event_type,
+                &payload,
+                &event.timestamp,
+                &trace.as_ref().map(|t| t.traceparent.as_str()),
+                &trace.as_ref().and_then(|t| t.tracestate.as_deref()),
+            ],
         )
         .await?;
-    db.execute(
-        &statement,
-        &[
-            &event.event_id,
-            &event.event_type,
-            &payload,
-            &event.timestamp,
-        ],
-    )
-    .await?;
-    Ok(())
+        Ok(())
+    }
+    .instrument(super::span!("outbox.insert"))
+    .await
 }
 
-/// Queues many events in one statement, in the order given.
+/// Queues many events in one statement, in the order given, each with the trace context of the
+/// request that caused them.
 pub async fn insert_many(db: &impl GenericClient, events: &[Event]) -> Result<(), DbError> {
     if events.is_empty() {
         return Ok(());
     }
-    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    let payloads: Vec<serde_json::Value> = events.iter().map(Event::to_json).collect();
-    let times: Vec<chrono::DateTime<chrono::Utc>> = events.iter().map(|e| e.timestamp).collect();
-    let statement = db
-        .prepare_cached(
-            "INSERT INTO outbox (event_id, event_type, payload, created_at) \
-             SELECT event_id, event_type, payload, created_at \
-             FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[]) \
-             WITH ORDINALITY AS e(event_id, event_type, payload, created_at, n) ORDER BY n",
+    let trace = TraceContext::current();
+    async {
+        let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let payloads: Vec<serde_json::Value> = events.iter().map(Event::to_json).collect();
+        let times: Vec<chrono::DateTime<chrono::Utc>> =
+            events.iter().map(|e| e.timestamp).collect();
+        let statement = db
+            .prepare_cached(
+                "INSERT INTO outbox (event_id, event_type, payload, created_at, traceparent, \
+                 tracestate) \
+                 SELECT event_id, event_type, payload, created_at, $5, $6 \
+                 FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[]) \
+                 WITH ORDINALITY AS e(event_id, event_type, payload, created_at, n) ORDER BY n",
+            )
+            .await?;
+        db.execute(
+            &statement,
+            &[
+                &ids,
+                &types,
+                &payloads,
+                &times,
+                &trace.as_ref().map(|t| t.traceparent.as_str()),
+                &trace.as_ref().and_then(|t| t.tracestate.as_deref()),
+            ],
         )
         .await?;
-    db.execute(&statement, &[&ids, &types, &payloads, &times])
-        .await?;
-    Ok(())
+        Ok(())
+    }
+    .instrument(super::span!("outbox.insert_many"))
+    .await
 }
 
 /// An event waiting to be published.
@@ -54,6 +84,8 @@ pub struct Pending {
     pub event_id: uuid::Uuid,
     pub event_type: String,
     pub payload: serde_json::Value,
+    /// The trace the event belongs to, for its NATS headers.
+    pub trace: Option<TraceContext>,
 }
 
 /// Takes the advisory lock that lets one relay at a time publish, for this transaction.
@@ -69,19 +101,25 @@ pub async fn try_lock_relay(db: &impl GenericClient) -> Result<bool, DbError> {
 pub async fn pending(db: &impl GenericClient, limit: i64) -> Result<Vec<Pending>, DbError> {
     let statement = db
         .prepare_cached(
-            "SELECT id, event_id, event_type, payload FROM outbox WHERE published_at IS NULL \
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            "SELECT id, event_id, event_type, payload, traceparent, tracestate FROM outbox \
+             WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .await?;
     db.query(&statement, &[&limit])
         .await?
         .iter()
         .map(|row| {
+            let traceparent: Option<String> = row.try_get("traceparent")?;
+            let tracestate: Option<String> = row.try_get("tracestate")?;
             Ok(Pending {
                 id: row.try_get("id")?,
                 event_id: row.try_get("event_id")?,
                 event_type: row.try_get("event_type")?,
                 payload: row.try_get("payload")?,
+                trace: traceparent.map(|traceparent| TraceContext {
+                    traceparent,
+                    tracestate,
+                }),
             })
         })
         .collect()
@@ -134,6 +172,7 @@ pub const MAILED_TOKEN_EVENTS: [&str; 3] = [
 ];
 
 /// Deletes the unpublished events of `event_types` that name `user_id`; returns how many.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "outbox.discard_unsent_for_user", otel.kind = "client", db.system = "postgresql", db.operation.name = "outbox.discard_unsent_for_user"))]
 pub async fn discard_unsent_for_user(
     db: &impl GenericClient,
     user_id: uuid::Uuid,

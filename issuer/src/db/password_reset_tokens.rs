@@ -17,6 +17,7 @@ pub struct ResetAccount {
 
 /// The user row for `email`, locked until the transaction ends, so that concurrent requests
 /// for one account replace its token one after the other.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "password_reset_tokens.lock_account", otel.kind = "client", db.system = "postgresql", db.operation.name = "password_reset_tokens.lock_account"))]
 pub async fn lock_account(
     db: &impl GenericClient,
     email: &str,
@@ -39,6 +40,7 @@ pub async fn lock_account(
 }
 
 /// Replaces the user's unused tokens with this one.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "password_reset_tokens.replace", otel.kind = "client", db.system = "postgresql", db.operation.name = "password_reset_tokens.replace"))]
 pub async fn replace(
     db: &impl GenericClient,
     token_hash: &[u8],
@@ -74,6 +76,7 @@ pub struct ResetToken {
 /// The token row and its account; with `lock`, the token row stays locked until the
 /// transaction ends, so a token can be used once only. (Only the token row: a reset request
 /// locks the user row and then the token rows, so taking both here could deadlock.)
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "password_reset_tokens.find", otel.kind = "client", db.system = "postgresql", db.operation.name = "password_reset_tokens.find"))]
 pub async fn find(
     db: &impl GenericClient,
     token_hash: &[u8],
@@ -100,6 +103,7 @@ pub async fn find(
     .transpose()
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "password_reset_tokens.mark_used", otel.kind = "client", db.system = "postgresql", db.operation.name = "password_reset_tokens.mark_used"))]
 pub async fn mark_used(
     db: &impl GenericClient,
     token_hash: &[u8],

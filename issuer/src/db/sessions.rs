@@ -55,6 +55,7 @@ pub struct NewSession {
     pub user_agent: Option<String>,
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "sessions.insert", otel.kind = "client", db.system = "postgresql", db.operation.name = "sessions.insert"))]
 pub async fn insert(db: &impl GenericClient, new: &NewSession) -> Result<(), DbError> {
     let statement = db
         .prepare_cached(
@@ -82,6 +83,7 @@ pub async fn insert(db: &impl GenericClient, new: &NewSession) -> Result<(), DbE
 
 /// The session row, locked until the transaction ends: refreshes and logouts of one session
 /// take turns, so two concurrent refreshes under rotation cannot both win.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "sessions.find_for_update", otel.kind = "client", db.system = "postgresql", db.operation.name = "sessions.find_for_update"))]
 pub async fn find_for_update(
     db: &impl GenericClient,
     id: Uuid,
@@ -92,6 +94,7 @@ pub async fn find_for_update(
     Ok(row.as_ref().map(Session::try_from).transpose()?)
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "sessions.find", otel.kind = "client", db.system = "postgresql", db.operation.name = "sessions.find"))]
 pub async fn find(db: &impl GenericClient, id: Uuid) -> Result<Option<Session>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = $1");
     let statement = db.prepare_cached(&sql).await?;
@@ -100,6 +103,7 @@ pub async fn find(db: &impl GenericClient, id: Uuid) -> Result<Option<Session>, 
 }
 
 /// Records a refresh: the newly issued access token's expiry, and when.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "sessions.extend_access", otel.kind = "client", db.system = "postgresql", db.operation.name = "sessions.extend_access"))]
 pub async fn extend_access(
     db: &impl GenericClient,
     id: Uuid,
@@ -118,6 +122,7 @@ pub async fn extend_access(
 }
 
 /// Replaces the live refresh token (rotation), remembering the one it replaced.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "sessions.rotate", otel.kind = "client", db.system = "postgresql", db.operation.name = "sessions.rotate"))]
 pub async fn rotate(
     db: &impl GenericClient,
     id: Uuid,
@@ -137,6 +142,7 @@ pub async fn rotate(
 }
 
 /// Revokes the session; returns false when it was already revoked.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "sessions.revoke", otel.kind = "client", db.system = "postgresql", db.operation.name = "sessions.revoke"))]
 pub async fn revoke(
     db: &impl GenericClient,
     id: Uuid,
@@ -154,6 +160,7 @@ pub async fn revoke(
 
 /// Revokes every live session of the user except `keep`, returning what was revoked. Sessions
 /// that were revoked before are left as they are.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "sessions.revoke_all_for_user", otel.kind = "client", db.system = "postgresql", db.operation.name = "sessions.revoke_all_for_user"))]
 pub async fn revoke_all_for_user(
     db: &impl GenericClient,
     user_id: Uuid,
@@ -193,6 +200,7 @@ pub struct Listed {
 }
 
 /// The user's sessions neither revoked nor expired at `now`, newest first.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "sessions.list_live", otel.kind = "client", db.system = "postgresql", db.operation.name = "sessions.list_live"))]
 pub async fn list_live(
     db: &impl GenericClient,
     user_id: Uuid,

@@ -40,6 +40,7 @@ impl TryFrom<&Row> for User {
 /// The unique index on `email`; a violation of it means DUPLICATE_EMAIL.
 pub const EMAIL_KEY: &str = "users_email_key";
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "users.insert", otel.kind = "client", db.system = "postgresql", db.operation.name = "users.insert"))]
 pub async fn insert(
     db: &impl GenericClient,
     id: Uuid,
@@ -58,6 +59,7 @@ pub async fn insert(
     Ok(User::try_from(&row)?)
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "users.find_by_email", otel.kind = "client", db.system = "postgresql", db.operation.name = "users.find_by_email"))]
 pub async fn find_by_email(db: &impl GenericClient, email: &str) -> Result<Option<User>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
     let statement = db.prepare_cached(&sql).await?;
@@ -65,6 +67,7 @@ pub async fn find_by_email(db: &impl GenericClient, email: &str) -> Result<Optio
     Ok(row.as_ref().map(User::try_from).transpose()?)
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "users.find_by_id", otel.kind = "client", db.system = "postgresql", db.operation.name = "users.find_by_id"))]
 pub async fn find_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<User>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
     let statement = db.prepare_cached(&sql).await?;
@@ -72,6 +75,7 @@ pub async fn find_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<User
     Ok(row.as_ref().map(User::try_from).transpose()?)
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "users.mark_email_verified", otel.kind = "client", db.system = "postgresql", db.operation.name = "users.mark_email_verified"))]
 pub async fn mark_email_verified(
     db: &impl GenericClient,
     id: Uuid,
@@ -87,6 +91,7 @@ pub async fn mark_email_verified(
     Ok(User::try_from(&row)?)
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "users.update_password_hash", otel.kind = "client", db.system = "postgresql", db.operation.name = "users.update_password_hash"))]
 pub async fn update_password_hash(
     db: &impl GenericClient,
     id: Uuid,
@@ -103,6 +108,7 @@ pub async fn update_password_hash(
 /// The user, its row locked until the transaction ends against sessions being opened for it
 /// (a session insert takes a key-share lock on its user) and against other changes: two
 /// resends for one user take turns, so the second replaces the first one's token.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "users.find_by_email_for_update", otel.kind = "client", db.system = "postgresql", db.operation.name = "users.find_by_email_for_update"))]
 pub async fn find_by_email_for_update(
     db: &impl GenericClient,
     email: &str,
@@ -114,6 +120,7 @@ pub async fn find_by_email_for_update(
 }
 
 /// Like [`find_by_email_for_update`], by id.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "users.find_by_id_for_update", otel.kind = "client", db.system = "postgresql", db.operation.name = "users.find_by_id_for_update"))]
 pub async fn find_by_id_for_update(
     db: &impl GenericClient,
     id: Uuid,
@@ -127,6 +134,7 @@ pub async fn find_by_id_for_update(
 /// The user a new session is about to be opened for, with a key-share lock (what the session's
 /// foreign key takes anyway): an operator disabling or deleting the account at the same time
 /// waits for the session to be committed, then revokes it, or goes first and is seen here.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "users.find_for_new_session", otel.kind = "client", db.system = "postgresql", db.operation.name = "users.find_for_new_session"))]
 pub async fn find_for_new_session(
     db: &impl GenericClient,
     id: Uuid,
@@ -138,6 +146,7 @@ pub async fn find_for_new_session(
 }
 
 /// Sets or clears `disabled_at`; false when the account was already in that state.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "users.set_disabled", otel.kind = "client", db.system = "postgresql", db.operation.name = "users.set_disabled"))]
 pub async fn set_disabled(
     db: &impl GenericClient,
     id: Uuid,
@@ -154,6 +163,7 @@ pub async fn set_disabled(
 }
 
 /// Deletes the user; its sessions and tokens go with it (ON DELETE CASCADE).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "users.delete", otel.kind = "client", db.system = "postgresql", db.operation.name = "users.delete"))]
 pub async fn delete(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
     let statement = db.prepare_cached("DELETE FROM users WHERE id = $1").await?;
     Ok(db.execute(&statement, &[&id]).await? == 1)

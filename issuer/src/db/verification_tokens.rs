@@ -13,6 +13,7 @@ pub struct VerificationToken {
     pub used_at: Option<DateTime<Utc>>,
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "verification_tokens.insert", otel.kind = "client", db.system = "postgresql", db.operation.name = "verification_tokens.insert"))]
 pub async fn insert(
     db: &impl GenericClient,
     token_hash: &[u8],
@@ -32,6 +33,7 @@ pub async fn insert(
 }
 
 /// Removes a user's unused tokens: resending replaces the old token.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "verification_tokens.delete_unused_for_user", otel.kind = "client", db.system = "postgresql", db.operation.name = "verification_tokens.delete_unused_for_user"))]
 pub async fn delete_unused_for_user(
     db: &impl GenericClient,
     user_id: Uuid,
@@ -45,6 +47,7 @@ pub async fn delete_unused_for_user(
 }
 
 /// The token row, locked until the transaction ends so it can be used once only.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "verification_tokens.find_for_update", otel.kind = "client", db.system = "postgresql", db.operation.name = "verification_tokens.find_for_update"))]
 pub async fn find_for_update(
     db: &impl GenericClient,
     token_hash: &[u8],
@@ -66,6 +69,7 @@ pub async fn find_for_update(
     .transpose()
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "verification_tokens.mark_used", otel.kind = "client", db.system = "postgresql", db.operation.name = "verification_tokens.mark_used"))]
 pub async fn mark_used(
     db: &impl GenericClient,
     token_hash: &[u8],

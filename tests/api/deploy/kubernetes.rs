@@ -128,7 +128,7 @@ fn secret_names() -> BTreeSet<&'static str> {
         .iter()
         .chain(issuer::config::VARS)
         .chain(verifier::config::VARS)
-        .filter(|v| v.secret)
+        .filter(|v| v.secret())
         .map(|v| v.name)
         .collect()
 }
