@@ -354,7 +354,7 @@ impl CommonConfig {
 /// (`nats://` and port 4222 when left out). The client parses the whole value as one address,
 /// so a comma-separated list is refused here rather than failing at start. The error never
 /// holds the value: it may carry credentials.
-fn nats_url(env: &Env) -> Result<String, ConfigError> {
+pub fn nats_url(env: &Env) -> Result<String, ConfigError> {
     let url = env.string_or(NATS_URL, "nats://localhost:4222");
     if url.contains(',') {
         return Err(ConfigError::new(

@@ -1,0 +1,91 @@
+//! Building and running the mailer: its health and metrics server, and the email feed.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use common::request::AccessLog;
+use common::server::ServeOptions;
+use tokio::net::TcpListener;
+
+use crate::config::MailerConfig;
+use crate::metrics::MailerMetrics;
+use crate::state::AppState;
+use crate::{consumer, routes};
+
+/// A built mailer with its listener bound (port 0 allowed).
+pub struct App {
+    listener: TcpListener,
+    state: Arc<AppState>,
+}
+
+/// The NATS connection; it retries by itself until NATS answers, and reconnects after a drop.
+async fn connect_nats(config: &MailerConfig) -> Result<async_nats::Client, anyhow::Error> {
+    async_nats::ConnectOptions::new()
+        .name(format!("{} mailer", config.service_name))
+        .retry_on_initial_connect()
+        .connection_timeout(std::time::Duration::from_secs(2))
+        .event_callback(|event| async move {
+            tracing::info!(%event, "nats connection event");
+        })
+        .connect(config.nats_url.as_str())
+        .await
+        .context("invalid NATS_URL")
+}
+
+impl App {
+    pub async fn build(config: MailerConfig) -> Result<App, anyhow::Error> {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (MAILER_ADDR)", config.addr))?;
+        let smtp = config.smtp.transport().context("invalid SMTP_URL")?;
+        let nats = connect_nats(&config).await?;
+        let metrics = MailerMetrics::new(&routes::metric_routes());
+        Ok(App {
+            listener,
+            state: Arc::new(AppState::new(config, nats, smtp, metrics)),
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, std::io::Error> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.state)
+    }
+
+    /// Follows the email events and serves health and metrics until `shutdown` completes. The
+    /// message being sent when it does is not acknowledged, so it is delivered again later.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        let state = self.state;
+        let grace = state.config.shutdown_grace;
+        let feed = tokio::spawn(consumer::follow(Arc::clone(&state)));
+        if let Ok(addr) = self.listener.local_addr() {
+            tracing::info!(%addr, "mailer listening");
+        }
+        common::server::serve_with(
+            self.listener,
+            ServeOptions::default(),
+            move |req, _peer| {
+                let state = Arc::clone(&state);
+                async move {
+                    let endpoint = state
+                        .metrics
+                        .http
+                        .endpoint(routes::route_name(req.uri().path()));
+                    common::request::handle_with(req, AccessLog::QuietSuccess, endpoint, |req| {
+                        routes::route(Arc::clone(&state), req)
+                    })
+                    .await
+                }
+            },
+            shutdown,
+            grace,
+        )
+        .await;
+        feed.abort();
+        tracing::info!("mailer stopped");
+    }
+}
