@@ -1,7 +1,7 @@
 //! The documentation holds together: the README stays a short front door; every relative
 //! Markdown link in README.md and docs/*.md leads to a file that exists and, when it names an
 //! `#anchor` in a Markdown file, to a heading that exists; and docs/CONFIGURATION.md's tables
-//! name exactly the variables the services read.
+//! name exactly the variables the services (issuer, verifier, mailer) read.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -225,6 +225,7 @@ fn the_configuration_document_names_exactly_the_variables_the_services_read() ->
         .iter()
         .chain(issuer::config::VARS)
         .chain(verifier::config::VARS)
+        .chain(mailer::config::VARS)
         .map(|var| var.name.to_owned())
         .collect();
     let documented = documented_variables()?;

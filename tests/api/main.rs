@@ -32,6 +32,7 @@ mod http_hygiene;
 mod key_rotation;
 mod lockout;
 mod login;
+mod mailer;
 mod me_and_validate;
 mod metrics;
 mod migrations;
