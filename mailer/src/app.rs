@@ -8,6 +8,7 @@ use anyhow::Context;
 use common::request::AccessLog;
 use common::server::ServeOptions;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::MailerConfig;
 use crate::metrics::MailerMetrics;
@@ -56,12 +57,14 @@ impl App {
         Arc::clone(&self.state)
     }
 
-    /// Follows the email events and serves health and metrics until `shutdown` completes. The
-    /// message being sent when it does is not acknowledged, so it is delivered again later.
+    /// Follows the email events and serves health and metrics until `shutdown` completes; then
+    /// lets the email in hand be sent and acknowledged within the grace period. One still in
+    /// hand after it is not acknowledged, so it is delivered again later.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let state = self.state;
         let grace = state.config.shutdown_grace;
-        let feed = tokio::spawn(consumer::follow(Arc::clone(&state)));
+        let (stop, stopped) = watch::channel(false);
+        let mut feed = tokio::spawn(consumer::follow(Arc::clone(&state), stopped));
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "mailer listening");
         }
@@ -85,7 +88,14 @@ impl App {
             grace,
         )
         .await;
-        feed.abort();
+        let _ = stop.send(true);
+        if tokio::time::timeout(grace, &mut feed).await.is_err() {
+            tracing::warn!(
+                ?grace,
+                "grace period over; leaving the email in hand unacknowledged"
+            );
+            feed.abort();
+        }
         tracing::info!("mailer stopped");
     }
 }

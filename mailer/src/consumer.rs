@@ -18,6 +18,7 @@ use futures_util::StreamExt;
 use lettre::message::{Mailbox, MultiPart};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::config::MailerConfig;
@@ -56,12 +57,18 @@ pub fn retry_delay(delivered: i64) -> Duration {
         .min(MAX_RETRY_DELAY)
 }
 
-/// Follows the stream for as long as the process runs, setting the consumer up again after
-/// any failure (NATS away, the stream not created yet or deleted).
-pub async fn follow(state: Arc<AppState>) {
+/// Follows the stream until `stop` turns true, setting the consumer up again after any failure
+/// (NATS away, the stream not created yet or deleted). A stop never interrupts an email being
+/// sent: it takes effect between messages, so the one in hand is sent and acknowledged first.
+pub async fn follow(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
     let js = jetstream::new(state.nats.clone());
     loop {
-        match subscribe(&js, &state.config).await {
+        let subscribed = tokio::select! {
+            biased;
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            subscribed = subscribe(&js, &state.config) => subscribed,
+        };
+        match subscribed {
             Ok(consumer) => {
                 state.set_consumer(Some(consumer.clone()));
                 tracing::info!(
@@ -69,10 +76,11 @@ pub async fn follow(state: Arc<AppState>) {
                     consumer = CONSUMER,
                     "following the email events"
                 );
-                if let Err(err) = consume(&state, &consumer).await {
+                let consumed = consume(&state, &consumer, &mut stop).await;
+                state.set_consumer(None);
+                if let Err(err) = consumed {
                     tracing::warn!(error = %err, "the email feed stopped; setting it up again");
                 }
-                state.set_consumer(None);
             }
             Err(err) => {
                 tracing::warn!(
@@ -82,7 +90,11 @@ pub async fn follow(state: Arc<AppState>) {
                 );
             }
         }
-        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            () = tokio::time::sleep(RESUBSCRIBE_DELAY) => {}
+        }
     }
 }
 
@@ -115,18 +127,29 @@ async fn subscribe(
     Ok(consumer)
 }
 
-/// Handles messages one by one until the subscription fails.
-async fn consume(state: &AppState, consumer: &PullConsumer) -> Result<(), async_nats::Error> {
+/// Handles messages one by one until the subscription fails or `stop` turns true.
+async fn consume(
+    state: &AppState,
+    consumer: &PullConsumer,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), async_nats::Error> {
     // One message per pull: none waits in a local buffer while its ack timer runs.
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(1)
         .messages()
         .await?;
-    while let Some(message) = messages.next().await {
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+            next = messages.next() => next,
+        };
+        let Some(message) = next else {
+            return Ok(());
+        };
         handle(state, &message?).await;
     }
-    Ok(())
 }
 
 /// An email ready to go, or why there is none.

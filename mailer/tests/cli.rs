@@ -1,11 +1,12 @@
 //! The mailer's command line as a container runs it: `help`, `--version`, `check-config`, a bad
-//! configuration under `serve`, and `healthcheck` against a running mailer whose stream does not
-//! exist yet (alive, not ready).
+//! configuration under `serve`, `healthcheck` against a running mailer whose stream does not
+//! exist yet (alive, not ready), and SIGTERM.
 
 #[path = "../../tests/support/binary.rs"]
 mod binary;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, ensure, Context};
 
@@ -153,8 +154,22 @@ fn a_mailer_without_its_stream_is_alive_but_not_ready() -> anyhow::Result<()> {
     let live = probe("--live");
     let ready = probe("--ready");
     let body = binary::send(&addr_text, "GET", "/health/ready", &[], b"");
+    // SIGTERM: it stops following, drains and exits 0 within its grace period.
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => break None,
+        }
+    };
     let _ = child.kill();
     let _ = child.wait();
+    ensure!(terminated.is_ok_and(|s| s.success()), "kill -TERM failed");
+    ensure!(exit.is_some_and(|s| s.success()), "after SIGTERM: {exit:?}");
     let (live, ready) = (live?, ready?);
     ensure!(live.code == Some(0), "live: {}", live.stderr);
     ensure!(
