@@ -328,7 +328,115 @@ fn message(from: &Mailbox, to: &str, content: Content) -> Result<lettre::Message
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use chrono::{TimeDelta, Utc};
+    use common::events::Payload;
+    use serde_json::json;
+
     use super::*;
+
+    fn config() -> MailerConfig {
+        let env: HashMap<&str, &str> = [
+            ("SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("MAIL_FROM", "no-reply@example.com"),
+            ("VERIFY_EMAIL_URL", "https://app.example/v?token={token}"),
+            ("RESET_PASSWORD_URL", "https://app.example/r#{token}"),
+        ]
+        .into_iter()
+        .collect();
+        let lookup = move |name: &str| env.get(name).map(|v| (*v).to_owned());
+        MailerConfig::from_lookup(&lookup).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    fn payload<P: Payload>(at: chrono::DateTime<Utc>, data: &P) -> Vec<u8> {
+        Event::of(at, data).to_json().to_string().into_bytes()
+    }
+
+    fn outcome(plan: &Plan) -> String {
+        match plan {
+            Plan::Send(email) => {
+                let to: Vec<String> = email
+                    .envelope()
+                    .to()
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect();
+                format!("send to {}", to.join(","))
+            }
+            Plan::Skip(reason) => format!("skip: {reason}"),
+            Plan::Drop(reason) => format!("drop: {reason}"),
+        }
+    }
+
+    #[test]
+    fn each_event_is_planned_as_an_email_a_skip_or_a_drop() {
+        let config = config();
+        let now = Utc::now();
+        let user_id = Uuid::new_v4();
+        let registered = UserRegistered {
+            user_id,
+            email: "ada@example.com".into(),
+            email_verification_token: "tok".into(),
+        };
+        let reset = |expires_at| PasswordResetRequested {
+            user_id,
+            email: "ada@example.com".into(),
+            password_reset_token: "tok".into(),
+            expires_at,
+        };
+        let bad_address = UserRegistered {
+            email: "not an address".into(),
+            ..registered.clone()
+        };
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (payload(now, &registered), "send to ada@example.com"),
+            (
+                payload(now, &reset(now + TimeDelta::minutes(30))),
+                "send to ada@example.com",
+            ),
+            (
+                payload(now - TimeDelta::hours(25), &registered),
+                "skip: older than VERIFICATION_EMAIL_MAX_AGE_HOURS",
+            ),
+            (
+                payload(now, &reset(now - TimeDelta::seconds(1))),
+                "skip: the reset link has expired",
+            ),
+            (
+                payload(now, &bad_address),
+                "drop: the recipient address cannot be used",
+            ),
+            (b"not json".to_vec(), "drop: the event is not a JSON object"),
+            (b"[1, 2]".to_vec(), "drop: the event is not a JSON object"),
+            (
+                json!({"event_id": Uuid::new_v4(), "event_type": "user.registered",
+                       "timestamp": now, "data": ["a", "b", "c"]})
+                .to_string()
+                .into_bytes(),
+                "drop: the event data cannot be read",
+            ),
+            (
+                json!({"event_id": Uuid::new_v4(), "event_type": "user.logged_in",
+                       "timestamp": now, "data": {}})
+                .to_string()
+                .into_bytes(),
+                "drop: not an email event",
+            ),
+        ];
+        for (bytes, expected) in cases {
+            let (described, plan) = plan(&config, &bytes, now);
+            assert_eq!(
+                outcome(&plan),
+                expected,
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
+            if expected.starts_with("send") || expected.starts_with("skip") {
+                assert_eq!(described.user_id, Some(user_id));
+            }
+        }
+    }
 
     #[test]
     fn retries_back_off_by_doubling_up_to_the_bound() {
