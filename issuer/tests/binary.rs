@@ -4,13 +4,14 @@
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-#[path = "../../tests/support/binary.rs"]
-mod binary;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use test_support::accounts::{register_body, PASSWORD};
+use test_support::binary;
+use test_support::database::{database_url, database_url_via, drop_database, psql, unique_name};
 
 const KEY: &str = "binary-test-secret-0123456789abcdef0123";
 
@@ -20,55 +21,49 @@ fn issuer(env: &[(&str, &str)]) -> Command {
 
 /// Runs the issuer with a bad setting: exit code 64 and one line on stderr naming the
 /// variable, never its value.
-fn refuses(env: &[(&str, &str)], variable: &str, secret: &str) {
-    let output = issuer(env).output().expect("issuer runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(64), "stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr}");
-    assert!(stderr.contains(variable), "stderr: {stderr}");
-    assert!(
-        secret.is_empty() || !stderr.contains(secret),
-        "stderr leaks the value: {stderr}"
-    );
+fn refuses(env: &[(&str, &str)], variable: &str, secrets: &[&str]) {
+    if let Err(err) = binary::refuses(&mut issuer(env), variable, secrets) {
+        panic!("{err}");
+    }
 }
 
 #[test]
 fn bad_configuration_stops_the_issuer_with_one_line_naming_the_variable() {
-    refuses(&[], "JWT_SECRET_KEY", "");
+    refuses(&[], "JWT_SECRET_KEY", &[]);
     refuses(
         &[("JWT_SECRET_KEY", "too-short-secret")],
         "JWT_SECRET_KEY",
-        "too-short-secret",
+        &["too-short-secret"],
     );
     refuses(
         &[("JWT_SECRET_KEY", KEY), ("JWT_ALGORITHM", "none")],
         "JWT_ALGORITHM",
-        KEY,
+        &[KEY],
     );
     refuses(
         &[("JWT_SECRET_KEY", KEY), ("DATABASE_POOL_SIZE", "many")],
         "DATABASE_POOL_SIZE",
-        KEY,
+        &[KEY],
     );
     refuses(
         &[("JWT_SECRET_KEY", KEY), ("PASSWORD_POLICY", "strong")],
         "PASSWORD_POLICY",
-        KEY,
+        &[KEY],
     );
     refuses(
         &[("JWT_SECRET_KEY", KEY), ("ISSUER_ADDR", "localhost")],
         "ISSUER_ADDR",
-        KEY,
+        &[KEY],
     );
     refuses(
         &[("JWT_SECRET_KEY", KEY), ("DATABASE_URL", "mysql://x")],
         "DATABASE_URL",
-        KEY,
+        &[KEY],
     );
     refuses(
         &[("JWT_SECRET_KEY", KEY), ("REFRESH_TOKEN_ROTATION", "maybe")],
         "REFRESH_TOKEN_ROTATION",
-        KEY,
+        &[KEY],
     );
     // A TLS file is checked before the database is touched (nothing listens at port 9), with
     // the exit code check-config gives it.
@@ -80,14 +75,14 @@ fn bad_configuration_stops_the_issuer_with_one_line_naming_the_variable() {
             ("TLS_KEY_FILE", "/nonexistent/key.pem"),
         ],
         "TLS_CERT_FILE",
-        KEY,
+        &[KEY],
     );
 }
 
 #[test]
 fn migrate_creates_the_database_and_its_tables_then_exits() {
-    let database = format!("bin_migrate_{}", std::process::id());
-    let url = binary::database_url(&database);
+    let database = unique_name();
+    let url = database_url(&database);
     let output = issuer(&[("JWT_SECRET_KEY", KEY), ("DATABASE_URL", &url)])
         .arg("migrate")
         .output()
@@ -97,16 +92,12 @@ fn migrate_creates_the_database_and_its_tables_then_exits() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let psql = binary::psql;
     let tables = psql(
         &database,
         "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables \
          WHERE table_schema = 'public' AND table_name <> 'refinery_schema_history'",
     );
-    let _ = psql(
-        "postgres",
-        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-    );
+    drop_database(&database);
     assert_eq!(
         tables,
         "email_verification_tokens,login_failures,login_known_addresses,outbox,password_reset_tokens,sessions,users"
@@ -133,8 +124,8 @@ fn sigint_lets_the_request_in_flight_finish_then_exits_cleanly() {
 /// Starts the issuer, sends a registration that takes a while to hash, delivers `SIG<signal>`
 /// once the request has been received, and expects its 201, then a clean exit after the drain.
 fn signal_lets_the_request_in_flight_finish(signal: &str) {
-    let database = format!("bin_{}_{}", std::process::id(), signal.to_lowercase());
-    let url = binary::database_url(&database);
+    let database = unique_name();
+    let url = database_url(&database);
     let mut command = issuer(&[
         ("JWT_SECRET_KEY", KEY),
         ("DATABASE_URL", &url),
@@ -151,7 +142,7 @@ fn signal_lets_the_request_in_flight_finish(signal: &str) {
         .address("issuer listening", wait)
         .unwrap_or_else(|err| panic!("{err}"));
 
-    let body = r#"{"email":"drain@example.com","password":"Correct-Horse-9","password_confirmation":"Correct-Horse-9"}"#;
+    let body = register_body("drain@example.com", PASSWORD).to_string();
     let mut stream = TcpStream::connect(addr).expect("connect");
     write!(
         stream,
@@ -180,10 +171,7 @@ fn signal_lets_the_request_in_flight_finish(signal: &str) {
         .wait_for("all connections drained", wait)
         .unwrap_or_else(|err| panic!("{err}"));
 
-    let _ = binary::psql(
-        "postgres",
-        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-    );
+    drop_database(&database);
 }
 
 /// A TCP proxy to `upstream` that closes every connection until it is opened.
@@ -231,10 +219,10 @@ impl GatedProxy {
 
 #[test]
 fn started_while_postgres_is_down_it_serves_health_and_opens_the_api_once_postgres_appears() {
-    let database = format!("bin_wait_{}", std::process::id());
-    let (_, server) = binary::database_url_via(&database, None);
+    let database = unique_name();
+    let (_, server) = database_url_via(&database, None);
     let proxy = GatedProxy::closed(server);
-    let (url, _) = binary::database_url_via(&database, Some(&proxy.addr));
+    let (url, _) = database_url_via(&database, Some(&proxy.addr));
     let mut command = issuer(&[
         ("JWT_SECRET_KEY", KEY),
         ("DATABASE_URL", &url),
@@ -254,9 +242,7 @@ fn started_while_postgres_is_down_it_serves_health_and_opens_the_api_once_postgr
         .unwrap_or_else(|err| panic!("{err}"))
         .to_string();
     let register = |email: &str| {
-        let body = format!(
-            r#"{{"email":"{email}","password":"Correct-Horse-9","password_confirmation":"Correct-Horse-9"}}"#
-        );
+        let body = register_body(email, PASSWORD).to_string();
         binary::send(
             &addr,
             "POST",
@@ -283,10 +269,7 @@ fn started_while_postgres_is_down_it_serves_health_and_opens_the_api_once_postgr
     assert_eq!(late.status, 201, "{}", late.body);
 
     issuer.kill();
-    let _ = binary::psql(
-        "postgres",
-        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-    );
+    drop_database(&database);
 }
 
 #[test]
@@ -328,7 +311,7 @@ fn secrets_are_read_from_files_and_never_shown() {
             ("JWT_SECRET_KEY", KEY),
         ],
         "JWT_SECRET_KEY",
-        KEY,
+        &[KEY],
     );
     refuses(
         &[
@@ -336,7 +319,7 @@ fn secrets_are_read_from_files_and_never_shown() {
             ("DATABASE_URL_FILE", "/nonexistent/db-url"),
         ],
         "DATABASE_URL_FILE",
-        KEY,
+        &[KEY],
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

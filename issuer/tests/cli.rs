@@ -2,17 +2,16 @@
 //! `healthcheck`; and the account commands (`users …`, `sessions revoke`) against a running
 //! issuer's database.
 
-#[path = "../../tests/support/binary.rs"]
-mod binary;
-#[path = "../../tests/support/cert.rs"]
-mod cert;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context};
+use test_support::accounts::{register_body, unique_email, CHEAP_ARGON2, PASSWORD};
+use test_support::binary;
+use test_support::cert::TestCert;
+use test_support::database::{database_url, drop_database, try_psql, unique_name};
 
 const KEY: &str = "cli-test-secret-0123456789abcdef0123456";
 const OTHER_KEY: &str = "cli-test-other-secret-0123456789abcdefgh";
@@ -107,26 +106,10 @@ fn check_config_accepts_a_good_configuration_and_prints_a_summary_without_secret
 /// `check-config` with one bad setting: exit 64, one line on stderr naming the variable,
 /// nothing on stdout, and no secret anywhere.
 fn refuses(env: &[(&str, &str)], variable: &str, secrets: &[&str]) -> anyhow::Result<()> {
-    let out = run(issuer(env).arg("check-config"))?;
-    ensure!(
-        out.code == Some(64),
-        "{variable}: {:?} {}",
-        out.code,
-        out.stderr
-    );
+    let secrets: Vec<&str> = secrets.iter().copied().chain([KEY]).collect();
+    let out = binary::refuses(issuer(env).arg("check-config"), variable, &secrets)
+        .map_err(|err| anyhow!(err))?;
     ensure!(out.stdout.is_empty(), "{variable}: stdout {}", out.stdout);
-    ensure!(
-        out.stderr.trim_end().lines().count() == 1 && out.stderr.contains(variable),
-        "{variable}: stderr {}",
-        out.stderr
-    );
-    for secret in secrets.iter().chain(&[KEY]) {
-        ensure!(
-            !out.stderr.contains(secret),
-            "{variable}: stderr leaks a secret: {}",
-            out.stderr
-        );
-    }
     Ok(())
 }
 
@@ -271,8 +254,8 @@ struct RunningIssuer {
 impl RunningIssuer {
     /// An issuer with `env` added to its settings.
     fn start(env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let database = format!("cli_health_{}", uuid::Uuid::new_v4().simple());
-        let url = binary::database_url(&database);
+        let database = unique_name();
+        let url = database_url(&database);
         let mut vars = vec![
             ("JWT_SECRET_KEY", KEY),
             ("DATABASE_URL", &url),
@@ -280,6 +263,7 @@ impl RunningIssuer {
             // Nothing listens there: the issuer serves with NATS unreachable.
             ("NATS_URL", "nats://127.0.0.1:9"),
         ];
+        vars.extend_from_slice(&CHEAP_ARGON2);
         vars.extend_from_slice(env);
         let (child, addr) =
             binary::listening(&mut issuer(&vars), "issuer listening").map_err(|e| anyhow!(e))?;
@@ -295,10 +279,7 @@ impl Drop for RunningIssuer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = binary::psql(
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database),
-        );
+        drop_database(&self.database);
     }
 }
 
@@ -329,7 +310,7 @@ fn healthcheck_exits_0_while_the_issuer_runs_and_1_once_it_is_gone() -> anyhow::
 fn healthcheck_speaks_https_to_an_issuer_serving_tls_and_trusts_only_its_certificate(
 ) -> anyhow::Result<()> {
     // Made out to a public name only, as in production: the probe reaches it on loopback.
-    let served = cert::TestCert::new(&["auth.example.com"])?;
+    let served = TestCert::new(&["auth.example.com"])?;
     let tls = served.env();
     let running = RunningIssuer::start(&tls)?;
 
@@ -342,7 +323,7 @@ fn healthcheck_speaks_https_to_an_issuer_serving_tls_and_trusts_only_its_certifi
     );
 
     // Another certificate in the probe's settings: the server is not the one configured.
-    let other = cert::TestCert::new(&["auth.example.com"])?;
+    let other = TestCert::new(&["auth.example.com"])?;
     let (code, _) = healthcheck_with(running.addr, &other.env())?;
     ensure!(
         code == Some(1),
@@ -403,8 +384,6 @@ fn healthcheck_exits_1_on_an_error_status_a_silent_server_or_garbage() -> anyhow
 // Operator commands: `issuer users …` and `issuer sessions …`, against a running issuer's
 // database (NATS is not needed: the running issuer's relay publishes what they queue).
 
-const PASSWORD: &str = "Correct-Horse-9";
-
 /// Limits out of the way; the lockout test sets its own threshold.
 const GENEROUS: [(&str, &str); 3] = [
     ("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", "1000000"),
@@ -413,13 +392,9 @@ const GENEROUS: [(&str, &str); 3] = [
 ];
 
 impl RunningIssuer {
-    fn database_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.database)
-    }
-
     /// `issuer ARGS…` with the running issuer's settings.
     fn operator(&self, args: &[&str]) -> anyhow::Result<binary::Run> {
-        let url = self.database_url();
+        let url = database_url(&self.database);
         run(issuer(&[("JWT_SECRET_KEY", KEY), ("DATABASE_URL", &url)]).args(args))
     }
 
@@ -434,8 +409,8 @@ impl RunningIssuer {
     }
 
     fn register(&self, email: &str) -> u16 {
-        let body = serde_json::json!({"email": email, "password": PASSWORD, "password_confirmation": PASSWORD});
-        self.post("/api/v1/auth/register", body).status
+        self.post("/api/v1/auth/register", register_body(email, PASSWORD))
+            .status
     }
 
     fn login(&self, email: &str, password: &str) -> binary::Reply {
@@ -445,24 +420,7 @@ impl RunningIssuer {
 
     /// One value from the issuer's database.
     fn query(&self, sql: &str) -> anyhow::Result<String> {
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                &self.database,
-                "-Atc",
-                sql,
-            ])
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        try_psql(&self.database, sql).map_err(|err| anyhow!(err))
     }
 
     /// How many `session.revoked` events with this reason the outbox holds.
@@ -481,14 +439,10 @@ impl RunningIssuer {
     }
 }
 
-fn new_email() -> String {
-    format!("op-{}@example.com", uuid::Uuid::new_v4().simple())
-}
-
 #[test]
 fn operator_disables_enables_revokes_and_deletes_a_running_issuers_account() -> anyhow::Result<()> {
     let running = RunningIssuer::start(&GENEROUS)?;
-    let email = new_email();
+    let email = unique_email();
     ensure!(running.register(&email) == 201);
     for _ in 0..2 {
         ensure!(running.login(&email, PASSWORD).status == 200);
@@ -562,7 +516,7 @@ fn operator_unlock_clears_a_login_lockout() -> anyhow::Result<()> {
     let mut env = GENEROUS.to_vec();
     env.push(("LOGIN_LOCKOUT_THRESHOLD", "2"));
     let running = RunningIssuer::start(&env)?;
-    let email = new_email();
+    let email = unique_email();
     ensure!(running.register(&email) == 201);
     for _ in 0..2 {
         ensure!(running.login(&email, "Wrong-Horse-9").status == 401);
@@ -587,7 +541,7 @@ fn operator_unlock_clears_a_login_lockout() -> anyhow::Result<()> {
 #[test]
 fn operator_commands_refuse_an_unknown_email_and_bad_arguments() -> anyhow::Result<()> {
     let running = RunningIssuer::start(&GENEROUS)?;
-    let unknown = new_email();
+    let unknown = unique_email();
     for command in [
         vec!["users", "disable"],
         vec!["users", "enable"],

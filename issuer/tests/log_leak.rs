@@ -5,15 +5,12 @@
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-#[path = "../../tests/support/binary.rs"]
-mod binary;
-
-use binary::{send, Reply};
-
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use test_support::binary::{self, send, Reply};
+use test_support::database::{database_url, drop_database, psql, unique_name};
+use test_support::nats::NatsSettings;
+use test_support::poll::eventually_blocking;
 
 const KEY: &str = "log-leak-signing-key-7f3a9c0e5b1d4a2f8e6c";
 
@@ -40,34 +37,23 @@ fn field(body: &str, name: &str) -> String {
 }
 
 /// The token of the latest `user.registered` event in the stream, waiting for the relay.
-fn verification_token_from_stream(nats: &str, stream: &str, prefix: &str) -> String {
-    token_from_stream(
-        nats,
-        stream,
-        prefix,
-        "user.registered",
-        "email_verification_token",
-    )
+fn verification_token_from_stream(nats: &NatsSettings) -> String {
+    token_from_stream(nats, "user.registered", "email_verification_token")
 }
 
 /// `data.<field>` of the latest `event_type` event in the stream, waiting for the relay.
-fn token_from_stream(
-    nats: &str,
-    stream: &str,
-    prefix: &str,
-    event_type: &str,
-    field: &str,
-) -> String {
+fn token_from_stream(nats: &NatsSettings, event_type: &str, field: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let js = async_nats::jetstream::new(async_nats::connect(nats).await.expect("NATS"));
-        let subject = format!("{prefix}.{event_type}");
+        let client = async_nats::connect(nats.url.as_str()).await.expect("NATS");
+        let js = async_nats::jetstream::new(client);
+        let subject = format!("{}.{event_type}", nats.prefix);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(stream) = js.get_stream(stream).await {
+            if let Ok(stream) = js.get_stream(&nats.stream).await {
                 if let Ok(message) = stream.get_last_raw_message_by_subject(&subject).await {
                     let event: serde_json::Value =
                         serde_json::from_slice(&message.payload).expect("a JSON event");
@@ -89,59 +75,22 @@ fn trace_logs_carry_no_password_token_or_key() {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos())
     );
-    let database = format!("log_leak_{id}");
-    let url = binary::database_url(&database);
-    let nats = std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let (stream, prefix) = (format!("LOGLEAK_{id}"), format!("logleak{id}"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_issuer"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(std::env::temp_dir())
-        .envs([
-            ("JWT_SECRET_KEY", KEY),
-            ("DATABASE_URL", url.as_str()),
-            ("ISSUER_ADDR", "127.0.0.1:0"),
-            ("LOG_LEVEL", "trace"),
-            ("NATS_URL", nats.as_str()),
-            ("NATS_STREAM", stream.as_str()),
-            ("NATS_SUBJECT_PREFIX", prefix.as_str()),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("issuer starts");
-    let (tx, lines) = mpsc::channel::<String>();
-    let out = child.stdout.take().expect("stdout");
-    let err = child.stderr.take().expect("stderr");
-    let tx_err = tx.clone();
-    let readers = [
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        }),
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx_err.send(line);
-            }
-        }),
+    let database = unique_name();
+    let url = database_url(&database);
+    let nats = NatsSettings::unique();
+    let mut env = vec![
+        ("JWT_SECRET_KEY", KEY),
+        ("DATABASE_URL", url.as_str()),
+        ("ISSUER_ADDR", "127.0.0.1:0"),
+        ("LOG_LEVEL", "trace"),
     ];
-    let mut log = String::new();
-    let addr = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the issuer never said it was listening:\n{log}"));
-        log.push_str(&line);
-        log.push('\n');
-        if line.contains("issuer listening") {
-            break line
-                .split("addr=")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .expect("address in the log line")
-                .to_owned();
-        }
-    };
+    env.extend(nats.vars());
+    let mut command = binary::command(env!("CARGO_BIN_EXE_issuer"), &env);
+    let mut issuer = binary::Logged::spawn_with_stderr(&mut command).expect("issuer starts");
+    let addr = issuer
+        .address("issuer listening", binary::START_WAIT)
+        .unwrap_or_else(|err| panic!("{err}"))
+        .to_string();
 
     // The secrets this session hands to the issuer.
     let password = "Leak-Canary-Password-91d2e7";
@@ -243,7 +192,7 @@ fn trace_logs_carry_no_password_token_or_key() {
 
     // The verification token, as the mailer gets it from the event (the relay removes it from
     // the outbox row once published).
-    let verification = verification_token_from_stream(&nats, &stream, &prefix);
+    let verification = verification_token_from_stream(&nats);
     assert!(
         verification.len() >= 32,
         "no verification token: {verification:?}"
@@ -307,8 +256,6 @@ fn trace_logs_carry_no_password_token_or_key() {
     assert_eq!(asked.status, 202, "{}", asked.body);
     let reset_token = token_from_stream(
         &nats,
-        &stream,
-        &prefix,
         "user.password_reset_requested",
         "password_reset_token",
     );
@@ -328,32 +275,16 @@ fn trace_logs_carry_no_password_token_or_key() {
     }
 
     // Let the relay publish (and log) the events, then stop the issuer and read everything.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let pending = || {
-        binary::psql(
+    let published = eventually_blocking(Duration::from_secs(60), || {
+        psql(
             &database,
             "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-        )
-    };
-    while pending() != "0" && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(pending(), "0", "the relay never published the outbox");
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    for reader in readers {
-        let _ = reader.join();
-    }
-    while let Ok(line) = lines.try_recv() {
-        log.push_str(&line);
-        log.push('\n');
-    }
-    let _ = binary::psql(
-        "postgres",
-        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-    );
+        ) == "0"
+    });
+    assert!(published, "the relay never published the outbox");
+    issuer.terminate();
+    let log = issuer.seen;
+    drop_database(&database);
 
     // The capture is real: every request we sent is in it, at trace verbosity.
     for request_id in [

@@ -6,8 +6,7 @@ use common::events::RevocationReason;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::harness::{spawn_issuer, spawn_issuer_with, unique_email, PASSWORD};
-use crate::services::spawn_verifier_for;
+use crate::harness::{spawn_issuer, spawn_issuer_with, spawn_verifier_for, unique_email, PASSWORD};
 use crate::sessions::{
     call, count, login_with_agent, refused_by, revocations, revoked_reason, sid, text, ME,
 };

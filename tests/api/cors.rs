@@ -3,8 +3,7 @@
 
 use reqwest::{Method, Response};
 
-use crate::harness::{spawn_issuer_with, TestIssuer};
-use crate::services::{spawn_verifier_with, TestVerifier};
+use crate::harness::{spawn_issuer_with, spawn_verifier_with, TestIssuer, TestVerifier};
 
 const ALLOWED: &str = "https://app.example.com";
 const ALSO_ALLOWED: &str = "http://localhost:3000";
@@ -111,7 +110,7 @@ async fn an_allowed_origin_gets_its_own_origin_back_on_success_and_error() {
     let login = app
         .post(
             "/api/v1/auth/register",
-            serde_json::json!({"email": "x", "password": "y", "password_confirmation": "y"}),
+            test_support::accounts::register_body("x", "y"),
         )
         .await;
     assert!(login.header("access-control-allow-origin").is_empty());

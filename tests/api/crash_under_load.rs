@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use serde_json::json;
-use uuid::Uuid;
+use test_support::accounts::{register_body, CHEAP_ARGON2};
+use test_support::binary::{command, listening};
+use test_support::database::{database_url, drop_database, psql, unique_name};
 
-use crate::binary::{command, database_url, listening, psql};
-use crate::built::cargo_built;
+use crate::harness::binaries::cargo_built;
 use crate::harness::{eventually, unique_email, NatsSettings, PASSWORD, SECRET};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -51,7 +51,7 @@ async fn register_until_it_dies(
         let email = unique_email();
         let sent = http
             .post(format!("http://{addr}/api/v1/auth/register"))
-            .json(&json!({"email": email, "password": PASSWORD, "password_confirmation": PASSWORD}))
+            .json(&register_body(&email, PASSWORD))
             .send()
             .await;
         match sent {
@@ -85,21 +85,16 @@ async fn sigkill_mid_load_loses_no_answered_registration_and_no_event() {
             .await
             .unwrap_or_else(|err| panic!("build: {err}"));
     let binary = binary.to_string_lossy().into_owned();
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // Named as the harness names its databases, so that a stale one is swept.
-    let database = format!("t_{stamp}_{}", Uuid::new_v4().simple());
+    let database = unique_name();
     let nats = NatsSettings::unique();
     let mut env: Vec<(String, String)> = [
         ("JWT_SECRET_KEY", SECRET),
         ("ISSUER_ADDR", "127.0.0.1:0"),
-        ("ARGON2_MEMORY_KIB", "1024"),
-        ("ARGON2_ITERATIONS", "1"),
         ("RATE_LIMIT_REGISTER_PER_IP_PER_HOUR", "1000000"),
         ("RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR", "1000000"),
     ]
     .iter()
+    .chain(&CHEAP_ARGON2)
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     env.push(("DATABASE_URL".into(), database_url(&database)));
@@ -207,11 +202,5 @@ async fn sigkill_mid_load_loses_no_answered_registration_and_no_event() {
     );
 
     nats.delete_stream().await;
-    let _ = tokio::task::spawn_blocking(move || {
-        psql(
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
-        )
-    })
-    .await;
+    let _ = tokio::task::spawn_blocking(move || drop_database(&database)).await;
 }

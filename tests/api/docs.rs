@@ -289,7 +289,7 @@ fn directive(line: &str) -> String {
 /// other fails here.
 #[test]
 fn the_documented_proxy_configurations_are_the_ones_the_tests_run() -> anyhow::Result<()> {
-    use crate::services::{caddy_config, nginx_config};
+    use crate::harness::proxies::{caddy_config, nginx_config};
     let doc = read(&root().join("docs/DEPLOYMENT.md"))?;
     let (verifier, app) = ("verifier:8001", "app:8080");
     let cases = [

@@ -1,23 +1,18 @@
 //! How events reach NATS: across replicas, on NOTIFY, with the data the contract names, and
 //! when NATS is away from the start. Each test has its own database, stream and subject prefix.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use test_support::accounts::cheap_argon2;
 
 use crate::harness::{
-    claims, eventually, spawn_issuer_with, unique_email, TestIssuer, TestNats, PASSWORD,
+    claims, eventually, spawn_issuer_with, spawn_unready_verifier_with, unique_email, TestIssuer,
+    TestNats, PASSWORD,
 };
-use crate::services::{spawn_unready_verifier_with, spawn_verifier_for};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Argon2 at its cheapest, for tests that register many users.
-fn cheap_hashing(env: &mut HashMap<String, String>) {
-    env.insert("ARGON2_MEMORY_KIB".into(), "1024".into());
-    env.insert("ARGON2_ITERATIONS".into(), "1".into());
-}
 
 fn text(value: &Value) -> String {
     value.as_str().unwrap_or_default().to_owned()
@@ -47,10 +42,10 @@ fn assert_expires_at(event: &Value, exp: i64) {
 
 #[tokio::test]
 async fn two_replicas_on_one_database_publish_each_event_once_in_outbox_order() {
-    let first = spawn_issuer_with(cheap_hashing).await;
+    let first = spawn_issuer_with(cheap_argon2).await;
     let (url, nats) = (first.database_url.clone(), first.nats.env());
     let second = spawn_issuer_with(move |env| {
-        cheap_hashing(env);
+        cheap_argon2(env);
         env.insert("DATABASE_URL".into(), url);
         env.extend(nats);
     })
@@ -231,48 +226,6 @@ async fn a_logout_after_a_refresh_names_the_refreshed_tokens_expiry() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["data"]["session_id"], refreshed_access["sid"]);
     assert_expires_at(&events[0], refreshed_access["exp"].as_i64().unwrap());
-}
-
-#[tokio::test]
-async fn the_verifiers_validate_token_on_a_revoked_session_is_401_invalid_token_saying_revoked() {
-    let app = spawn_issuer_with(|_| {}).await;
-    let login = app.signed_in(&unique_email()).await;
-    let access = text(&login["access_token"]);
-    let verifier = spawn_verifier_for(&app).await;
-    assert_eq!(verifier.status_for(&access).await, 200);
-    app.logout(login["refresh_token"].as_str().unwrap())
-        .await
-        .assert_success(200);
-    assert!(eventually(WAIT, || async { verifier.status_for(&access).await == 401 }).await);
-
-    let response = verifier
-        .http
-        .post(verifier.url("/api/v1/auth/validate-token"))
-        .json(&json!({"token": access}))
-        .send()
-        .await
-        .unwrap();
-
-    assert_eq!(response.status(), 401);
-    assert_eq!(
-        response.headers()["www-authenticate"],
-        r#"Bearer error="invalid_token", error_description="the token's session has been revoked""#
-    );
-    let body: Value = response.json().await.unwrap();
-    let expected_error = json!({
-        "code": "INVALID_TOKEN",
-        "message": "The token is invalid.",
-        "details": {"issue": "the token's session has been revoked"},
-    });
-    assert_eq!(
-        body,
-        json!({"success": false, "error": expected_error, "timestamp": body["timestamp"]})
-    );
-    crate::harness::assert_timestamp(&body["timestamp"]);
-    // The issuer, which asks Postgres, answers the same.
-    let issuer = app.validate(&access).await;
-    assert_eq!(issuer.status, 401);
-    assert_eq!(issuer.body["error"], expected_error);
 }
 
 #[tokio::test]

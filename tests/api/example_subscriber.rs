@@ -16,7 +16,7 @@ const VERIFY_URL: &str = "https://app.example/verify-email";
 const RESET_URL: &str = "https://app.example/reset-password";
 
 fn build_example() -> PathBuf {
-    crate::built::cargo_built(
+    crate::harness::binaries::cargo_built(
         &["-p", "auth-service-tests", "--example", "event_subscriber"],
         "examples/event_subscriber",
     )

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use common::body_budget::BodyBudget;
 use serde_json::json;
+use test_support::accounts::register_body;
 
 use crate::harness::{
-    eventually, spawn_issuer, spawn_issuer_with, unique_email, Reply, TestIssuer, PASSWORD,
+    eventually, spawn_issuer, spawn_issuer_with, spawn_verifier, spawn_verifier_with, unique_email,
+    Reply, PASSWORD,
 };
 use crate::raw_http::{assert_healthy as assert_answers_health, exchange, health, Conn};
-use crate::services::{spawn_verifier, spawn_verifier_with};
 
 const JSON: &str = "application/json";
 const REGISTER: &str = "/api/v1/auth/register";
@@ -55,10 +56,8 @@ fn case(
     }
 }
 
-fn register_body(email: &str, password: &str) -> Vec<u8> {
-    json!({"email": email, "password": password, "password_confirmation": password})
-        .to_string()
-        .into_bytes()
+fn register_bytes(email: &str, password: &str) -> Vec<u8> {
+    register_body(email, password).to_string().into_bytes()
 }
 
 #[track_caller]
@@ -77,14 +76,6 @@ fn assert_case(case: &Case, reply: &Reply) {
     } else {
         reply.assert_success(case.status);
     }
-}
-
-async fn assert_healthy(issuer: &TestIssuer) {
-    let health = issuer.get("/health", None).await;
-    assert_eq!(
-        (health.status, health.body["status"].as_str()),
-        (200, Some("healthy"))
-    );
 }
 
 fn malformed_cases() -> Vec<Case> {
@@ -119,14 +110,14 @@ fn malformed_cases() -> Vec<Case> {
         case("string top level", REFRESH, r#""token""#, 400, "VALIDATION_ERROR", Some("body")),
         case("number out of range", LOGIN, r#"{"email":1e999,"password":"x"}"#, 400, "VALIDATION_ERROR", Some("body")),
         case("number as the email", RESEND, r#"{"email":"12345"}"#, 400, "INVALID_EMAIL", Some("email")),
-        case("NUL in email", REGISTER, register_body("ada\u{0}@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
-        case("bell in email", REGISTER, register_body("ada\u{7}@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("NUL in email", REGISTER, register_bytes("ada\u{0}@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("bell in email", REGISTER, register_bytes("ada\u{7}@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
         case("newline in email", RESEND, json!({"email": "ada@example.com\r\nBcc: x@evil.example"}).to_string(), 400, "INVALID_EMAIL", Some("email")),
-        case("fullwidth at sign", REGISTER, register_body("ada\u{ff20}example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
-        case("right-to-left override", REGISTER, register_body("ada\u{202e}moc.elpmaxe@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
-        case("emoji in email", REGISTER, register_body("ada\u{1f600}@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
-        case("email of 60 000 characters", REGISTER, register_body(&long_email, PASSWORD), 400, "INVALID_EMAIL", Some("email")),
-        case("password of 129 characters", REGISTER, register_body(&unique_email(), &format!("Aa1-{}", "x".repeat(125))), 400, "WEAK_PASSWORD", Some("password")),
+        case("fullwidth at sign", REGISTER, register_bytes("ada\u{ff20}example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("right-to-left override", REGISTER, register_bytes("ada\u{202e}moc.elpmaxe@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("emoji in email", REGISTER, register_bytes("ada\u{1f600}@example.com", PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("email of 60 000 characters", REGISTER, register_bytes(&long_email, PASSWORD), 400, "INVALID_EMAIL", Some("email")),
+        case("password of 129 characters", REGISTER, register_bytes(&unique_email(), &format!("Aa1-{}", "x".repeat(125))), 400, "WEAK_PASSWORD", Some("password")),
         case("verification token of 60 000 characters", VERIFY, json!({"token": long_token}).to_string(), 401, "INVALID_TOKEN", Some("token")),
         case("refresh token of 60 000 characters", REFRESH, json!({"refresh_token": long_token}).to_string(), 401, "INVALID_TOKEN", None),
         case("logout with garbage", LOGOUT, r#"{"refresh_token":"a.b.c"}"#, 401, "INVALID_TOKEN", None),
@@ -184,7 +175,7 @@ async fn every_malformed_body_gets_the_exact_code_and_field() {
         .await
         .map(|row| row.get::<_, i64>(0));
     assert_eq!(users.ok(), Some(0));
-    assert_healthy(&issuer).await;
+    issuer.assert_healthy().await;
 }
 
 /// The verifier's only body-reading route, `POST /api/v1/auth/validate-token`. Kept as a
@@ -295,7 +286,7 @@ async fn bodies_over_the_limit_get_413_declared_or_streamed() {
     assert!(within.len() < 65_536);
     let reply = issuer.post_raw(RESEND, JSON, within.into_bytes()).await;
     reply.assert_error(400, "INVALID_EMAIL");
-    assert_healthy(&issuer).await;
+    issuer.assert_healthy().await;
 }
 
 #[tokio::test]
@@ -359,7 +350,7 @@ async fn unusual_but_valid_input_is_stored_and_compared_byte_exact() {
         )
         .await;
     reply.assert_success(200);
-    assert_healthy(&issuer).await;
+    issuer.assert_healthy().await;
 }
 
 /// A body limit of 1 KiB and a budget of two such bodies in flight; a body may take a minute.
@@ -515,6 +506,6 @@ async fn a_60_kib_body_of_unknown_keys_is_refused_at_its_first_key() {
         );
     }
 
-    assert_healthy(&issuer).await;
+    issuer.assert_healthy().await;
     assert_answers_health(health(verifier.addr).await, "verifier");
 }

@@ -25,14 +25,6 @@ fn assert_refused(case: &str, reply: &Reply, status: u16, code: &str) {
     );
 }
 
-async fn assert_still_answers(app: &TestIssuer) {
-    let health = app.get("/health", None).await;
-    assert_eq!(
-        (health.status, health.body["status"].as_str()),
-        (200, Some("healthy"))
-    );
-}
-
 async fn user_count(app: &TestIssuer) -> i64 {
     app.db
         .query_one("SELECT count(*) FROM users", &[])
@@ -84,7 +76,7 @@ async fn a_unicode_domain_and_its_punycode_are_one_account() {
     for spelling in [&unicode, &stored] {
         assert_eq!(logs_in_as(&app, spelling).await, user_id, "{spelling}");
     }
-    assert_still_answers(&app).await;
+    app.assert_healthy().await;
 }
 
 #[tokio::test]
@@ -108,7 +100,7 @@ async fn composed_and_decomposed_local_parts_are_one_account() {
     let user_id = first.data()["user_id"].as_str().unwrap_or_default();
     assert_eq!(logs_in_as(&app, &composed).await, user_id);
     assert_eq!(logs_in_as(&app, &decomposed).await, user_id);
-    assert_still_answers(&app).await;
+    app.assert_healthy().await;
 }
 
 #[tokio::test]
@@ -133,7 +125,7 @@ async fn a_domain_uts46_refuses_is_an_invalid_email() {
         assert_eq!(reply.body["error"]["details"]["field"], "email", "{case}");
     }
     assert_eq!(user_count(&app).await, 0);
-    assert_still_answers(&app).await;
+    app.assert_healthy().await;
 }
 
 #[tokio::test]
@@ -202,5 +194,5 @@ async fn ten_concurrent_resends_leave_exactly_one_live_verification_token() {
         let token = app.verification_token(&email).await;
         app.verify_email(&token).await.assert_success(200);
     }
-    assert_still_answers(&app).await;
+    app.assert_healthy().await;
 }

@@ -6,9 +6,8 @@
 use common::jwt::AccessClaims;
 use serde_json::Value;
 
-use crate::harness::{access_claims as claims, sign_access as sign};
+use crate::harness::{access_claims as claims, sign_access as sign, spawn_verifier, TestVerifier};
 use crate::raw_http::{assert_healthy, exchange, health, RawReply};
-use crate::services::{spawn_verifier, TestVerifier};
 
 const IDENTITY: [&str; 4] = [
     "x-user-id",
@@ -149,6 +148,22 @@ async fn malformed_forwarded_headers_change_nothing() {
             .await
             .identifies(&real, &case);
     }
+    // All of them malformed at once, as a confused or hostile proxy would send them.
+    let all_at_once = [
+        ("x-forwarded-method", "GET\tPOST"),
+        ("x-forwarded-uri", "/../../admin?%zz"),
+        ("x-forwarded-host", "evil.example:99999"),
+        ("x-forwarded-for", "not-an-ip, 999.1.1.1"),
+        ("x-forwarded-proto", "gopher"),
+    ];
+    ask(&verifier, "", &all_at_once)
+        .await
+        .is(401, "INVALID_TOKEN", "all malformed at once");
+    let mut with_token = all_at_once.to_vec();
+    with_token.push(("authorization", &bearer));
+    ask(&verifier, "", &with_token)
+        .await
+        .identifies(&real, "all malformed at once, with a token");
     assert_healthy(health(verifier.addr).await, "verifier");
 }
 
@@ -162,6 +177,7 @@ async fn the_scheme_is_case_insensitive_and_everything_else_is_exact() {
         format!("BEARER {token}"),
         format!("bearer {token}"),
         format!("bEaReR    {token}   "),
+        format!("  bEaReR   {token}  "),
     ] {
         ask(&verifier, "", &[("authorization", &value)])
             .await
@@ -296,7 +312,7 @@ async fn require_verified_spellings_do_what_the_rules_say() {
     let yes = format!("Bearer {}", sign(&verified));
     let no = format!("Bearer {}", sign(&unverified));
     // (query, answer for a verified email, answer for an unverified one)
-    let cases: [(&str, Expected, Expected); 10] = [
+    let cases: [(&str, Expected, Expected); 13] = [
         (
             "?require_verified=true",
             (200, ""),
@@ -316,13 +332,24 @@ async fn require_verified_spellings_do_what_the_rules_say() {
             (403, "FORBIDDEN"),
         ),
         ("?require_verified=", (403, "FORBIDDEN"), (403, "FORBIDDEN")),
+        (
+            "?require_verified=maybe",
+            (403, "FORBIDDEN"),
+            (403, "FORBIDDEN"),
+        ),
         ("?require_verified", (403, "FORBIDDEN"), (403, "FORBIDDEN")),
         // Unknown names, including other spellings of the rule's name, are ignored.
         ("?require_admin=true", (200, ""), (200, "")),
         ("?REQUIRE_VERIFIED=true", (200, ""), (200, "")),
+        ("?page=2&sort=desc", (200, ""), (200, "")),
         // A client-appended value cannot loosen a rule.
         (
             "?require_verified=true&require_verified=false",
+            (200, ""),
+            (403, "EMAIL_NOT_VERIFIED"),
+        ),
+        (
+            "?require_verified=false&require_verified=true&x=1",
             (200, ""),
             (403, "EMAIL_NOT_VERIFIED"),
         ),

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use test_support::accounts::cheap_argon2;
 
-use crate::harness::{spawn_issuer_with, TestIssuer};
+use crate::harness::{spawn_issuer_with, spawn_verifier_with, TestIssuer, TestVerifier};
 use crate::raw_http::{assert_healthy, exchange, health, Conn, RawReply};
-use crate::services::{spawn_verifier_with, TestVerifier};
 
 const VALIDATE: &str = "/api/v1/auth/validate-token";
 
@@ -639,8 +639,7 @@ async fn forwarded_addresses_in_any_spelling_are_canonical_on_a_dual_stack_liste
     let issuer = spawn_issuer_with(|env| {
         env.insert("ISSUER_ADDR".into(), "[::]:0".into());
         env.insert("TRUSTED_PROXIES".into(), "127.0.0.0/8".into());
-        env.insert("ARGON2_MEMORY_KIB".into(), "256".into());
-        env.insert("ARGON2_ITERATIONS".into(), "1".into());
+        cheap_argon2(env);
     })
     .await;
     let email = crate::harness::unique_email();

@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{
-    claims, eventually, spawn_issuer, spawn_issuer_with, unique_email, Reply, TestIssuer,
+    claims, eventually, spawn_issuer, spawn_issuer_with, spawn_verifier_for, unique_email, Reply,
+    TestIssuer,
 };
-use crate::services::spawn_verifier_for;
 
 fn token(data: &Value, name: &str) -> String {
     data[name].as_str().unwrap_or_default().to_owned()
@@ -42,15 +42,6 @@ async fn revoked_until(app: &TestIssuer) -> i64 {
     chrono::DateTime::parse_from_rfc3339(at)
         .map(|t| t.timestamp())
         .unwrap_or_else(|err| panic!("expires_at {at:?}: {err}"))
-}
-
-/// The service still answers, with no harm done.
-async fn assert_still_answers(app: &TestIssuer) {
-    let health = app.get("/health", None).await;
-    assert_eq!(
-        (health.status, health.body["status"].as_str()),
-        (200, Some("healthy"))
-    );
 }
 
 #[tokio::test]
@@ -122,7 +113,7 @@ async fn an_access_token_minted_just_before_the_session_ends_is_revocable_at_the
     })
     .await;
     assert!(revoked, "the late access token still passes after logout");
-    assert_still_answers(&app).await;
+    app.assert_healthy().await;
 }
 
 #[tokio::test]
@@ -159,7 +150,7 @@ async fn a_session_cannot_be_stretched_past_its_end() {
     let reply = app.refresh(&refresh).await;
     reply.assert_error(401, "EXPIRED_TOKEN");
     assert!(reply.status < 500);
-    assert_still_answers(&app).await;
+    app.assert_healthy().await;
 
     // Past the leeway, the late access token is as dead as the session.
     app.state.clock.advance(30);
@@ -170,7 +161,7 @@ async fn a_session_cannot_be_stretched_past_its_end() {
     app.refresh(&refresh)
         .await
         .assert_error(401, "EXPIRED_TOKEN");
-    assert_still_answers(&app).await;
+    app.assert_healthy().await;
 }
 
 impl TestIssuer {

@@ -8,9 +8,9 @@ use common::jwt::raw::sign_raw;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    self, claims, default_header, spawn_issuer, unique_email, TestIssuer, SECRET,
+    self, claims, default_header, spawn_issuer, spawn_verifier_for, unique_email, TestIssuer,
+    TestVerifier, SECRET,
 };
-use crate::services::{spawn_verifier_for, TestVerifier};
 
 const LEEWAY: i64 = 30;
 const ANOTHER_DEPLOYMENT: &str = "another-deployment-secret-0123456789abcdef";
@@ -167,13 +167,8 @@ fn assert_everywhere(case: &str, seen: &[(&'static str, u16, String)], status: u
 }
 
 async fn assert_still_healthy(stack: &Stack) {
-    let issuer = stack.issuer.get("/health", None).await;
-    assert_eq!(
-        (issuer.status, issuer.body["status"].as_str()),
-        (200, Some("healthy"))
-    );
-    let verifier = stack.verifier.health().await;
-    assert_eq!(verifier["status"], "healthy", "{verifier}");
+    stack.issuer.assert_healthy().await;
+    stack.verifier.assert_healthy().await;
 }
 
 /// Runs `check` with the current Unix second and repeats it if the second changed meanwhile,
@@ -656,7 +651,7 @@ async fn the_authorization_header_is_read_strictly() {
 }
 
 #[tokio::test]
-async fn a_revoked_session_and_an_email_verification_token_are_refused_everywhere() {
+async fn an_email_verification_token_is_refused_everywhere() {
     let stack = stack().await;
     let email = unique_email();
     stack
@@ -671,34 +666,5 @@ async fn a_revoked_session_and_an_email_verification_token_are_refused_everywher
         401,
         "INVALID_TOKEN",
     );
-
-    stack
-        .issuer
-        .logout(&stack.refresh)
-        .await
-        .assert_success(200);
-    let revoked_at_verifier =
-        crate::harness::eventually(std::time::Duration::from_secs(15), || {
-            let verifier = &stack.verifier;
-            let token = stack.access.clone();
-            async move { verifier.status_for(&token).await == 401 }
-        })
-        .await;
-    assert!(
-        revoked_at_verifier,
-        "the revocation never reached the verifier"
-    );
-    assert_everywhere(
-        "revoked session",
-        &everywhere(&stack, &stack.access).await,
-        401,
-        "INVALID_TOKEN",
-    );
-    // The refresh token of the revoked session is refused too.
-    stack
-        .issuer
-        .refresh(&stack.refresh)
-        .await
-        .assert_error(401, "INVALID_TOKEN");
     assert_still_healthy(&stack).await;
 }

@@ -4,8 +4,9 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{claims, spawn_issuer_with, unique_email, Reply, TestIssuer};
-use crate::services::{spawn_verifier_with, TestVerifier};
+use crate::harness::{
+    claims, spawn_issuer_with, spawn_verifier_with, unique_email, TestIssuer, TestVerifier,
+};
 
 const OLD_SECRET: &str = "the-old-signing-secret-0123456789abcdef";
 const NEW_SECRET: &str = "the-new-signing-secret-fedcba9876543210";
@@ -14,17 +15,6 @@ fn kid(token: &str) -> Option<String> {
     jsonwebtoken::decode_header(token)
         .unwrap_or_else(|err| panic!("token header: {err}"))
         .kid
-}
-
-async fn verifier_validate(verifier: &TestVerifier, token: &str) -> Reply {
-    let response = verifier
-        .http
-        .post(verifier.url("/api/v1/auth/validate-token"))
-        .json(&json!({ "token": token }))
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("verifier validate-token: {err}"));
-    Reply::read(response).await
 }
 
 /// The token is live at the issuer (`/me`, validate-token) and at the verifier
@@ -36,7 +26,7 @@ async fn accepted_everywhere(issuer: &TestIssuer, verifier: &TestVerifier, token
     let at_issuer = issuer.validate(token).await;
     at_issuer.assert_success(200);
     assert_eq!(at_issuer.data()["is_valid"], true);
-    let at_verifier = verifier_validate(verifier, token).await;
+    let at_verifier = verifier.validate(token).await;
     at_verifier.assert_success(200);
     assert_eq!(at_verifier.data(), at_issuer.data());
     assert_eq!(verifier.status_for(token).await, 200);
@@ -129,7 +119,8 @@ async fn a_rotated_issuer_signs_with_the_active_kid_and_still_accepts_the_old_on
             .validate(&unknown)
             .await
             .assert_error(401, "INVALID_TOKEN");
-        verifier_validate(&verifier, &unknown)
+        verifier
+            .validate(&unknown)
             .await
             .assert_error(401, "INVALID_TOKEN");
         assert_eq!(verifier.status_for(&unknown).await, 401);

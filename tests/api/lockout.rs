@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use test_support::accounts::cheap_argon2;
 
 use crate::harness::{eventually, spawn_issuer_with, unique_email, Reply, TestIssuer, PASSWORD};
 
@@ -39,8 +40,7 @@ async fn issuer_with(
     spawn_issuer_with(move |env| {
         env.insert("LOGIN_LOCKOUT_THRESHOLD".into(), threshold.to_string());
         env.insert("LOGIN_LOCKOUT_SECONDS".into(), seconds.to_string());
-        env.insert("ARGON2_MEMORY_KIB".into(), "256".into());
-        env.insert("ARGON2_ITERATIONS".into(), "1".into());
+        cheap_argon2(env);
         env.insert("TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
         if let Some(url) = database_url {
             env.insert("DATABASE_URL".into(), url);

@@ -1,14 +1,9 @@
 //! Integration tests: the real issuer and verifier, in process, against the real Postgres, and
 //! behind real nginx and Caddy. Each test gets its own database, so they run in parallel.
 
-#[path = "../support/binary.rs"]
-mod binary;
-mod built;
 mod harness;
-mod private_postgres;
 mod raw_h2;
 mod raw_http;
-mod services;
 
 mod accounts;
 mod cors;

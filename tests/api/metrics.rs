@@ -8,18 +8,15 @@ use common::jwt::{AccessClaims, TokenType};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::harness::{
-    codec, eventually, spawn_issuer, spawn_issuer_with, unique_email, TestNats, PASSWORD,
-};
-use crate::services::spawn_verifier_for;
+use crate::harness::{codec, eventually, spawn_issuer, spawn_verifier_for, unique_email, PASSWORD};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 /// One scrape: every sample line as `name{labels}` → value.
-struct Scrape(HashMap<String, f64>);
+pub(crate) struct Scrape(HashMap<String, f64>);
 
 impl Scrape {
-    async fn of(http: &reqwest::Client, base: &str) -> Scrape {
+    pub(crate) async fn of(http: &reqwest::Client, base: &str) -> Scrape {
         let response = http.get(format!("{base}/metrics")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(
@@ -39,7 +36,7 @@ impl Scrape {
     }
 
     /// The value of `series` (exactly as exposed), 0 when it does not exist yet.
-    fn get(&self, series: &str) -> f64 {
+    pub(crate) fn get(&self, series: &str) -> f64 {
         self.0.get(series).copied().unwrap_or(0.0)
     }
 
@@ -49,7 +46,7 @@ impl Scrape {
 }
 
 /// How much each series moved between two scrapes.
-fn delta(before: &Scrape, after: &Scrape, series: &str) -> f64 {
+pub(crate) fn delta(before: &Scrape, after: &Scrape, series: &str) -> f64 {
     after.get(series) - before.get(series)
 }
 
@@ -186,51 +183,6 @@ async fn issuer_counters_move_by_exactly_what_the_requests_did() {
     assert!(now.get("db_pool_size") >= 1.0);
     assert!(now.get("db_pool_available") >= 1.0);
     assert_eq!(now.get("db_pool_waiting"), 0.0);
-}
-
-#[tokio::test]
-async fn with_nats_down_the_backlog_grows_and_drains_when_it_returns() {
-    let mut nats = TestNats::start().await;
-    let url = nats.url.clone();
-    let app = spawn_issuer_with(move |env| {
-        env.insert("NATS_URL".into(), url);
-        env.insert("OUTBOX_POLL_INTERVAL_MS".into(), "100".into());
-    })
-    .await;
-    let base = app.url("");
-    assert!(
-        eventually(WAIT, || async {
-            Scrape::of(&app.http, &base).await.get("nats_connected") == 1.0
-        })
-        .await
-    );
-    nats.stop().await;
-    assert!(
-        eventually(WAIT, || async {
-            Scrape::of(&app.http, &base).await.get("nats_connected") == 0.0
-        })
-        .await
-    );
-    let before = Scrape::of(&app.http, &base).await;
-
-    for _ in 0..2 {
-        app.register(&unique_email(), PASSWORD)
-            .await
-            .assert_success(201);
-    }
-    let waiting = Scrape::of(&app.http, &base).await;
-    assert_eq!(waiting.get("outbox_backlog"), 2.0);
-    assert_eq!(delta(&before, &waiting, "outbox_published_total"), 0.0);
-
-    nats.resume().await;
-    let drained = eventually(WAIT, || async {
-        let now = Scrape::of(&app.http, &base).await;
-        now.get("outbox_backlog") == 0.0 && now.get("nats_connected") == 1.0
-    })
-    .await;
-    assert!(drained, "the backlog did not drain after NATS came back");
-    let after = Scrape::of(&app.http, &base).await;
-    assert_eq!(delta(&before, &after, "outbox_published_total"), 2.0);
 }
 
 #[tokio::test]

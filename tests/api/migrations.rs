@@ -5,35 +5,20 @@ use chrono::Utc;
 use common::jwt::{AccessClaims, RefreshClaims, TokenType};
 use issuer::auth::password::{HashCost, Hasher};
 use serde_json::Value;
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-use crate::harness::{base_config, codec, spawn_issuer_with, unique_email, PASSWORD};
+use crate::harness::database::{connect, create_database};
+use crate::harness::{codec, spawn_issuer_with, unique_email, PASSWORD};
 
 /// The last migration before the account lifecycle (V8).
 const BEFORE_LIFECYCLE: i32 = 7;
-
-async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
-    let (client, connection) = config.connect(NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
 
 #[tokio::test]
 async fn users_and_sessions_written_before_the_lifecycle_migration_keep_and_read_correctly() {
     // A database as an issuer of V7 left it, named as the harness names its own, so it is
     // dropped with the issuer below (or swept if the test is killed).
-    let stamp = Utc::now().timestamp();
-    let name = format!("t_{stamp}_{}", Uuid::new_v4().simple());
-    let base = base_config();
-    connect(&base)
-        .await
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap();
-    let mut old = base.clone();
-    old.dbname(&name);
-    let mut client = connect(&old).await;
+    let name = create_database().await;
+    let mut client = connect(&name).await;
     issuer::db::migrate_to(&mut client, BEFORE_LIFECYCLE)
         .await
         .unwrap();

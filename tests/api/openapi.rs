@@ -9,8 +9,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::harness::{spawn_issuer, unique_email};
-use crate::services::spawn_verifier_for;
+use crate::harness::{spawn_issuer, spawn_verifier_for, unique_email};
 
 /// The schemathesis release CI installs; the runs below are tuned for it.
 const SCHEMATHESIS_VERSION: &str = "4.32.5";

@@ -6,10 +6,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    eventually, spawn_issuer, spawn_issuer_at, spawn_issuer_with, unique_email, Reply, TcpProxy,
-    TestIssuer, PASSWORD,
+    eventually, spawn_issuer, spawn_issuer_at, spawn_issuer_with, spawn_verifier_for, unique_email,
+    Reply, TcpProxy, TestIssuer, PASSWORD,
 };
-use crate::services::spawn_verifier_for;
 
 const WAIT: Duration = Duration::from_secs(20);
 const NEW_PASSWORD: &str = "Brand-New-Horse-7";

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 
 use issuer::app::App;
 use issuer::config::IssuerConfig;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::harness::private_postgres::{PrivatePostgres, TestCa};
 use crate::harness::{nats_url, unique_email, Reply, PASSWORD, SECRET};
-use crate::private_postgres::{PrivatePostgres, TestCa};
 
 /// An issuer whose only database is `database_url` (plus `extra` settings).
 struct Issuer {
@@ -59,7 +59,7 @@ impl Issuer {
         let response = self
             .http
             .post(format!("http://{}/api/v1/auth/register", self.addr))
-            .json(&json!({"email": email, "password": PASSWORD, "password_confirmation": PASSWORD}))
+            .json(&test_support::accounts::register_body(email, PASSWORD))
             .send()
             .await
             .unwrap();

@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 
-use crate::harness::{codec, spawn_issuer, unique_email, TcpProxy, PASSWORD};
-use crate::services::{spawn_verifier, EchoUpstream, Proxy};
+use crate::harness::{
+    codec, spawn_issuer, spawn_verifier, unique_email, EchoUpstream, Proxy, TcpProxy, PASSWORD,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use crate::harness::{eventually, spawn_issuer, unique_email};
-use crate::services::{spawn_verifier_for, EchoUpstream, Proxy};
+use crate::harness::{
+    eventually, spawn_issuer, spawn_verifier_for, unique_email, EchoUpstream, Proxy,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {

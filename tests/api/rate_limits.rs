@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
+use test_support::accounts::{cheap_argon2, register_body};
 
 use crate::harness::{spawn_issuer_with, unique_email, Reply, TestIssuer, PASSWORD};
 
@@ -31,8 +32,7 @@ async fn issuer(limits: &[(&str, &str)]) -> TestIssuer {
             env.insert(name.into(), "0".into());
         }
         env.insert("TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
-        env.insert("ARGON2_MEMORY_KIB".into(), "256".into());
-        env.insert("ARGON2_ITERATIONS".into(), "1".into());
+        cheap_argon2(env);
         env.extend(limits);
     })
     .await
@@ -40,10 +40,6 @@ async fn issuer(limits: &[(&str, &str)]) -> TestIssuer {
 
 fn login_body(email: &str, password: &str) -> Value {
     json!({"email": email, "password": password})
-}
-
-fn register_body(email: &str) -> Value {
-    json!({"email": email, "password": PASSWORD, "password_confirmation": PASSWORD})
 }
 
 /// 429 RATE_LIMITED in the envelope, with a whole number of seconds in 1..=max to wait.
@@ -144,8 +140,7 @@ async fn login_per_account_holds_across_addresses_and_spares_other_accounts() {
 async fn forwarded_addresses_from_an_untrusted_peer_do_not_escape_the_limit() {
     let app = spawn_issuer_with(|env| {
         env.insert("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE".into(), "2".into());
-        env.insert("ARGON2_MEMORY_KIB".into(), "256".into());
-        env.insert("ARGON2_ITERATIONS".into(), "1".into());
+        cheap_argon2(env);
     })
     .await;
     let email = unique_email();
@@ -173,42 +168,50 @@ async fn register_per_address_and_per_account() {
     .await;
     // Per address: two registrations, then refused, and no account is made.
     for _ in 0..2 {
-        app.post_from("203.0.113.1", REGISTER, register_body(&unique_email()))
-            .await
-            .assert_success(201);
+        app.post_from(
+            "203.0.113.1",
+            REGISTER,
+            register_body(&unique_email(), PASSWORD),
+        )
+        .await
+        .assert_success(201);
     }
     let reply = app
-        .post_from("203.0.113.1", REGISTER, register_body(&unique_email()))
+        .post_from(
+            "203.0.113.1",
+            REGISTER,
+            register_body(&unique_email(), PASSWORD),
+        )
         .await;
     // 2 an hour: one more every 30 minutes.
     assert_limited(&reply, 1800);
     assert_eq!(users(&app).await, 2);
     // The limit comes before validation: even a malformed attempt gets 429.
     let reply = app
-        .post_from(
-            "203.0.113.1",
-            REGISTER,
-            json!({"email": "nope", "password": "x", "password_confirmation": "x"}),
-        )
+        .post_from("203.0.113.1", REGISTER, register_body("nope", "x"))
         .await;
     assert_limited(&reply, 1800);
 
     // Per account: across addresses, whatever the outcome.
     let email = unique_email();
-    app.post_from("203.0.113.2", REGISTER, register_body(&email))
+    app.post_from("203.0.113.2", REGISTER, register_body(&email, PASSWORD))
         .await
         .assert_success(201);
-    app.post_from("203.0.113.3", REGISTER, register_body(&email))
+    app.post_from("203.0.113.3", REGISTER, register_body(&email, PASSWORD))
         .await
         .assert_error(400, "DUPLICATE_EMAIL");
     let reply = app
-        .post_from("203.0.113.4", REGISTER, register_body(&email))
+        .post_from("203.0.113.4", REGISTER, register_body(&email, PASSWORD))
         .await;
     assert_limited(&reply, 1800);
     // Another account from the same address is fine.
-    app.post_from("203.0.113.4", REGISTER, register_body(&unique_email()))
-        .await
-        .assert_success(201);
+    app.post_from(
+        "203.0.113.4",
+        REGISTER,
+        register_body(&unique_email(), PASSWORD),
+    )
+    .await
+    .assert_success(201);
 }
 
 #[tokio::test]
@@ -281,8 +284,7 @@ async fn the_defaults_apply_when_nothing_is_set() {
         ] {
             env.remove(name);
         }
-        env.insert("ARGON2_MEMORY_KIB".into(), "256".into());
-        env.insert("ARGON2_ITERATIONS".into(), "1".into());
+        cheap_argon2(env);
     })
     .await;
     let email = unique_email();

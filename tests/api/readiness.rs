@@ -11,10 +11,8 @@ use uuid::Uuid;
 
 use crate::harness::{
     access_claims, eventually, sign_access, spawn_issuer, spawn_issuer_at, spawn_issuer_with,
-    unique_email, Reply, TcpProxy, TestNats, PASSWORD,
-};
-use crate::services::{
-    spawn_later_verifier_with, spawn_unready_verifier_with, spawn_verifier_with, TestVerifier,
+    spawn_later_verifier_with, spawn_unready_verifier_with, spawn_verifier_with, unique_email,
+    Reply, TcpProxy, TestNats, TestVerifier, PASSWORD,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -194,7 +192,7 @@ async fn a_verifier_without_nats_is_live_but_not_ready_refuses_every_token_and_b
 #[tokio::test]
 async fn the_ready_route_takes_only_get_on_both_services() {
     let app = spawn_issuer().await;
-    let verifier = crate::services::spawn_verifier_for(&app).await;
+    let verifier = crate::harness::spawn_verifier_for(&app).await;
     for url in [app.url("/health/ready"), verifier.url("/health/ready")] {
         let reply = Reply::read(app.http.post(&url).send().await.unwrap()).await;
         reply.assert_error(405, "METHOD_NOT_ALLOWED");

@@ -8,8 +8,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::harness::{eventually, spawn_issuer, unique_email, Reply, TestIssuer, PASSWORD};
-use crate::services::{spawn_verifier_for, TestVerifier};
+use crate::harness::{
+    eventually, spawn_issuer, spawn_verifier_for, unique_email, Reply, TestIssuer, TestVerifier,
+    PASSWORD,
+};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 const SESSIONS: &str = "/api/v1/auth/sessions";

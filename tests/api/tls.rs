@@ -2,73 +2,31 @@
 //! ALPN; plain HTTP and silent clients on the TLS port; bad TLS settings refused at start.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use test_support::cert::TestCert;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 
-use crate::harness::spawn_issuer_with;
+use crate::harness::{spawn_issuer_with, spawn_verifier_with};
 use crate::raw_http::Conn;
-use crate::services::spawn_verifier_with;
 
-/// A self-signed certificate for `localhost` / 127.0.0.1, written to its own directory and
-/// removed on drop.
-pub(crate) struct TestCert {
-    dir: PathBuf,
-    cert_pem: String,
-    cert_der: CertificateDer<'static>,
+/// `TLS_CERT_FILE` and `TLS_KEY_FILE` for `cert`, and a handshake timeout short enough for a
+/// silent client's test.
+fn served_env(cert: &TestCert) -> Vec<(String, String)> {
+    let mut env = owned_env(cert);
+    env.push(("TLS_HANDSHAKE_TIMEOUT_SECONDS".into(), "1".into()));
+    env
 }
 
-impl TestCert {
-    pub(crate) fn new() -> TestCert {
-        let generated =
-            rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-                .unwrap_or_else(|err| panic!("certificate: {err}"));
-        let dir = std::env::temp_dir().join(format!("auth-tls-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|err| panic!("temp dir: {err}"));
-        let cert_pem = generated.cert.pem();
-        std::fs::write(dir.join("cert.pem"), &cert_pem).unwrap_or_else(|err| panic!("{err}"));
-        std::fs::write(dir.join("key.pem"), generated.key_pair.serialize_pem())
-            .unwrap_or_else(|err| panic!("{err}"));
-        TestCert {
-            dir,
-            cert_pem,
-            cert_der: generated.cert.der().clone(),
-        }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).to_string_lossy().into_owned()
-    }
-
-    pub(crate) fn env(&self) -> [(String, String); 3] {
-        [
-            ("TLS_CERT_FILE".into(), self.path("cert.pem")),
-            ("TLS_KEY_FILE".into(), self.path("key.pem")),
-            ("TLS_HANDSHAKE_TIMEOUT_SECONDS".into(), "1".into()),
-        ]
-    }
-
-    /// A client that trusts this certificate only and reaches `localhost` at `addr`.
-    fn client(&self, addr: SocketAddr) -> reqwest::Client {
-        let root = reqwest::Certificate::from_pem(self.cert_pem.as_bytes())
-            .unwrap_or_else(|err| panic!("root: {err}"));
-        reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(root)
-            .resolve("localhost", addr)
-            .build()
-            .unwrap_or_else(|err| panic!("client: {err}"))
-    }
-}
-
-impl Drop for TestCert {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// `cert`'s TLS settings, for a service's environment map.
+pub(crate) fn owned_env(cert: &TestCert) -> Vec<(String, String)> {
+    cert.env()
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
 }
 
 fn https(addr: SocketAddr, path: &str) -> String {
@@ -110,7 +68,7 @@ pub(crate) async fn tls_connect(
 ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let mut roots = RootCertStore::empty();
     roots
-        .add(cert.cert_der.clone())
+        .add(CertificateDer::from(cert.der().to_vec()))
         .unwrap_or_else(|err| panic!("root: {err}"));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
@@ -171,8 +129,8 @@ async fn assert_hostile_clients_are_shrugged_off(
 
 #[tokio::test]
 async fn the_issuer_serves_https_and_survives_hostile_clients() {
-    let cert = TestCert::new();
-    let env = cert.env();
+    let cert = TestCert::localhost();
+    let env = served_env(&cert);
     let issuer = spawn_issuer_with(move |vars| vars.extend(env)).await;
     let client = cert.client(issuer.addr);
     assert_round_trip(&client, issuer.addr, "issuer").await;
@@ -185,8 +143,8 @@ async fn the_issuer_serves_https_and_survives_hostile_clients() {
 
 #[tokio::test]
 async fn the_verifier_serves_https_and_survives_hostile_clients() {
-    let cert = TestCert::new();
-    let env = cert.env();
+    let cert = TestCert::localhost();
+    let env = served_env(&cert);
     let verifier = spawn_verifier_with(move |vars| vars.extend(env)).await;
     let client = cert.client(verifier.addr);
     assert_round_trip(&client, verifier.addr, "verifier").await;
@@ -195,10 +153,10 @@ async fn the_verifier_serves_https_and_survives_hostile_clients() {
 
 #[tokio::test]
 async fn a_client_that_does_not_trust_the_certificate_cannot_connect() {
-    let cert = TestCert::new();
-    let env = cert.env();
+    let cert = TestCert::localhost();
+    let env = served_env(&cert);
     let verifier = spawn_verifier_with(move |vars| vars.extend(env)).await;
-    let stranger = TestCert::new();
+    let stranger = TestCert::localhost();
     let result = stranger
         .client(verifier.addr)
         .get(https(verifier.addr, "/health"))
@@ -238,9 +196,9 @@ async fn start_error(vars: Vec<(&str, String)>) -> String {
 
 #[tokio::test]
 async fn bad_tls_settings_stop_the_service_naming_the_variable() {
-    let cert = TestCert::new();
-    let other = TestCert::new();
-    std::fs::write(cert.dir.join("garbage.pem"), "not a pem file")
+    let cert = TestCert::localhost();
+    let other = TestCert::localhost();
+    std::fs::write(cert.path("garbage.pem"), "not a pem file")
         .unwrap_or_else(|err| panic!("{err}"));
     let cases = [
         (

@@ -5,16 +5,16 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use test_support::cert::TestCert;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{eventually, spawn_issuer_with};
-use crate::services::spawn_verifier_with;
-use crate::tls::{tls_connect, TestCert};
+use crate::harness::{eventually, spawn_issuer_with, spawn_verifier_with};
+use crate::tls::{owned_env, tls_connect};
 
 /// The cap, and timeouts long enough that neither a held connection nor a silent one is
 /// closed for idleness while the test runs.
 fn limits(cert: &TestCert) -> Vec<(String, String)> {
-    let mut env = cert.env().to_vec();
+    let mut env = owned_env(cert);
     env.extend(
         [
             ("MAX_CONNECTIONS", "2"),
@@ -143,7 +143,7 @@ async fn assert_cap_over_tls(cert: &TestCert, addr: SocketAddr, service: &str) {
 
 #[tokio::test]
 async fn the_verifier_over_https_closes_connections_past_the_cap_and_recovers() {
-    let cert = TestCert::new();
+    let cert = TestCert::localhost();
     let env = limits(&cert);
     let verifier = spawn_verifier_with(move |vars| vars.extend(env)).await;
     assert_cap_over_tls(&cert, verifier.addr, "verifier").await;
@@ -151,7 +151,7 @@ async fn the_verifier_over_https_closes_connections_past_the_cap_and_recovers() 
 
 #[tokio::test]
 async fn the_issuer_over_https_closes_connections_past_the_cap_and_recovers() {
-    let cert = TestCert::new();
+    let cert = TestCert::localhost();
     let env = limits(&cert);
     let issuer = spawn_issuer_with(move |vars| vars.extend(env)).await;
     assert_cap_over_tls(&cert, issuer.addr, "issuer").await;

@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use crate::harness::{
-    access_claims as claims, sign_access as sign, spawn_issuer, unique_email, PASSWORD, SECRET,
+    access_claims as claims, sign_access as sign, spawn_issuer, spawn_verifier,
+    spawn_verifier_with, unique_email, PASSWORD, SECRET,
 };
-use crate::services::{spawn_verifier, spawn_verifier_with};
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
@@ -68,7 +68,7 @@ async fn forward_auth_answers_any_method_and_never_reads_the_body() {
 }
 
 #[tokio::test]
-async fn the_cookie_is_used_when_there_is_no_bearer_header() {
+async fn the_configured_cookie_is_used_when_there_is_no_bearer_header() {
     let verifier = spawn_verifier_with(|env| {
         env.insert("AUTH_COOKIE_NAME".into(), "session".into());
     })
@@ -91,11 +91,6 @@ async fn the_cookie_is_used_when_there_is_no_bearer_header() {
             .status(),
         401
     );
-    // Scheme in any case, spaces around the token.
-    let response = verifier
-        .forward_auth("", &[("authorization", &format!("  bEaReR   {token}  "))])
-        .await;
-    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]
@@ -163,126 +158,6 @@ async fn a_refresh_token_does_not_pass() {
         .forward_auth("", &[("authorization", &bearer(refresh))])
         .await;
     assert_eq!(response.status(), 401);
-}
-
-#[tokio::test]
-async fn require_verified_refuses_an_unverified_email_with_403_and_cannot_be_loosened() {
-    let verifier = spawn_verifier().await;
-    let unverified = sign(&claims(false));
-    let verified = sign(&claims(true));
-    let auth = |t: &str| bearer(t);
-
-    let (status, _, body) = envelope(
-        verifier
-            .forward_auth(
-                "?require_verified=true",
-                &[("authorization", &auth(&unverified))],
-            )
-            .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("EMAIL_NOT_VERIFIED"))
-    );
-    assert_eq!(
-        verifier
-            .forward_auth(
-                "?require_verified=true",
-                &[("authorization", &auth(&verified))]
-            )
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        verifier
-            .forward_auth("", &[("authorization", &auth(&unverified))])
-            .await
-            .status(),
-        200
-    );
-    // A client appending its own parameters (as Caddy passes them through) cannot loosen the rule.
-    for rules in [
-        "?require_verified=true&require_verified=false",
-        "?require_verified=false&require_verified=true&x=1",
-    ] {
-        assert_eq!(
-            verifier
-                .forward_auth(rules, &[("authorization", &auth(&unverified))])
-                .await
-                .status(),
-            403,
-            "{rules}"
-        );
-    }
-    // A known rule with a bad value fails closed.
-    let (status, _, body) = envelope(
-        verifier
-            .forward_auth(
-                "?require_verified=maybe",
-                &[("authorization", &auth(&verified))],
-            )
-            .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("FORBIDDEN"))
-    );
-    // Unknown parameters are ignored.
-    assert_eq!(
-        verifier
-            .forward_auth("?page=2&sort=desc", &[("authorization", &auth(&verified))])
-            .await
-            .status(),
-        200
-    );
-}
-
-#[tokio::test]
-async fn client_sent_identity_headers_are_never_echoed() {
-    let verifier = spawn_verifier().await;
-    let real = claims(true);
-    let forged = [
-        ("x-user-id", "00000000-0000-0000-0000-000000000000"),
-        ("x-user-email", "admin@example.com"),
-        ("x-email-verified", "true"),
-        ("x-session-id", "forged"),
-    ];
-    let response = verifier.forward_auth("", &forged).await;
-    assert_eq!(response.status(), 401);
-    for (name, _) in forged {
-        assert!(response.headers().get(name).is_none(), "{name} echoed");
-    }
-    let token = bearer(&sign(&real));
-    let mut with_token = forged.to_vec();
-    with_token.push(("authorization", &token));
-    let response = verifier.forward_auth("", &with_token).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["x-user-id"],
-        real.sub.to_string().as_str()
-    );
-    assert_eq!(response.headers()["x-user-email"], real.email.as_str());
-    assert_eq!(response.headers().get_all("x-user-id").iter().count(), 1);
-}
-
-#[tokio::test]
-async fn malformed_forwarded_headers_do_not_turn_a_missing_token_into_200() {
-    let verifier = spawn_verifier().await;
-    let headers = [
-        ("x-forwarded-method", "GET\tPOST"),
-        ("x-forwarded-uri", "/../../admin?%zz"),
-        ("x-forwarded-host", "evil.example:99999"),
-        ("x-forwarded-for", "not-an-ip, 999.1.1.1"),
-        ("x-forwarded-proto", "gopher"),
-    ];
-    assert_eq!(verifier.forward_auth("", &headers).await.status(), 401);
-    let token = bearer(&sign(&claims(true)));
-    let mut with_token = headers.to_vec();
-    with_token.push(("authorization", &token));
-    assert_eq!(verifier.forward_auth("", &with_token).await.status(), 200);
 }
 
 #[tokio::test]

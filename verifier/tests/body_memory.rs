@@ -8,13 +8,13 @@
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-#[path = "../../tests/support/binary.rs"]
-mod binary;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Child;
 use std::time::{Duration, Instant};
+
+use test_support::binary;
+use test_support::nats::nats_url;
 
 const KEY: &str = "verifier-body-memory-key-0123456789abcdef";
 const CONNECTIONS: usize = 40;
@@ -109,8 +109,8 @@ fn one_byte_chunks_cost_no_more_than_the_budget_plus_a_fixed_allowance() {
     let budget = BUDGET_BYTES.to_string();
     // The tests' NATS, with a stream of its own that does not exist: the replay is complete at
     // once and the verifier is ready (with NATS unreachable it would refuse every token).
-    let nats = std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let stream = format!("BODYMEM_{}", std::process::id());
+    let nats = nats_url();
+    let stream = format!("BODYMEM_{}", uuid::Uuid::new_v4().simple());
     let env = [
         ("JWT_SECRET_KEY", KEY),
         ("VERIFIER_ADDR", "127.0.0.1:0"),
@@ -126,14 +126,7 @@ fn one_byte_chunks_cost_no_more_than_the_budget_plus_a_fixed_allowance() {
     let verifier = Verifier(child);
     let pid = verifier.0.id();
     let addr_text = addr.to_string();
-    let ready = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while binary::send(&addr_text, "GET", "/health/ready", &[], b"").status != 200 {
-        assert!(
-            std::time::Instant::now() < ready,
-            "the verifier never became ready"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    binary::until_ready(&addr_text).unwrap_or_else(|err| panic!("{err}"));
     // Warm up: the runtime's threads and first allocations are part of the baseline.
     for _ in 0..3 {
         let reply = binary::send(

@@ -1,15 +1,12 @@
 //! The verifier's operator commands as a container runs them: `help`, `check-config` and
 //! `healthcheck`.
 
-#[path = "../../tests/support/binary.rs"]
-mod binary;
-#[path = "../../tests/support/cert.rs"]
-mod cert;
-
 use std::net::SocketAddr;
 use std::process::{Child, Command};
 
 use anyhow::{anyhow, ensure, Context};
+use test_support::binary;
+use test_support::cert::TestCert;
 
 const KEY: &str = "verifier-cli-secret-0123456789abcdef0123";
 const OTHER_KEY: &str = "verifier-cli-other-secret-0123456789abcd";
@@ -79,23 +76,13 @@ fn check_config_accepts_a_good_configuration_without_printing_keys() -> anyhow::
     Ok(())
 }
 
+/// `check-config` with one bad setting: exit 64, one line on stderr naming the variable,
+/// nothing on stdout, and no secret anywhere.
 fn refuses(env: &[(&str, &str)], variable: &str, secrets: &[&str]) -> anyhow::Result<()> {
-    let out = run(verifier(env).arg("check-config"))?;
-    ensure!(
-        out.code == Some(64),
-        "{variable}: {:?} {}",
-        out.code,
-        out.stderr
-    );
+    let secrets: Vec<&str> = secrets.iter().copied().chain([KEY]).collect();
+    let out = binary::refuses(verifier(env).arg("check-config"), variable, &secrets)
+        .map_err(|err| anyhow!(err))?;
     ensure!(out.stdout.is_empty(), "{variable}: stdout {}", out.stdout);
-    ensure!(
-        out.stderr.trim_end().lines().count() == 1 && out.stderr.contains(variable),
-        "{variable}: stderr {}",
-        out.stderr
-    );
-    for secret in secrets.iter().chain(&[KEY]) {
-        ensure!(!out.stderr.contains(secret), "{variable}: leaks a secret");
-    }
     Ok(())
 }
 
@@ -217,9 +204,9 @@ fn healthcheck_asks_readiness_by_default_and_a_verifier_without_nats_is_live_but
 fn healthcheck_speaks_https_to_a_verifier_serving_tls_and_trusts_only_its_certificate(
 ) -> anyhow::Result<()> {
     // Made out to a public name only, as in production: the probe reaches it on loopback.
-    let served = cert::TestCert::new(&["verifier.example.com"])?;
+    let served = TestCert::new(&["verifier.example.com"])?;
     let tls = served.env();
-    let other = cert::TestCert::new(&["verifier.example.com"])?;
+    let other = TestCert::new(&["verifier.example.com"])?;
     let other_tls = other.env();
     let (mut child, addr) = start(&tls)?;
     let live = healthcheck_with(addr, &tls);

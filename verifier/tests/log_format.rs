@@ -4,14 +4,10 @@
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-#[path = "../../tests/support/binary.rs"]
-mod binary;
-
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+
+use test_support::binary::{self, send, START_WAIT};
+use test_support::nats::NatsSettings;
 
 const KEY: &str = "binary-test-secret-0123456789abcdef0123";
 
@@ -19,57 +15,33 @@ fn verifier(env: &[(&str, &str)]) -> Command {
     binary::command(env!("CARGO_BIN_EXE_verifier"), env)
 }
 
-fn nats_url() -> String {
-    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
-}
-
 #[test]
 fn an_unknown_log_format_stops_the_verifier_with_one_line_naming_it() {
-    let output = verifier(&[("JWT_SECRET_KEY", KEY), ("LOG_FORMAT", "yaml")])
-        .output()
-        .expect("verifier runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(64), "stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr}");
-    assert!(stderr.contains("LOG_FORMAT"), "stderr: {stderr}");
+    let mut command = verifier(&[("JWT_SECRET_KEY", KEY), ("LOG_FORMAT", "yaml")]);
+    if let Err(err) = binary::refuses(&mut command, "LOG_FORMAT", &[KEY]) {
+        panic!("{err}");
+    }
 }
 
 #[test]
 fn with_log_format_json_every_stdout_line_is_a_json_object() {
-    let nats = nats_url();
-    let mut child = verifier(&[
+    let nats = NatsSettings::unique();
+    let mut env = vec![
         ("JWT_SECRET_KEY", KEY),
         ("VERIFIER_ADDR", "127.0.0.1:0"),
-        ("NATS_URL", &nats),
-        ("NATS_STREAM", &format!("LOGFMT_{}", std::process::id())),
         ("LOG_FORMAT", "json"),
         ("LOG_LEVEL", "debug"),
         ("SHUTDOWN_GRACE_SECONDS", "1"),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("verifier starts");
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().expect("stdout piped");
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut seen = Vec::new();
+    ];
+    env.extend(nats.vars());
+    let mut command = verifier(&env);
+    let mut child = binary::Logged::spawn(command.stderr(Stdio::null())).expect("verifier starts");
+    // The next line whose message is `message`, as JSON.
     let mut wait_for = |message: &str| -> serde_json::Value {
-        loop {
-            let line = lines
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no log line with message {message:?}; saw {seen:#?}"));
-            let parsed: serde_json::Value = serde_json::from_str(&line)
-                .unwrap_or_else(|err| panic!("not JSON ({err}): {line}"));
-            seen.push(line);
-            if parsed["fields"]["message"] == message {
-                return parsed;
-            }
-        }
+        let line = child
+            .wait_for(&format!(r#""message":"{message}""#), START_WAIT)
+            .unwrap_or_else(|err| panic!("{err}"));
+        serde_json::from_str(&line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
     };
 
     let listening = wait_for("verifier listening");
@@ -77,15 +49,8 @@ fn with_log_format_json_every_stdout_line_is_a_json_object() {
         .as_str()
         .expect("the address is a field of the line")
         .to_owned();
-    let mut stream = TcpStream::connect(&addr).expect("connect");
-    write!(
-        stream,
-        "GET /nowhere HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    assert!(response.starts_with("HTTP/1.1 404"), "response: {response}");
+    let reply = send(&addr, "GET", "/nowhere", &[], b"");
+    assert_eq!(reply.status, 404, "{}", reply.body);
     let completed = wait_for("request completed");
     assert_eq!(completed["level"], "INFO", "{completed}");
     assert_eq!(completed["span"]["path"], "/nowhere", "{completed}");
@@ -93,18 +58,14 @@ fn with_log_format_json_every_stdout_line_is_a_json_object() {
     assert_eq!(completed["span"]["status"], 404, "{completed}");
     assert!(completed["timestamp"].is_string(), "{completed}");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let exit = child.wait().expect("verifier exits");
-    assert!(exit.success(), "exit: {exit:?}");
-    reader.join().expect("stdout reader");
+    let before_shutdown = child.seen.len();
+    assert!(child.terminate(), "the verifier did not exit cleanly");
+    assert!(
+        child.seen.len() > before_shutdown,
+        "the shutdown lines are missing"
+    );
     // Every line the process wrote, to its last, is an object with a level and a message.
-    let rest: Vec<String> = lines.try_iter().collect();
-    assert!(!rest.is_empty(), "the shutdown lines are missing");
-    for line in seen.iter().chain(&rest) {
+    for line in child.seen.lines() {
         let parsed: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"));
         assert!(parsed["level"].is_string(), "{line}");

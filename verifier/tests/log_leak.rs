@@ -5,89 +5,30 @@
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-#[path = "../../tests/support/binary.rs"]
-mod binary;
-
-use binary::send;
-
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use common::jwt::raw::sign_raw;
 use serde_json::json;
+use test_support::binary::{self, send};
+use test_support::nats::NatsSettings;
 
 const KEY: &str = "verifier-log-leak-key-2b7e151628aed2a6abf7";
 
 #[test]
 fn trace_logs_carry_no_token_or_key() {
-    let id = format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
-    );
-    let nats = std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_verifier"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(std::env::temp_dir())
-        .envs([
-            ("JWT_SECRET_KEY", KEY),
-            ("VERIFIER_ADDR", "127.0.0.1:0"),
-            ("LOG_LEVEL", "trace"),
-            ("NATS_URL", nats.as_str()),
-            ("NATS_STREAM", &format!("VLOGLEAK_{id}")),
-            ("NATS_SUBJECT_PREFIX", &format!("vlogleak{id}")),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("verifier starts");
-    let (tx, lines) = mpsc::channel::<String>();
-    let out = child.stdout.take().expect("stdout");
-    let err = child.stderr.take().expect("stderr");
-    let tx_err = tx.clone();
-    let readers = [
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        }),
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx_err.send(line);
-            }
-        }),
+    let nats = NatsSettings::unique();
+    let mut env = vec![
+        ("JWT_SECRET_KEY", KEY),
+        ("VERIFIER_ADDR", "127.0.0.1:0"),
+        ("LOG_LEVEL", "trace"),
     ];
-    let mut log = String::new();
-    let addr = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the verifier never said it was listening:\n{log}"));
-        log.push_str(&line);
-        log.push('\n');
-        if line.contains("verifier listening") {
-            break line
-                .split("addr=")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .expect("address in the log line")
-                .to_owned();
-        }
-    };
-
+    env.extend(nats.vars());
+    let mut command = binary::command(env!("CARGO_BIN_EXE_verifier"), &env);
+    let mut verifier = binary::Logged::spawn_with_stderr(&mut command).expect("verifier starts");
+    let addr = verifier
+        .address("verifier listening", binary::START_WAIT)
+        .unwrap_or_else(|err| panic!("{err}"))
+        .to_string();
     // Until its revocation replay is done the verifier refuses every token with 503.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while send(&addr, "GET", "/health/ready", &[], b"").status != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the verifier never became ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    binary::until_ready(&addr).unwrap_or_else(|err| panic!("{err}"));
 
     let now = chrono::Utc::now().timestamp();
     let claims = json!({
@@ -168,17 +109,8 @@ fn trace_logs_carry_no_token_or_key() {
         assert_eq!(reply.status, status, "{request_id}: {}", reply.body);
     }
 
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    for reader in readers {
-        let _ = reader.join();
-    }
-    while let Ok(line) = lines.try_recv() {
-        log.push_str(&line);
-        log.push('\n');
-    }
+    verifier.terminate();
+    let log = verifier.seen;
 
     for request_id in [
         "vleak-header",

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::binary::command;
-use crate::built::cargo_built;
+use test_support::binary::command;
+use crate::harness::binaries::cargo_built;
 use crate::harness::{eventually, NatsSettings};
 
 /// Every wait of these tests: generous, since two cores run the whole suite.

@@ -77,11 +77,7 @@ impl PrivatePostgres {
         std::fs::write(dir.join("server.crt"), cert).unwrap();
         std::fs::write(dir.join("server.key"), key).unwrap();
         let data = dir.join("data");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = test_support::net::free_port();
         let server = PrivatePostgres { dir, port };
         run(Command::new("chown")
             .args(["-R", &format!("{OS_USER}:{OS_USER}")])

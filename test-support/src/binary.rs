@@ -1,0 +1,234 @@
+//! Running a service binary the way an operator does, and speaking plain HTTP/1.1 to it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long a service may take to say it is listening, or to become ready.
+pub const START_WAIT: Duration = Duration::from_secs(60);
+
+/// `binary` with nothing in its environment but `PATH` and `env`, started in the temporary
+/// directory so that no `.env` file is read.
+pub fn command(binary: &str, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(std::env::temp_dir())
+        .envs(env.iter().copied());
+    command
+}
+
+/// A spawned service whose log lines are read as they come. Reader threads drain its output,
+/// so the service never blocks on a write.
+pub struct Logged {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    readers: Vec<JoinHandle<()>>,
+    /// Every line read so far, for failure messages and searches.
+    pub seen: String,
+}
+
+impl Logged {
+    /// Spawns `command` reading its stdout (stderr is left as the command set it).
+    pub fn spawn(command: &mut Command) -> Result<Logged, String> {
+        Logged::start(command.stdout(Stdio::piped()), false)
+    }
+
+    /// Spawns `command` reading its stdout and its stderr as one log.
+    pub fn spawn_with_stderr(command: &mut Command) -> Result<Logged, String> {
+        Logged::start(command.stdout(Stdio::piped()).stderr(Stdio::piped()), true)
+    }
+
+    fn start(command: &mut Command, stderr: bool) -> Result<Logged, String> {
+        let mut child = command
+            .spawn()
+            .map_err(|err| format!("the binary does not start: {err}"))?;
+        let (sender, lines) = mpsc::channel::<String>();
+        let mut readers = Vec::new();
+        let stdout = child.stdout.take().ok_or("stdout is not piped")?;
+        readers.push(forward(stdout, sender.clone()));
+        if stderr {
+            let stderr = child.stderr.take().ok_or("stderr is not piped")?;
+            readers.push(forward(stderr, sender));
+        }
+        Ok(Logged {
+            child,
+            lines,
+            readers,
+            seen: String::new(),
+        })
+    }
+
+    /// The next line holding `needle`, waiting up to `wait` for it.
+    pub fn wait_for(&mut self, needle: &str, wait: Duration) -> Result<String, String> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                return Err(format!(
+                    "no `{needle}` line within {wait:?}; read so far:\n{}",
+                    self.seen
+                ));
+            };
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+            if line.contains(needle) {
+                return Ok(line);
+            }
+        }
+    }
+
+    /// The `addr=` field of the next line holding `banner` (`issuer listening`, …).
+    pub fn address(&mut self, banner: &str, wait: Duration) -> Result<SocketAddr, String> {
+        let line = self.wait_for(banner, wait)?;
+        line.split("addr=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .ok_or_else(|| format!("no address in `{line}`"))
+    }
+
+    /// Sends SIGTERM, waits for the process to exit, and reads its output to the end into
+    /// [`Logged::seen`]. Returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let exited = self.child.wait().is_ok_and(|status| status.success());
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        exited
+    }
+
+    /// Kills the process (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A thread that sends each line `from` writes until it closes.
+fn forward(from: impl Read + Send + 'static, to: mpsc::Sender<String>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            let _ = to.send(line);
+        }
+    })
+}
+
+/// Spawns `command` (stderr dropped) and waits up to [`START_WAIT`] for the log line holding
+/// `banner`; the address is its `addr=` field. The process is killed when it never says it.
+pub fn listening(command: &mut Command, banner: &str) -> Result<(Child, SocketAddr), String> {
+    let mut logged = Logged::spawn(command.stderr(Stdio::null()))?;
+    match logged.address(banner, START_WAIT) {
+        Ok(addr) => Ok((logged.child, addr)),
+        Err(err) => {
+            logged.kill();
+            Err(err)
+        }
+    }
+}
+
+/// Polls `GET /health/ready` at `addr` until it answers 200, for up to [`START_WAIT`].
+pub fn until_ready(addr: &str) -> Result<(), String> {
+    let ready = crate::poll::eventually_blocking(START_WAIT, || {
+        send(addr, "GET", "/health/ready", &[], b"").status == 200
+    });
+    if ready {
+        Ok(())
+    } else {
+        Err(format!("{addr} never became ready"))
+    }
+}
+
+/// How a finished process ended and what it wrote.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `command` to its end.
+pub fn run(command: &mut Command) -> std::io::Result<Run> {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output()?;
+    Ok(Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
+
+/// Runs `command`, which a bad setting must stop: exit code 64, one line on stderr naming
+/// `variable`, and none of `secrets` on stderr or stdout. Returns the run, for what a caller
+/// checks besides.
+pub fn refuses(command: &mut Command, variable: &str, secrets: &[&str]) -> Result<Run, String> {
+    let out = run(command).map_err(|err| format!("{variable}: the binary runs: {err}"))?;
+    let fail = |what: &str| {
+        Err(format!(
+            "{variable}: {what}: {:?}\n{}",
+            out.code, out.stderr
+        ))
+    };
+    if out.code != Some(64) {
+        return fail("exit code is not 64");
+    }
+    if out.stderr.trim_end().lines().count() != 1 || !out.stderr.contains(variable) {
+        return fail("stderr is not one line naming the variable");
+    }
+    let leaks = |text: &str| secrets.iter().any(|secret| text.contains(secret));
+    if leaks(&out.stderr) || leaks(&out.stdout) {
+        return fail("a secret is printed");
+    }
+    Ok(out)
+}
+
+/// A response's status and body.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+/// One HTTP/1.1 request on its own connection; status 0 when the connection fails.
+pub fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let exchange = || -> std::io::Result<Vec<u8>> {
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body)?;
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        Ok(response)
+    };
+    let response = String::from_utf8_lossy(&exchange().unwrap_or_default()).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Reply { status, body }
+}

@@ -1,0 +1,252 @@
+//! The tests' NATS, `TEST_NATS_URL` (default `nats://127.0.0.1:4222`): a stream and subject
+//! prefix of a test's own, what reached them, and a private `nats-server` that a fault test may
+//! stop and start.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+use crate::poll::eventually;
+
+/// Where the tests' NATS is: `TEST_NATS_URL`, or the local server.
+pub fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// A test's own stream and subject prefix, so tests share one NATS server without seeing each
+/// other's events.
+#[derive(Debug, Clone)]
+pub struct NatsSettings {
+    pub url: String,
+    pub stream: String,
+    pub prefix: String,
+}
+
+impl NatsSettings {
+    /// A new stream and prefix on the tests' NATS.
+    pub fn unique() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        NatsSettings {
+            url: nats_url(),
+            stream: format!("TEST_{id}"),
+            prefix: format!("t{id}"),
+        }
+    }
+
+    /// The settings as environment variables, for a verifier that must follow this issuer.
+    pub fn env(&self) -> [(String, String); 3] {
+        [
+            ("NATS_URL".into(), self.url.clone()),
+            ("NATS_STREAM".into(), self.stream.clone()),
+            ("NATS_SUBJECT_PREFIX".into(), self.prefix.clone()),
+        ]
+    }
+
+    /// The settings as environment variables, borrowed, for a binary's [`command`].
+    ///
+    /// [`command`]: crate::binary::command
+    pub fn vars(&self) -> [(&'static str, &str); 3] {
+        [
+            ("NATS_URL", self.url.as_str()),
+            ("NATS_STREAM", self.stream.as_str()),
+            ("NATS_SUBJECT_PREFIX", self.prefix.as_str()),
+        ]
+    }
+
+    /// Deletes the stream, if NATS answers within 2 s.
+    pub async fn delete_stream(&self) {
+        let connected = tokio::time::timeout(
+            Duration::from_secs(2),
+            async_nats::connect(self.url.as_str()),
+        )
+        .await;
+        if let Ok(Ok(client)) = connected {
+            let _ = async_nats::jetstream::new(client)
+                .delete_stream(&self.stream)
+                .await;
+        }
+    }
+
+    /// The payload of the message whose `Nats-Msg-Id` is `event_id`, if the stream holds it.
+    pub async fn message(&self, event_id: &str, deadline: Duration) -> Option<Value> {
+        let client = async_nats::connect(self.url.as_str()).await.ok()?;
+        let stream = async_nats::jetstream::new(client)
+            .get_stream(&self.stream)
+            .await
+            .ok()?;
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+                filter_subject: format!("{}.>", self.prefix),
+                ..Default::default()
+            })
+            .await
+            .ok()?;
+        let mut messages = consumer.messages().await.ok()?;
+        let started = Instant::now();
+        loop {
+            let remaining = deadline.saturating_sub(started.elapsed());
+            let message = tokio::time::timeout(remaining, messages.next())
+                .await
+                .ok()??
+                .ok()?;
+            let id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id"));
+            if id.is_some_and(|id| id.as_str() == event_id) {
+                return serde_json::from_slice(&message.payload).ok();
+            }
+        }
+    }
+
+    /// Every message on `<prefix>.<event_type>` (all types for "*") that reached the stream,
+    /// waiting until there are at least `count` or `deadline` passes. Returns each message's
+    /// `Nats-Msg-Id` and JSON payload, in stream order.
+    pub async fn published(
+        &self,
+        event_type: &str,
+        count: usize,
+        deadline: Duration,
+    ) -> Vec<(String, Value)> {
+        let mut found = Vec::new();
+        let Ok(client) = async_nats::connect(self.url.as_str()).await else {
+            return found;
+        };
+        let js = async_nats::jetstream::new(client);
+        let started = Instant::now();
+        // The stream appears when the relay first runs.
+        let stream = loop {
+            match js.get_stream(&self.stream).await {
+                Ok(stream) => break stream,
+                Err(_) if started.elapsed() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(_) => return found,
+            }
+        };
+        let filter = if event_type == "*" {
+            format!("{}.>", self.prefix)
+        } else {
+            format!("{}.{event_type}", self.prefix)
+        };
+        let Ok(consumer) = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+                filter_subject: filter,
+                ..Default::default()
+            })
+            .await
+        else {
+            return found;
+        };
+        let Ok(mut messages) = consumer.messages().await else {
+            return found;
+        };
+        while found.len() < count {
+            let remaining = deadline.saturating_sub(started.elapsed());
+            match tokio::time::timeout(remaining, messages.next()).await {
+                Ok(Some(Ok(message))) => found.push(id_and_payload(&message)),
+                _ => break,
+            }
+        }
+        // Anything beyond `count` that is already there (duplicates would show up here).
+        while let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_millis(300), messages.next()).await
+        {
+            found.push(id_and_payload(&message));
+        }
+        found
+    }
+}
+
+/// A message's `Nats-Msg-Id` (empty when it has none) and its payload as JSON (`null` when it
+/// is not JSON).
+fn id_and_payload(message: &async_nats::jetstream::Message) -> (String, Value) {
+    let id = message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get("Nats-Msg-Id"))
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    let payload = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
+    (id, payload)
+}
+
+/// A private `nats-server -js` on its own port and store, that a fault test may stop and start.
+pub struct TestNats {
+    pub url: String,
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl TestNats {
+    /// A server started and listening.
+    pub async fn start() -> TestNats {
+        let mut nats = TestNats::not_started();
+        nats.resume().await;
+        nats
+    }
+
+    /// A port and store for a server that is not running yet: `resume` starts it. Until then
+    /// nothing listens on `url`, as with a NATS that is down when the services start.
+    pub fn not_started() -> TestNats {
+        let port = crate::net::free_port();
+        let dir = std::env::temp_dir().join(format!("auth-nats-{}", uuid::Uuid::new_v4().simple()));
+        TestNats {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            dir,
+            child: None,
+        }
+    }
+
+    /// Kills the server (as a crash would) and waits until its port is closed.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let port = self.port;
+        let closed = eventually(Duration::from_secs(10), || async move {
+            TcpStream::connect(("127.0.0.1", port)).await.is_err()
+        })
+        .await;
+        assert!(closed, "nats-server still listening after kill");
+    }
+
+    /// Starts the server again on the same port and store.
+    pub async fn resume(&mut self) {
+        let child = std::process::Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!("nats-server (install it: apt-get install nats-server): {err}")
+            });
+        self.child = Some(child);
+        let port = self.port;
+        let up = eventually(Duration::from_secs(10), || async move {
+            TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        })
+        .await;
+        assert!(up, "nats-server did not start");
+    }
+}
+
+impl Drop for TestNats {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
