@@ -9,11 +9,33 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::ApiError;
 use crate::jwt::TokenError;
-use crate::limits::BodyLimits;
 
 mod body;
 
 pub use body::{read_body, Body};
+
+/// How much of a request body a handler reads, for how long it waits for it, and the
+/// process-wide budget its bytes are held against.
+#[derive(Debug, Clone)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub timeout: std::time::Duration,
+    pub budget: crate::body_budget::BodyBudget,
+}
+
+impl BodyLimits {
+    pub fn new(
+        max_bytes: usize,
+        timeout: std::time::Duration,
+        budget: crate::body_budget::BodyBudget,
+    ) -> Self {
+        BodyLimits {
+            max_bytes,
+            timeout,
+            budget,
+        }
+    }
+}
 
 /// Checks the content type, reads the body within `limits` and decodes it as `T`.
 pub async fn read_json<T: DeserializeOwned>(

@@ -6,14 +6,15 @@
 //! - [`api`]: the request bodies of the contract, as types.
 //! - [`http`]: hyper glue: bounded body reading, strict JSON decoding, response builders.
 //! - [`server`]: the accept loop: connection cap, TLS, timeouts, graceful shutdown.
-//! - [`limits`]: connection and request limits, TLS files; [`tls`]: the rustls set-up.
+//! - [`tls`]: the rustls set-up for HTTPS and the `healthcheck` client.
 //! - [`body_budget`]: the request-body bytes a process holds at once, shared by all requests.
 //! - [`cors`]: CORS for the browser API routes, per `ALLOWED_ORIGINS`.
 //! - [`request`]: the per-request wrapper: request id, span, one log line, error to envelope.
-//! - [`cli`]: what both command lines share: help from the variable catalogue, the
-//!   `check-config` summary, the `healthcheck` probe.
+//! - [`cli`]: the one command line of both services (serve, check-config, healthcheck,
+//!   help, version); help and `check-config` come from the settings tables.
 //! - [`metrics`]: the Prometheus metrics both services share, and the `/metrics` response.
-//! - [`config`]: typed settings read from an injectable lookup (environment plus `.env`).
+//! - [`settings`]: settings declared once per table (`settings!`): parsing, help, docs.
+//! - [`config`]: the shared settings table and [`config::CommonConfig`] built from it.
 //! - [`jwt`]: HS256 keys, access / refresh claims, signing and validation.
 //! - [`events`]: the event envelope published to NATS and its subjects.
 //! - [`telemetry`] and [`shutdown`]: logging set-up and the termination signal.
@@ -28,10 +29,10 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod jwt;
-pub mod limits;
 pub mod metrics;
 pub mod request;
 pub mod server;
+pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

@@ -18,9 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{CommonConfig, ConfigError};
 use crate::envelope::Response;
-use crate::limits::ServerLimits;
 
 mod idle;
 mod refuse;
@@ -43,16 +41,45 @@ impl std::fmt::Debug for ServeOptions {
     }
 }
 
-impl ServeOptions {
-    /// The configured limits, and the TLS acceptor when HTTPS is configured. An unreadable or
-    /// invalid certificate or key is an error naming its variable.
-    pub fn from_config(config: &CommonConfig) -> Result<Self, ConfigError> {
-        Ok(ServeOptions {
-            limits: config.limits.clone(),
-            tls: config.tls.as_ref().map(crate::tls::acceptor).transpose()?,
-        })
-    }
+/// Connection-level limits applied by the accept loop and hyper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// A request's headers must arrive within this; an HTTP/1.1 connection waiting for the next
+    /// request's headers is closed after it too.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive completely within this.
+    pub body_read_timeout: Duration,
+    /// A connection with no request in flight and no traffic is closed after this.
+    pub keep_alive_timeout: Duration,
+    /// Connections served at once; more are refused with 503.
+    pub max_connections: usize,
+    /// The request line plus headers, in bytes (HTTP/1.1); the header list size (HTTP/2).
+    pub max_header_bytes: usize,
+    /// Header fields per request (HTTP/1.1).
+    pub max_headers: usize,
+    /// Streams one HTTP/2 connection may have open at once.
+    pub http2_max_concurrent_streams: u32,
+    /// The TLS handshake must finish within this.
+    pub tls_handshake_timeout: Duration,
+}
 
+impl Default for ServerLimits {
+    /// The documented defaults (the settings table's).
+    fn default() -> Self {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
+            max_header_bytes: 32_768,
+            max_headers: 100,
+            http2_max_concurrent_streams: 100,
+            tls_handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServeOptions {
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
     }

@@ -18,29 +18,35 @@ use tokio_rustls::rustls::{
 };
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::config::ConfigError;
-use crate::limits::{TlsFiles, TLS_CERT_FILE, TLS_KEY_FILE};
+/// The certificate chain and private key to serve HTTPS with (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
+}
+
+/// What is wrong with one of the two files; the configuration names its variable. The key's
+/// contents never appear in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsError {
+    Cert(&'static str),
+    Key(&'static str),
+}
 
 /// Reads and checks the certificate chain and key; an unreadable or invalid file is an error
 /// naming its variable (the key's contents never appear in it).
-pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ConfigError> {
+pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
     let chain = certificate_chain(files)?;
-    let key_pem = std::fs::read(&files.key_file)
-        .map_err(|_| ConfigError::new(TLS_KEY_FILE, "cannot be read"))?;
+    let key_pem = std::fs::read(&files.key_file).map_err(|_| TlsError::Key("cannot be read"))?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|_| ConfigError::new(TLS_KEY_FILE, "holds no valid PEM private key"))?;
+        .map_err(|_| TlsError::Key("holds no valid PEM private key"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|_| ConfigError::new(TLS_CERT_FILE, "cannot be used with the TLS provider"))?
+        .map_err(|_| TlsError::Cert("cannot be used with the TLS provider"))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|_| {
-            ConfigError::new(
-                TLS_KEY_FILE,
-                "does not match the certificate or is not a supported key",
-            )
-        })?;
+        .map_err(|_| TlsError::Key("does not match the certificate or is not a supported key"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -49,7 +55,7 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ConfigError> {
 /// `TLS_CERT_FILE`, whatever names it carries and whoever issued it, and speaks HTTP/1.1.
 /// This is what lets `healthcheck` reach `127.0.0.1` behind a certificate made out to a public
 /// name, without trusting anything else.
-pub fn pinned_connector(files: &TlsFiles) -> Result<TlsConnector, ConfigError> {
+pub fn pinned_connector(files: &TlsFiles) -> Result<TlsConnector, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = PinnedCertificate {
         certificate: certificate_chain(files)?.swap_remove(0),
@@ -57,7 +63,7 @@ pub fn pinned_connector(files: &TlsFiles) -> Result<TlsConnector, ConfigError> {
     };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|_| ConfigError::new(TLS_CERT_FILE, "cannot be used with the TLS provider"))?
+        .map_err(|_| TlsError::Cert("cannot be used with the TLS provider"))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
@@ -66,14 +72,13 @@ pub fn pinned_connector(files: &TlsFiles) -> Result<TlsConnector, ConfigError> {
 }
 
 /// The PEM chain in `TLS_CERT_FILE`, end-entity certificate first; never empty.
-fn certificate_chain(files: &TlsFiles) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let cert_pem = std::fs::read(&files.cert_file)
-        .map_err(|_| ConfigError::new(TLS_CERT_FILE, "cannot be read"))?;
+fn certificate_chain(files: &TlsFiles) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let cert_pem = std::fs::read(&files.cert_file).map_err(|_| TlsError::Cert("cannot be read"))?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|_| ConfigError::new(TLS_CERT_FILE, "is not a valid PEM certificate chain"))?;
+        .map_err(|_| TlsError::Cert("is not a valid PEM certificate chain"))?;
     if chain.is_empty() {
-        return Err(ConfigError::new(TLS_CERT_FILE, "holds no PEM certificate"));
+        return Err(TlsError::Cert("holds no PEM certificate"));
     }
     Ok(chain)
 }

@@ -34,7 +34,7 @@ impl App {
     /// serves health (not ready) and retries with backoff in the background, logging why.
     pub async fn build(config: IssuerConfig) -> Result<App, anyhow::Error> {
         let postgres = config.postgres()?;
-        let serve = ServeOptions::from_config(&config.common)?;
+        let serve = config.common.serve_options()?;
         let hasher = Hasher::new(
             config.hash_cost,
             config.hash_max_concurrent,

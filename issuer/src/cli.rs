@@ -1,101 +1,102 @@
-//! The command line: `issuer [serve]` runs the service, `issuer migrate` only migrates,
-//! `issuer check-config` validates the settings, `issuer healthcheck` probes a running issuer,
-//! `issuer help` lists the commands and every environment variable; the operator commands
-//! (`issuer users …`, `issuer sessions …`) are in [`crate::operator`].
+//! The issuer's command line: the shared one ([`common::cli`]), plus `migrate` and the
+//! operator commands ([`crate::operator`]).
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use common::cli::{self, EX_USAGE};
-use common::config::ConfigError;
+use common::cli::{self, Service};
+use common::config::CommonConfig;
+use common::settings::{ConfigError, Env};
+use common::telemetry::LogFormat;
 
 use crate::app::App;
-use crate::config::IssuerConfig;
+use crate::config::{IssuerConfig, IssuerSettings};
 
-const USAGE: &str = "usage: issuer [serve | migrate | check-config | healthcheck [--ready | --live] | help]\n       \
-                     issuer users (disable | enable | unlock | delete) EMAIL | issuer sessions revoke EMAIL";
+impl Service for IssuerConfig {
+    const NAME: &'static str = "issuer";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const SERVE: &'static str =
+        "create and migrate the database, then run the service (the default)";
+    const TABLES: &'static [&'static [common::settings::Var]] = &[crate::config::VARS];
+    const COMMANDS: &'static [(&'static str, &'static str)] = crate::operator::COMMANDS;
 
-const COMMANDS: &[(&str, &str)] = &[
-    (
-        "serve",
-        "create and migrate the database, then run the service (the default)",
-    ),
-    ("migrate", "create and migrate the database, then exit"),
-    (
-        "check-config",
-        "validate the configuration as serve does, print a summary without secrets; exit 0, or 64",
-    ),
-    (
-        "healthcheck",
-        "GET /health/ready (the default; --live: /health/live) on ISSUER_ADDR's port (2 s timeout; HTTPS when TLS is set); exit 0 on 200, else 1",
-    ),
-    ("help", "print this text (also --help, -h)"),
-];
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        IssuerConfig::from_lookup(lookup)
+    }
 
-/// The help text: commands, then the shared and the issuer's variables.
-pub fn help() -> String {
-    let commands: Vec<(&str, &str)> = COMMANDS
-        .iter()
-        .chain(crate::operator::COMMANDS)
-        .copied()
-        .collect();
-    cli::help(
-        USAGE,
-        &commands,
-        &[
-            (
-                "Shared with the verifier (give both the same keys and SERVICE_NAME)",
-                common::config::VARS,
-            ),
-            ("Issuer only", crate::config::VARS),
-        ],
-    )
+    fn common(&self) -> Option<&CommonConfig> {
+        Some(&self.common)
+    }
+
+    fn logging(&self) -> (&str, LogFormat) {
+        (&self.common.log_level, self.common.log_format)
+    }
+
+    fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
+        Ok(IssuerSettings::read(env)?.addr)
+    }
+
+    /// Where the database is, without its password.
+    fn summary(&self) -> Result<Vec<String>, ConfigError> {
+        let postgres = self.postgres()?.config;
+        let ports = postgres.get_ports().iter().chain(std::iter::repeat(&5432));
+        let hosts: Vec<String> = (postgres.get_hosts().iter().zip(ports))
+            .map(|(host, port)| match host {
+                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                tokio_postgres::config::Host::Unix(path) => format!("{}", path.display()),
+            })
+            .collect();
+        let password = if postgres.get_password().is_some() {
+            "set"
+        } else {
+            "not set"
+        };
+        Ok(vec![format!(
+            "database: {} at {}, user {}, password {password}",
+            postgres.get_dbname().unwrap_or("(user name)"),
+            cli::list_or_none(&hosts),
+            postgres.get_user().unwrap_or("(none)"),
+        )])
+    }
+
+    async fn serve(self) -> anyhow::Result<()> {
+        tracing::info!(
+            service = %self.common.service_name,
+            version = %self.common.service_version,
+            environment = ?self.common.environment,
+            keys = ?self.common.tokens.keys,
+            "issuer starting"
+        );
+        App::build(self)
+            .await?
+            .run_until(common::shutdown::signal())
+            .await;
+        Ok(())
+    }
+
+    async fn command(args: &[&str]) -> Option<ExitCode> {
+        if args == ["migrate"] {
+            return Some(migrate().await);
+        }
+        Some(crate::operator::run(crate::operator::parse(args)?).await)
+    }
 }
 
-pub async fn run(args: &[String]) -> ExitCode {
-    if let Some(parsed) = crate::operator::parse(args) {
-        return crate::operator::run(parsed).await;
-    }
-    let command = args.first().map(String::as_str).unwrap_or("serve");
-    if command == "healthcheck" {
-        let Some(probe) = cli::Probe::from_args(&args[1..]) else {
-            eprintln!("{USAGE}");
-            return ExitCode::from(EX_USAGE);
-        };
-        return cli::healthcheck(crate::config::addr, probe).await;
-    }
-    if args.len() > 1 {
-        eprintln!("{USAGE}");
-        return ExitCode::from(EX_USAGE);
-    }
-    match command {
-        "help" | "--help" | "-h" => {
-            print!("{}", help());
-            return ExitCode::SUCCESS;
-        }
-        "serve" | "migrate" | "check-config" => {}
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(EX_USAGE);
-        }
-    }
-    let config = match load_config() {
+/// `issuer migrate`: creates and migrates the database, then exits.
+async fn migrate() -> ExitCode {
+    let config = match cli::load::<IssuerConfig>() {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if command == "check-config" {
-        return cli::report_config(summary(&config));
-    }
     common::telemetry::init_with_format(&config.common.log_level, config.common.log_format);
-    let result = match command {
-        "migrate" => migrate(&config).await,
-        _ => serve(config).await,
+    let migrated = async {
+        let startup = crate::db::startup(config.postgres()?, config.database_timeout);
+        crate::db::prepare(&startup).await
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        // A setting found wrong only while starting (a TLS file): the same exit as check-config.
-        Err(err) if err.downcast_ref::<ConfigError>().is_some() => {
-            eprintln!("{err}");
-            ExitCode::from(EX_USAGE)
+    match migrated.await {
+        Ok(()) => {
+            tracing::info!("database is up to date");
+            ExitCode::SUCCESS
         }
         Err(err) => {
             tracing::error!(error = %format!("{err:#}"), "issuer failed");
@@ -103,96 +104,4 @@ pub async fn run(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The configuration from the environment, or the one line naming the bad variable and the
-/// usage exit code.
-pub fn load_config() -> Result<IssuerConfig, ExitCode> {
-    IssuerConfig::from_env().map_err(|err| {
-        eprintln!("{err}");
-        ExitCode::from(EX_USAGE)
-    })
-}
-
-/// What `check-config` prints after `configuration OK`: every setting that matters to an
-/// operator, and none of the secrets (keys, the database password).
-fn summary(config: &IssuerConfig) -> Result<Vec<String>, ConfigError> {
-    let postgres = config.postgres()?.config;
-    let hosts = postgres
-        .get_hosts()
-        .iter()
-        .zip(postgres.get_ports().iter().chain(std::iter::repeat(&5432)))
-        .map(|(host, port)| match host {
-            tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
-            tokio_postgres::config::Host::Unix(path) => format!("{}", path.display()),
-        })
-        .collect::<Vec<_>>();
-    let mut lines = vec![format!("listen: {}", config.addr)];
-    lines.extend(cli::common_summary(&config.common)?);
-    lines.extend([
-        format!(
-            "database: {} at {}, user {}, password {}; pool {}, timeout {} s",
-            postgres.get_dbname().unwrap_or("(user name)"),
-            cli::list_or_none(&hosts),
-            postgres.get_user().unwrap_or("(none)"),
-            if postgres.get_password().is_some() {
-                "set"
-            } else {
-                "not set"
-            },
-            config.database_pool_size,
-            config.database_timeout.as_secs()
-        ),
-        format!(
-            "passwords: policy {}; argon2id m={} KiB t={} p={}; {} running, {} queued",
-            format!("{:?}", config.password_policy).to_lowercase(),
-            config.hash_cost.memory_kib,
-            config.hash_cost.iterations,
-            config.hash_cost.parallelism,
-            config.hash_max_concurrent,
-            config.hash_max_queued
-        ),
-        format!(
-            "sessions: refresh rotation {}, reuse grace {} s; verified email required {}; \
-             verification token {} h",
-            config.refresh_rotation,
-            config.refresh_reuse_grace.num_seconds(),
-            config.require_verified_email,
-            config.verification_token_ttl.num_hours()
-        ),
-        format!(
-            "trusted proxies: {}",
-            cli::list_or_none(&config.trusted_proxies)
-        ),
-        format!(
-            "outbox: batch {}, poll {} ms, retention {} h; duplicate window {} s",
-            config.outbox_batch_size,
-            config.outbox_poll_interval.as_millis(),
-            config.outbox_retention.as_secs() / 3600,
-            config.nats_duplicate_window.as_secs()
-        ),
-    ]);
-    Ok(lines)
-}
-
-async fn migrate(config: &IssuerConfig) -> Result<(), anyhow::Error> {
-    let startup = crate::db::startup(config.postgres()?, config.database_timeout);
-    crate::db::prepare(&startup).await?;
-    tracing::info!("database is up to date");
-    Ok(())
-}
-
-async fn serve(config: IssuerConfig) -> Result<(), anyhow::Error> {
-    tracing::info!(
-        service = %config.common.service_name,
-        version = %config.common.service_version,
-        environment = ?config.common.environment,
-        keys = ?config.common.tokens.keys,
-        "issuer starting"
-    );
-    App::build(config)
-        .await?
-        .run_until(common::shutdown::signal())
-        .await;
-    Ok(())
 }

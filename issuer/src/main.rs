@@ -3,5 +3,5 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    issuer::cli::run(&args).await
+    common::cli::run::<issuer::config::IssuerConfig>(&args).await
 }

@@ -15,8 +15,9 @@ use crate::db::{self, DbError};
 pub const USAGE: &str =
     "issuer users (disable | enable | unlock | delete) EMAIL | issuer sessions revoke EMAIL";
 
-/// The operator commands for the help text.
+/// The issuer's commands beyond the shared ones, for the help text.
 pub const COMMANDS: &[(&str, &str)] = &[
+    ("migrate", "create and migrate the database, then exit"),
     (
         "users disable EMAIL",
         "disable the account: login, refresh and password reset answer 403 ACCOUNT_DISABLED; revoke every session",
@@ -48,9 +49,8 @@ pub enum Action {
 
 /// What the command line asks for: `None` when it is not an operator command at all;
 /// `Some(Err(message))` when it is one, badly written.
-pub fn parse(args: &[String]) -> Option<Result<(Action, Email), String>> {
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (action, email) = match words.as_slice() {
+pub fn parse(args: &[&str]) -> Option<Result<(Action, Email), String>> {
+    let (action, email) = match args {
         ["users", verb, rest @ ..] => {
             let action = match *verb {
                 "disable" => Action::Disable,
@@ -84,7 +84,7 @@ pub async fn run(parsed: Result<(Action, Email), String>) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    let config = match crate::cli::load_config() {
+    let config = match common::cli::load::<crate::config::IssuerConfig>() {
         Ok(config) => config,
         Err(code) => return code,
     };

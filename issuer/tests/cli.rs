@@ -45,7 +45,7 @@ fn help_lists_every_command_and_every_variable_with_its_default() -> anyhow::Res
                 .find(|line| line.split_whitespace().next() == Some(var.name))
                 .ok_or_else(|| anyhow!("{flag}: no line for {}", var.name))?;
             ensure!(
-                line.contains(var.default) && line.contains(var.meaning),
+                line.contains(&var.default()) && line.contains(var.meaning),
                 "{flag}: {line}"
             );
         }
@@ -94,7 +94,7 @@ fn check_config_accepts_a_good_configuration_and_prints_a_summary_without_secret
     ])
     .arg("check-config"))?;
     for expected in [
-        "listen: 127.0.0.1:9000",
+        "ISSUER_ADDR = 127.0.0.1:9000",
         "kids old, new, active new",
         "accounts at db.internal:6543, user app, password set",
     ] {

@@ -1,132 +1,73 @@
-//! The command line: `mailer [serve]` runs the service, `mailer check-config` validates the
-//! settings, `mailer healthcheck` probes a running mailer, `mailer help` lists the commands and
-//! every environment variable, `mailer --version` prints the version.
+//! The mailer's command line: the shared one ([`common::cli`]), over the few shared settings
+//! the mailer reads and its own.
 
-use std::process::ExitCode;
+use std::net::SocketAddr;
 
-use common::cli::{self, EX_USAGE};
+use common::cli::Service;
+use common::config::CommonConfig;
+use common::settings::{ConfigError, Env, Var};
+use common::telemetry::LogFormat;
 
 use crate::app::App;
-use crate::config::MailerConfig;
+use crate::config::{MailerConfig, MailerSettings};
 
-const USAGE: &str =
-    "usage: mailer [serve | check-config | healthcheck [--ready | --live] | help | --version]";
+impl Service for MailerConfig {
+    const NAME: &'static str = "mailer";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const SERVE: &'static str = "follow the email events and send the emails (the default)";
+    const TABLES: &'static [&'static [Var]] = &[crate::config::VARS];
 
-const COMMANDS: &[(&str, &str)] = &[
-    ("serve", "run the service (the default)"),
-    (
-        "check-config",
-        "validate the configuration as serve does, print a summary without secrets; exit 0, or 64",
-    ),
-    (
-        "healthcheck",
-        "GET /health/ready (the default; --live: /health/live) on MAILER_ADDR's port (2 s timeout); exit 0 on 200, else 1",
-    ),
-    ("help", "print this text (also --help, -h)"),
-    ("--version", "print the version (also -V)"),
-];
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        MailerConfig::from_lookup(lookup)
+    }
 
-/// The help text: commands, then the shared and the mailer's variables.
-pub fn help() -> String {
-    let shared = crate::config::shared_vars();
-    cli::help(
-        USAGE,
-        COMMANDS,
-        &[
-            ("Shared with the issuer and the verifier", &shared),
-            ("Mailer only", crate::config::VARS),
-        ],
-    )
-}
+    /// The mailer reads no key and serves no HTTPS: it has no shared configuration to check.
+    fn common(&self) -> Option<&CommonConfig> {
+        None
+    }
 
-pub async fn run(args: &[String]) -> ExitCode {
-    let command = args.first().map(String::as_str).unwrap_or("serve");
-    if command == "healthcheck" {
-        let Some(probe) = cli::Probe::from_args(&args[1..]) else {
-            eprintln!("{USAGE}");
-            return ExitCode::from(EX_USAGE);
-        };
-        return cli::healthcheck(crate::config::addr, probe).await;
+    fn logging(&self) -> (&str, LogFormat) {
+        (&self.log_level, self.log_format)
     }
-    if args.len() > 1 {
-        eprintln!("{USAGE}");
-        return ExitCode::from(EX_USAGE);
-    }
-    match command {
-        "help" | "--help" | "-h" => {
-            print!("{}", help());
-            return ExitCode::SUCCESS;
-        }
-        "--version" | "-V" => {
-            println!("mailer {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        "serve" | "check-config" => {}
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(EX_USAGE);
-        }
-    }
-    let config = match MailerConfig::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("{err}");
-            return ExitCode::from(EX_USAGE);
-        }
-    };
-    if command == "check-config" {
-        return cli::report_config(Ok(summary(&config)));
-    }
-    common::telemetry::init_with_format(&config.log_level, config.log_format);
-    tracing::info!(
-        service = %config.service_name,
-        version = %config.service_version,
-        smtp = %config.smtp.redacted_url(),
-        "mailer starting"
-    );
-    match App::build(config).await {
-        Ok(app) => {
-            app.run_until(common::shutdown::signal()).await;
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("mailer: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
 
-/// What `check-config` prints after `configuration OK`; no password appears in it.
-fn summary(config: &MailerConfig) -> Vec<String> {
-    vec![
-        format!("listen: {} (health and metrics)", config.addr),
-        format!(
-            "service: {} {}",
-            config.service_name, config.service_version
-        ),
-        format!(
-            "nats: {}, stream {}, consumer {}",
-            cli::redact_url(&config.nats_url),
-            config.nats_stream,
-            crate::consumer::CONSUMER
-        ),
-        format!(
-            "smtp: {}, security: {}, login: {}",
-            config.smtp.redacted_url(),
-            config.smtp.security(),
-            if config.smtp.has_login() { "yes" } else { "no" }
-        ),
-        format!("from: {}", config.from),
-        format!("verification link: {}", config.verify_email_url),
-        format!("reset link: {}", config.reset_password_url),
-        format!(
-            "verification events older than {} h are skipped",
-            config.verification_max_age.num_hours()
-        ),
-        format!(
-            "log level: {}; shutdown grace {} s",
-            config.log_level,
-            config.shutdown_grace.as_secs()
-        ),
-    ]
+    fn shared_vars() -> Vec<Var> {
+        crate::config::shared_vars()
+    }
+
+    fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
+        Ok(MailerSettings::read(env)?.addr)
+    }
+
+    /// What the table's lines do not say; no password appears in it.
+    fn summary(&self) -> Result<Vec<String>, ConfigError> {
+        Ok(vec![
+            format!(
+                "nats: {}, stream {}, consumer {}",
+                common::settings::redact_url(&self.nats_url),
+                self.nats_stream,
+                crate::consumer::CONSUMER
+            ),
+            format!(
+                "smtp: {}, security: {}, login: {}",
+                self.smtp.redacted_url(),
+                self.smtp.security(),
+                if self.smtp.has_login() { "yes" } else { "no" }
+            ),
+            format!("from: {}", self.from),
+        ])
+    }
+
+    async fn serve(self) -> anyhow::Result<()> {
+        tracing::info!(
+            service = %self.service_name,
+            version = %self.service_version,
+            smtp = %self.smtp.redacted_url(),
+            "mailer starting"
+        );
+        App::build(self)
+            .await?
+            .run_until(common::shutdown::signal())
+            .await;
+        Ok(())
+    }
 }

@@ -1,33 +1,47 @@
-//! The mailer's settings: its address, the SMTP server and sender, the two link templates, and
-//! the few shared settings it needs (NATS, logging, service name, shutdown grace). It holds no
-//! signing key: it never sees or makes a token of its own.
+//! The mailer's settings (one table: [`VARS`]) and the few shared settings it reads of
+//! [`common::config::VARS`] ([`SHARED`]: NATS, logging, service name, shutdown grace), each read
+//! alone (`CommonSettings::nats_url(env)`, ...). It holds no signing key: it never sees or makes a
+//! token of its own.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::TimeDelta;
 use common::config::{
-    ConfigError, Env, TimeUnit, Var, LOG_FORMAT, LOG_LEVEL, NATS_STREAM, NATS_SUBJECT_PREFIX,
+    listen_address, CommonSettings, LOG_FORMAT, LOG_LEVEL, NATS_STREAM, NATS_SUBJECT_PREFIX,
     NATS_URL, SERVICE_NAME, SERVICE_VERSION, SHUTDOWN_GRACE_SECONDS,
 };
+use common::settings::{ConfigError, Env, Optional, Secret, Span, Unit, Var};
 use common::telemetry::LogFormat;
 use lettre::message::Mailbox;
+use secrecy::SecretString;
 
 use crate::smtp::SmtpSettings;
 
-pub const MAILER_ADDR: &str = "MAILER_ADDR";
-pub const SMTP_URL: &str = "SMTP_URL";
-pub const SMTP_USERNAME: &str = "SMTP_USERNAME";
-pub const SMTP_PASSWORD: &str = "SMTP_PASSWORD";
-pub const MAIL_FROM: &str = "MAIL_FROM";
-pub const VERIFY_EMAIL_URL: &str = "VERIFY_EMAIL_URL";
-pub const RESET_PASSWORD_URL: &str = "RESET_PASSWORD_URL";
-pub const VERIFICATION_EMAIL_MAX_AGE_HOURS: &str = "VERIFICATION_EMAIL_MAX_AGE_HOURS";
+common::settings! {
+    /// Every variable of the mailer's own, parsed; [`MailerConfig::from_lookup`] checks the
+    /// required ones and fits them together.
+    pub struct MailerSettings;
+    "mailer" {
+        addr: SocketAddr = MAILER_ADDR, listen_address("0.0.0.0:8002"), "listen address of its health and metrics routes";
+        smtp_url: Option<String> = SMTP_URL, Optional("required: `smtp://` or `smtps://`, as lettre's `from_url` reads it"),
+            "the SMTP server: `smtps://host[:port]` (implicit TLS, port 465), `smtp://host[:port]?tls=required` (STARTTLS, 587), `smtp://host[:port]?tls=opportunistic`, or `smtp://host[:port]` (plain, 25) ([SMTP](MAILER.md#smtp))";
+        smtp_username: Option<String> = SMTP_USERNAME, Optional("set with `SMTP_PASSWORD` or not at all"), "SMTP login";
+        smtp_password: Option<SecretString> = SMTP_PASSWORD, Secret { default: None, accepts: "set with `SMTP_USERNAME` or not at all" }, "SMTP password";
+        from: Option<String> = MAIL_FROM, Optional("required: an address, or `Name <address>`"), "the sender of every email";
+        verify_email_url: Option<String> = VERIFY_EMAIL_URL, Optional("required: an `http://` or `https://` URL containing `{token}`"),
+            "the link in the verification email; `{token}` becomes the URL-encoded token ([links](MAILER.md#the-links-and-what-the-token-is-for))";
+        reset_password_url: Option<String> = RESET_PASSWORD_URL, Optional("required: an `http://` or `https://` URL containing `{token}`"),
+            "the link in the password-reset email";
+        verification_max_age: TimeDelta = VERIFICATION_EMAIL_MAX_AGE_HOURS, Span::new(24, 1, 8760, Unit::Hours),
+            "a verification event older than this is acknowledged without an email ([retries](MAILER.md#acknowledgement-and-retries))";
+    }
+}
 
 /// Where a link template puts the token.
 pub const TOKEN_PLACEHOLDER: &str = "{token}";
 
-/// The shared variables (of [`common::config::VARS`]) the mailer reads.
+/// The shared variables (of [`common::config::VARS`]) the mailer reads; no other is read.
 pub const SHARED: &[&str] = &[
     SERVICE_NAME,
     SERVICE_VERSION,
@@ -39,44 +53,8 @@ pub const SHARED: &[&str] = &[
     SHUTDOWN_GRACE_SECONDS,
 ];
 
-/// Every variable [`MailerConfig::from_lookup`] reads beyond [`shared_vars`].
-pub const VARS: &[Var] = &[
-    Var::new(
-        MAILER_ADDR,
-        "0.0.0.0:8002",
-        "health and metrics listen address",
-    ),
-    Var::new(
-        SMTP_URL,
-        "(required)",
-        "smtp://host:port (plain), smtp://host:port?tls=required (STARTTLS) or smtps://host:port",
-    ),
-    Var::new(SMTP_USERNAME, "", "SMTP login; needs SMTP_PASSWORD"),
-    Var::secret(SMTP_PASSWORD, "", "SMTP password; needs SMTP_USERNAME"),
-    Var::new(
-        MAIL_FROM,
-        "(required)",
-        "sender, e.g. Example <no-reply@example.com>",
-    ),
-    Var::new(
-        VERIFY_EMAIL_URL,
-        "(required)",
-        "link in the verification email; {token} is replaced by the URL-encoded token",
-    ),
-    Var::new(
-        RESET_PASSWORD_URL,
-        "(required)",
-        "link in the password-reset email; {token} is replaced by the URL-encoded token",
-    ),
-    Var::new(
-        VERIFICATION_EMAIL_MAX_AGE_HOURS,
-        "24",
-        "a verification event older than this is skipped, not mailed (1-8760)",
-    ),
-];
-
-/// The entries of [`common::config::VARS`] named in [`SHARED`], for the help text and the
-/// documentation test.
+/// The rows of [`common::config::VARS`] named in [`SHARED`], for the help, `check-config` and
+/// the tests that compare what is set with what is read.
 pub fn shared_vars() -> Vec<Var> {
     common::config::VARS
         .iter()
@@ -85,15 +63,7 @@ pub fn shared_vars() -> Vec<Var> {
         .collect()
 }
 
-/// MAILER_ADDR alone, for `healthcheck`.
-pub fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
-    env.parse_or(
-        MAILER_ADDR,
-        ([0, 0, 0, 0], 8002).into(),
-        "an address such as 0.0.0.0:8002",
-    )
-}
-
+/// The mailer's whole configuration.
 #[derive(Debug, Clone)]
 pub struct MailerConfig {
     pub service_name: String,
@@ -115,61 +85,78 @@ pub struct MailerConfig {
 }
 
 impl MailerConfig {
+    /// The process environment plus `.env`, secrets also from `<NAME>_FILE`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let lookup = common::config::with_secret_files(common::config::process_lookup()?, &[VARS])?;
-        Self::from_lookup(&lookup)
+        common::cli::from_env()
     }
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
-        let log_level = env.string_or(LOG_LEVEL, "info");
-        if !common::telemetry::is_valid_filter(&log_level) {
-            return Err(ConfigError::new(LOG_LEVEL, "is not a valid tracing filter"));
-        }
-        let from = required(&env, MAIL_FROM)?.parse::<Mailbox>().map_err(|_| {
-            ConfigError::new(
+        let shared = SharedRows::read(&env)?;
+        let own = MailerSettings::read(&env)?;
+        let from = required(MAIL_FROM, own.from)?
+            .parse::<Mailbox>()
+            .map_err(|_| {
+                ConfigError::new(
                 MAIL_FROM,
                 "must be an address such as no-reply@example.com or Name <no-reply@example.com>",
             )
-        })?;
+            })?;
         Ok(MailerConfig {
-            service_name: env.string_or(SERVICE_NAME, "auth-service"),
-            service_version: env.string_or(SERVICE_VERSION, env!("CARGO_PKG_VERSION")),
-            log_level,
-            log_format: env.parse_or(LOG_FORMAT, Default::default(), "text or json")?,
-            nats_url: common::config::nats_url(&env)?,
-            nats_stream: env.string_or(NATS_STREAM, "AUTH"),
-            nats_subject_prefix: env.string_or(NATS_SUBJECT_PREFIX, "auth"),
-            shutdown_grace: Duration::from_secs(env.number_in(
-                SHUTDOWN_GRACE_SECONDS,
-                30,
-                0..=3600,
-            )?),
-            addr: addr(&env)?,
-            smtp: SmtpSettings::from_env(&env)?,
+            service_name: shared.service_name,
+            service_version: shared.service_version,
+            log_level: shared.log_level,
+            log_format: shared.log_format,
+            nats_url: shared.nats_url,
+            nats_stream: shared.nats_stream,
+            nats_subject_prefix: shared.nats_subject_prefix,
+            shutdown_grace: shared.shutdown_grace,
+            addr: own.addr,
+            smtp: SmtpSettings::new(own.smtp_url, own.smtp_username, own.smtp_password)?,
             from,
-            verify_email_url: link_template(&env, VERIFY_EMAIL_URL)?,
-            reset_password_url: link_template(&env, RESET_PASSWORD_URL)?,
-            verification_max_age: env.span_in(
-                VERIFICATION_EMAIL_MAX_AGE_HOURS,
-                24,
-                1..=8760,
-                TimeUnit::Hours,
-            )?,
+            verify_email_url: link_template(VERIFY_EMAIL_URL, own.verify_email_url)?,
+            reset_password_url: link_template(RESET_PASSWORD_URL, own.reset_password_url)?,
+            verification_max_age: own.verification_max_age,
+        })
+    }
+}
+
+/// The shared rows of [`SHARED`], each read as the issuer and the verifier read it.
+struct SharedRows {
+    service_name: String,
+    service_version: String,
+    log_level: String,
+    log_format: LogFormat,
+    nats_url: String,
+    nats_stream: String,
+    nats_subject_prefix: String,
+    shutdown_grace: Duration,
+}
+
+impl SharedRows {
+    fn read(env: &Env) -> Result<Self, ConfigError> {
+        Ok(SharedRows {
+            service_name: CommonSettings::service_name(env)?,
+            service_version: CommonSettings::service_version(env)?
+                .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
+            log_level: CommonSettings::log_level(env)?,
+            log_format: CommonSettings::log_format(env)?,
+            nats_url: CommonSettings::nats_url(env)?,
+            nats_stream: CommonSettings::nats_stream(env)?,
+            nats_subject_prefix: CommonSettings::nats_subject_prefix(env)?,
+            shutdown_grace: CommonSettings::shutdown_grace(env)?,
         })
     }
 }
 
 /// A setting that has no default.
-pub(crate) fn required(env: &Env, name: &str) -> Result<String, ConfigError> {
-    env.get(name)
-        .map(|v| v.trim().to_owned())
-        .ok_or_else(|| ConfigError::new(name, "is required"))
+fn required(name: &str, value: Option<String>) -> Result<String, ConfigError> {
+    value.ok_or_else(|| ConfigError::new(name, "is required"))
 }
 
 /// An http(s) URL holding `{token}`, where the link's token goes.
-fn link_template(env: &Env, name: &str) -> Result<String, ConfigError> {
-    let url = required(env, name)?;
+fn link_template(name: &str, value: Option<String>) -> Result<String, ConfigError> {
+    let url = required(name, value)?;
     if !url.contains(TOKEN_PLACEHOLDER) {
         return Err(ConfigError::new(
             name,
@@ -241,9 +228,9 @@ mod tests {
     fn every_literal_default_in_the_catalogue_is_the_default_in_force() -> Result<(), ConfigError> {
         let (_, unset) = load(&[])?;
         for var in shared_vars().iter().chain(VARS) {
-            if var.has_literal_default() {
-                let (_, explicit) = load(&[(var.name, var.default)])?;
-                assert_eq!(explicit, unset, "{} = {:?}", var.name, var.default);
+            if let Some(default) = var.kind.default_text() {
+                let (_, explicit) = load(&[(var.name, &default)])?;
+                assert_eq!(explicit, unset, "{} = {default:?}", var.name);
             }
         }
         Ok(())

@@ -4,11 +4,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use common::config::{ConfigError, Env};
+use common::settings::ConfigError;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::config::{required, SMTP_PASSWORD, SMTP_URL, SMTP_USERNAME};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{SMTP_PASSWORD, SMTP_URL, SMTP_USERNAME};
 
 /// How long one delivery may take, connection to the server's final answer. Well under the
 /// consumer's ack wait, so a message is never redelivered while it is still being sent.
@@ -33,10 +35,14 @@ impl fmt::Debug for SmtpSettings {
 impl SmtpSettings {
     /// SMTP_URL, checked by building a transport from it, and SMTP_USERNAME / SMTP_PASSWORD,
     /// which come as a pair.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let url = required(env, SMTP_URL)?;
-        let login = match (env.get(SMTP_USERNAME), env.get(SMTP_PASSWORD)) {
-            (Some(user), Some(password)) => Some((user.trim().to_owned(), password)),
+    pub fn new(
+        url: Option<String>,
+        username: Option<String>,
+        password: Option<SecretString>,
+    ) -> Result<Self, ConfigError> {
+        let url = url.ok_or_else(|| ConfigError::new(SMTP_URL, "is required"))?;
+        let login = match (username, password) {
+            (Some(user), Some(password)) => Some((user, password.expose_secret().to_owned())),
             (None, None) => None,
             (Some(_), None) => {
                 return Err(ConfigError::new(
@@ -64,7 +70,7 @@ impl SmtpSettings {
 
     /// The URL with any user name and password replaced by `***`, for logs and `check-config`.
     pub fn redacted_url(&self) -> String {
-        common::cli::redact_url(&self.url)
+        common::settings::redact_url(&self.url)
     }
 
     /// What protects the connection, in words.

@@ -2,13 +2,11 @@
 //! configuration under `serve`, `healthcheck` against a running mailer whose stream does not
 //! exist yet (alive, not ready), and SIGTERM.
 
-#[path = "../../tests/support/binary.rs"]
-mod binary;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, ensure, Context};
+use test_support::binary;
 
 const PASSWORD: &str = "smtp-pa55word-that-must-not-show";
 
@@ -56,7 +54,7 @@ fn help_lists_every_command_and_every_variable_the_mailer_reads() -> anyhow::Res
                 .find(|line| line.split_whitespace().next() == Some(var.name))
                 .ok_or_else(|| anyhow!("{flag}: no line for {}", var.name))?;
             ensure!(
-                line.contains(var.meaning) && line.ends_with("(secret)") == var.secret,
+                line.contains(var.meaning) && line.ends_with("(secret)") == var.secret(),
                 "{flag}: {line}"
             );
         }
@@ -87,7 +85,8 @@ fn check_config_reads_the_password_file_and_prints_no_password() -> anyhow::Resu
     ensure!(out.code == Some(0), "{}", out.stderr);
     ensure!(out.stdout.lines().next() == Some("configuration OK"));
     for expected in [
-        "listen: 127.0.0.1:9002",
+        "MAILER_ADDR = 127.0.0.1:9002",
+        "SMTP_PASSWORD = (set)",
         "smtp: smtps://mail.example.com, security: implicit TLS, login: yes",
         "nats://***@nats:4222",
         "consumer mailer",

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{anyhow, bail, ensure, Context};
-use common::config::Var;
+use common::settings::Var;
 use yaml_rust2::{Yaml, YamlLoader};
 
 mod kubernetes;
@@ -591,7 +591,7 @@ fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
         let default_port = own
             .iter()
             .find(|v| v.name == addr_var)
-            .and_then(|v| port_of(v.default))
+            .and_then(|v| port_of(&v.default()))
             .context("default address")?;
         ensure!(
             has(&format!("EXPOSE {default_port}")),

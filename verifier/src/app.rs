@@ -25,7 +25,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: VerifierConfig) -> Result<App, anyhow::Error> {
-        let serve = ServeOptions::from_config(&config.common)?;
+        let serve = config.common.serve_options()?;
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (VERIFIER_ADDR)", config.addr))?;

@@ -1,102 +1,52 @@
-//! The command line: `verifier [serve]` runs the service, `verifier check-config` validates the
-//! settings, `verifier healthcheck` probes a running verifier, `verifier help` lists the
-//! commands and every environment variable.
+//! The verifier's command line: the shared one ([`common::cli`]) and nothing more.
 
-use std::process::ExitCode;
+use std::net::SocketAddr;
 
-use common::cli::{self, EX_USAGE};
+use common::cli::Service;
+use common::config::CommonConfig;
+use common::settings::{ConfigError, Env};
+use common::telemetry::LogFormat;
 
 use crate::app::App;
-use crate::config::VerifierConfig;
+use crate::config::{VerifierConfig, VerifierSettings};
 
-const USAGE: &str =
-    "usage: verifier [serve | check-config | healthcheck [--ready | --live] | help]";
+impl Service for VerifierConfig {
+    const NAME: &'static str = "verifier";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const SERVE: &'static str = "run the service (the default)";
+    const TABLES: &'static [&'static [common::settings::Var]] = &[crate::config::VARS];
 
-const COMMANDS: &[(&str, &str)] = &[
-    ("serve", "run the service (the default)"),
-    (
-        "check-config",
-        "validate the configuration as serve does, print a summary without secrets; exit 0, or 64",
-    ),
-    (
-        "healthcheck",
-        "GET /health/ready (the default; --live: /health/live) on VERIFIER_ADDR's port (2 s timeout; HTTPS when TLS is set); exit 0 on 200, else 1",
-    ),
-    ("help", "print this text (also --help, -h)"),
-];
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        VerifierConfig::from_lookup(lookup)
+    }
 
-/// The help text: commands, then the shared and the verifier's variables.
-pub fn help() -> String {
-    cli::help(
-        USAGE,
-        COMMANDS,
-        &[
-            (
-                "Shared with the issuer (give both the same keys and SERVICE_NAME)",
-                common::config::VARS,
-            ),
-            ("Verifier only", crate::config::VARS),
-        ],
-    )
-}
+    fn common(&self) -> Option<&CommonConfig> {
+        Some(&self.common)
+    }
 
-pub async fn run(args: &[String]) -> ExitCode {
-    let command = args.first().map(String::as_str).unwrap_or("serve");
-    if command == "healthcheck" {
-        let Some(probe) = cli::Probe::from_args(&args[1..]) else {
-            eprintln!("{USAGE}");
-            return ExitCode::from(EX_USAGE);
-        };
-        return cli::healthcheck(crate::config::addr, probe).await;
+    fn logging(&self) -> (&str, LogFormat) {
+        (&self.common.log_level, self.common.log_format)
     }
-    if args.len() > 1 {
-        eprintln!("{USAGE}");
-        return ExitCode::from(EX_USAGE);
-    }
-    match command {
-        "help" | "--help" | "-h" => {
-            print!("{}", help());
-            return ExitCode::SUCCESS;
-        }
-        "serve" | "check-config" => {}
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(EX_USAGE);
-        }
-    }
-    let config = match VerifierConfig::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("{err}");
-            return ExitCode::from(EX_USAGE);
-        }
-    };
-    if command == "check-config" {
-        return cli::report_config(summary(&config));
-    }
-    common::telemetry::init_with_format(&config.common.log_level, config.common.log_format);
-    tracing::info!(
-        service = %config.common.service_name,
-        version = %config.common.service_version,
-        keys = ?config.common.tokens.keys,
-        "verifier starting"
-    );
-    match App::build(config).await {
-        Ok(app) => {
-            app.run_until(common::shutdown::signal()).await;
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("verifier: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
 
-/// What `check-config` prints after `configuration OK`; no key appears in it.
-fn summary(config: &VerifierConfig) -> Result<Vec<String>, common::config::ConfigError> {
-    let mut lines = vec![format!("listen: {}", config.addr)];
-    lines.extend(cli::common_summary(&config.common)?);
-    lines.push(format!("auth cookie: {}", config.cookie_name));
-    Ok(lines)
+    fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
+        Ok(VerifierSettings::read(env)?.addr)
+    }
+
+    fn summary(&self) -> Result<Vec<String>, ConfigError> {
+        Ok(Vec::new())
+    }
+
+    async fn serve(self) -> anyhow::Result<()> {
+        tracing::info!(
+            service = %self.common.service_name,
+            version = %self.common.service_version,
+            keys = ?self.common.tokens.keys,
+            "verifier starting"
+        );
+        App::build(self)
+            .await?
+            .run_until(common::shutdown::signal())
+            .await;
+        Ok(())
+    }
 }

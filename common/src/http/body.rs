@@ -12,9 +12,9 @@ use http::{header, HeaderMap, Request};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::BodyLimits;
 use crate::body_budget::{Exhausted, Reservation};
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::BodyLimits;
 
 /// The smallest capacity a buffer starts with: the contract's bodies fit in it.
 const FIRST_CAPACITY: usize = 1024;

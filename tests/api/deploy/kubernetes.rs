@@ -131,7 +131,7 @@ fn secret_names() -> BTreeSet<&'static str> {
         .chain(issuer::config::VARS)
         .chain(verifier::config::VARS)
         .chain(mailer::config::VARS)
-        .filter(|v| v.secret)
+        .filter(|v| v.secret())
         .map(|v| v.name)
         .collect()
 }

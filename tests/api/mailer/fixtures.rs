@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use uuid::Uuid;
 
-use test_support::binary::command;
 use crate::harness::binaries::cargo_built;
 use crate::harness::{eventually, NatsSettings};
+use test_support::binary::command;
 
 /// Every wait of these tests: generous, since two cores run the whole suite.
 pub const WAIT: Duration = Duration::from_secs(60);

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{ensure, Context};
-use common::config::Var;
+use common::settings::Var;
 use yaml_rust2::Yaml;
 
 use super::super::{instructions, port_of, read};
@@ -39,7 +39,7 @@ fn readable(service: &str) -> BTreeSet<String> {
     let vars: Vec<&Var> = shared.iter().chain(own).collect();
     let files = vars
         .iter()
-        .filter(|v| v.secret)
+        .filter(|v| v.secret())
         .map(|v| format!("{}_FILE", v.name));
     vars.iter()
         .map(|v| v.name.to_owned())
@@ -214,7 +214,7 @@ fn quantity(node: &Yaml) -> Option<f64> {
 fn default_of(vars: &[Var], name: &str) -> anyhow::Result<f64> {
     vars.iter()
         .find(|v| v.name == name)
-        .and_then(|v| v.default.parse().ok())
+        .and_then(|v| v.default().parse().ok())
         .with_context(|| format!("no numeric default for {name}"))
 }
 
@@ -245,7 +245,7 @@ fn check_issuer_memory(
         ));
     }
     let argon2 = hashes * default_of(issuer::config::VARS, "ARGON2_MEMORY_KIB")? * 1024.0;
-    let bodies = default_of(common::config::VARS, "MAX_BODY_BYTES_IN_FLIGHT")?;
+    let bodies = common::body_budget::DEFAULT_BYTES_IN_FLIGHT as f64;
     let limit = quantity(&container["resources"]["limits"]["memory"]).unwrap_or_default();
     if limit < argon2 + bodies + PROCESS_BYTES {
         problems.push(format!(

@@ -1,0 +1,215 @@
+//! `healthcheck`: an HTTP(S) probe of the running service, for images without curl.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::TlsConnector;
+
+use super::Service;
+use crate::settings::{self, Env};
+
+/// How long `healthcheck` waits for the whole exchange.
+pub const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What `healthcheck` asks: `--ready` (the default) or `--live`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// `/health/live`: the process answers.
+    Live,
+    /// `/health/ready`: the service can do its whole job. The default, because what runs the
+    /// probe with no flag (compose's `service_healthy`, the images' `HEALTHCHECK`) decides
+    /// whether to send traffic.
+    Ready,
+}
+
+impl Probe {
+    /// The probe the arguments after `healthcheck` name; `None` for anything else.
+    pub fn from_args(args: &[&str]) -> Option<Probe> {
+        match args {
+            [] | ["--ready"] => Some(Probe::Ready),
+            ["--live"] => Some(Probe::Live),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Probe::Live => "/health/live",
+            Probe::Ready => "/health/ready",
+        }
+    }
+}
+
+/// `healthcheck`: exit 0 when the server bound to the service's listen address answers the
+/// probe's path with 200 within [`HEALTHCHECK_TIMEOUT`], else 1 (what container health checks
+/// expect). With `TLS_CERT_FILE` / `TLS_KEY_FILE` set the probe speaks HTTPS and trusts exactly
+/// the configured certificate ([`crate::tls::pinned_connector`]).
+pub(super) async fn run<S: Service>(probe: Probe) -> ExitCode {
+    let target = settings::process_lookup().and_then(|lookup| {
+        let env = Env::new(&lookup);
+        // A service that does not read the TLS settings serves plain HTTP.
+        let serves_tls = S::shared_vars()
+            .iter()
+            .any(|v| v.name == crate::config::TLS_CERT_FILE);
+        let tls = match serves_tls {
+            true => crate::config::CommonSettings::read(&env)?.tls()?,
+            false => None,
+        };
+        let connector = tls.as_ref().map(crate::tls::pinned_connector).transpose()?;
+        Ok((S::addr(&env)?, connector))
+    });
+    let (addr, tls) = match target {
+        Ok(target) => target,
+        Err(err) => {
+            eprintln!("unhealthy: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match probe_path(addr, tls.as_ref(), probe.path(), HEALTHCHECK_TIMEOUT).await {
+        Ok(200) => {
+            println!("healthy");
+            ExitCode::SUCCESS
+        }
+        Ok(status) => {
+            eprintln!("unhealthy: {} answered {status}", probe.path());
+            ExitCode::FAILURE
+        }
+        Err(reason) => {
+            eprintln!("unhealthy: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where a probe reaches a server bound to `addr`: loopback when it listens on every
+/// interface, else the address itself.
+fn probe_target(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr {
+        SocketAddr::V4(v4) if v4.ip().is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        SocketAddr::V6(v6) if v6.ip().is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        other => other.ip(),
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+/// `GET path` on the server bound to `addr` with one minimal HTTP/1.1 request, over TLS when
+/// `tls` is given; the response's status code, or why there is none. The whole exchange is
+/// bounded by `timeout`.
+async fn probe_path(
+    addr: SocketAddr,
+    tls: Option<&TlsConnector>,
+    path: &str,
+    timeout: Duration,
+) -> Result<u16, String> {
+    let target = probe_target(addr);
+    match tokio::time::timeout(timeout, status_of(target, tls, path)).await {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "no answer from {target} within {} ms",
+            timeout.as_millis()
+        )),
+    }
+}
+
+async fn status_of(
+    target: SocketAddr,
+    tls: Option<&TlsConnector>,
+    path: &str,
+) -> Result<u16, String> {
+    let tcp = TcpStream::connect(target)
+        .await
+        .map_err(|err| format!("cannot connect to {target}: {err}"))?;
+    match tls {
+        None => exchange(tcp, target, path).await,
+        Some(connector) => {
+            // The pinned verifier ignores the name; the address only has to be well formed.
+            let stream = connector
+                .connect(ServerName::IpAddress(target.ip().into()), tcp)
+                .await
+                .map_err(|err| format!("TLS handshake with {target} failed: {err}"))?;
+            exchange(stream, target, path).await
+        }
+    }
+}
+
+async fn exchange<S>(mut stream: S, target: SocketAddr, path: &str) -> Result<u16, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: healthcheck\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|err| format!("cannot send to {target}: {err}"))?;
+    // Only the status line matters: read until it is complete.
+    let mut head = Vec::with_capacity(256);
+    while !head.contains(&b'\n') && head.len() < 1024 {
+        let read = stream
+            .read_buf(&mut head)
+            .await
+            .map_err(|err| format!("cannot read from {target}: {err}"))?;
+        if read == 0 {
+            break;
+        }
+    }
+    parse_status_line(&head).ok_or_else(|| format!("{target} did not answer with HTTP/1.x"))
+}
+
+/// `HTTP/1.1 200 OK` → 200.
+fn parse_status_line(head: &[u8]) -> Option<u16> {
+    let line = head.split(|&b| b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?;
+    let mut parts = line.split_whitespace();
+    let version = parts.next()?;
+    if !version.starts_with("HTTP/1.") {
+        return None;
+    }
+    let code = parts.next()?;
+    if code.len() != 3 {
+        return None;
+    }
+    code.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_goes_to_loopback_for_a_wildcard_address() {
+        let target = probe_target(([0, 0, 0, 0], 8000).into());
+        assert_eq!(target, SocketAddr::from(([127, 0, 0, 1], 8000)));
+        let target = probe_target("[::]:8001".parse().unwrap_or(target));
+        assert_eq!(target, "[::1]:8001".parse().unwrap_or(target));
+        let bound: SocketAddr = ([10, 1, 2, 3], 9000).into();
+        assert_eq!(probe_target(bound), bound);
+    }
+
+    #[test]
+    fn healthcheck_probes_readiness_unless_told_live_and_refuses_anything_else() {
+        assert_eq!(Probe::from_args(&[]), Some(Probe::Ready));
+        assert_eq!(Probe::from_args(&["--ready"]), Some(Probe::Ready));
+        assert_eq!(Probe::from_args(&["--live"]), Some(Probe::Live));
+        for bad in [&["--alive"][..], &["live"], &["--live", "--ready"], &[""]] {
+            assert_eq!(Probe::from_args(bad), None, "{bad:?}");
+        }
+        assert_eq!(Probe::Ready.path(), "/health/ready");
+        assert_eq!(Probe::Live.path(), "/health/live");
+    }
+
+    #[test]
+    fn status_lines_parse_and_anything_else_does_not() {
+        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
+        assert_eq!(parse_status_line(b"HTTP/1.0 503 Busy\r\n"), Some(503));
+        assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
+        assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK\r\n"), None);
+        assert_eq!(parse_status_line(b""), None);
+    }
+}

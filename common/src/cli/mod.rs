@@ -1,0 +1,226 @@
+//! The one command line of both services: `serve` (the default), `check-config`,
+//! `healthcheck [--ready | --live]`, `help` and `version`, plus what a [`Service`] adds (the
+//! issuer's `migrate` and operator commands). Help and `check-config` come from the settings
+//! tables; `healthcheck` is an HTTP(S) probe for images without curl.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use crate::config::CommonConfig;
+use crate::settings::{self, ConfigError, Env, Var};
+use crate::telemetry::LogFormat;
+
+mod healthcheck;
+
+pub use healthcheck::{Probe, HEALTHCHECK_TIMEOUT};
+
+/// EX_USAGE from sysexits.h: the command line or the configuration is wrong.
+pub const EX_USAGE: u8 = 64;
+
+/// What a service brings to the shared command line.
+pub trait Service: Sized {
+    /// The binary's name.
+    const NAME: &'static str;
+    /// The binary's version.
+    const VERSION: &'static str;
+    /// What `serve` does, for the help.
+    const SERVE: &'static str;
+    /// Its own settings tables, beyond the shared ones (a crate it uses may bring one).
+    const TABLES: &'static [&'static [Var]];
+    /// Its commands beyond the shared ones: usage, then each with its meaning.
+    const COMMANDS: &'static [(&'static str, &'static str)] = &[];
+
+    /// The configuration; `lookup` already reads the secrets' `<NAME>_FILE`s.
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
+    /// The shared part of the configuration, for a service that reads all of
+    /// [`crate::config::VARS`] (`check-config` then lists its keys and loads its TLS files);
+    /// `None` for one that reads only a few shared rows.
+    fn common(&self) -> Option<&CommonConfig>;
+    /// The log filter (`LOG_LEVEL`) and format (`LOG_FORMAT`).
+    fn logging(&self) -> (&str, LogFormat);
+    /// The shared variables it reads: all of [`crate::config::VARS`] unless it says fewer.
+    fn shared_vars() -> Vec<Var> {
+        crate::config::VARS.to_vec()
+    }
+    /// The listen address alone, for `healthcheck`.
+    fn addr(env: &Env) -> Result<SocketAddr, ConfigError>;
+    /// What `check-config` prints beyond the table's values (never a secret); it may check
+    /// what only a start would otherwise find wrong.
+    fn summary(&self) -> Result<Vec<String>, ConfigError>;
+    /// Runs the service until SIGTERM or SIGINT.
+    fn serve(self) -> impl Future<Output = anyhow::Result<()>>;
+    /// Runs one of [`Service::COMMANDS`]; `None` when `args` is not one of them.
+    fn command(args: &[&str]) -> impl Future<Output = Option<ExitCode>> {
+        let _ = args;
+        async { None }
+    }
+}
+
+/// The configuration from the environment and `.env` (secrets also from `<NAME>_FILE`).
+pub fn from_env<S: Service>() -> Result<S, ConfigError> {
+    lookup::<S>().and_then(|lookup| S::from_lookup(&lookup))
+}
+
+/// [`from_env`], or the one line naming the bad variable and the usage exit code.
+pub fn load<S: Service>() -> Result<S, ExitCode> {
+    from_env().map_err(|err| {
+        eprintln!("{err}");
+        ExitCode::from(EX_USAGE)
+    })
+}
+
+/// The environment and `.env`, with the secrets of every table also read from `<NAME>_FILE`.
+fn lookup<S: Service>() -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
+    let shared = S::shared_vars();
+    settings::process_lookup()
+        .and_then(|lookup| settings::with_secret_files(lookup, &tables::<S>(&shared)))
+}
+
+/// The shared variables `shared` the service reads, then its own tables.
+fn tables<S: Service>(shared: &[Var]) -> Vec<&[Var]> {
+    [&[shared], S::TABLES].concat()
+}
+
+/// Runs the command `args` (the process's arguments after its name) names.
+pub async fn run<S: Service>(args: &[String]) -> ExitCode {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if let Some(code) = S::command(&args).await {
+        return code;
+    }
+    let config = match args.as_slice() {
+        ["healthcheck", flags @ ..] => match Probe::from_args(flags) {
+            Some(probe) => return healthcheck::run::<S>(probe).await,
+            None => return usage::<S>(),
+        },
+        ["help" | "--help" | "-h"] => {
+            print!("{}", help::<S>());
+            return ExitCode::SUCCESS;
+        }
+        ["version" | "--version" | "-V"] => {
+            println!("{} {}", S::NAME, S::VERSION);
+            return ExitCode::SUCCESS;
+        }
+        [] | ["serve"] | ["check-config"] => match load::<S>() {
+            Ok(config) => config,
+            Err(code) => return code,
+        },
+        _ => return usage::<S>(),
+    };
+    if args == ["check-config"] {
+        return check_config(&config);
+    }
+    let (log_level, log_format) = config.logging();
+    crate::telemetry::init_with_format(log_level, log_format);
+    match config.serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        // A setting found wrong only while starting (a TLS file): the same exit as check-config.
+        Err(err) if err.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("{err}");
+            ExitCode::from(EX_USAGE)
+        }
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "{} failed", S::NAME);
+            eprintln!("{}: {err:#}", S::NAME);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage<S: Service>() -> ExitCode {
+    let name = S::NAME;
+    eprintln!(
+        "usage: {name} [serve | check-config | healthcheck [--ready | --live] | help | version]"
+    );
+    for (command, _) in S::COMMANDS {
+        eprintln!("       {name} {command}");
+    }
+    ExitCode::from(EX_USAGE)
+}
+
+/// The help: the commands, then every variable of both tables with its default and meaning.
+pub fn help<S: Service>() -> String {
+    let name = S::NAME;
+    let mut out = format!("usage: {name} [COMMAND]\n\nCommands:\n");
+    let shared = [
+        ("serve", S::SERVE),
+        ("check-config", "validate the configuration as serve does, print a summary without secrets; exit 0, or 64"),
+        ("healthcheck", "GET /health/ready (the default; --live: /health/live) on the listen address's port (2 s timeout; HTTPS when TLS is set); exit 0 on 200, else 1"),
+        ("help", "print this text (also --help, -h)"),
+        ("version", "print the version (also --version, -V)"),
+    ];
+    let commands: Vec<_> = shared.iter().chain(S::COMMANDS).collect();
+    let width = commands.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    for (command, meaning) in commands {
+        out.push_str(&format!("  {command:<width$}  {meaning}\n"));
+    }
+    out.push_str(
+        "\nEnvironment variables (a .env file in the working directory is read too; real \
+         variables win; a secret may be given as the file named by <NAME>_FILE).\nA bad value \
+         stops the process with exit code 64 and one line naming the variable.\n",
+    );
+    settings::help(
+        &mut out,
+        "Shared with the other services (give all the same SERVICE_NAME, the issuer and the \
+         verifier the same keys)",
+        &S::shared_vars(),
+    );
+    for vars in S::TABLES {
+        settings::help(&mut out, &format!("The {name}'s own"), vars);
+    }
+    out
+}
+
+/// `check-config`: `configuration OK` and every setting in force (secrets as set or not) on
+/// stdout, exit 0; or the one-line error on stderr, exit 64. The TLS files, when set, are
+/// loaded as `serve` would load them.
+fn check_config<S: Service>(config: &S) -> ExitCode {
+    let shared = match config.common() {
+        Some(common) => common.serve_options().map(|_| vec![signing_keys(common)]),
+        None => Ok(Vec::new()),
+    };
+    let lines = shared.and_then(|shared| Ok([shared, config.summary()?].concat()));
+    let table = lookup::<S>().map(|lookup| {
+        let env = Env::new(&lookup);
+        let shared = S::shared_vars();
+        tables::<S>(&shared)
+            .iter()
+            .flat_map(|vars| settings::summary(&env, vars))
+            .collect::<Vec<_>>()
+    });
+    match lines.and_then(|lines| Ok([table?, lines].concat())) {
+        Ok(lines) => {
+            println!("configuration OK");
+            for line in lines {
+                println!("  {line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::from(EX_USAGE)
+        }
+    }
+}
+
+/// The signing keys' line of `check-config`: their ids, never their secrets.
+fn signing_keys(common: &CommonConfig) -> String {
+    let keys = &common.tokens.keys;
+    let kids = keys.kids().collect::<Vec<_>>().join(", ");
+    format!(
+        "signing keys: kids {kids}, active {}, HS256",
+        keys.active().kid()
+    )
+}
+
+/// `a, b` or `none`.
+pub fn list_or_none<T: ToString>(items: &[T]) -> String {
+    match items {
+        [] => "none".to_owned(),
+        items => items
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}

@@ -1,0 +1,305 @@
+//! The settings both services read (one table: [`VARS`]) and what they become together:
+//! [`CommonConfig`]. How a row is read is [`crate::settings`]; what the values mean is the
+//! business of the modules that use them ([`crate::server`], [`crate::cors`], [`crate::jwt`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::body_budget::{BodyBudget, DEFAULT_BYTES_IN_FLIGHT};
+use crate::cors::AllowedOrigins;
+use crate::http::BodyLimits;
+use crate::jwt::{KeySet, TokenSettings};
+use crate::server::{ServeOptions, ServerLimits};
+use crate::settings::{
+    ConfigError, Env, Number, Optional, Parsed, Secret, Span, Text, Unit, NO_MAX,
+};
+use crate::telemetry::LogFormat;
+use crate::tls::{TlsError, TlsFiles};
+
+crate::settings! {
+    /// Every shared variable, parsed and bounded; [`CommonConfig::from_env`] fits them together.
+    pub struct CommonSettings;
+    "tokens" {
+        jwt_secret_key: Option<SecretString> = JWT_SECRET_KEY, Secret { default: None, accepts: "at least 32 bytes" },
+            "HS256 secret, key id `default`; required unless `JWT_KEYS` is set, ignored when it is";
+        jwt_keys: Option<SecretString> = JWT_KEYS, Secret { default: None, accepts: "each secret at least 32 bytes; no `,` in a secret" },
+            "`kid=secret,kid2=secret2`: every key verifies, the active one signs. Overrides `JWT_SECRET_KEY` ([key rotation](SECURITY.md#key-rotation))";
+        jwt_active_kid: Option<String> = JWT_ACTIVE_KID, Optional("must name a configured key"),
+            "the key that signs (unset: the first key), and the one a token without `kid` is checked against";
+        jwt_algorithm: () = JWT_ALGORITHM, Parsed { default: "HS256", accepts: "`HS256` only", parse: hs256_only },
+            "anything else is refused at start";
+        access_ttl: TimeDelta = JWT_ACCESS_TOKEN_EXPIRE_HOURS, Span::new(24, 1, 8760, Unit::Hours), "access-token lifetime";
+        refresh_ttl: TimeDelta = JWT_REFRESH_TOKEN_EXPIRE_DAYS, Span::new(7, 1, 3650, Unit::Days), "refresh-token (session) lifetime";
+        leeway_seconds: u64 = JWT_LEEWAY_SECONDS, Number::new(30, 0, 3600), "clock skew allowed on `exp` and `nbf`, exactly";
+        service_name: String = SERVICE_NAME, Text("auth-service"), "every token's `iss`; the same on issuers and verifiers";
+        service_version: Option<String> = SERVICE_VERSION, Optional(""), "reported by `/health` (unset: the crate version)";
+    }
+    "service" {
+        environment: Environment = ENVIRONMENT, Parsed { default: "development", accepts: "`development`, `testing`, `production`", parse: Environment::from_str },
+            "a label, shown by `check-config` and the issuer's start-up log line; it changes no behaviour (key length and every other check hold in every environment)";
+        shutdown_grace: Duration = SHUTDOWN_GRACE_SECONDS, Span::new(30, 0, 3600, Unit::Seconds), "how long in-flight requests may run after SIGTERM";
+        log_level: String = LOG_LEVEL, Parsed { default: "info", accepts: "`tracing` filter syntax", parse: log_filter },
+            "e.g. `info,issuer=debug`; dependencies stay at `info` unless named ([OPERATIONS.md](OPERATIONS.md#logs))";
+        log_format: LogFormat = LOG_FORMAT, Parsed { default: "text", accepts: "`text`, `json`", parse: |s| LogFormat::from_str(s).map_err(|()| "must be text or json") },
+            "`json`: one JSON object per line with `timestamp`, `level`, `fields` (with `message`) and the request's span";
+    }
+    "events" {
+        nats_url: String = NATS_URL, Parsed { default: "nats://localhost:4222", accepts: "one server URL", parse: nats_url },
+            "neither service waits for NATS to start or answer. Scheme `nats`, `tls`, `ws` or `wss` (`nats://` and port 4222 when left out); anything the NATS client cannot read, a comma-separated list included, is refused at start (the error never shows the value: it may carry credentials)";
+        nats_stream: String = NATS_STREAM, Text("AUTH"), "the JetStream stream";
+        nats_subject_prefix: String = NATS_SUBJECT_PREFIX, Text("auth"), "subjects are `<prefix>.<event_type>`; the stream holds `<prefix>.>`";
+    }
+    "http" {
+        max_body_bytes: usize = MAX_BODY_BYTES, Number::new(65_536, 64, NO_MAX), "past it, 413 `PAYLOAD_TOO_LARGE`, with or without `Content-Length`";
+        body_bytes_in_flight: Option<usize> = MAX_BODY_BYTES_IN_FLIGHT, Number::optional(0, NO_MAX),
+            "request-body bytes held by the whole process at once, at least `MAX_BODY_BYTES` (unset: 16 MiB, or `MAX_BODY_BYTES` if larger); past it, 503 `SERVICE_UNAVAILABLE` with `Retry-After` ([memory bounds](SECURITY.md))";
+        header_read_timeout: Duration = HEADER_READ_TIMEOUT_SECONDS, Span::new(10, 1, 60, Unit::Seconds),
+            "headers not complete in time: the connection is closed without an answer. An HTTP/1.1 connection waiting for its next request is also closed after this";
+        body_read_timeout: Duration = BODY_READ_TIMEOUT_SECONDS, Span::new(10, 1, 3600, Unit::Seconds),
+            "past it, 400 `VALIDATION_ERROR` (`details.field = \"body\"`) and the connection is closed (the contract has no timeout code; the request is refused as not received)";
+        keep_alive_timeout: Duration = KEEP_ALIVE_TIMEOUT_SECONDS, Span::new(75, 1, 3600, Unit::Seconds),
+            "a connection with no request in flight for this long is closed, whatever it sends meanwhile (HTTP/2 PINGs or a header block that never ends do not keep it open; before its first request a connection gets the header timeout); for HTTP/1.1 the shorter of this and the header timeout wins";
+        max_connections: usize = MAX_CONNECTIONS, Number::new(10_000, 1, 1_000_000),
+            "past it, over HTTP: a complete 503 `SERVICE_UNAVAILABLE` envelope with `Connection: close` and `Retry-After: 1`; over HTTPS the connection is closed. Serving resumes as soon as connections end";
+        max_header_bytes: usize = MAX_HEADER_BYTES, Number::new(32_768, 8192, 1 << 20), "past it, a bare `431` from the HTTP library (no envelope); also caps the HTTP/2 header list";
+        max_headers: usize = MAX_HEADERS, Number::new(100, 1, 10_000), "header fields per request; past it, a bare `431` from the HTTP library (no envelope)";
+        http2_max_concurrent_streams: u32 = HTTP2_MAX_CONCURRENT_STREAMS, Number::new(100, 1, 10_000), "further HTTP/2 streams are refused by the protocol";
+        tls_cert_file: Option<PathBuf> = TLS_CERT_FILE, Optional("a PEM certificate chain; with `TLS_KEY_FILE`"),
+            "with `TLS_KEY_FILE`: serve HTTPS only ([DEPLOYMENT.md](DEPLOYMENT.md#tls))";
+        tls_key_file: Option<PathBuf> = TLS_KEY_FILE, Optional("a PEM private key; with `TLS_CERT_FILE`"), "the private key of `TLS_CERT_FILE`";
+        tls_handshake_timeout: Duration = TLS_HANDSHAKE_TIMEOUT_SECONDS, Span::new(10, 1, 3600, Unit::Seconds), "past it, the connection is closed";
+        allowed_origins: AllowedOrigins = ALLOWED_ORIGINS, Parsed { default: "", accepts: "exact origins, comma separated; `*` is refused", parse: AllowedOrigins::parse },
+            "browser origins allowed by CORS ([DESIGN.md](DESIGN.md#cors))";
+    }
+}
+
+fn hs256_only(value: &str) -> Result<(), &'static str> {
+    match value {
+        "HS256" => Ok(()),
+        _ => Err("must be HS256 (the only algorithm supported)"),
+    }
+}
+
+fn log_filter(value: &str) -> Result<String, &'static str> {
+    match crate::telemetry::is_valid_filter(value) {
+        true => Ok(value.to_owned()),
+        false => Err("is not a valid tracing filter"),
+    }
+}
+
+/// NATS_URL as the NATS client reads it: one server URL, scheme `nats`, `tls`, `ws` or `wss`
+/// (`nats://` and port 4222 when left out). The client parses the whole value as one address,
+/// so a comma-separated list is refused here rather than failing at start.
+fn nats_url(url: &str) -> Result<String, &'static str> {
+    if url.contains(',') {
+        return Err("must be one server URL (a comma-separated list is not supported)");
+    }
+    match url.parse::<async_nats::ServerAddr>() {
+        Ok(addr) if !addr.host().is_empty() => Ok(url.to_owned()),
+        Ok(_) => Err("names no host"),
+        Err(_) => {
+            Err("must be a NATS server URL such as nats://host:4222 (scheme nats, tls, ws or wss)")
+        }
+    }
+}
+
+/// Deployment environment: a label only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Testing,
+    Production,
+}
+
+impl FromStr for Environment {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "development" => Ok(Environment::Development),
+            "testing" => Ok(Environment::Testing),
+            "production" => Ok(Environment::Production),
+            _ => Err("must be development, testing or production"),
+        }
+    }
+}
+
+/// Settings both services read, checked together.
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    pub service_name: String,
+    pub service_version: String,
+    pub environment: Environment,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+    /// Request-body bytes held at once by every request of the process; clones share it.
+    pub body_budget: BodyBudget,
+    pub tokens: TokenSettings,
+    pub nats_url: String,
+    pub nats_stream: String,
+    pub nats_subject_prefix: String,
+    pub allowed_origins: AllowedOrigins,
+    /// Connection and request limits.
+    pub limits: ServerLimits,
+    /// Certificate and key for HTTPS; plain HTTP when `None`.
+    pub tls: Option<TlsFiles>,
+    /// How long in-flight requests may run after SIGTERM before connections are closed.
+    pub shutdown_grace: Duration,
+}
+
+impl CommonConfig {
+    /// `default_version` is the calling crate's version, used when SERVICE_VERSION is unset.
+    pub fn from_env(env: &Env, default_version: &str) -> Result<Self, ConfigError> {
+        let s = CommonSettings::read(env)?;
+        Ok(CommonConfig {
+            tokens: TokenSettings {
+                keys: key_set(&s)?,
+                issuer: s.service_name.clone(),
+                access_ttl: s.access_ttl,
+                refresh_ttl: s.refresh_ttl,
+                leeway_seconds: s.leeway_seconds,
+            },
+            body_budget: body_budget(s.max_body_bytes, s.body_bytes_in_flight)?,
+            tls: s.tls()?,
+            limits: ServerLimits {
+                header_read_timeout: s.header_read_timeout,
+                body_read_timeout: s.body_read_timeout,
+                keep_alive_timeout: s.keep_alive_timeout,
+                max_connections: s.max_connections,
+                max_header_bytes: s.max_header_bytes,
+                max_headers: s.max_headers,
+                http2_max_concurrent_streams: s.http2_max_concurrent_streams,
+                tls_handshake_timeout: s.tls_handshake_timeout,
+            },
+            service_name: s.service_name,
+            service_version: s.service_version.unwrap_or_else(|| default_version.into()),
+            environment: s.environment,
+            log_level: s.log_level,
+            log_format: s.log_format,
+            max_body_bytes: s.max_body_bytes,
+            nats_url: s.nats_url,
+            nats_stream: s.nats_stream,
+            nats_subject_prefix: s.nats_subject_prefix,
+            allowed_origins: s.allowed_origins,
+            shutdown_grace: s.shutdown_grace,
+        })
+    }
+
+    /// `MAX_BODY_BYTES`, `BODY_READ_TIMEOUT_SECONDS` and the budget of
+    /// `MAX_BODY_BYTES_IN_FLIGHT`, for [`crate::http::read_body`].
+    pub fn body_limits(&self) -> BodyLimits {
+        let (max_bytes, timeout) = (self.max_body_bytes, self.limits.body_read_timeout);
+        BodyLimits::new(max_bytes, timeout, self.body_budget.clone())
+    }
+
+    /// The limits, and the TLS acceptor when HTTPS is configured; an unreadable or invalid
+    /// certificate or key is an error naming its variable.
+    pub fn serve_options(&self) -> Result<ServeOptions, ConfigError> {
+        Ok(ServeOptions {
+            limits: self.limits.clone(),
+            tls: self.tls.as_ref().map(crate::tls::acceptor).transpose()?,
+        })
+    }
+}
+
+impl CommonSettings {
+    /// The TLS files: `None` when neither is set; one without the other names the missing one.
+    pub fn tls(&self) -> Result<Option<TlsFiles>, ConfigError> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => Ok(None),
+            (Some(cert_file), Some(key_file)) => Ok(Some(TlsFiles {
+                cert_file: cert_file.clone(),
+                key_file: key_file.clone(),
+            })),
+            (Some(_), None) => Err(ConfigError::new(
+                TLS_KEY_FILE,
+                "is required when TLS_CERT_FILE is set",
+            )),
+            (None, Some(_)) => Err(ConfigError::new(
+                TLS_CERT_FILE,
+                "is required when TLS_KEY_FILE is set",
+            )),
+        }
+    }
+}
+
+impl From<TlsError> for ConfigError {
+    /// A problem with one of the TLS files, named by its variable.
+    fn from(err: TlsError) -> Self {
+        match err {
+            TlsError::Cert(reason) => ConfigError::new(TLS_CERT_FILE, reason),
+            TlsError::Key(reason) => ConfigError::new(TLS_KEY_FILE, reason),
+        }
+    }
+}
+
+/// The budget of body bytes in flight: at least `max_body_bytes`, so that one body of the
+/// largest size can always be read. Unset, it is 16 MiB, or `max_body_bytes` when larger.
+fn body_budget(max_body_bytes: usize, in_flight: Option<usize>) -> Result<BodyBudget, ConfigError> {
+    let bytes = in_flight.unwrap_or(DEFAULT_BYTES_IN_FLIGHT.max(max_body_bytes));
+    if bytes < max_body_bytes {
+        let reason = format!("must be >= MAX_BODY_BYTES ({max_body_bytes})");
+        return Err(ConfigError::new(MAX_BODY_BYTES_IN_FLIGHT, reason));
+    }
+    Ok(BodyBudget::new(bytes))
+}
+
+/// JWT_KEYS (`kid=secret,kid2=secret2`, active one named by JWT_ACTIVE_KID, else the first)
+/// or, when it is unset, JWT_SECRET_KEY under kid `default`.
+fn key_set(s: &CommonSettings) -> Result<KeySet, ConfigError> {
+    let (variable, pairs) = match (&s.jwt_keys, &s.jwt_secret_key) {
+        (Some(list), _) => {
+            let mut pairs = Vec::new();
+            for entry in list
+                .expose_secret()
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+            {
+                let (kid, secret) = entry
+                    .split_once('=')
+                    .ok_or_else(|| ConfigError::new(JWT_KEYS, "must be a list of kid=secret"))?;
+                pairs.push((kid.trim().to_owned(), secret.as_bytes().to_vec()));
+            }
+            (JWT_KEYS, pairs)
+        }
+        (None, Some(secret)) => {
+            let key = secret.expose_secret().as_bytes().to_vec();
+            (JWT_SECRET_KEY, vec![("default".to_owned(), key)])
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                JWT_SECRET_KEY,
+                "is required (or set JWT_KEYS)",
+            ))
+        }
+    };
+    KeySet::new(pairs, s.jwt_active_kid.as_deref()).map_err(|err| {
+        let variable = if err.is_active_kid() {
+            JWT_ACTIVE_KID
+        } else {
+            variable
+        };
+        ConfigError::new(variable, err.to_string())
+    })
+}
+
+/// The listen address setting of a service: `default` (`0.0.0.0:8000`), any socket address.
+pub const fn listen_address(default: &'static str) -> Parsed<SocketAddr> {
+    Parsed {
+        default,
+        accepts: "an address such as `0.0.0.0:8000`",
+        parse: |s| {
+            s.parse()
+                .map_err(|_| "must be an address such as 0.0.0.0:8000")
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;
