@@ -107,6 +107,7 @@ pub fn common_summary(config: &CommonConfig) -> Result<Vec<String>, ConfigError>
             config.nats_stream,
             config.nats_subject_prefix
         ),
+        config.nats.summary(),
         format!(
             "log level: {}; max body {} bytes, {} in flight; shutdown grace {} s",
             config.log_level,

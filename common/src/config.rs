@@ -277,6 +277,8 @@ pub struct CommonConfig {
     pub body_budget: crate::body_budget::BodyBudget,
     pub tokens: TokenSettings,
     pub nats_url: String,
+    /// NATS credentials and TLS.
+    pub nats: crate::nats::NatsSettings,
     pub nats_stream: String,
     pub nats_subject_prefix: String,
     pub allowed_origins: crate::cors::AllowedOrigins,
@@ -320,6 +322,7 @@ impl CommonConfig {
             )?,
             leeway_seconds: env.number_in(JWT_LEEWAY_SECONDS, 30, 0..=MAX_LEEWAY_SECONDS)?,
         };
+        let nats_url = nats_url(env)?;
         let max_body_bytes = usize::try_from(env.number_or(MAX_BODY_BYTES, 65_536, 64)?)
             .map_err(|_| ConfigError::new(MAX_BODY_BYTES, "is too large"))?;
         Ok(CommonConfig {
@@ -335,7 +338,8 @@ impl CommonConfig {
             max_body_bytes,
             body_budget: limits::body_budget_from_env(env, max_body_bytes)?,
             tokens,
-            nats_url: nats_url(env)?,
+            nats: crate::nats::NatsSettings::from_env(env, &nats_url)?,
+            nats_url,
             nats_stream: env.string_or(NATS_STREAM, "AUTH"),
             nats_subject_prefix: env.string_or(NATS_SUBJECT_PREFIX, "auth"),
             allowed_origins: crate::cors::AllowedOrigins::from_env(env)?,
@@ -444,7 +448,27 @@ impl Var {
 }
 
 /// Every variable [`CommonConfig::from_env`] reads: both services take these.
-pub const VARS: &[Var] = &[
+pub const VARS: &[Var] = &ALL_SHARED_VARS;
+
+const ALL_SHARED_VARS: [Var; SHARED_VARS.len() + crate::nats::NATS_VARS.len()] =
+    concat_vars(SHARED_VARS, crate::nats::NATS_VARS);
+
+/// `first` then `second`, as one array (`N` is the sum of their lengths).
+const fn concat_vars<const N: usize>(first: &[Var], second: &[Var]) -> [Var; N] {
+    let mut all = [Var::new("", "", ""); N];
+    let mut i = 0;
+    while i < first.len() {
+        all[i] = first[i];
+        i += 1;
+    }
+    while i < N {
+        all[i] = second[i - first.len()];
+        i += 1;
+    }
+    all
+}
+
+const SHARED_VARS: &[Var] = &[
     Var::new(
         SERVICE_NAME,
         "auth-service",

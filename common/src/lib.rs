@@ -16,6 +16,7 @@
 //! - [`config`]: typed settings read from an injectable lookup (environment plus `.env`).
 //! - [`jwt`]: HS256 keys, access / refresh claims, signing and validation.
 //! - [`events`]: the event envelope published to NATS and its subjects.
+//! - [`nats`]: the one way to connect to NATS: credentials, TLS, and refusals for readiness.
 //! - [`telemetry`] and [`shutdown`]: logging set-up and the termination signal.
 
 pub mod api;
@@ -30,6 +31,7 @@ pub mod http;
 pub mod jwt;
 pub mod limits;
 pub mod metrics;
+pub mod nats;
 pub mod request;
 pub mod server;
 pub mod shutdown;

@@ -35,6 +35,7 @@ mod login;
 mod me_and_validate;
 mod metrics;
 mod migrations;
+mod nats_auth;
 mod openapi;
 mod passwords;
 mod postgres_tls;
