@@ -3,6 +3,7 @@
 //!
 //! rustls with the ring provider, TLS 1.2 and 1.3, ALPN `h2` then `http/1.1`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio_rustls::rustls::client::danger::{
@@ -67,15 +68,22 @@ pub fn pinned_connector(files: &TlsFiles) -> Result<TlsConnector, ConfigError> {
 
 /// The PEM chain in `TLS_CERT_FILE`, end-entity certificate first; never empty.
 fn certificate_chain(files: &TlsFiles) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let cert_pem = std::fs::read(&files.cert_file)
-        .map_err(|_| ConfigError::new(TLS_CERT_FILE, "cannot be read"))?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+    pem_certificates(&files.cert_file, TLS_CERT_FILE)
+}
+
+/// The PEM certificates in `path`, in order; never empty. Errors name `variable`.
+pub(crate) fn pem_certificates(
+    path: &Path,
+    variable: &str,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let pem = std::fs::read(path).map_err(|_| ConfigError::new(variable, "cannot be read"))?;
+    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
-        .map_err(|_| ConfigError::new(TLS_CERT_FILE, "is not a valid PEM certificate chain"))?;
-    if chain.is_empty() {
-        return Err(ConfigError::new(TLS_CERT_FILE, "holds no PEM certificate"));
+        .map_err(|_| ConfigError::new(variable, "is not a valid PEM certificate file"))?;
+    if certificates.is_empty() {
+        return Err(ConfigError::new(variable, "holds no PEM certificate"));
     }
-    Ok(chain)
+    Ok(certificates)
 }
 
 /// Accepts a server whose end-entity certificate is byte-for-byte `certificate`, and checks

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use nkeys::{KeyPair, KeyPairType};
 use secrecy::SecretString;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::pki_types::PrivateKeyDer;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 use super::{
@@ -15,6 +15,7 @@ use super::{
     NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_USER,
 };
 use crate::config::{ConfigError, Env, NATS_URL};
+use crate::tls::pem_certificates;
 
 /// How a service reaches NATS beyond its URL: who it is and how the server is checked.
 #[derive(Debug, Clone)]
@@ -296,21 +297,6 @@ fn check_tls_files(tls: &NatsTls) -> Result<(), ConfigError> {
             )
         })?;
     Ok(())
-}
-
-/// The PEM certificates in `path`; never empty.
-fn pem_certificates(
-    path: &PathBuf,
-    variable: &str,
-) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let pem = std::fs::read(path).map_err(|_| ConfigError::new(variable, "cannot be read"))?;
-    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<_, _>>()
-        .map_err(|_| ConfigError::new(variable, "is not a valid PEM certificate file"))?;
-    if certificates.is_empty() {
-        return Err(ConfigError::new(variable, "holds no PEM certificate"));
-    }
-    Ok(certificates)
 }
 
 #[cfg(test)]
