@@ -8,7 +8,9 @@
 //!
 //! Settings (environment): `NATS_URL` (nats://localhost:4222), `NATS_STREAM` (AUTH),
 //! `NATS_SUBJECT_PREFIX` (auth), `CONSUMER_NAME` (example-mailer), `VERIFY_URL`
-//! (http://localhost:3000/verify-email), `RESET_URL` (http://localhost:3000/reset-password).
+//! (http://localhost:3000/verify-email), `RESET_URL` (http://localhost:3000/reset-password),
+//! and the services' NATS credential and TLS variables (`NATS_CREDS_FILE`, `NATS_USER`, ...,
+//! `NATS_TLS_CA_FILE`; docs/CONFIGURATION.md), read and checked the way the services do.
 //!
 //! Copy this to build your own consumer. What it shows:
 //! - a *durable* consumer: restart it and it resumes where it stopped;
@@ -23,6 +25,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
+use common::nats::{connect_options, NatsHealth, NatsSettings};
+use common::settings::{with_secret_files, Env};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -49,9 +53,14 @@ async fn main() -> Result<(), async_nats::Error> {
         reset_url: setting("RESET_URL", "http://localhost:3000/reset-password"),
     };
 
-    // Keeps trying when NATS is not up yet, and reconnects by itself when it goes away.
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
+    // The services' own connection: the same credentials and TLS settings, checked here;
+    // keeps trying when NATS is not up yet, and reconnects by itself when it goes away.
+    let lookup = with_secret_files(
+        |name: &str| std::env::var(name).ok(),
+        &[common::config::VARS],
+    )?;
+    let nats = NatsSettings::from_env(&Env::new(&lookup), &url)?;
+    let client = connect_options(&nats, &settings.consumer, &NatsHealth::default())
         .connect(url.as_str())
         .await?;
     let js = jetstream::new(client);

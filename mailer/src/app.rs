@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use common::nats::NatsHealth;
 use common::request::AccessLog;
 use common::server::ServeOptions;
 use tokio::net::TcpListener;
@@ -21,31 +22,25 @@ pub struct App {
     state: Arc<AppState>,
 }
 
-/// The NATS connection; it retries by itself until NATS answers, and reconnects after a drop.
-async fn connect_nats(config: &MailerConfig) -> Result<async_nats::Client, anyhow::Error> {
-    async_nats::ConnectOptions::new()
-        .name(format!("{} mailer", config.service_name))
-        .retry_on_initial_connect()
-        .connection_timeout(std::time::Duration::from_secs(2))
-        .event_callback(|event| async move {
-            tracing::info!(%event, "nats connection event");
-        })
-        .connect(config.nats_url.as_str())
-        .await
-        .context("invalid NATS_URL")
-}
-
 impl App {
     pub async fn build(config: MailerConfig) -> Result<App, anyhow::Error> {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (MAILER_ADDR)", config.addr))?;
         let smtp = config.smtp.transport().context("invalid SMTP_URL")?;
-        let nats = connect_nats(&config).await?;
+        // The same credentials and TLS as the other services; it retries by itself until NATS
+        // answers, reconnects after a drop, and reports a refusal to readiness.
+        let nats_health = NatsHealth::default();
+        let name = format!("{} mailer", config.service_name);
+        let nats = common::nats::connect_options(&config.nats, &name, &nats_health)
+            .connect(config.nats_url.as_str())
+            .await
+            .context("invalid NATS_URL")?;
         let metrics = MailerMetrics::new(&routes::metric_routes());
+        let state = AppState::new(config, nats, nats_health, smtp, metrics);
         Ok(App {
             listener,
-            state: Arc::new(AppState::new(config, nats, smtp, metrics)),
+            state: Arc::new(state),
         })
     }
 

@@ -53,6 +53,7 @@ impl Service for MailerConfig {
                 self.smtp.security(),
                 if self.smtp.has_login() { "yes" } else { "no" }
             ),
+            self.nats.summary(),
             format!("from: {}", self.from),
         ])
     }

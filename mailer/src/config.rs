@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use common::config::{
-    listen_address, CommonSettings, LOG_FORMAT, LOG_LEVEL, NATS_STREAM, NATS_SUBJECT_PREFIX,
-    NATS_URL, SERVICE_NAME, SERVICE_VERSION, SHUTDOWN_GRACE_SECONDS,
+    listen_address, CommonSettings, LOG_FORMAT, LOG_LEVEL, NATS_CREDS_FILE, NATS_NKEY_SEED,
+    NATS_PASSWORD, NATS_STREAM, NATS_SUBJECT_PREFIX, NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE,
+    NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_URL, NATS_USER, SERVICE_NAME, SERVICE_VERSION,
+    SHUTDOWN_GRACE_SECONDS,
 };
+use common::nats::NatsSettings;
 use common::settings::{ConfigError, Env, Optional, Secret, Span, Unit, Var};
 use common::telemetry::LogFormat;
 use lettre::message::Mailbox;
@@ -50,6 +53,14 @@ pub const SHARED: &[&str] = &[
     NATS_URL,
     NATS_STREAM,
     NATS_SUBJECT_PREFIX,
+    NATS_CREDS_FILE,
+    NATS_NKEY_SEED,
+    NATS_USER,
+    NATS_PASSWORD,
+    NATS_TOKEN,
+    NATS_TLS_CA_FILE,
+    NATS_TLS_CERT_FILE,
+    NATS_TLS_KEY_FILE,
     SHUTDOWN_GRACE_SECONDS,
 ];
 
@@ -71,6 +82,8 @@ pub struct MailerConfig {
     pub log_level: String,
     pub log_format: LogFormat,
     pub nats_url: String,
+    /// NATS credentials and TLS, as the other services take them; `Debug` shows no secret.
+    pub nats: NatsSettings,
     pub nats_stream: String,
     pub nats_subject_prefix: String,
     pub shutdown_grace: Duration,
@@ -107,6 +120,7 @@ impl MailerConfig {
             service_version: shared.service_version,
             log_level: shared.log_level,
             log_format: shared.log_format,
+            nats: NatsSettings::from_env(&env, &shared.nats_url)?,
             nats_url: shared.nats_url,
             nats_stream: shared.nats_stream,
             nats_subject_prefix: shared.nats_subject_prefix,
@@ -121,7 +135,8 @@ impl MailerConfig {
     }
 }
 
-/// The shared rows of [`SHARED`], each read as the issuer and the verifier read it.
+/// The shared rows of [`SHARED`], each read as the issuer and the verifier read it (the NATS
+/// credentials and TLS rows by [`NatsSettings::from_env`], with their checks across rows).
 struct SharedRows {
     service_name: String,
     service_version: String,

@@ -75,7 +75,9 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Respo
 }
 
 fn nats_word(state: &AppState) -> &'static str {
-    if state.nats_connected() {
+    if state.nats_health.refusal().is_some() {
+        "refused"
+    } else if state.nats_connected() {
         "connected"
     } else {
         "disconnected"

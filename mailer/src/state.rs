@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_nats::connection::State;
 use async_nats::jetstream::consumer::PullConsumer;
+use common::nats::NatsHealth;
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 
 use crate::config::MailerConfig;
@@ -16,6 +17,8 @@ const PENDING_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct AppState {
     pub config: MailerConfig,
     pub nats: async_nats::Client,
+    /// Whether NATS refused the latest connection attempt: readiness reports it.
+    pub nats_health: NatsHealth,
     pub smtp: AsyncSmtpTransport<Tokio1Executor>,
     pub metrics: MailerMetrics,
     /// The durable consumer, once it exists; `None` while it is being set up.
@@ -26,12 +29,14 @@ impl AppState {
     pub fn new(
         config: MailerConfig,
         nats: async_nats::Client,
+        nats_health: NatsHealth,
         smtp: AsyncSmtpTransport<Tokio1Executor>,
         metrics: MailerMetrics,
     ) -> Self {
         AppState {
             config,
             nats,
+            nats_health,
             smtp,
             metrics,
             consumer: Mutex::new(None),
@@ -57,7 +62,9 @@ impl AppState {
     /// Why the mailer cannot take events yet, or `None` once its consumer exists and NATS is
     /// connected.
     pub fn not_ready(&self) -> Option<&'static str> {
-        if !self.nats_connected() {
+        if let Some(refusal) = self.nats_health.refusal() {
+            Some(refusal.reason())
+        } else if !self.nats_connected() {
             Some("NATS is unreachable")
         } else if self.consumer().is_none() {
             Some("the durable consumer does not exist yet (is the stream there?)")

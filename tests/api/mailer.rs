@@ -8,7 +8,7 @@ mod fixtures;
 
 use serde_json::{json, Value};
 
-use crate::harness::{spawn_issuer, unique_email, TestIssuer, PASSWORD};
+use crate::harness::{spawn_issuer, unique_email, NatsSettings, TestIssuer, TestNats, PASSWORD};
 use fixtures::{link_and_token, SmtpSink, TestMailer, MAIL_FROM};
 
 const VERIFY_LINK: &str = "https://app.example.com/verify-email?source=mail&token=";
@@ -201,4 +201,46 @@ async fn the_mailer_logs_name_events_but_never_a_token_or_a_link() {
             "no `sent` line for {event_type} {event_id}:\n{log}"
         );
     }
+}
+
+/// NATS refuses the mailer's token: it keeps running and retrying, its readiness answers 503
+/// with `nats: refused` and the reason, and its log names the variable, never the token.
+#[tokio::test]
+async fn refused_nats_credentials_make_the_mailer_not_ready_and_say_why() {
+    let nats = TestNats::start_configured("authorization { token: \"right-token-0123\" }").await;
+    let settings = NatsSettings {
+        url: nats.url.clone(),
+        ..NatsSettings::unique()
+    };
+    let sink = SmtpSink::started().await;
+    let mailer = TestMailer::start_with(
+        &settings,
+        &sink.url(),
+        "info",
+        &[("NATS_TOKEN", "wrong-token-0123")],
+    )
+    .await;
+    let refused = crate::harness::eventually(fixtures::WAIT, || async {
+        let (status, body) = mailer.get("/health/ready").await;
+        let body: Value = serde_json::from_str(&body).unwrap_or_default();
+        status == 503 && body["nats"] == "refused"
+    })
+    .await;
+    let (status, body) = mailer.get("/health/ready").await;
+    assert!(
+        refused,
+        "readiness never reported the refusal: {status} {body}"
+    );
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    assert_eq!(body["status"], "not_ready", "{body}");
+    assert_eq!(
+        body["reason"], "NATS refused the credentials (authorization violation)",
+        "{body}"
+    );
+    let log = mailer.log();
+    assert!(log.contains("NATS_TOKEN"), "{log}");
+    assert!(
+        !log.contains("wrong-token-0123"),
+        "the token is in the log:\n{log}"
+    );
 }

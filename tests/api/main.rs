@@ -31,6 +31,7 @@ mod mailer;
 mod me_and_validate;
 mod metrics;
 mod migrations;
+mod nats_auth;
 mod openapi;
 mod passwords;
 mod postgres_tls;

@@ -176,7 +176,9 @@ pub fn help<S: Service>() -> String {
 /// loaded as `serve` would load them.
 fn check_config<S: Service>(config: &S) -> ExitCode {
     let shared = match config.common() {
-        Some(common) => common.serve_options().map(|_| vec![signing_keys(common)]),
+        Some(common) => common
+            .serve_options()
+            .map(|_| vec![signing_keys(common), common.nats.summary()]),
         None => Ok(Vec::new()),
     };
     let lines = shared.and_then(|shared| Ok([shared, config.summary()?].concat()));

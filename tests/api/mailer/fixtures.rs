@@ -182,6 +182,16 @@ impl TestMailer {
     /// Starts the mailer on `nats`'s stream, sending through `smtp_url`, at `log_level`, and
     /// waits until it says where it listens.
     pub async fn start(nats: &NatsSettings, smtp_url: &str, log_level: &str) -> TestMailer {
+        TestMailer::start_with(nats, smtp_url, log_level, &[]).await
+    }
+
+    /// [`TestMailer::start`] with `extra` variables (NATS credentials, ...) set too.
+    pub async fn start_with(
+        nats: &NatsSettings,
+        smtp_url: &str,
+        log_level: &str,
+        extra: &[(&str, &str)],
+    ) -> TestMailer {
         let binary = tokio::task::spawn_blocking(|| {
             cargo_built(&["-p", "mailer", "--bin", "mailer"], "mailer")
         })
@@ -199,6 +209,7 @@ impl TestMailer {
             ("LOG_LEVEL", log_level),
             ("SHUTDOWN_GRACE_SECONDS", "1"),
         ];
+        let env: Vec<(&str, &str)> = env.iter().chain(extra).copied().collect();
         let mut child = command(&binary.to_string_lossy(), &env)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
