@@ -8,7 +8,9 @@
 //!
 //! Settings (environment): `NATS_URL` (nats://localhost:4222), `NATS_STREAM` (AUTH),
 //! `NATS_SUBJECT_PREFIX` (auth), `CONSUMER_NAME` (example-mailer), `VERIFY_URL`
-//! (http://localhost:3000/verify-email), `RESET_URL` (http://localhost:3000/reset-password).
+//! (http://localhost:3000/verify-email), `RESET_URL` (http://localhost:3000/reset-password),
+//! and the services' NATS credential and TLS variables (`NATS_CREDS_FILE`, `NATS_USER`, ...,
+//! `NATS_TLS_CA_FILE`; docs/CONFIGURATION.md), read and checked the way the services do.
 //!
 //! Copy this to build your own consumer. What it shows:
 //! - a *durable* consumer: restart it and it resumes where it stopped;
@@ -28,6 +30,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
+use common::nats::{connect_options, NatsHealth, NatsSettings};
+use common::settings::{with_secret_files, Env};
 use common::telemetry::trace_context::{continue_from_nats, TraceContext};
 use futures::StreamExt;
 use serde_json::Value;
@@ -55,9 +59,14 @@ async fn main() -> Result<(), async_nats::Error> {
         reset_url: setting("RESET_URL", "http://localhost:3000/reset-password"),
     };
 
-    // Tracing is set up only when an OTLP endpoint is set: without one, nothing is logged.
-    let lookup = |name: &str| std::env::var(name).ok();
-    let shared = common::config::CommonSettings::read(&common::settings::Env::new(&lookup))?;
+    // The services' own settings: the same credentials and TLS for NATS, checked here, and
+    // the span export, set up only when an OTLP endpoint is set (without one, nothing is logged).
+    let lookup = with_secret_files(
+        |name: &str| std::env::var(name).ok(),
+        &[common::config::VARS],
+    )?;
+    let env = Env::new(&lookup);
+    let shared = common::config::CommonSettings::read(&env)?;
     let traces = common::telemetry::trace_export(&shared)?;
     let _traces = match &traces {
         Some(traces) => Some(common::telemetry::init_with_traces(
@@ -70,8 +79,8 @@ async fn main() -> Result<(), async_nats::Error> {
     };
 
     // Keeps trying when NATS is not up yet, and reconnects by itself when it goes away.
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
+    let nats = NatsSettings::from_env(&env, &url)?;
+    let client = connect_options(&nats, &settings.consumer, &NatsHealth::default())
         .connect(url.as_str())
         .await?;
     let js = jetstream::new(client);

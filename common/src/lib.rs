@@ -17,6 +17,7 @@
 //! - [`config`]: the shared settings table and [`config::CommonConfig`] built from it.
 //! - [`jwt`]: HS256 keys, access / refresh claims, signing and validation.
 //! - [`events`]: the event envelope published to NATS and its subjects.
+//! - [`nats`]: the one way to connect to NATS: credentials, TLS, and refusals for readiness.
 //! - [`telemetry`] and [`shutdown`]: logging set-up and the termination signal.
 
 pub mod api;
@@ -30,6 +31,7 @@ pub mod events;
 pub mod http;
 pub mod jwt;
 pub mod metrics;
+pub mod nats;
 pub mod request;
 pub mod server;
 pub mod settings;

@@ -45,7 +45,7 @@ impl FromStr for LogFormat {
 }
 
 /// The crates whose logs we write ourselves and have reviewed for secrets.
-const OWN_TARGETS: &[&str] = &["issuer", "verifier", "common", "bench"];
+const OWN_TARGETS: &[&str] = &["issuer", "verifier", "mailer", "common", "bench"];
 
 /// Installs the global subscriber with a `tracing` filter such as `info` or
 /// `issuer=debug,tower=warn`, writing text lines. A second call (tests) leaves the first
@@ -286,11 +286,11 @@ mod tests {
     fn a_verbose_default_applies_to_our_crates_only() {
         assert_eq!(
             capped_filter("trace"),
-            "info,issuer=trace,verifier=trace,common=trace,bench=trace"
+            "info,issuer=trace,verifier=trace,mailer=trace,common=trace,bench=trace"
         );
         assert_eq!(
             capped_filter("DEBUG,issuer=warn"),
-            "info,issuer=warn,verifier=debug,common=debug,bench=debug"
+            "info,issuer=warn,verifier=debug,mailer=debug,common=debug,bench=debug"
         );
     }
 

@@ -3,6 +3,7 @@
 //!
 //! rustls with the ring provider, TLS 1.2 and 1.3, ALPN `h2` then `http/1.1`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio_rustls::rustls::client::danger::{
@@ -73,14 +74,19 @@ pub fn pinned_connector(files: &TlsFiles) -> Result<TlsConnector, TlsError> {
 
 /// The PEM chain in `TLS_CERT_FILE`, end-entity certificate first; never empty.
 fn certificate_chain(files: &TlsFiles) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let cert_pem = std::fs::read(&files.cert_file).map_err(|_| TlsError::Cert("cannot be read"))?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+    pem_certificates(&files.cert_file).map_err(TlsError::Cert)
+}
+
+/// The PEM certificates in `path`, in order; never empty. The error is the reason alone.
+pub(crate) fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, &'static str> {
+    let pem = std::fs::read(path).map_err(|_| "cannot be read")?;
+    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
-        .map_err(|_| TlsError::Cert("is not a valid PEM certificate chain"))?;
-    if chain.is_empty() {
-        return Err(TlsError::Cert("holds no PEM certificate"));
+        .map_err(|_| "is not a valid PEM certificate file")?;
+    if certificates.is_empty() {
+        return Err("holds no PEM certificate");
     }
-    Ok(chain)
+    Ok(certificates)
 }
 
 /// Accepts a server whose end-entity certificate is byte-for-byte `certificate`, and checks

@@ -46,7 +46,8 @@ impl App {
             config.database_pool_size,
             config.database_timeout,
         )?;
-        let nats = crate::events::connect(&config)
+        let nats_health = common::nats::NatsHealth::default();
+        let nats = crate::events::connect(&config, &nats_health)
             .await
             .context("invalid NATS_URL")?;
         let listener = TcpListener::bind(config.addr)
@@ -69,6 +70,7 @@ impl App {
             limiter,
             clock: Clock::system(),
             relay,
+            nats_health,
             metrics,
             schema_ready: AtomicBool::new(false),
         });

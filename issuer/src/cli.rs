@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use common::cli::{self, Service};
 use common::config::CommonConfig;
 use common::settings::{ConfigError, Env};
+use common::telemetry::LogFormat;
 
 use crate::app::App;
 use crate::config::{IssuerConfig, IssuerSettings};
@@ -23,8 +24,12 @@ impl Service for IssuerConfig {
         IssuerConfig::from_lookup(lookup)
     }
 
-    fn common(&self) -> &CommonConfig {
-        &self.common
+    fn common(&self) -> Option<&CommonConfig> {
+        Some(&self.common)
+    }
+
+    fn logging(&self) -> (&str, LogFormat) {
+        (&self.common.log_level, self.common.log_format)
     }
 
     fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
@@ -83,7 +88,11 @@ async fn migrate() -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let traces = match cli::start_telemetry("issuer", &config.common) {
+    let traces = match cli::start_telemetry(
+        "issuer",
+        (&config.common.log_level, config.common.log_format),
+        config.common.traces.as_ref(),
+    ) {
         Ok(traces) => traces,
         Err(code) => return code,
     };

@@ -7,15 +7,14 @@ use async_nats::jetstream::{self, stream};
 
 use crate::config::IssuerConfig;
 
-/// Connects in the background: the issuer starts and serves with NATS down.
-pub async fn connect(config: &IssuerConfig) -> Result<async_nats::Client, anyhow::Error> {
-    let client = async_nats::ConnectOptions::new()
-        .name(format!("{} issuer", config.common.service_name))
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(2))
-        .event_callback(|event| async move {
-            tracing::info!(%event, "nats connection event");
-        })
+/// Connects in the background: the issuer starts and serves with NATS down. A refusal of
+/// the credentials is recorded in `health` (readiness reports it).
+pub async fn connect(
+    config: &IssuerConfig,
+    health: &common::nats::NatsHealth,
+) -> Result<async_nats::Client, anyhow::Error> {
+    let name = format!("{} issuer", config.common.service_name);
+    let client = common::nats::connect_options(&config.common.nats, &name, health)
         .connect(config.common.nats_url.as_str())
         .await?;
     Ok(client)

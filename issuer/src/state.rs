@@ -22,6 +22,8 @@ pub struct AppState {
     pub clock: Clock,
     /// The outbox relay, also asked by /health about NATS.
     pub relay: std::sync::Arc<Relay>,
+    /// Whether NATS refused the latest connection attempt: readiness reports it.
+    pub nats_health: common::nats::NatsHealth,
     pub metrics: IssuerMetrics,
     /// Set once the database exists and every migration is applied; until then the API
     /// answers 503 (the issuer serves health while it waits for Postgres at start).

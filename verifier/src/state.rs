@@ -18,6 +18,8 @@ pub struct AppState {
     pub clock: Clock,
     pub revocations: Arc<Revocations>,
     pub nats: async_nats::Client,
+    /// Whether NATS refused the latest connection attempt: readiness reports it.
+    pub nats_health: common::nats::NatsHealth,
     pub metrics: VerifierMetrics,
 }
 
@@ -28,12 +30,13 @@ impl AppState {
         match self.revocations.replay() {
             Replay::Complete => None,
             Replay::Running => Some("the replay of revoked sessions is in progress"),
-            Replay::Waiting if self.nats.connection_state() != State::Connected => {
-                Some("NATS is unreachable: the revoked sessions cannot be replayed yet")
-            }
-            Replay::Waiting => {
-                Some("the event stream cannot be read yet: the revoked sessions are not known")
-            }
+            Replay::Waiting => Some(match self.nats_health.refusal() {
+                Some(refusal) => refusal.reason(),
+                None if self.nats.connection_state() != State::Connected => {
+                    "NATS is unreachable: the revoked sessions cannot be replayed yet"
+                }
+                None => "the event stream cannot be read yet: the revoked sessions are not known",
+            }),
         }
     }
 

@@ -51,7 +51,14 @@ impl Probe {
 pub(super) async fn run<S: Service>(probe: Probe) -> ExitCode {
     let target = settings::process_lookup().and_then(|lookup| {
         let env = Env::new(&lookup);
-        let tls = crate::config::CommonSettings::read(&env)?.tls()?;
+        // A service that does not read the TLS settings serves plain HTTP.
+        let serves_tls = S::shared_vars()
+            .iter()
+            .any(|v| v.name == crate::config::TLS_CERT_FILE);
+        let tls = match serves_tls {
+            true => crate::config::CommonSettings::read(&env)?.tls()?,
+            false => None,
+        };
         let connector = tls.as_ref().map(crate::tls::pinned_connector).transpose()?;
         Ok((S::addr(&env)?, connector))
     });

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use crate::config::CommonConfig;
 use crate::settings::{self, ConfigError, Env, Var};
+use crate::telemetry::LogFormat;
 
 mod healthcheck;
 
@@ -25,15 +26,23 @@ pub trait Service: Sized {
     const VERSION: &'static str;
     /// What `serve` does, for the help.
     const SERVE: &'static str;
-    /// Its own settings tables, beyond [`crate::config::VARS`] (a crate it uses may bring one).
+    /// Its own settings tables, beyond the shared ones (a crate it uses may bring one).
     const TABLES: &'static [&'static [Var]];
     /// Its commands beyond the shared ones: usage, then each with its meaning.
     const COMMANDS: &'static [(&'static str, &'static str)] = &[];
 
     /// The configuration; `lookup` already reads the secrets' `<NAME>_FILE`s.
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
-    /// The shared part of the configuration.
-    fn common(&self) -> &CommonConfig;
+    /// The shared part of the configuration, for a service that reads all of
+    /// [`crate::config::VARS`] (`check-config` then lists its keys and loads its TLS files);
+    /// `None` for one that reads only a few shared rows.
+    fn common(&self) -> Option<&CommonConfig>;
+    /// The log filter (`LOG_LEVEL`) and format (`LOG_FORMAT`).
+    fn logging(&self) -> (&str, LogFormat);
+    /// The shared variables it reads: all of [`crate::config::VARS`] unless it says fewer.
+    fn shared_vars() -> Vec<Var> {
+        crate::config::VARS.to_vec()
+    }
     /// The listen address alone, for `healthcheck`.
     fn addr(env: &Env) -> Result<SocketAddr, ConfigError>;
     /// What `check-config` prints beyond the table's values (never a secret); it may check
@@ -61,10 +70,16 @@ pub fn load<S: Service>() -> Result<S, ExitCode> {
     })
 }
 
-/// The environment and `.env`, with the secrets of both tables also read from `<NAME>_FILE`.
+/// The environment and `.env`, with the secrets of every table also read from `<NAME>_FILE`.
 fn lookup<S: Service>() -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
-    let tables = [&[crate::config::VARS], S::TABLES].concat();
-    settings::process_lookup().and_then(|lookup| settings::with_secret_files(lookup, &tables))
+    let shared = S::shared_vars();
+    settings::process_lookup()
+        .and_then(|lookup| settings::with_secret_files(lookup, &tables::<S>(&shared)))
+}
+
+/// The shared variables `shared` the service reads, then its own tables.
+fn tables<S: Service>(shared: &[Var]) -> Vec<&[Var]> {
+    [&[shared], S::TABLES].concat()
 }
 
 /// Runs the command `args` (the process's arguments after its name) names.
@@ -95,7 +110,8 @@ pub async fn run<S: Service>(args: &[String]) -> ExitCode {
     if args == ["check-config"] {
         return check_config(&config);
     }
-    let traces = match start_telemetry(S::NAME, config.common()) {
+    let traces = config.common().and_then(|common| common.traces.as_ref());
+    let traces = match start_telemetry(S::NAME, config.logging(), traces) {
         Ok(traces) => traces,
         Err(code) => return code,
     };
@@ -122,15 +138,10 @@ pub async fn run<S: Service>(args: &[String]) -> ExitCode {
 /// spans. An exporter that cannot be built is reported on stderr, exit 1.
 pub fn start_telemetry(
     name: &str,
-    common: &CommonConfig,
+    (log_level, log_format): (&str, LogFormat),
+    traces: Option<&crate::telemetry::TraceExport>,
 ) -> Result<crate::telemetry::Tracing, ExitCode> {
-    crate::telemetry::init_with_traces(
-        &common.log_level,
-        common.log_format,
-        common.traces.as_ref(),
-        name,
-    )
-    .map_err(|err| {
+    crate::telemetry::init_with_traces(log_level, log_format, traces, name).map_err(|err| {
         eprintln!("{name}: {err}");
         ExitCode::FAILURE
     })
@@ -170,8 +181,9 @@ pub fn help<S: Service>() -> String {
     );
     settings::help(
         &mut out,
-        "Shared by both services (give both the same keys and SERVICE_NAME)",
-        crate::config::VARS,
+        "Shared with the other services (give all the same SERVICE_NAME, the issuer and the \
+         verifier the same keys)",
+        &S::shared_vars(),
     );
     for vars in S::TABLES {
         settings::help(&mut out, &format!("The {name}'s own"), vars);
@@ -183,22 +195,21 @@ pub fn help<S: Service>() -> String {
 /// stdout, exit 0; or the one-line error on stderr, exit 64. The TLS files, when set, are
 /// loaded as `serve` would load them.
 fn check_config<S: Service>(config: &S) -> ExitCode {
-    let keys = &config.common().tokens.keys;
-    let kids = keys.kids().collect::<Vec<_>>().join(", ");
-    let signing = format!(
-        "signing keys: kids {kids}, active {}, HS256",
-        keys.active().kid()
-    );
-    let lines = config
-        .common()
-        .serve_options()
-        .and_then(|_| config.summary());
-    let traces = traces_line(config.common().traces.as_ref());
-    let lines = lines.map(|lines| [vec![signing, traces], lines].concat());
+    let shared = match config.common() {
+        Some(common) => common.serve_options().map(|_| {
+            vec![
+                signing_keys(common),
+                traces_line(common.traces.as_ref()),
+                common.nats.summary(),
+            ]
+        }),
+        None => Ok(Vec::new()),
+    };
+    let lines = shared.and_then(|shared| Ok([shared, config.summary()?].concat()));
     let table = lookup::<S>().map(|lookup| {
         let env = Env::new(&lookup);
-        let tables = [&[crate::config::VARS], S::TABLES].concat();
-        tables
+        let shared = S::shared_vars();
+        tables::<S>(&shared)
             .iter()
             .flat_map(|vars| settings::summary(&env, vars))
             .collect::<Vec<_>>()
@@ -230,6 +241,16 @@ fn traces_line(traces: Option<&crate::telemetry::TraceExport>) -> String {
         ),
         None => "traces: off".to_owned(),
     }
+}
+
+/// The signing keys' line of `check-config`: their ids, never their secrets.
+fn signing_keys(common: &CommonConfig) -> String {
+    let keys = &common.tokens.keys;
+    let kids = keys.kids().collect::<Vec<_>>().join(", ");
+    format!(
+        "signing keys: kids {kids}, active {}, HS256",
+        keys.active().kid()
+    )
 }
 
 /// `a, b` or `none`.

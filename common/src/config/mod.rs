@@ -55,6 +55,20 @@ crate::settings! {
         nats_stream: String = NATS_STREAM, Text("AUTH"), "the JetStream stream";
         nats_subject_prefix: String = NATS_SUBJECT_PREFIX, Text("auth"), "subjects are `<prefix>.<event_type>`; the stream holds `<prefix>.>`";
     }
+    "nats-credentials" {
+        nats_creds_file: Option<PathBuf> = NATS_CREDS_FILE, Optional("a `.creds` file: a user JWT, then its user seed (`SU…`)"),
+            "operator-mode (decentralised) authentication; read once, at start";
+        nats_nkey_seed: Option<SecretString> = NATS_NKEY_SEED, Secret { default: None, accepts: "a user NKey seed (`SU…`)" },
+            "NKey authentication (the server lists the user's public key `U…`)";
+        nats_user: Option<String> = NATS_USER, Optional("with `NATS_PASSWORD`, or neither"), "user name to authenticate with";
+        nats_password: Option<SecretString> = NATS_PASSWORD, Secret { default: None, accepts: "with `NATS_USER`, or neither" }, "password of `NATS_USER`";
+        nats_token: Option<SecretString> = NATS_TOKEN, Secret { default: None, accepts: "" }, "token authentication";
+        nats_tls_ca_file: Option<PathBuf> = NATS_TLS_CA_FILE, Optional("a PEM file of one or more CA certificates"),
+            "the NATS server's certificate must chain to these (unset: the system's roots); setting it requires TLS";
+        nats_tls_cert_file: Option<PathBuf> = NATS_TLS_CERT_FILE, Optional("a PEM certificate chain; with `NATS_TLS_KEY_FILE`"),
+            "the client certificate, for a server with `verify: true`; setting it requires TLS. Read again at each connection, so a renewed certificate is used on the next reconnect";
+        nats_tls_key_file: Option<PathBuf> = NATS_TLS_KEY_FILE, Optional("a PEM private key that matches `NATS_TLS_CERT_FILE`"), "the private key of `NATS_TLS_CERT_FILE`";
+    }
     "http" {
         max_body_bytes: usize = MAX_BODY_BYTES, Number::new(65_536, 64, NO_MAX), "past it, 413 `PAYLOAD_TOO_LARGE`, with or without `Content-Length`";
         body_bytes_in_flight: Option<usize> = MAX_BODY_BYTES_IN_FLIGHT, Number::optional(0, NO_MAX),
@@ -160,6 +174,8 @@ pub struct CommonConfig {
     pub body_budget: BodyBudget,
     pub tokens: TokenSettings,
     pub nats_url: String,
+    /// NATS credentials and TLS.
+    pub nats: crate::nats::NatsSettings,
     pub nats_stream: String,
     pub nats_subject_prefix: String,
     pub allowed_origins: AllowedOrigins,
@@ -205,6 +221,7 @@ impl CommonConfig {
             log_level: s.log_level,
             log_format: s.log_format,
             max_body_bytes: s.max_body_bytes,
+            nats: crate::nats::NatsSettings::from_env(env, &s.nats_url)?,
             nats_url: s.nats_url,
             nats_stream: s.nats_stream,
             nats_subject_prefix: s.nats_subject_prefix,

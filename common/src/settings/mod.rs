@@ -141,8 +141,8 @@ impl Var {
 
 /// Declares a crate's settings once. Each row is `field: Type = NAME, kind, "meaning";`
 /// under the docs section it is listed in, and yields: the constant `NAME`, the field of the
-/// struct (with `meaning` as its doc), the row of `VARS` (help, docs, `check-config`), and the
-/// field's parsing in `read`.
+/// struct (with `meaning` as its doc), the row of `VARS` (help, docs, `check-config`), the
+/// field's parsing in `read`, and `Settings::field(env)`, which reads that row alone.
 ///
 /// ```ignore
 /// settings! {
@@ -178,6 +178,13 @@ macro_rules! settings {
             pub fn read(env: &$crate::settings::Env) -> Result<Self, $crate::settings::ConfigError> {
                 Ok($settings { $( $( $field: env.read($name, &$kind)?, )* )* })
             }
+
+            $( $(
+                #[doc = concat!("`", stringify!($name), "` alone, as [`Self::read`] reads it (for a service that reads only some rows of a shared table): ", $meaning)]
+                pub fn $field(env: &$crate::settings::Env) -> Result<$ty, $crate::settings::ConfigError> {
+                    env.read($name, &$kind)
+                }
+            )* )*
         }
     };
 }

@@ -41,9 +41,10 @@ pub async fn health(state: &AppState) -> Response {
     )
 }
 
-/// 200 only when the issuer can do its whole job: Postgres answers and every migration this
-/// build carries is applied. Else 503 with the reason. NATS is not needed: events wait in the
-/// outbox.
+/// 200 only when the issuer can do its whole job: Postgres answers, every migration this
+/// build carries is applied, and NATS has not refused the issuer's credentials. Else 503 with
+/// the reason. A NATS that is down does not count: events wait in the outbox until it is back;
+/// a refusal does, as no event would ever leave.
 pub async fn ready(state: &AppState) -> Response {
     let (database, migrations, reason) = match db::migrations_applied(&state.pool).await {
         Ok(true) => ("connected", "applied", None),
@@ -69,11 +70,17 @@ pub async fn ready(state: &AppState) -> Response {
             )
         }
     };
+    let refusal = state.nats_health.refusal();
+    let nats = match refusal {
+        Some(_) => "refused",
+        None if state.relay.nats_connected() => "connected",
+        None => "disconnected",
+    };
     envelope::readiness(
         &state.config.common.service_name,
         &state.config.common.service_version,
-        reason,
-        json!({"database": database, "migrations": migrations}),
+        reason.or(refusal.map(common::nats::Refusal::reason)),
+        json!({"database": database, "migrations": migrations, "nats": nats}),
     )
 }
 

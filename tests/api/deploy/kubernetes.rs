@@ -88,6 +88,7 @@ fn kubernetes_manifests_validate_against_the_kubernetes_schemas() -> anyhow::Res
         "issuer.yaml",
         "verifier.yaml",
         "verifier-sidecar.example.yaml",
+        "mailer.yaml",
     ] {
         ensure!(
             files.iter().any(|f| f == expected),
@@ -117,17 +118,19 @@ fn text(node: &Yaml) -> String {
 /// The service an image runs (`auth-service-issuer:0.1.0` → `issuer`), if it is one of ours.
 fn service_of(container: &Yaml) -> Option<&'static str> {
     let image = container["image"].as_str()?;
-    ["issuer", "verifier"]
+    ["issuer", "verifier", "mailer"]
         .into_iter()
         .find(|s| image.starts_with(&format!("auth-service-{s}:")))
 }
 
-/// The secret settings (`JWT_SECRET_KEY`, `JWT_KEYS`, `DATABASE_URL`), from the catalogues.
+/// The secret settings (`JWT_SECRET_KEY`, `JWT_KEYS`, `DATABASE_URL`, `SMTP_PASSWORD`), from the
+/// catalogues.
 fn secret_names() -> BTreeSet<&'static str> {
     common::config::VARS
         .iter()
         .chain(issuer::config::VARS)
         .chain(verifier::config::VARS)
+        .chain(mailer::config::VARS)
         .filter(|v| v.secret())
         .map(|v| v.name)
         .collect()
@@ -149,9 +152,10 @@ fn containers(pod: &Yaml) -> impl Iterator<Item = &Yaml> {
         .chain(list(&pod["containers"]))
 }
 
-/// The container's environment: its `env` values and the keys of the ConfigMaps it takes
-/// whole. A Secret taken whole (`envFrom.secretRef`) or one key of it (`secretKeyRef`) is a
-/// problem: secrets reach the services as files.
+/// The container's environment: its `env` values, the keys of the ConfigMaps it takes whole and
+/// the ConfigMap keys it takes one by one (`configMapKeyRef`). A Secret taken whole
+/// (`envFrom.secretRef`) or one key of it (`secretKeyRef`) is a problem: secrets reach the
+/// services as files.
 fn check_environment(
     container: &Yaml,
     config_maps: &BTreeMap<String, BTreeMap<String, String>>,
@@ -174,7 +178,20 @@ fn check_environment(
         if !entry["valueFrom"]["secretKeyRef"].is_badvalue() {
             problems.push(format!("takes {name} from a Secret key as a variable"));
         }
-        env.insert(name, text(&entry["value"]));
+        let key_ref = &entry["valueFrom"]["configMapKeyRef"];
+        if key_ref.is_badvalue() {
+            env.insert(name, text(&entry["value"]));
+            continue;
+        }
+        let (map, key) = (text(&key_ref["name"]), text(&key_ref["key"]));
+        match config_maps.get(&map).and_then(|data| data.get(&key)) {
+            Some(value) => {
+                env.insert(name, value.clone());
+            }
+            None => problems.push(format!(
+                "takes {name} from {map}.{key}, which no file defines"
+            )),
+        }
     }
     env
 }

@@ -37,7 +37,7 @@ impl TestCa {
     }
 
     /// A server certificate for `names` (host names or IP addresses) and its key, as PEM.
-    fn issue(&self, names: &[&str]) -> (String, String) {
+    pub fn issue(&self, names: &[&str]) -> (String, String) {
         let key = KeyPair::generate().unwrap();
         let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
         let cert = CertificateParams::new(names)

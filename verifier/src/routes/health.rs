@@ -40,7 +40,10 @@ pub fn ready(state: &AppState) -> Response {
         state.not_ready(),
         json!({
             "keys": "loaded",
-            "nats": crate::revocations::nats_state(&state.nats),
+            "nats": match state.nats_health.refusal() {
+                Some(_) => "refused",
+                None => crate::revocations::nats_state(&state.nats),
+            },
             "revocation_replay": state.revocations.replay().as_str(),
         }),
     )

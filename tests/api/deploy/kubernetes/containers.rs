@@ -31,12 +31,12 @@ fn exposed_port(service: &str) -> anyhow::Result<i64> {
 
 /// The variables a service reads: its catalogue, and `<NAME>_FILE` for each secret.
 fn readable(service: &str) -> BTreeSet<String> {
-    let own: &[Var] = if service == "issuer" {
-        issuer::config::VARS
-    } else {
-        verifier::config::VARS
+    let (shared, own): (Vec<Var>, &[Var]) = match service {
+        "issuer" => (common::config::VARS.to_vec(), issuer::config::VARS),
+        "mailer" => (mailer::config::shared_vars(), mailer::config::VARS),
+        _ => (common::config::VARS.to_vec(), verifier::config::VARS),
     };
-    let vars: Vec<&Var> = common::config::VARS.iter().chain(own).collect();
+    let vars: Vec<&Var> = shared.iter().chain(own).collect();
     let files = vars
         .iter()
         .filter(|v| v.secret())
@@ -301,7 +301,11 @@ fn kubernetes_manifests_run_locked_down_with_secrets_as_files_on_the_images_port
                         "is given variables {service} does not read: {unknown:?}"
                     ));
                 }
-                let mut needs: Vec<&[&str]> = vec![&["JWT_KEYS_FILE", "JWT_SECRET_KEY_FILE"]];
+                // The mailer signs and checks nothing: it takes no key.
+                let mut needs: Vec<&[&str]> = Vec::new();
+                if service != "mailer" {
+                    needs.push(&["JWT_KEYS_FILE", "JWT_SECRET_KEY_FILE"]);
+                }
                 if service == "issuer" {
                     needs.push(&["DATABASE_URL_FILE"]);
                 }
@@ -345,7 +349,12 @@ fn kubernetes_manifests_run_locked_down_with_secrets_as_files_on_the_images_port
             );
         }
     }
-    for expected in [("issuer", true), ("issuer", false), ("verifier", true)] {
+    for expected in [
+        ("issuer", true),
+        ("issuer", false),
+        ("verifier", true),
+        ("mailer", true),
+    ] {
         ensure!(
             seen.contains(&expected),
             "no manifest runs {expected:?}: {seen:?}"

@@ -1,0 +1,317 @@
+//! The mailer's settings (one table: [`VARS`]) and the few shared settings it reads of
+//! [`common::config::VARS`] ([`SHARED`]: NATS, logging, service name, shutdown grace), each read
+//! alone (`CommonSettings::nats_url(env)`, ...). It holds no signing key: it never sees or makes a
+//! token of its own.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use common::config::{
+    listen_address, CommonSettings, LOG_FORMAT, LOG_LEVEL, NATS_CREDS_FILE, NATS_NKEY_SEED,
+    NATS_PASSWORD, NATS_STREAM, NATS_SUBJECT_PREFIX, NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE,
+    NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_URL, NATS_USER, SERVICE_NAME, SERVICE_VERSION,
+    SHUTDOWN_GRACE_SECONDS,
+};
+use common::nats::NatsSettings;
+use common::settings::{ConfigError, Env, Optional, Secret, Span, Unit, Var};
+use common::telemetry::LogFormat;
+use lettre::message::Mailbox;
+use secrecy::SecretString;
+
+use crate::smtp::SmtpSettings;
+
+common::settings! {
+    /// Every variable of the mailer's own, parsed; [`MailerConfig::from_lookup`] checks the
+    /// required ones and fits them together.
+    pub struct MailerSettings;
+    "mailer" {
+        addr: SocketAddr = MAILER_ADDR, listen_address("0.0.0.0:8002"), "listen address of its health and metrics routes";
+        smtp_url: Option<String> = SMTP_URL, Optional("required: `smtp://` or `smtps://`, as lettre's `from_url` reads it"),
+            "the SMTP server: `smtps://host[:port]` (implicit TLS, port 465), `smtp://host[:port]?tls=required` (STARTTLS, 587), `smtp://host[:port]?tls=opportunistic`, or `smtp://host[:port]` (plain, 25) ([SMTP](MAILER.md#smtp))";
+        smtp_username: Option<String> = SMTP_USERNAME, Optional("set with `SMTP_PASSWORD` or not at all"), "SMTP login";
+        smtp_password: Option<SecretString> = SMTP_PASSWORD, Secret { default: None, accepts: "set with `SMTP_USERNAME` or not at all" }, "SMTP password";
+        from: Option<String> = MAIL_FROM, Optional("required: an address, or `Name <address>`"), "the sender of every email";
+        verify_email_url: Option<String> = VERIFY_EMAIL_URL, Optional("required: an `http://` or `https://` URL containing `{token}`"),
+            "the link in the verification email; `{token}` becomes the URL-encoded token ([links](MAILER.md#the-links-and-what-the-token-is-for))";
+        reset_password_url: Option<String> = RESET_PASSWORD_URL, Optional("required: an `http://` or `https://` URL containing `{token}`"),
+            "the link in the password-reset email";
+        verification_max_age: TimeDelta = VERIFICATION_EMAIL_MAX_AGE_HOURS, Span::new(24, 1, 8760, Unit::Hours),
+            "a verification event older than this is acknowledged without an email ([retries](MAILER.md#acknowledgement-and-retries))";
+    }
+}
+
+/// Where a link template puts the token.
+pub const TOKEN_PLACEHOLDER: &str = "{token}";
+
+/// The shared variables (of [`common::config::VARS`]) the mailer reads; no other is read.
+pub const SHARED: &[&str] = &[
+    SERVICE_NAME,
+    SERVICE_VERSION,
+    LOG_LEVEL,
+    LOG_FORMAT,
+    NATS_URL,
+    NATS_STREAM,
+    NATS_SUBJECT_PREFIX,
+    NATS_CREDS_FILE,
+    NATS_NKEY_SEED,
+    NATS_USER,
+    NATS_PASSWORD,
+    NATS_TOKEN,
+    NATS_TLS_CA_FILE,
+    NATS_TLS_CERT_FILE,
+    NATS_TLS_KEY_FILE,
+    SHUTDOWN_GRACE_SECONDS,
+];
+
+/// The rows of [`common::config::VARS`] named in [`SHARED`], for the help, `check-config` and
+/// the tests that compare what is set with what is read.
+pub fn shared_vars() -> Vec<Var> {
+    common::config::VARS
+        .iter()
+        .filter(|var| SHARED.contains(&var.name))
+        .copied()
+        .collect()
+}
+
+/// The mailer's whole configuration.
+#[derive(Debug, Clone)]
+pub struct MailerConfig {
+    pub service_name: String,
+    pub service_version: String,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub nats_url: String,
+    /// NATS credentials and TLS, as the other services take them; `Debug` shows no secret.
+    pub nats: NatsSettings,
+    pub nats_stream: String,
+    pub nats_subject_prefix: String,
+    pub shutdown_grace: Duration,
+    pub addr: SocketAddr,
+    /// The SMTP server, its TLS mode and the login; `Debug` shows no password.
+    pub smtp: SmtpSettings,
+    pub from: Mailbox,
+    pub verify_email_url: String,
+    pub reset_password_url: String,
+    /// Verification events older than this are acknowledged without an email.
+    pub verification_max_age: TimeDelta,
+}
+
+impl MailerConfig {
+    /// The process environment plus `.env`, secrets also from `<NAME>_FILE`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        common::cli::from_env()
+    }
+
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(lookup);
+        let shared = SharedRows::read(&env)?;
+        let own = MailerSettings::read(&env)?;
+        let from = required(MAIL_FROM, own.from)?
+            .parse::<Mailbox>()
+            .map_err(|_| {
+                ConfigError::new(
+                MAIL_FROM,
+                "must be an address such as no-reply@example.com or Name <no-reply@example.com>",
+            )
+            })?;
+        Ok(MailerConfig {
+            service_name: shared.service_name,
+            service_version: shared.service_version,
+            log_level: shared.log_level,
+            log_format: shared.log_format,
+            nats: NatsSettings::from_env(&env, &shared.nats_url)?,
+            nats_url: shared.nats_url,
+            nats_stream: shared.nats_stream,
+            nats_subject_prefix: shared.nats_subject_prefix,
+            shutdown_grace: shared.shutdown_grace,
+            addr: own.addr,
+            smtp: SmtpSettings::new(own.smtp_url, own.smtp_username, own.smtp_password)?,
+            from,
+            verify_email_url: link_template(VERIFY_EMAIL_URL, own.verify_email_url)?,
+            reset_password_url: link_template(RESET_PASSWORD_URL, own.reset_password_url)?,
+            verification_max_age: own.verification_max_age,
+        })
+    }
+}
+
+/// The shared rows of [`SHARED`], each read as the issuer and the verifier read it (the NATS
+/// credentials and TLS rows by [`NatsSettings::from_env`], with their checks across rows).
+struct SharedRows {
+    service_name: String,
+    service_version: String,
+    log_level: String,
+    log_format: LogFormat,
+    nats_url: String,
+    nats_stream: String,
+    nats_subject_prefix: String,
+    shutdown_grace: Duration,
+}
+
+impl SharedRows {
+    fn read(env: &Env) -> Result<Self, ConfigError> {
+        Ok(SharedRows {
+            service_name: CommonSettings::service_name(env)?,
+            service_version: CommonSettings::service_version(env)?
+                .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
+            log_level: CommonSettings::log_level(env)?,
+            log_format: CommonSettings::log_format(env)?,
+            nats_url: CommonSettings::nats_url(env)?,
+            nats_stream: CommonSettings::nats_stream(env)?,
+            nats_subject_prefix: CommonSettings::nats_subject_prefix(env)?,
+            shutdown_grace: CommonSettings::shutdown_grace(env)?,
+        })
+    }
+}
+
+/// A setting that has no default.
+fn required(name: &str, value: Option<String>) -> Result<String, ConfigError> {
+    value.ok_or_else(|| ConfigError::new(name, "is required"))
+}
+
+/// An http(s) URL holding `{token}`, where the link's token goes.
+fn link_template(name: &str, value: Option<String>) -> Result<String, ConfigError> {
+    let url = required(name, value)?;
+    if !url.contains(TOKEN_PLACEHOLDER) {
+        return Err(ConfigError::new(
+            name,
+            format!("must contain {TOKEN_PLACEHOLDER}, where the token goes"),
+        ));
+    }
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::new(
+            name,
+            "must be an http:// or https:// URL without spaces",
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::{BTreeSet, HashMap};
+
+    use super::*;
+
+    const BASE: &[(&str, &str)] = &[
+        (SMTP_URL, "smtp://127.0.0.1:2525"),
+        (MAIL_FROM, "Accounts <no-reply@example.com>"),
+        (
+            VERIFY_EMAIL_URL,
+            "https://app.example.com/verify?token={token}",
+        ),
+        (
+            RESET_PASSWORD_URL,
+            "https://app.example.com/reset#token={token}",
+        ),
+    ];
+
+    /// Loads with BASE plus `values` (an empty value unsets); the names asked for, and the
+    /// result's `Debug`.
+    fn load(values: &[(&str, &str)]) -> Result<(BTreeSet<String>, String), ConfigError> {
+        let asked = RefCell::new(BTreeSet::new());
+        let mut map: HashMap<&str, &str> = BASE.iter().copied().collect();
+        map.extend(values.iter().copied());
+        let lookup = |name: &str| {
+            asked.borrow_mut().insert(name.to_owned());
+            map.get(name).map(|v| (*v).to_owned())
+        };
+        let config = MailerConfig::from_lookup(&lookup)?;
+        Ok((asked.into_inner(), format!("{config:?}")))
+    }
+
+    fn failing(values: &[(&str, &str)]) -> Option<String> {
+        load(values).err().map(|e| e.variable)
+    }
+
+    #[test]
+    fn the_catalogue_names_exactly_the_variables_the_mailer_reads() -> Result<(), ConfigError> {
+        let (asked, _) = load(&[(SMTP_USERNAME, "mailer"), (SMTP_PASSWORD, "pw")])?;
+        let listed: BTreeSet<String> = shared_vars()
+            .iter()
+            .chain(VARS)
+            .map(|v| v.name.to_owned())
+            .collect();
+        assert_eq!(listed.len(), SHARED.len() + VARS.len(), "a name is missing");
+        assert_eq!(asked, listed);
+        Ok(())
+    }
+
+    #[test]
+    fn every_literal_default_in_the_catalogue_is_the_default_in_force() -> Result<(), ConfigError> {
+        let (_, unset) = load(&[])?;
+        for var in shared_vars().iter().chain(VARS) {
+            if let Some(default) = var.kind.default_text() {
+                let (_, explicit) = load(&[(var.name, &default)])?;
+                assert_eq!(explicit, unset, "{} = {default:?}", var.name);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_or_missing_setting_is_named() {
+        for name in [SMTP_URL, MAIL_FROM, VERIFY_EMAIL_URL, RESET_PASSWORD_URL] {
+            assert_eq!(
+                failing(&[(name, "")]),
+                Some(name.to_owned()),
+                "{name} unset"
+            );
+        }
+        for (name, value) in [
+            (SMTP_URL, "http://mail:25"),
+            (SMTP_URL, "smtp://"),
+            (SMTP_URL, "smtp://mail:25?tls=sometimes"),
+            (SMTP_URL, "not a url"),
+            (MAIL_FROM, "not an address"),
+            (VERIFY_EMAIL_URL, "https://app.example.com/verify"),
+            (VERIFY_EMAIL_URL, "javascript:alert({token})"),
+            (
+                RESET_PASSWORD_URL,
+                "https://app.example.com/reset?t={token} x",
+            ),
+            (MAILER_ADDR, "everywhere"),
+            (NATS_URL, "http://nats:4222"),
+            (LOG_LEVEL, "[["),
+            (VERIFICATION_EMAIL_MAX_AGE_HOURS, "0"),
+        ] {
+            assert_eq!(failing(&[(name, value)]), Some(name.to_owned()), "{value}");
+        }
+        // A login comes as a pair: the error names the half that is missing.
+        assert_eq!(
+            failing(&[(SMTP_USERNAME, "alone")]),
+            Some(SMTP_PASSWORD.to_owned())
+        );
+        assert_eq!(
+            failing(&[(SMTP_PASSWORD, "alone")]),
+            Some(SMTP_USERNAME.to_owned())
+        );
+    }
+
+    #[test]
+    fn no_password_reaches_an_error_or_the_debug_output() -> Result<(), ConfigError> {
+        let (_, debug) = load(&[(SMTP_USERNAME, "mailer"), (SMTP_PASSWORD, "hunter2-pw")])?;
+        assert!(!debug.contains("hunter2"), "{debug}");
+        let (_, debug) = load(&[(SMTP_URL, "smtps://mailer:hunter2-pw@mail.example.com")])?;
+        assert!(!debug.contains("hunter2"), "{debug}");
+        let err = load(&[(SMTP_URL, "smtp://mailer:hunter2-pw@mail:25?tls=bad")]).err();
+        assert!(err.is_some_and(|e| !e.to_string().contains("hunter2") && e.variable == SMTP_URL));
+        Ok(())
+    }
+
+    #[test]
+    fn every_documented_smtp_url_form_is_accepted() -> Result<(), ConfigError> {
+        for url in [
+            "smtp://mailpit:1025",
+            "smtp://mail.example.com:587?tls=required",
+            "smtp://mail.example.com?tls=opportunistic",
+            "smtps://mail.example.com",
+            "smtps://user:p%40ss@mail.example.com:465",
+        ] {
+            load(&[(SMTP_URL, url)])?;
+        }
+        Ok(())
+    }
+}
