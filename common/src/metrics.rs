@@ -6,6 +6,7 @@
 //! path touches are created once, up front, and kept as handles: recording them is one atomic
 //! add.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,6 +49,11 @@ fn latency_histogram() -> Histogram {
 pub struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
     duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    /// The series of each registered route's 200 under its own method, looked up in the
+    /// families once, on first use, and kept as handles: the answer nearly every request gets
+    /// skips the per-request hash and lock of the families. Filled lazily so that `/metrics`
+    /// shows a counter only once it has counted something, as before.
+    successes: Arc<[(RequestLabels, OnceLock<(Counter, Histogram)>)]>,
 }
 
 impl HttpMetrics {
@@ -68,6 +74,7 @@ impl HttpMetrics {
             "Time from receiving a request to having its response, by route template, method and status",
             duration.clone(),
         );
+        let mut successes = Vec::with_capacity(routes.len());
         for &(method, route) in routes {
             let labels = RequestLabels {
                 route,
@@ -75,8 +82,13 @@ impl HttpMetrics {
                 status: StatusCode::OK.as_u16(),
             };
             let _ = duration.get_or_create(&labels);
+            successes.push((labels, OnceLock::new()));
         }
-        HttpMetrics { requests, duration }
+        HttpMetrics {
+            requests,
+            duration,
+            successes: successes.into(),
+        }
     }
 
     /// The recorder the request wrapper uses for one request on `route` (a template, or
@@ -94,6 +106,18 @@ impl HttpMetrics {
             method: method_label(method),
             status: status.as_u16(),
         };
+        let known = self.successes.iter().find(|(known, _)| *known == labels);
+        if let Some((_, series)) = known {
+            let (count, duration) = series.get_or_init(|| {
+                (
+                    self.requests.get_or_create_owned(&labels),
+                    self.duration.get_or_create_owned(&labels),
+                )
+            });
+            count.inc();
+            duration.observe(elapsed.as_secs_f64());
+            return;
+        }
         self.requests.get_or_create(&labels).inc();
         self.duration
             .get_or_create(&labels)
@@ -266,6 +290,31 @@ mod tests {
         let mut body = String::new();
         prometheus_text::encode(&mut body, registry).unwrap();
         body
+    }
+
+    #[test]
+    fn a_routes_success_counter_appears_with_its_first_request_and_is_shared_by_clones() {
+        let mut registry = Registry::default();
+        let http = HttpMetrics::register(&mut registry, &[("GET", "/health")]);
+        assert!(!text(&registry).contains("http_requests_total{"));
+        let clone = http.clone();
+        http.endpoint("/health")
+            .record(&Method::GET, StatusCode::OK, Duration::ZERO);
+        clone
+            .endpoint("/health")
+            .record(&Method::GET, StatusCode::OK, Duration::ZERO);
+        // The same route under another method or status is its own series.
+        http.endpoint("/health")
+            .record(&Method::HEAD, StatusCode::OK, Duration::ZERO);
+        let body = text(&registry);
+        assert!(
+            body.contains(r#"http_requests_total{route="/health",method="GET",status="200"} 2"#),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#"http_requests_total{route="/health",method="HEAD",status="200"} 1"#),
+            "{body}"
+        );
     }
 
     #[test]
