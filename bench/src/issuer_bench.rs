@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::bodies_bench::{drop_database, drop_stream};
-use crate::servers::Server;
+use crate::servers::{cpu_time_of, Server};
 use crate::stats::median;
 use crate::verifier_bench::{load_average, Case, SHARED};
 use crate::wrk::Load;
@@ -152,8 +152,8 @@ async fn measure(
         body: Some((&sessions[0], &refresh_script)),
         expect: 200,
     };
-    println!("\n| case | connections | requests/s | p50 | p99 | issuer CPU per request |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("\n| case | connections | requests/s | p50 | p99 | issuer CPU per request | Postgres CPU per request |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     // Logins queue for the hashing slots; more connections than that only lengthen the queue.
     for (case, connections, what) in [
         (&login, 16, format!("login ({} users)", options.users)),
@@ -164,15 +164,17 @@ async fn measure(
         ),
     ] {
         case.load(SHARED, 2, connections)?;
-        let before = issuer.cpu_time()?;
+        let before = (issuer.cpu_time()?, cpu_time_of("postgres"));
         let load = case.load(SHARED, options.seconds, connections)?;
-        let cpu = issuer.cpu_time()?.saturating_sub(before);
+        let cpu = issuer.cpu_time()?.saturating_sub(before.0);
+        let postgres = cpu_time_of("postgres").saturating_sub(before.1);
         println!(
-            "| {what} | {connections} | {:.0} | {:.2} ms | {:.2} ms | {:.0} µs |",
+            "| {what} | {connections} | {:.0} | {:.2} ms | {:.2} ms | {:.0} µs | {:.0} µs |",
             load.requests_per_second,
             load.p50_ms,
             load.p99_ms,
-            per_request_us(cpu, &load)
+            per_request_us(cpu, &load),
+            per_request_us(postgres, &load)
         );
     }
     Ok(())

@@ -169,22 +169,44 @@ impl Server {
             .ok()
     }
 
-    /// CPU time the process has used so far, over all its threads, from
-    /// `/proc/<pid>/task/*/schedstat` (nanoseconds, unlike the 10 ms ticks of `/proc/<pid>/stat`).
+    /// CPU time the process has used so far, over all its threads (see [`process_cpu_time`]).
     pub fn cpu_time(&self) -> Result<Duration, anyhow::Error> {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
-            .context("cannot read the server's threads from /proc")?;
-        let mut nanos: u64 = 0;
-        for task in tasks.flatten() {
-            let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
-                continue;
-            };
-            let on_cpu = stat
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<u64>().ok());
-            nanos = nanos.saturating_add(on_cpu.unwrap_or(0));
-        }
-        Ok(Duration::from_nanos(nanos))
+        process_cpu_time(self.child.id())
     }
+}
+
+/// CPU time the processes named `name` (every Postgres backend, say) have used so far: whoever
+/// else uses them on this machine is counted too.
+pub fn cpu_time_of(name: &str) -> Duration {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    processes
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .filter_map(|pid| process_cpu_time(pid).ok())
+        .sum()
+}
+
+/// CPU time process `pid` has used so far, over all its threads, from
+/// `/proc/<pid>/task/*/schedstat` (nanoseconds, unlike the 10 ms ticks of `/proc/<pid>/stat`).
+pub fn process_cpu_time(pid: u32) -> Result<Duration, anyhow::Error> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .context("cannot read the process's threads from /proc")?;
+    let mut nanos: u64 = 0;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        let on_cpu = stat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u64>().ok());
+        nanos = nanos.saturating_add(on_cpu.unwrap_or(0));
+    }
+    Ok(Duration::from_nanos(nanos))
 }

@@ -450,8 +450,8 @@ fn seed_comparison(
     Ok((ratios, verifier.peak_rss_kib()))
 }
 
-/// The seed stack's virtualenv beside this program's build directory, made on first use from
-/// the stack's `requirements.txt`.
+/// The seed stack's virtualenv beside this program (`target/release/seed-venv`), made on first
+/// use from the stack's `requirements.txt`.
 fn seed_venv(seed_dir: &Path) -> Result<PathBuf, anyhow::Error> {
     if !seed_dir.join("app.py").is_file() {
         bail!(
@@ -460,11 +460,10 @@ fn seed_venv(seed_dir: &Path) -> Result<PathBuf, anyhow::Error> {
         );
     }
     let exe = std::env::current_exe()?;
-    let target = exe
+    let venv = exe
         .parent()
-        .and_then(Path::parent)
-        .context("cannot place the seed stack's virtualenv")?;
-    let venv = target.join("seed-venv");
+        .context("cannot place the seed stack's virtualenv")?
+        .join("seed-venv");
     if venv.join("bin").join("uvicorn").is_file() {
         return Ok(venv);
     }

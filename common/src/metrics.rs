@@ -32,6 +32,9 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// A route's success counter and latency histogram, once looked up.
+type SuccessSeries = OnceLock<(Counter, Histogram)>;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: &'static str,
@@ -53,7 +56,7 @@ pub struct HttpMetrics {
     /// families once, on first use, and kept as handles: the answer nearly every request gets
     /// skips the per-request hash and lock of the families. Filled lazily so that `/metrics`
     /// shows a counter only once it has counted something, as before.
-    successes: Arc<[(RequestLabels, OnceLock<(Counter, Histogram)>)]>,
+    successes: Arc<[(RequestLabels, SuccessSeries)]>,
 }
 
 impl HttpMetrics {
