@@ -166,7 +166,7 @@ async fn measure(
         case.load(SHARED, 2, connections)?;
         let before = (issuer.cpu_time()?, cpu_time_of("postgres"));
         let load = case.load(SHARED, options.seconds, connections)?;
-        let cpu = issuer.cpu_time()?.saturating_sub(before.0);
+        let cpu = issuer.cpu_time()?.since(&before.0);
         let postgres = cpu_time_of("postgres").saturating_sub(before.1);
         println!(
             "| {what} | {connections} | {:.0} | {:.2} ms | {:.2} ms | {:.0} µs | {:.0} µs |",

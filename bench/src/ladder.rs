@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use verifier::rules::Rules;
 
 use crate::servers::Server;
-use crate::verifier_bench::{bench_codec, valid_token, verifier_env, Case, PINNED};
+use crate::verifier_bench::{bench_codec, valid_token, verifier_env, wait_ready, Case, PINNED};
 
 /// The steps, cheapest first: (name, what it adds).
 const STEPS: [(&str, &str); 9] = [
@@ -90,6 +90,9 @@ pub async fn run(args: &[String]) -> Result<(), anyhow::Error> {
             )?,
             step => Server::start_on(PINNED.server, "serve-step", &[step], None, &[])?,
         };
+        if name == "verifier" {
+            wait_ready(&server)?;
+        }
         let case = Case {
             name,
             server: &server,
@@ -101,7 +104,7 @@ pub async fn run(args: &[String]) -> Result<(), anyhow::Error> {
         case.load(PINNED, 2, 64)?;
         let before = server.cpu_time()?;
         let load = case.load(PINNED, seconds, 64)?;
-        let cpu = server.cpu_time()?.saturating_sub(before);
+        let cpu = server.cpu_time()?.since(&before);
         let per_request = cpu.as_secs_f64() * 1e6 / load.requests.max(1) as f64;
         let added = previous.map_or_else(String::new, |p| format!("{:+.2} µs", per_request - p));
         println!(

@@ -169,9 +169,51 @@ impl Server {
             .ok()
     }
 
-    /// CPU time the process has used so far, over all its threads (see [`process_cpu_time`]).
-    pub fn cpu_time(&self) -> Result<Duration, anyhow::Error> {
-        process_cpu_time(self.child.id())
+    /// CPU time the process's threads have used so far, by thread (see [`CpuSnapshot`]).
+    pub fn cpu_time(&self) -> Result<CpuSnapshot, anyhow::Error> {
+        CpuSnapshot::of(self.child.id())
+    }
+}
+
+/// The CPU time each thread of a process has used so far, from
+/// `/proc/<pid>/task/*/schedstat` (nanoseconds, unlike the 10 ms ticks of `/proc/<pid>/stat`).
+/// Kept by thread so that a thread ending between two snapshots (a blocking-pool thread gone
+/// idle) does not make the difference negative.
+#[derive(Debug, Default)]
+pub struct CpuSnapshot {
+    threads: std::collections::HashMap<u64, u64>,
+}
+
+impl CpuSnapshot {
+    pub fn of(pid: u32) -> Result<CpuSnapshot, anyhow::Error> {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .context("cannot read the process's threads from /proc")?;
+        let mut threads = std::collections::HashMap::new();
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
+            let on_cpu = stat.split_whitespace().next().and_then(|n| n.parse().ok());
+            threads.insert(tid, on_cpu.unwrap_or(0));
+        }
+        Ok(CpuSnapshot { threads })
+    }
+
+    /// CPU time used between `earlier` and this snapshot by the threads alive now.
+    pub fn since(&self, earlier: &CpuSnapshot) -> Duration {
+        let nanos = self
+            .threads
+            .iter()
+            .map(|(tid, now)| now.saturating_sub(earlier.threads.get(tid).copied().unwrap_or(0)))
+            .sum();
+        Duration::from_nanos(nanos)
+    }
+
+    fn total(&self) -> Duration {
+        Duration::from_nanos(self.threads.values().sum())
     }
 }
 
@@ -188,25 +230,7 @@ pub fn cpu_time_of(name: &str) -> Duration {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|comm| comm.trim_end() == name)
         })
-        .filter_map(|pid| process_cpu_time(pid).ok())
+        .filter_map(|pid| CpuSnapshot::of(pid).ok())
+        .map(|snapshot| snapshot.total())
         .sum()
-}
-
-/// CPU time process `pid` has used so far, over all its threads, from
-/// `/proc/<pid>/task/*/schedstat` (nanoseconds, unlike the 10 ms ticks of `/proc/<pid>/stat`).
-pub fn process_cpu_time(pid: u32) -> Result<Duration, anyhow::Error> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .context("cannot read the process's threads from /proc")?;
-    let mut nanos: u64 = 0;
-    for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue;
-        };
-        let on_cpu = stat
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse::<u64>().ok());
-        nanos = nanos.saturating_add(on_cpu.unwrap_or(0));
-    }
-    Ok(Duration::from_nanos(nanos))
 }

@@ -167,6 +167,26 @@ impl Case<'_> {
     }
 }
 
+/// Waits until the verifier is ready (its revocation replay done): `GET /health/ready` is 200.
+pub fn wait_ready(server: &Server) -> Result<(), anyhow::Error> {
+    let readiness = Case {
+        name: "verifier readiness",
+        server,
+        path: "/health/ready",
+        headers: &[],
+        body: None,
+        expect: 200,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while probe(&readiness)? != 200 {
+        if Instant::now() > deadline {
+            bail!("the verifier did not become ready");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
 /// Writes wrk's script for POSTing `body` into `dir`.
 pub fn post_script(dir: &Path, body: &str) -> Result<PathBuf, anyhow::Error> {
     std::fs::create_dir_all(dir)?;
@@ -235,6 +255,7 @@ fn measure(
         Some("VERIFIER_ADDR"),
         &verifier_env(),
     )?;
+    wait_ready(&verifier)?;
     // The baseline gets exactly the valid case's request, so the ratio compares handlers only.
     let valid = [format!("Authorization: Bearer {token}")];
     let garbage = ["Authorization: Bearer garbage.token.value".to_owned()];
@@ -414,6 +435,7 @@ fn seed_comparison(
         Some("VERIFIER_ADDR"),
         &verifier_env(),
     )?;
+    wait_ready(&verifier)?;
     let path = "/api/v1/auth/validate-token";
     let ours = Case {
         name: "verifier validate-token",
