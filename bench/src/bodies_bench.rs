@@ -206,7 +206,7 @@ async fn measure(
                     );
                 }
                 let tally = tallies.entry((index, many_keys)).or_default();
-                tally.cpu += after.saturating_sub(before);
+                tally.cpu += after.since(&before);
                 tally.requests += options.requests;
             }
         }

@@ -1,9 +1,17 @@
 //! Load benchmarks, each printing its figures next to a baseline measured in the same run.
 //!
-//! `cargo run --release -p bench -- verifier [--seconds N] [--connections N]` starts a bare
-//! hyper server and the verifier as child processes of this program, loads each with wrk for
-//! the same time and connections, and prints requests/s, p50 and p99 for each case with the
-//! ratio forward-auth / bare, plus the verifier's peak RSS.
+//! `cargo run --release -p bench -- verifier [--seconds N] [--connections N] [--rounds N]
+//! [--unpinned] [--seed-dir DIR]` starts a bare hyper server and the verifier as child processes
+//! of this program, each on core 0, loads them with wrk on core 1 in alternating rounds, and
+//! prints the median ratio forward-auth / bare, both p99s, the verifier's peak RSS, and
+//! validate-token against the seed stack (FastAPI + python-jose) on both cores.
+//!
+//! `cargo run --release -p bench -- ladder [--seconds N]` loads, the same way, each step from
+//! bare hyper to the real verifier, and prints each step's requests/s and CPU per request.
+//!
+//! `cargo run --release -p bench -- issuer [--sessions N] [--seconds N] [--users N]` prints the
+//! issuer's logins/s and refreshes/s with p50/p99, one argon2id hash with pooled and with fresh
+//! memory, and the logout-all figure.
 //!
 //! `cargo run --release -p bench -- outbox [--backlog N] [--rate N] [--seconds N]` measures the
 //! outbox relay's drain rate against JetStream alone, and the latency from a registration's
@@ -21,6 +29,8 @@
 
 mod bodies_bench;
 mod flags;
+mod issuer_bench;
+mod ladder;
 mod logout_all_bench;
 mod outbox_bench;
 mod servers;
@@ -36,6 +46,8 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("verifier") => verifier_bench::run(&args[1..]).await,
+        Some("ladder") => ladder::run(&args[1..]).await,
+        Some("issuer") => issuer_bench::run(&args[1..]).await,
         Some("outbox") => outbox_bench::run(&args[1..]).await,
         Some("bodies") => bodies_bench::run(&args[1..]).await,
         Some("timing") => timing_bench::run(&args[1..]).await,
@@ -45,10 +57,11 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Some("serve-bare") => servers::serve_bare(&args[1..]).await,
+        Some("serve-step") => ladder::serve_step(&args[1..]).await,
         Some("serve-verifier") => servers::serve_verifier().await,
         Some("serve-issuer") => servers::serve_issuer().await,
         _ => Err(anyhow::anyhow!(
-            "usage: bench verifier [--seconds N] [--connections N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench bodies [--rounds N] [--requests N] | bench logout-all [--sessions N] | bench timing [--rounds N] | bench codec"
+            "usage: bench verifier [--seconds N] [--connections N] [--rounds N] [--unpinned] [--seed-dir DIR] | bench ladder [--seconds N] | bench issuer [--sessions N] [--seconds N] [--users N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench bodies [--rounds N] [--requests N] | bench logout-all [--sessions N] | bench timing [--rounds N] | bench codec"
         )),
     };
     match result {

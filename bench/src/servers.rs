@@ -1,6 +1,7 @@
 //! The servers under load, each run as a child process of the bench.
 
 use std::convert::Infallible;
+use std::ffi::OsStr;
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,14 +51,48 @@ pub async fn serve_issuer() -> Result<(), anyhow::Error> {
     Ok(())
 }
 
-/// A child server (this program in one of its `serve-*` modes), killed on drop.
+/// `program`, run on the CPUs `cpus` (a `taskset` list such as `0` or `0,1`) when given. taskset
+/// executes the program in its own place, so the child's id is the program's.
+pub fn on_cpus(cpus: Option<&str>, program: impl AsRef<OsStr>) -> Command {
+    match cpus {
+        Some(cpus) => {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(cpus).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+/// A free local address to listen on.
+pub fn free_addr() -> Result<String, anyhow::Error> {
+    let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    Ok(format!("127.0.0.1:{port}"))
+}
+
+/// A child server, stopped on drop: killed, or for one that has children of its own (a
+/// multi-worker Python server), asked to stop with SIGTERM so that it stops them too.
 pub struct Server {
     child: Child,
     pub addr: String,
+    graceful: bool,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.graceful {
+            let asked = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while asked.is_ok() && Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -71,26 +106,51 @@ impl Server {
         addr_var: Option<&str>,
         env: &[(&str, String)],
     ) -> Result<Server, anyhow::Error> {
-        let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let addr = format!("127.0.0.1:{port}");
-        let mut command = Command::new(std::env::current_exe()?);
-        command
-            .arg(mode)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        Server::start_on(None, mode, &[], addr_var, env)
+    }
+
+    /// [`Server::start`] on the CPUs `cpus`, with `args` after the mode.
+    pub fn start_on(
+        cpus: Option<&str>,
+        mode: &str,
+        args: &[&str],
+        addr_var: Option<&str>,
+        env: &[(&str, String)],
+    ) -> Result<Server, anyhow::Error> {
+        let addr = free_addr()?;
+        let mut command = on_cpus(cpus, std::env::current_exe()?);
+        command.arg(mode).args(args);
         match addr_var {
             Some(var) => command.env(var, &addr),
             None => command.arg(&addr),
         };
         command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-        let server = Server {
-            child: command.spawn()?,
+        Server::spawn(command, addr, mode, false)
+    }
+
+    /// Runs `command`, whose server listens on `addr`, and waits until it does. `graceful`:
+    /// stop it with SIGTERM (see [`Server`]).
+    pub fn spawn(
+        mut command: Command,
+        addr: String,
+        what: &str,
+        graceful: bool,
+    ) -> Result<Server, anyhow::Error> {
+        command.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let mut server = Server {
+            child: command
+                .spawn()
+                .with_context(|| format!("cannot start {what}"))?,
             addr,
+            graceful,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(&server.addr).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                bail!("{what} exited ({status}) before listening");
+            }
             if Instant::now() > deadline {
-                bail!("{mode} did not start listening");
+                bail!("{what} did not start listening");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -109,22 +169,68 @@ impl Server {
             .ok()
     }
 
-    /// CPU time the process has used so far, over all its threads, from
-    /// `/proc/<pid>/task/*/schedstat` (nanoseconds, unlike the 10 ms ticks of `/proc/<pid>/stat`).
-    pub fn cpu_time(&self) -> Result<Duration, anyhow::Error> {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
-            .context("cannot read the server's threads from /proc")?;
-        let mut nanos: u64 = 0;
+    /// CPU time the process's threads have used so far, by thread (see [`CpuSnapshot`]).
+    pub fn cpu_time(&self) -> Result<CpuSnapshot, anyhow::Error> {
+        CpuSnapshot::of(self.child.id())
+    }
+}
+
+/// The CPU time each thread of a process has used so far, from
+/// `/proc/<pid>/task/*/schedstat` (nanoseconds, unlike the 10 ms ticks of `/proc/<pid>/stat`).
+/// Kept by thread so that a thread ending between two snapshots (a blocking-pool thread gone
+/// idle) does not make the difference negative.
+#[derive(Debug, Default)]
+pub struct CpuSnapshot {
+    threads: std::collections::HashMap<u64, u64>,
+}
+
+impl CpuSnapshot {
+    pub fn of(pid: u32) -> Result<CpuSnapshot, anyhow::Error> {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .context("cannot read the process's threads from /proc")?;
+        let mut threads = std::collections::HashMap::new();
         for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
             let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
                 continue;
             };
-            let on_cpu = stat
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<u64>().ok());
-            nanos = nanos.saturating_add(on_cpu.unwrap_or(0));
+            let on_cpu = stat.split_whitespace().next().and_then(|n| n.parse().ok());
+            threads.insert(tid, on_cpu.unwrap_or(0));
         }
-        Ok(Duration::from_nanos(nanos))
+        Ok(CpuSnapshot { threads })
     }
+
+    /// CPU time used between `earlier` and this snapshot by the threads alive now.
+    pub fn since(&self, earlier: &CpuSnapshot) -> Duration {
+        let nanos = self
+            .threads
+            .iter()
+            .map(|(tid, now)| now.saturating_sub(earlier.threads.get(tid).copied().unwrap_or(0)))
+            .sum();
+        Duration::from_nanos(nanos)
+    }
+
+    fn total(&self) -> Duration {
+        Duration::from_nanos(self.threads.values().sum())
+    }
+}
+
+/// CPU time the processes named `name` (every Postgres backend, say) have used so far: whoever
+/// else uses them on this machine is counted too.
+pub fn cpu_time_of(name: &str) -> Duration {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    processes
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .filter_map(|pid| CpuSnapshot::of(pid).ok())
+        .map(|snapshot| snapshot.total())
+        .sum()
 }

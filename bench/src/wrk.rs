@@ -1,7 +1,6 @@
 //! Running wrk and reading its report.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{bail, Context};
 
@@ -24,10 +23,12 @@ pub struct Plan<'a> {
     pub threads: u32,
     pub script: Option<&'a Path>,
     pub headers: &'a [String],
+    /// The CPUs wrk runs on (a taskset list), or any.
+    pub cpus: Option<&'a str>,
 }
 
 pub fn run(plan: &Plan<'_>) -> Result<Load, anyhow::Error> {
-    let mut command = Command::new("wrk");
+    let mut command = crate::servers::on_cpus(plan.cpus, "wrk");
     command
         .arg(format!("-t{}", plan.threads))
         .arg(format!("-c{}", plan.connections))

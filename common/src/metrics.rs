@@ -6,6 +6,7 @@
 //! path touches are created once, up front, and kept as handles: recording them is one atomic
 //! add.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,6 +32,9 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// A route's success counter and latency histogram, once looked up.
+type SuccessSeries = OnceLock<(Counter, Histogram)>;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: &'static str,
@@ -48,6 +52,11 @@ fn latency_histogram() -> Histogram {
 pub struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
     duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    /// The series of each registered route's 200 under its own method, looked up in the
+    /// families once, on first use, and kept as handles: the answer nearly every request gets
+    /// skips the per-request hash and lock of the families. Filled lazily so that `/metrics`
+    /// shows a counter only once it has counted something, as before.
+    successes: Arc<[(RequestLabels, SuccessSeries)]>,
 }
 
 impl HttpMetrics {
@@ -68,6 +77,7 @@ impl HttpMetrics {
             "Time from receiving a request to having its response, by route template, method and status",
             duration.clone(),
         );
+        let mut successes = Vec::with_capacity(routes.len());
         for &(method, route) in routes {
             let labels = RequestLabels {
                 route,
@@ -75,8 +85,13 @@ impl HttpMetrics {
                 status: StatusCode::OK.as_u16(),
             };
             let _ = duration.get_or_create(&labels);
+            successes.push((labels, OnceLock::new()));
         }
-        HttpMetrics { requests, duration }
+        HttpMetrics {
+            requests,
+            duration,
+            successes: successes.into(),
+        }
     }
 
     /// The recorder the request wrapper uses for one request on `route` (a template, or
@@ -94,6 +109,18 @@ impl HttpMetrics {
             method: method_label(method),
             status: status.as_u16(),
         };
+        let known = self.successes.iter().find(|(known, _)| *known == labels);
+        if let Some((_, series)) = known {
+            let (count, duration) = series.get_or_init(|| {
+                (
+                    self.requests.get_or_create_owned(&labels),
+                    self.duration.get_or_create_owned(&labels),
+                )
+            });
+            count.inc();
+            duration.observe(elapsed.as_secs_f64());
+            return;
+        }
         self.requests.get_or_create(&labels).inc();
         self.duration
             .get_or_create(&labels)
@@ -266,6 +293,31 @@ mod tests {
         let mut body = String::new();
         prometheus_text::encode(&mut body, registry).unwrap();
         body
+    }
+
+    #[test]
+    fn a_routes_success_counter_appears_with_its_first_request_and_is_shared_by_clones() {
+        let mut registry = Registry::default();
+        let http = HttpMetrics::register(&mut registry, &[("GET", "/health")]);
+        assert!(!text(&registry).contains("http_requests_total{"));
+        let clone = http.clone();
+        http.endpoint("/health")
+            .record(&Method::GET, StatusCode::OK, Duration::ZERO);
+        clone
+            .endpoint("/health")
+            .record(&Method::GET, StatusCode::OK, Duration::ZERO);
+        // The same route under another method or status is its own series.
+        http.endpoint("/health")
+            .record(&Method::HEAD, StatusCode::OK, Duration::ZERO);
+        let body = text(&registry);
+        assert!(
+            body.contains(r#"http_requests_total{route="/health",method="GET",status="200"} 2"#),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#"http_requests_total{route="/health",method="HEAD",status="200"} 1"#),
+            "{body}"
+        );
     }
 
     #[test]

@@ -104,14 +104,23 @@ impl<IO> IdleIo<IO> {
     }
 
     /// Whether the idle deadline has passed; registers the waker when it has not.
+    ///
+    /// The timer is moved only when it fires: the deadline never moves earlier (requests only
+    /// end later), so a timer set for an older deadline fires at or before the current one,
+    /// and is then set again. A busy connection so touches the timer once per keep-alive
+    /// period, not once per request.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> bool {
         if self.activity.busy() {
             return false;
         }
-        let deadline = self.deadline();
-        if self.timer.deadline() != deadline {
-            self.timer.as_mut().reset(deadline);
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return false;
         }
+        let deadline = self.deadline();
+        if self.timer.deadline() >= deadline {
+            return true;
+        }
+        self.timer.as_mut().reset(deadline);
         self.timer.as_mut().poll(cx).is_ready()
     }
 }

@@ -98,7 +98,7 @@ pub async fn login(
     let now = state.clock.now();
     let session_id = Uuid::new_v4();
     let session_ends = now + refresh_ttl(state);
-    let access = sign_access(state, &user, session_id, session_ends, now)?;
+    let access = sign_access(state, (&user).into(), session_id, session_ends, now)?;
     let session = Session {
         id: session_id,
         user_id: user.id,
@@ -110,30 +110,8 @@ pub async fn login(
         access_expires_at: access.expires_at,
         revoked_at: None,
     };
-    let refresh_token = sign_refresh(state, &session)?;
+    let refresh_token = sign_refresh(state, (&session).into())?;
 
-    let mut client = db::client(&state.pool).await?;
-    let tx = client.transaction().await?;
-    // Disabled or deleted since the password was checked: no session.
-    match db::users::find_for_new_session(&tx, user.id).await? {
-        Some(current) if current.disabled_at.is_some() => return Err(IssuerError::AccountDisabled),
-        Some(_) => {}
-        None => return Err(IssuerError::InvalidCredentials),
-    }
-    db::sessions::insert(
-        &tx,
-        &NewSession {
-            id: session.id,
-            user_id: user.id,
-            refresh_jti: session.refresh_jti,
-            created_at: now,
-            expires_at: session.expires_at,
-            access_expires_at: access.expires_at,
-            ip_address: Some(client_ip),
-            user_agent: input.user_agent,
-        },
-    )
-    .await?;
     let event = Event::of(
         now,
         &events::LoggedIn {
@@ -143,10 +121,40 @@ pub async fn login(
             session_id: session.id,
         },
     );
-    db::outbox::insert(&tx, &event).await?;
-    if !state.config.known_address_retention.is_zero() {
-        db::known_addresses::record(&tx, &user.email, address, now).await?;
+    let new_session = NewSession {
+        id: session.id,
+        user_id: user.id,
+        refresh_jti: session.refresh_jti,
+        created_at: now,
+        expires_at: session.expires_at,
+        access_expires_at: access.expires_at,
+        ip_address: Some(client_ip),
+        user_agent: input.user_agent,
+    };
+    let mut client = db::client(&state.pool).await?;
+    let tx = client.transaction().await?;
+    // Disabled or deleted since the password was checked: no session.
+    match db::users::find_for_new_session(&tx, user.id).await? {
+        Some(current) if current.disabled_at.is_some() => return Err(IssuerError::AccountDisabled),
+        Some(_) => {}
+        None => return Err(IssuerError::InvalidCredentials),
     }
+    // The three writes are independent of one another: they go out together, one round trip
+    // for all of them, and are kept only if the transaction commits.
+    let remember_address = async {
+        if state.config.known_address_retention.is_zero() {
+            return Ok(());
+        }
+        db::known_addresses::record(&tx, &user.email, address, now).await
+    };
+    let (inserted, queued, remembered) = tokio::join!(
+        db::sessions::insert(&tx, &new_session),
+        db::outbox::insert(&tx, &event),
+        remember_address,
+    );
+    inserted?;
+    queued?;
+    remembered?;
     tx.commit().await?;
 
     Ok(LoggedIn {

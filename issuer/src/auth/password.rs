@@ -3,11 +3,11 @@
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{Semaphore, TryAcquireError};
 use tracing::Instrument;
 
@@ -144,6 +144,10 @@ pub struct Hasher {
 struct HasherInner {
     argon2: Argon2<'static>,
     cost: HashCost,
+    /// Argon2's working memory, kept between hashes instead of allocated (and faulted in, page
+    /// by page) for each one: about `memory_kib` per hash running at once, so at most `running`
+    /// of them. Each hash overwrites every block it reads before reading it.
+    memory: MemoryPool,
     /// Slots for hashes running on the blocking pool. A permit moves into the blocking job, so
     /// a slot stays taken until the hash ends, even when the request that asked is dropped.
     running: Arc<Semaphore>,
@@ -165,11 +169,13 @@ impl Hasher {
             .checked_add(queued)
             .filter(|n| *n <= Semaphore::MAX_PERMITS)
             .ok_or_else(|| anyhow::anyhow!("too many argon2 hashing slots"))?;
-        let dummy_hash = hash_with(&argon2, b"dummy password for unknown accounts")?;
+        let memory = MemoryPool::new(argon2.params().block_count());
+        let dummy_hash = hash_with(&argon2, &memory, b"dummy password for unknown accounts")?;
         Ok(Hasher {
             inner: Arc::new(HasherInner {
                 argon2,
                 cost,
+                memory,
                 running: Arc::new(Semaphore::new(running)),
                 admitted: Arc::new(Semaphore::new(admitted)),
                 dummy_hash,
@@ -181,7 +187,7 @@ impl Hasher {
     /// A new PHC string for `password`.
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
         self.run(move |inner| {
-            hash_with(&inner.argon2, password.as_bytes()).map_err(HashError::Failed)
+            hash_with(&inner.argon2, &inner.memory, password.as_bytes()).map_err(HashError::Failed)
         })
         .instrument(self.span("password.hash"))
         .await
@@ -200,10 +206,8 @@ impl Hasher {
             let parsed = PasswordHash::new(&phc).map_err(|err| {
                 HashError::Failed(anyhow::anyhow!("stored hash unreadable: {err}"))
             })?;
-            let matches = inner
-                .argon2
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
+            let matches = verify_with(&inner.memory, password.as_bytes(), &parsed)
+                .map_err(HashError::Failed)?;
             Ok(Verified {
                 matches: matches && known,
                 needs_rehash: known && is_weaker(&parsed, inner.cost),
@@ -263,12 +267,100 @@ impl Hasher {
     }
 }
 
-fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<String, anyhow::Error> {
+/// A PHC string for `password` under `argon2`'s parameters and a fresh random salt.
+fn hash_with(
+    argon2: &Argon2<'_>,
+    memory: &MemoryPool,
+    password: &[u8],
+) -> Result<String, anyhow::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    argon2
-        .hash_password(password, &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|err| anyhow::anyhow!("argon2: {err}"))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(argon2_error)?;
+    let params = argon2.params();
+    let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let output = memory.with_blocks(params.block_count(), |blocks| {
+        Output::init_with(output_len, |out| {
+            argon2
+                .hash_password_into_with_memory(password, salt_bytes, out, blocks)
+                .map_err(Into::into)
+        })
+        .map_err(argon2_error)
+    })?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(argon2_error)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` hashes to `stored` under the algorithm, version and cost `stored` names
+/// (an older, cheaper hash still verifies), comparing in constant time.
+fn verify_with(
+    memory: &MemoryPool,
+    password: &[u8],
+    stored: &PasswordHash<'_>,
+) -> Result<bool, anyhow::Error> {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return Err(anyhow::anyhow!("stored hash has no salt or no output"));
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm).map_err(argon2_error)?;
+    let version = match stored.version {
+        Some(version) => Version::try_from(version).map_err(argon2_error)?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(stored).map_err(argon2_error)?;
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(argon2_error)?;
+    let computed = memory.with_blocks(params.block_count(), |blocks| {
+        Output::init_with(expected.len(), |out| {
+            argon2
+                .hash_password_into_with_memory(password, salt_bytes, out, blocks)
+                .map_err(Into::into)
+        })
+        .map_err(argon2_error)
+    })?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == *expected)
+}
+
+fn argon2_error(err: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("argon2: {err}")
+}
+
+/// Working memory for argon2, one buffer per hash running at once, reused across hashes.
+struct MemoryPool {
+    /// Blocks per buffer: the configured memory cost.
+    blocks: usize,
+    free: Mutex<Vec<Vec<Block>>>,
+}
+
+impl MemoryPool {
+    fn new(blocks: usize) -> Self {
+        MemoryPool {
+            blocks,
+            free: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `work` with at least `needed` blocks: a pooled buffer when `needed` is the
+    /// configured cost, returned to the pool afterwards; a buffer of its own otherwise (a
+    /// stored hash made under another cost), dropped afterwards.
+    fn with_blocks<T>(&self, needed: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+        if needed != self.blocks {
+            return work(&mut vec![Block::default(); needed]);
+        }
+        let pooled = self.free.lock().ok().and_then(|mut free| free.pop());
+        let mut buffer = pooled.unwrap_or_else(|| vec![Block::default(); needed]);
+        let result = work(&mut buffer);
+        if let Ok(mut free) = self.free.lock() {
+            free.push(buffer);
+        }
+        result
+    }
 }
 
 /// Whether a stored hash is not argon2id or is cheaper than `cost` on any axis.
@@ -393,6 +485,56 @@ mod tests {
             format!("{password} "),
         ] {
             assert!(!hasher.verify(other, Some(phc.clone())).await?.matches);
+        }
+        Ok(())
+    }
+
+    /// Reused working memory gives the hashes argon2's own allocating path gives: each verifies
+    /// the other's, again and again on the same buffers, and a wrong password never matches.
+    #[tokio::test]
+    async fn pooled_memory_agrees_with_the_crates_own_hashing() -> Result<(), anyhow::Error> {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = hasher()?;
+        let reference = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(19_456, 2, 1, None).map_err(argon2_error)?,
+        );
+        for round in 0..3 {
+            let password = format!("Correct-Horse-{round}");
+            let theirs = reference
+                .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+                .map_err(argon2_error)?
+                .to_string();
+            let ours = hasher.hash(password.clone()).await?;
+            let parsed = PasswordHash::new(&ours).map_err(argon2_error)?;
+            assert!(reference
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok());
+            assert!(
+                hasher
+                    .verify(password.clone(), Some(theirs.clone()))
+                    .await?
+                    .matches
+            );
+            assert!(
+                hasher
+                    .verify(password.clone(), Some(ours.clone()))
+                    .await?
+                    .matches
+            );
+            assert!(
+                !hasher
+                    .verify(format!("{password}!"), Some(theirs))
+                    .await?
+                    .matches
+            );
+            assert!(
+                !hasher
+                    .verify(format!("{password}!"), Some(ours))
+                    .await?
+                    .matches
+            );
         }
         Ok(())
     }

@@ -3,13 +3,15 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use common::events::RevocationReason;
 use common::jwt::{RefreshClaims, TokenError};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
 
 use super::revocation::{self, Revoked};
-use super::session_tokens::{refresh_ttl, sign_access, sign_refresh};
+use super::session_tokens::{
+    access_ttl, refresh_ttl, sign_access, sign_refresh, RefreshOf, Subject,
+};
 use crate::db;
-use crate::db::sessions::Session;
+use crate::db::sessions::{LiveRefresh, Session};
 use crate::error::IssuerError;
 use crate::state::AppState;
 
@@ -26,6 +28,11 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
         .tokens
         .verify_refresh(refresh_token, now.timestamp())?;
     let mut client = db::client(&state.pool).await?;
+    if let Some(refreshed) = refresh_live(state, &*client, &claims, now).await? {
+        return Ok(refreshed);
+    }
+    // Anything else (reuse, the grace, a revoked, ended or foreign session, a disabled
+    // account) is told apart with the session locked.
     let tx = client.transaction().await?;
     let mut session = match live_session(&tx, &claims).await {
         Ok(session) => session,
@@ -44,7 +51,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
             // A second tab refreshing with the token just rotated away: it gets the session's
             // current refresh token, not a new branch.
             let access = issue_access(state, &tx, &session, session.expires_at, now).await?;
-            let current = sign_refresh(state, &session)?;
+            let current = sign_refresh(state, (&session).into())?;
             tx.commit().await?;
             return Ok(Refreshed {
                 access_token: access.0,
@@ -73,7 +80,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
         session.refresh_jti = new_jti;
         session.refresh_issued_at = now;
         session.expires_at = expires_at;
-        Some(sign_refresh(state, &session)?)
+        Some(sign_refresh(state, (&session).into())?)
     } else {
         None
     };
@@ -83,6 +90,64 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
         expires_in,
         refresh_token,
     })
+}
+
+/// The ordinary refresh, the presented token being its session's live one, in one atomic
+/// statement; `None` (with nothing changed) for every other case.
+async fn refresh_live(
+    state: &AppState,
+    db: &impl GenericClient,
+    claims: &RefreshClaims,
+    now: DateTime<Utc>,
+) -> Result<Option<Refreshed>, IssuerError> {
+    // The session must not have ended by the whole second of `now` (see the locked path).
+    let Some(live_until) = now
+        .timestamp()
+        .checked_add(1)
+        .and_then(|secs| DateTime::from_timestamp(secs, 0))
+    else {
+        return Ok(None);
+    };
+    let rotation = state
+        .config
+        .refresh_rotation
+        .then(|| (Uuid::new_v4(), now + refresh_ttl(state)));
+    let refresh = LiveRefresh {
+        id: claims.sid,
+        user_id: claims.sub,
+        refresh_jti: claims.jti,
+        now,
+        live_until,
+        access_cap: now + access_ttl(state),
+        rotation,
+    };
+    let Some(row) = db::sessions::refresh_live(db, &refresh).await? else {
+        return Ok(None);
+    };
+    let subject = Subject {
+        id: claims.sub,
+        email: &row.email,
+        email_verified: row.is_email_verified,
+    };
+    let access = sign_access(state, subject, claims.sid, row.expires_at, now)?;
+    let refresh_token = match rotation {
+        Some((jti, _)) => Some(sign_refresh(
+            state,
+            RefreshOf {
+                session_id: claims.sid,
+                user_id: claims.sub,
+                jti,
+                issued_at: row.refresh_issued_at,
+                expires_at: row.expires_at,
+            },
+        )?),
+        None => None,
+    };
+    Ok(Some(Refreshed {
+        access_token: access.token,
+        expires_in: access.expires_in,
+        refresh_token,
+    }))
 }
 
 /// Revokes the session the refresh token belongs to. Logging out twice succeeds twice; only
@@ -138,7 +203,7 @@ async fn issue_access(
     if user.disabled_at.is_some() {
         return Err(IssuerError::AccountDisabled);
     }
-    let access = sign_access(state, &user, session.id, session_ends, now)?;
+    let access = sign_access(state, (&user).into(), session.id, session_ends, now)?;
     db::sessions::extend_access(tx, session.id, access.expires_at, now).await?;
     Ok((access.token, access.expires_in))
 }

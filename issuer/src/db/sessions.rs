@@ -228,3 +228,97 @@ pub async fn list_live(
         })
         .collect()
 }
+
+/// A refresh of the session's live refresh token, as [`refresh_live`] makes it.
+pub struct LiveRefresh {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The refresh token presented, which must be the session's live one.
+    pub refresh_jti: Uuid,
+    pub now: DateTime<Utc>,
+    /// The session must end at or after this (the next whole second after `now`).
+    pub live_until: DateTime<Utc>,
+    /// The new access token's expiry before the session's end caps it.
+    pub access_cap: DateTime<Utc>,
+    /// Under rotation: the new refresh token and the session's new end.
+    pub rotation: Option<(Uuid, DateTime<Utc>)>,
+}
+
+/// What a refresh of the live token found and set.
+pub struct Refreshed {
+    pub email: String,
+    pub is_email_verified: bool,
+    /// The session's end after the refresh; the access token expires no later.
+    pub expires_at: DateTime<Utc>,
+    pub refresh_issued_at: DateTime<Utc>,
+}
+
+/// The ordinary refresh in one atomic statement: when the session belongs to the user, is not
+/// revoked, has not ended, holds `refresh_jti` as its live token and its user is not disabled,
+/// records the access token's expiry (and under rotation replaces the refresh token, keeping
+/// the previous one for the reuse grace); otherwise changes nothing and returns `None`, and the
+/// caller takes the locked path that tells the cases apart. The row lock the update takes
+/// orders it with concurrent refreshes and revocations, as the locked path's `FOR UPDATE` does.
+pub async fn refresh_live(
+    db: &impl GenericClient,
+    refresh: &LiveRefresh,
+) -> Result<Option<Refreshed>, DbError> {
+    const CHECKS: &str = "FROM users u WHERE s.id = $1 AND s.user_id = $2 AND u.id = s.user_id \
+                          AND s.refresh_jti = $3 AND s.revoked_at IS NULL \
+                          AND s.expires_at >= $5 AND u.disabled_at IS NULL \
+                          RETURNING u.email, u.is_email_verified, s.expires_at, \
+                          s.refresh_issued_at";
+    let row = match refresh.rotation {
+        Some((new_jti, expires_at)) => {
+            let sql = format!(
+                "UPDATE sessions s SET access_expires_at = GREATEST(s.access_expires_at, \
+                 LEAST($6, $8::timestamptz)), last_refreshed_at = $4, \
+                 previous_refresh_jti = s.refresh_jti, rotated_at = $4, refresh_jti = $7, \
+                 refresh_issued_at = $4, expires_at = $8 {CHECKS}"
+            );
+            let statement = db.prepare_cached(&sql).await?;
+            db.query_opt(
+                &statement,
+                &[
+                    &refresh.id,
+                    &refresh.user_id,
+                    &refresh.refresh_jti,
+                    &refresh.now,
+                    &refresh.live_until,
+                    &refresh.access_cap,
+                    &new_jti,
+                    &expires_at,
+                ],
+            )
+            .await?
+        }
+        None => {
+            let sql = format!(
+                "UPDATE sessions s SET access_expires_at = GREATEST(s.access_expires_at, \
+                 LEAST($6, s.expires_at)), last_refreshed_at = $4 {CHECKS}"
+            );
+            let statement = db.prepare_cached(&sql).await?;
+            db.query_opt(
+                &statement,
+                &[
+                    &refresh.id,
+                    &refresh.user_id,
+                    &refresh.refresh_jti,
+                    &refresh.now,
+                    &refresh.live_until,
+                    &refresh.access_cap,
+                ],
+            )
+            .await?
+        }
+    };
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Refreshed {
+        email: row.try_get("email")?,
+        is_email_verified: row.try_get("is_email_verified")?,
+        expires_at: row.try_get("expires_at")?,
+        refresh_issued_at: row.try_get("refresh_issued_at")?,
+    }))
+}
