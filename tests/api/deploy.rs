@@ -156,6 +156,7 @@ fn compose_waits_for_healthy_dependencies() -> anyhow::Result<()> {
         ("traefik", &["verifier"][..]),
         ("subscriber", &["issuer"][..]),
         ("mailer", &["nats", "issuer", "mailpit"][..]),
+        ("web", &["issuer"][..]),
     ] {
         let depends = &service(&compose, name)?["depends_on"];
         for dependency in needs {
@@ -166,7 +167,7 @@ fn compose_waits_for_healthy_dependencies() -> anyhow::Result<()> {
             );
         }
     }
-    for name in ["postgres", "nats", "traefik", "mailpit"] {
+    for name in ["postgres", "nats", "traefik", "mailpit", "web"] {
         let test = &service(&compose, name)?["healthcheck"]["test"];
         ensure!(!test.is_badvalue(), "{name} has no healthcheck");
     }
