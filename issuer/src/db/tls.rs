@@ -121,7 +121,10 @@ fn take_ssl_params(url: &str) -> (String, Option<String>, Option<String>) {
                     .split('&')
                     .filter(|pair| {
                         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                        !take(key, &percent_decode(value))
+                        !take(
+                            key,
+                            &percent_encoding::percent_decode_str(value).decode_utf8_lossy(),
+                        )
                     })
                     .collect();
                 if kept.is_empty() {
@@ -142,29 +145,6 @@ fn take_ssl_params(url: &str) -> (String, Option<String>, Option<String>) {
             .join(" ")
     };
     (rest, mode, root_cert)
-}
-
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn read_roots(path: &Path, variable: &str) -> Result<RootCertStore, ConfigError> {
