@@ -178,6 +178,8 @@ pub struct TestNats {
     /// A configuration file the server reads (`-c`), when it needs more than the defaults.
     config: Option<std::path::PathBuf>,
     child: Option<std::process::Child>,
+    /// While no server runs: what keeps the port from being handed to another test.
+    holder: Option<PortHolder>,
 }
 
 impl TestNats {
@@ -191,7 +193,8 @@ impl TestNats {
     /// A port and store for a server that is not running yet: `resume` starts it. Until then
     /// nothing listens on `url`, as with a NATS that is down when the services start.
     pub fn not_started() -> TestNats {
-        let port = crate::net::free_port();
+        let holder = PortHolder::bind();
+        let port = holder.port;
         let dir = std::env::temp_dir().join(format!("auth-nats-{}", uuid::Uuid::new_v4().simple()));
         TestNats {
             url: format!("nats://127.0.0.1:{port}"),
@@ -199,6 +202,7 @@ impl TestNats {
             dir,
             config: None,
             child: None,
+            holder: Some(holder),
         }
     }
 
@@ -222,6 +226,9 @@ impl TestNats {
 
     /// Kills the server (as a crash would) and waits until its port is closed.
     pub async fn stop(&mut self) {
+        if self.holder.is_some() {
+            return; // Not running.
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -232,6 +239,7 @@ impl TestNats {
         })
         .await;
         assert!(closed, "nats-server still listening after kill");
+        self.holder = Some(PortHolder::bind_to(port));
     }
 
     /// Starts the server again on the same port and store.
@@ -250,6 +258,8 @@ impl TestNats {
                 ])
                 .arg(&self.dir),
         };
+        // Released the moment before the server binds the port.
+        drop(self.holder.take());
         let child = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -264,6 +274,61 @@ impl TestNats {
         })
         .await;
         assert!(up, "nats-server did not start");
+    }
+}
+
+/// Holds a port while no nats-server runs on it, so that no other test's server or connection
+/// takes it meanwhile; like a stopped server, it lets nobody talk NATS there: every connection
+/// is closed as soon as it is accepted.
+struct PortHolder {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PortHolder {
+    fn bind() -> PortHolder {
+        PortHolder::hold(("127.0.0.1", 0))
+    }
+
+    fn bind_to(port: u16) -> PortHolder {
+        PortHolder::hold(("127.0.0.1", port))
+    }
+
+    fn hold(addr: (&str, u16)) -> PortHolder {
+        let listener = std::net::TcpListener::bind(addr)
+            .unwrap_or_else(|err| panic!("cannot hold a port for nats-server: {err}"));
+        let port = listener
+            .local_addr()
+            .unwrap_or_else(|err| panic!("held port: {err}"))
+            .port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            for connection in listener.incoming() {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                drop(connection);
+            }
+        });
+        PortHolder {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for PortHolder {
+    /// Returns once the port is free again.
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop, which then sees `stop` and closes the listener.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

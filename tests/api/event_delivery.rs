@@ -261,7 +261,11 @@ async fn with_nats_unreachable_from_the_start_the_issuer_works_the_verifier_fail
         .await
         .assert_success(200);
     for session in [&kept, &ended] {
-        assert_eq!(verifier.status_for(&token(session)).await, 503);
+        let status = verifier.status_for(&token(session)).await;
+        assert_eq!(
+            status, 503,
+            "a verifier that cannot know of revocations passed a token"
+        );
     }
 
     nats.resume().await;
@@ -288,12 +292,15 @@ async fn with_nats_unreachable_from_the_start_the_issuer_works_the_verifier_fail
     assert!(rejected, "the verifier never learnt the revocation");
     assert_eq!(verifier.status_for(&token(&kept)).await, 200);
     assert_eq!(verifier.health().await["nats"], "connected");
+    let caught_up = eventually(WAIT, || async {
+        let health = app.get("/health", None).await;
+        health.body["nats"] == "connected" && health.body["outbox_backlog"] == 0
+    })
+    .await;
     assert!(
-        eventually(WAIT, || async {
-            let health = app.get("/health", None).await;
-            health.body["nats"] == "connected" && health.body["outbox_backlog"] == 0
-        })
-        .await
+        caught_up,
+        "the issuer's health: {}",
+        app.get("/health", None).await.body
     );
 }
 
