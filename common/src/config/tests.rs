@@ -24,12 +24,12 @@ fn every_default_in_the_table_parses_and_the_defaults_follow_the_contract(
     let config = load(&[(JWT_SECRET_KEY, KEY)])?;
     assert_eq!(
         (
-            config.service_name.as_str(),
+            config.settings.service_name.as_str(),
             config.service_version.as_str()
         ),
         ("auth-service", "1.2.3")
     );
-    assert_eq!(config.max_body_bytes, 65_536);
+    assert_eq!(config.settings.max_body_bytes, 65_536);
     assert_eq!(config.body_budget.limit(), 16 << 20);
     assert_eq!(
         (config.tokens.access_ttl, config.tokens.refresh_ttl),
@@ -38,13 +38,13 @@ fn every_default_in_the_table_parses_and_the_defaults_follow_the_contract(
     assert_eq!(config.tokens.leeway_seconds, 30);
     assert_eq!(
         (
-            config.nats_stream.as_str(),
-            config.nats_subject_prefix.as_str()
+            config.settings.nats_stream.as_str(),
+            config.settings.nats_subject_prefix.as_str()
         ),
         ("AUTH", "auth")
     );
     assert_eq!(config.tokens.keys.active().kid(), "default");
-    assert_eq!(config.log_format, LogFormat::Text);
+    assert_eq!(config.settings.log_format, LogFormat::Text);
     // `server::serve` without a configuration uses these too.
     assert_eq!(config.limits, ServerLimits::default());
     assert_eq!(
@@ -54,7 +54,7 @@ fn every_default_in_the_table_parses_and_the_defaults_follow_the_contract(
         ),
         (32_768, 100)
     );
-    assert!(config.tls.is_none() && config.allowed_origins.is_empty());
+    assert!(config.tls.is_none() && config.settings.allowed_origins.is_empty());
     Ok(())
 }
 
@@ -145,7 +145,9 @@ fn values_within_their_bounds_are_read() -> Result<(), ConfigError> {
         "nats:4223",
     ] {
         assert_eq!(
-            load(&[(JWT_SECRET_KEY, KEY), (NATS_URL, nats)])?.nats_url,
+            load(&[(JWT_SECRET_KEY, KEY), (NATS_URL, nats)])?
+                .settings
+                .nats_url,
             nats
         );
     }
