@@ -219,48 +219,26 @@ mod tests {
     #[test]
     fn defaults_reach_the_configuration_and_zero_turns_a_limit_off() -> Result<(), ConfigError> {
         let config = load(&[])?;
-        let limits = config.rate_limits;
-        assert_eq!(
-            (limits.login_per_ip, limits.login_per_account),
-            (Rate::per_minute(30), Rate::per_minute(10))
-        );
-        assert_eq!(
-            (limits.register_per_ip, limits.register_per_account),
-            (Rate::per_hour(20), Rate::per_hour(5))
-        );
-        assert_eq!(
-            (limits.resend_per_ip, limits.resend_per_account),
-            (Rate::per_hour(20), Rate::per_hour(5))
-        );
-        assert_eq!(
-            (limits.max_keys, config.settings.lockout_threshold),
-            (100_000, 10)
-        );
-        assert_eq!(config.settings.lockout_duration, TimeDelta::seconds(900));
-        assert_eq!(
-            config.settings.known_address_retention,
-            Duration::from_secs(30 * 86_400)
-        );
-        assert_eq!(
-            config.settings.outbox_retention,
-            Duration::from_secs(168 * 3600)
-        );
-        assert_eq!(
-            config.settings.password_reset_token_ttl,
-            TimeDelta::minutes(60)
-        );
+        let (limits, settings) = (config.rate_limits, &config.settings);
+        assert_eq!(limits.login_per_ip, Rate::per_minute(30));
+        assert_eq!(limits.login_per_account, Rate::per_minute(10));
+        assert_eq!(limits.register_per_ip, Rate::per_hour(20));
+        assert_eq!(limits.register_per_account, Rate::per_hour(5));
+        assert_eq!(limits.resend_per_ip, Rate::per_hour(20));
+        assert_eq!(limits.resend_per_account, Rate::per_hour(5));
+        assert_eq!((limits.max_keys, settings.lockout_threshold), (100_000, 10));
+        assert_eq!(settings.lockout_duration, TimeDelta::seconds(900));
+        let days = |n: u64| Duration::from_secs(n * 86_400);
+        assert_eq!(settings.known_address_retention, days(30));
+        assert_eq!(settings.outbox_retention, days(7));
+        assert_eq!(settings.password_reset_token_ttl, TimeDelta::minutes(60));
         let off = load(&[
             (RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE, "0"),
             (LOGIN_LOCKOUT_THRESHOLD, "0"),
             (LOGIN_KNOWN_ADDRESS_DAYS, "0"),
         ])?;
-        assert_eq!(
-            (
-                off.rate_limits.login_per_ip.count,
-                off.settings.lockout_threshold
-            ),
-            (0, 0)
-        );
+        assert_eq!(off.rate_limits.login_per_ip.count, 0);
+        assert_eq!(off.settings.lockout_threshold, 0);
         assert!(off.settings.known_address_retention.is_zero());
         Ok(())
     }
@@ -282,27 +260,17 @@ mod tests {
             (ARGON2_PARALLELISM, "2"),
             (TRUSTED_PROXIES, "10.0.0.0/8, 192.168.1.1,"),
         ])?;
-        assert_eq!(widest.settings.refresh_reuse_grace, TimeDelta::hours(1));
-        assert_eq!(widest.settings.verification_token_ttl, TimeDelta::days(365));
-        assert_eq!(widest.settings.password_reset_token_ttl, TimeDelta::days(1));
-        assert_eq!(
-            widest.settings.outbox_retention,
-            Duration::from_secs(365 * 86_400)
-        );
-        assert_eq!(widest.settings.lockout_duration, TimeDelta::days(1));
-        assert_eq!(widest.settings.database_timeout, Duration::from_secs(300));
-        assert_eq!(
-            widest.settings.outbox_poll_interval,
-            Duration::from_secs(3600)
-        );
-        assert_eq!(
-            (
-                widest.hash_max_concurrent,
-                widest.settings.argon2_max_queued
-            ),
-            (4096, 0)
-        );
-        let proxies: Vec<String> = (widest.settings.trusted_proxies.iter())
+        let (settings, days) = (&widest.settings, |n: u64| Duration::from_secs(n * 86_400));
+        assert_eq!(settings.refresh_reuse_grace, TimeDelta::hours(1));
+        assert_eq!(settings.verification_token_ttl, TimeDelta::days(365));
+        assert_eq!(settings.password_reset_token_ttl, TimeDelta::days(1));
+        assert_eq!(settings.outbox_retention, days(365));
+        assert_eq!(settings.lockout_duration, TimeDelta::days(1));
+        assert_eq!(settings.database_timeout, Duration::from_secs(300));
+        assert_eq!(settings.outbox_poll_interval, Duration::from_secs(3600));
+        assert_eq!(widest.hash_max_concurrent, 4096);
+        assert_eq!(settings.argon2_max_queued, 0);
+        let proxies: Vec<String> = (settings.trusted_proxies.iter())
             .map(|n| n.to_string())
             .collect();
         assert_eq!(proxies, ["10.0.0.0/8", "192.168.1.1/32"]);

@@ -1,7 +1,6 @@
 //! The kinds of setting a table row names: each parses a variable's text into a typed value
 //! and describes its default and bounds for `--help` and the docs.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -36,15 +35,10 @@ impl Kind for Optional {
     }
 }
 
-impl Parse<Option<String>> for Optional {
-    fn parse(&self, raw: Option<&str>) -> Result<Option<String>, String> {
-        Ok(raw.map(|v| v.trim().to_owned()))
-    }
-}
-
-impl Parse<Option<PathBuf>> for Optional {
-    fn parse(&self, raw: Option<&str>) -> Result<Option<PathBuf>, String> {
-        Ok(raw.map(|v| PathBuf::from(v.trim())))
+/// A `String` or a `PathBuf`.
+impl<T: for<'a> From<&'a str>> Parse<Option<T>> for Optional {
+    fn parse(&self, raw: Option<&str>) -> Result<Option<T>, String> {
+        Ok(raw.map(|v| T::from(v.trim())))
     }
 }
 

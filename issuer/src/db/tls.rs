@@ -88,10 +88,10 @@ pub fn postgres(url: &str, ca_file: Option<&Path>) -> Result<Postgres, ConfigErr
         }
     };
     config.ssl_mode(ssl_mode);
-    let roots = match &ca {
-        Some((path, variable)) => Some(read_roots(path, variable)?),
-        None => None,
-    };
+    let roots = (ca
+        .as_ref()
+        .map(|(path, variable)| read_roots(path, variable)))
+    .transpose()?;
     let tls = connector(check, roots).map_err(|err| {
         let variable = ca.as_ref().map_or(DATABASE_URL, |(_, variable)| *variable);
         ConfigError::new(variable, format!("cannot set up TLS: {err}"))
