@@ -162,7 +162,7 @@ async fn measure(
 
     println!(
         "outbox drain: a backlog of {} events, batch size {}",
-        options.backlog, state.config.outbox_batch_size
+        options.backlog, state.config.settings.outbox_batch_size
     );
     let baseline = raw_publish(js, &target.prefix, options.backlog).await?;
     insert_backlog(&db, options.backlog).await?;

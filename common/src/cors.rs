@@ -77,19 +77,14 @@ impl AllowedOrigins {
         let mut response = http::Response::new(Full::new(Bytes::new()));
         *response.status_mut() = StatusCode::NO_CONTENT;
         if self.allowed_origin(headers).is_some() {
-            let out = response.headers_mut();
-            out.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static(method),
-            );
-            out.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static(ALLOW_HEADERS),
-            );
-            out.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static(MAX_AGE_SECONDS),
-            );
+            let value = HeaderValue::from_static;
+            for (name, value) in [
+                (header::ACCESS_CONTROL_ALLOW_METHODS, value(method)),
+                (header::ACCESS_CONTROL_ALLOW_HEADERS, value(ALLOW_HEADERS)),
+                (header::ACCESS_CONTROL_MAX_AGE, value(MAX_AGE_SECONDS)),
+            ] {
+                response.headers_mut().insert(name, value);
+            }
         }
         response
     }
@@ -114,15 +109,14 @@ impl Cors {
         let headers = response.headers_mut();
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
         if let Some(origin) = origin {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static(EXPOSE_HEADERS),
-            );
+            let value = HeaderValue::from_static;
+            for (name, value) in [
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()),
+                (header::ACCESS_CONTROL_ALLOW_CREDENTIALS, value("true")),
+                (header::ACCESS_CONTROL_EXPOSE_HEADERS, value(EXPOSE_HEADERS)),
+            ] {
+                headers.insert(name, value);
+            }
         }
     }
 }
@@ -136,6 +130,7 @@ pub async fn around(cors: Cors, response: impl Future<Output = Response>) -> Res
 
 /// `scheme://host[:port]`, lower-cased; the error says what is wrong (never echoing the value).
 fn parse_origin(entry: &str) -> Result<String, &'static str> {
+    const BAD_HOST: &str = "has an entry that does not have a valid host";
     if entry == "*" {
         return Err(
             "has an entry that is `*`, which is refused because requests carry credentials",
@@ -156,53 +151,38 @@ fn parse_origin(entry: &str) -> Result<String, &'static str> {
             "has an entry that has user information (an origin is scheme://host[:port] only)",
         );
     }
-    let (host, port) = split_port(rest)?;
-    let host_ok = if let Some(inner) = host.strip_prefix('[') {
-        inner
-            .strip_suffix(']')
-            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
-    } else {
-        !host.is_empty()
-            && host
-                .split('.')
-                .all(|label| !label.is_empty() && label.bytes().all(is_host_byte))
-            && !host.starts_with('-')
+    // The host ends at the first `:`, or after the `]` of a bracketed IPv6 address.
+    let host_end = match rest.starts_with('[') {
+        true => rest.find(']').ok_or(BAD_HOST)? + 1,
+        false => rest.find(':').unwrap_or(rest.len()),
     };
-    if !host_ok {
-        return Err("has an entry that does not have a valid host");
-    }
-    if let Some(port) = port {
-        let valid = !port.is_empty()
-            && port.bytes().all(|b| b.is_ascii_digit())
-            && port.parse::<u16>().is_ok_and(|p| p > 0);
-        if !valid {
-            return Err("has an entry that does not have a valid port");
+    let (host, after) = rest.split_at(host_end);
+    let host_ok = match host.strip_prefix('[') {
+        Some(inner) => {
+            (inner.strip_suffix(']')).is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
         }
+        None => {
+            let label_ok = |label: &str| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            };
+            !host.starts_with('-') && host.split('.').all(label_ok)
+        }
+    };
+    let port_ok = match after.strip_prefix(':') {
+        Some(port) => {
+            port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0)
+        }
+        None if after.is_empty() => true,
+        None => return Err(BAD_HOST),
+    };
+    match (host_ok, port_ok) {
+        (false, _) => Err(BAD_HOST),
+        (true, false) => Err("has an entry that does not have a valid port"),
+        (true, true) => Ok(lower),
     }
-    Ok(lower)
-}
-
-fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-'
-}
-
-/// Splits `host[:port]`, minding bracketed IPv6 hosts.
-fn split_port(rest: &str) -> Result<(&str, Option<&str>), &'static str> {
-    if rest.starts_with('[') {
-        let close = rest
-            .find(']')
-            .ok_or("has an entry that does not have a valid host")?;
-        let (host, after) = rest.split_at(close + 1);
-        return match after.strip_prefix(':') {
-            Some(port) => Ok((host, Some(port))),
-            None if after.is_empty() => Ok((host, None)),
-            None => Err("has an entry that does not have a valid host"),
-        };
-    }
-    Ok(match rest.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (rest, None),
-    })
 }
 
 #[cfg(test)]
@@ -269,37 +249,31 @@ mod tests {
     fn only_listed_origins_on_api_paths_are_allowed() -> Result<(), &'static str> {
         let list = origins("https://app.example.com")?;
         let allowed = request_from("https://app.example.com");
-        assert_eq!(
-            list.decide("/api/v1/auth/login", &allowed),
-            Cors::Api(Some(HeaderValue::from_static("https://app.example.com")))
-        );
-        assert_eq!(
-            list.decide(
-                "/api/v1/auth/login",
-                &request_from("https://evil.example.com")
-            ),
-            Cors::Api(None)
-        );
-        assert_eq!(
-            list.decide(
-                "/api/v1/auth/login",
-                &request_from("https://APP.example.com")
-            ),
-            Cors::Api(None)
-        );
-        assert_eq!(
-            list.decide("/api/v1/auth/login", &HeaderMap::new()),
-            Cors::Api(None)
-        );
-        assert_eq!(list.decide("/health", &allowed), Cors::NotApplicable);
-        assert_eq!(list.decide("/forward-auth", &allowed), Cors::NotApplicable);
-
         let mut twice = allowed.clone();
         twice.append(
             header::ORIGIN,
             HeaderValue::from_static("https://app.example.com"),
         );
-        assert_eq!(list.decide("/api/v1/auth/login", &twice), Cors::Api(None));
+        let origin = HeaderValue::from_static("https://app.example.com");
+        for (path, headers, expected) in [
+            ("/api/v1/auth/login", &allowed, Cors::Api(Some(origin))),
+            (
+                "/api/v1/auth/login",
+                &request_from("https://evil.example.com"),
+                Cors::Api(None),
+            ),
+            (
+                "/api/v1/auth/login",
+                &request_from("https://APP.example.com"),
+                Cors::Api(None),
+            ),
+            ("/api/v1/auth/login", &HeaderMap::new(), Cors::Api(None)),
+            ("/api/v1/auth/login", &twice, Cors::Api(None)),
+            ("/health", &allowed, Cors::NotApplicable),
+            ("/forward-auth", &allowed, Cors::NotApplicable),
+        ] {
+            assert_eq!(list.decide(path, headers), expected, "{path} {headers:?}");
+        }
         Ok(())
     }
 

@@ -38,21 +38,21 @@ impl App {
         let hasher = Hasher::new(
             config.hash_cost,
             config.hash_max_concurrent,
-            config.hash_max_queued,
+            config.settings.argon2_max_queued,
         )
         .context("invalid ARGON2_* settings")?;
         let pool = db::pool(
             postgres.clone(),
-            config.database_pool_size,
-            config.database_timeout,
+            config.settings.database_pool_size,
+            config.settings.database_timeout,
         )?;
         let nats_health = common::nats::NatsHealth::default();
         let nats = crate::events::connect(&config, &nats_health)
             .await
             .context("invalid NATS_URL")?;
-        let listener = TcpListener::bind(config.addr)
+        let listener = TcpListener::bind(config.settings.addr)
             .await
-            .with_context(|| format!("cannot listen on {} (ISSUER_ADDR)", config.addr))?;
+            .with_context(|| format!("cannot listen on {} (ISSUER_ADDR)", config.settings.addr))?;
         let metrics = IssuerMetrics::new(&routes::ROUTES);
         let relay = Arc::new(Relay::new(
             pool.clone(),
@@ -61,7 +61,7 @@ impl App {
             metrics.outbox.clone(),
         ));
         let limiter = RateLimiter::new(config.rate_limits);
-        let startup = db::startup(postgres, config.database_timeout);
+        let startup = db::startup(postgres, config.settings.database_timeout);
         let state = Arc::new(AppState {
             tokens: TokenCodec::new(config.common.tokens.clone()),
             config,
@@ -99,7 +99,7 @@ impl App {
     /// Serves until `shutdown` completes, then drains in-flight requests within the grace period.
     /// The outbox relay runs alongside and stops after the last request has finished.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        let grace = self.state.config.common.shutdown_grace;
+        let grace = self.state.config.common.settings.shutdown_grace;
         let state = self.state;
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
         let relay = tokio::spawn(Arc::clone(&state.relay).run(async {
@@ -124,6 +124,7 @@ impl App {
                 let cors = state
                     .config
                     .common
+                    .settings
                     .allowed_origins
                     .decide(req.uri().path(), req.headers());
                 let response = async move {

@@ -29,7 +29,10 @@ impl Service for IssuerConfig {
     }
 
     fn logging(&self) -> (&str, LogFormat) {
-        (&self.common.log_level, self.common.log_format)
+        (
+            &self.common.settings.log_level,
+            self.common.settings.log_format,
+        )
     }
 
     fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
@@ -46,24 +49,28 @@ impl Service for IssuerConfig {
                 tokio_postgres::config::Host::Unix(path) => format!("{}", path.display()),
             })
             .collect();
+        let hosts = if hosts.is_empty() {
+            "none".to_owned()
+        } else {
+            hosts.join(", ")
+        };
         let password = if postgres.get_password().is_some() {
             "set"
         } else {
             "not set"
         };
+        let database = postgres.get_dbname().unwrap_or("(user name)");
+        let user = postgres.get_user().unwrap_or("(none)");
         Ok(vec![format!(
-            "database: {} at {}, user {}, password {password}",
-            postgres.get_dbname().unwrap_or("(user name)"),
-            cli::list_or_none(&hosts),
-            postgres.get_user().unwrap_or("(none)"),
+            "database: {database} at {hosts}, user {user}, password {password}"
         )])
     }
 
     async fn serve(self) -> anyhow::Result<()> {
         tracing::info!(
-            service = %self.common.service_name,
+            service = %self.common.settings.service_name,
             version = %self.common.service_version,
-            environment = ?self.common.environment,
+            environment = ?self.common.settings.environment,
             keys = ?self.common.tokens.keys,
             "issuer starting"
         );
@@ -88,29 +95,11 @@ async fn migrate() -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let traces = match cli::start_telemetry(
-        "issuer",
-        (&config.common.log_level, config.common.log_format),
-        config.common.traces.as_ref(),
-    ) {
-        Ok(traces) => traces,
-        Err(code) => return code,
-    };
-    let migrated = async {
-        let startup = crate::db::startup(config.postgres()?, config.database_timeout);
-        crate::db::prepare(&startup).await
-    };
-    let migrated = migrated.await;
-    traces.shutdown().await;
-    match migrated {
-        Ok(()) => {
-            tracing::info!("database is up to date");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            tracing::error!(error = %format!("{err:#}"), "issuer failed");
-            eprintln!("issuer: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::traced(config, |config| async move {
+        let startup = crate::db::startup(config.postgres()?, config.settings.database_timeout);
+        crate::db::prepare(&startup).await?;
+        tracing::info!("database is up to date");
+        Ok(())
+    })
+    .await
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use common::config::{listen_address, CommonConfig};
 use common::settings::{
-    ConfigError, Env, Flag, Number, Optional, Parsed, Secret, Span, Unit, NO_MAX,
+    flag, ConfigError, Env, Number, Optional, Parsed, Secret, Span, Unit, NO_MAX,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -18,6 +18,7 @@ use crate::rate_limit::{Limits, Rate};
 
 common::settings! {
     /// Every variable of the issuer's own, parsed and bounded.
+    #[derive(Debug, Clone)]
     pub struct IssuerSettings;
     "service" {
         addr: SocketAddr = ISSUER_ADDR, listen_address("0.0.0.0:8000"), "issuer listen address";
@@ -42,10 +43,10 @@ common::settings! {
         argon2_max_queued: usize = ARGON2_MAX_QUEUED, Number::new(64, 0, 1_000_000), "hashes waiting; past that, 503 `SERVICE_UNAVAILABLE` with `Retry-After`";
     }
     "sessions" {
-        refresh_rotation: bool = REFRESH_TOKEN_ROTATION, Flag(false), "each refresh returns a new refresh token; reuse of an old one revokes the session";
+        refresh_rotation: bool = REFRESH_TOKEN_ROTATION, flag(false), "each refresh returns a new refresh token; reuse of an old one revokes the session";
         refresh_reuse_grace: TimeDelta = REFRESH_REUSE_GRACE_SECONDS, Span::new(0, 0, 3600, Unit::Seconds),
             "with rotation: how long the just-replaced token still works ([DESIGN.md](DESIGN.md#sessions-and-tokens))";
-        require_verified_email: bool = REQUIRE_VERIFIED_EMAIL, Flag(false), "login answers 403 `EMAIL_NOT_VERIFIED` until the email is verified";
+        require_verified_email: bool = REQUIRE_VERIFIED_EMAIL, flag(false), "login answers 403 `EMAIL_NOT_VERIFIED` until the email is verified";
         verification_token_ttl: TimeDelta = EMAIL_VERIFICATION_TOKEN_EXPIRE_HOURS, Span::new(24, 1, 8760, Unit::Hours), "verification-token lifetime";
         password_reset_token_ttl: TimeDelta = PASSWORD_RESET_TOKEN_EXPIRE_MINUTES, Span::new(60, 1, 1440, Unit::Minutes),
             "password-reset-token lifetime; reset requests are limited at the resend-verification rates (`RATE_LIMIT_RESEND_PER_*`), counted apart";
@@ -97,42 +98,14 @@ fn proxies(list: &str) -> Result<Vec<ipnet::IpNet>, &'static str> {
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
     pub common: CommonConfig,
-    pub addr: SocketAddr,
-    /// Secret because it may carry a password.
-    pub database_url: SecretString,
-    /// The CA for `sslmode=verify-ca|verify-full` when the URL names none.
-    pub database_ca_file: Option<std::path::PathBuf>,
-    pub database_pool_size: usize,
-    /// How long a request waits for a connection before answering 503.
-    pub database_timeout: Duration,
-    pub password_policy: PasswordPolicy,
+    /// The issuer's own variables as read (`DATABASE_URL` trimmed, as other text is).
+    pub settings: IssuerSettings,
+    /// The `ARGON2_*` cost, checked as the password hasher builds it.
     pub hash_cost: HashCost,
+    /// `ARGON2_MAX_CONCURRENT`, unset: the number of cores.
     pub hash_max_concurrent: usize,
-    pub hash_max_queued: usize,
-    pub refresh_rotation: bool,
-    pub refresh_reuse_grace: TimeDelta,
-    pub require_verified_email: bool,
-    pub verification_token_ttl: TimeDelta,
-    pub password_reset_token_ttl: TimeDelta,
-    /// Peers whose `X-Forwarded-For` is believed for the client address.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Events published per relay round.
-    pub outbox_batch_size: i64,
-    /// How often the relay looks for events when no notification arrives.
-    pub outbox_poll_interval: Duration,
-    /// How long published events stay in the outbox table.
-    pub outbox_retention: Duration,
-    /// Within this window JetStream drops a re-sent event (same `Nats-Msg-Id`).
-    pub nats_duplicate_window: Duration,
     /// In-process attempt limits (0 turns one off).
     pub rate_limits: Limits,
-    /// Consecutive failed logins that lock an account; 0 turns the lockout off.
-    pub lockout_threshold: u32,
-    /// How long a lock lasts.
-    pub lockout_duration: TimeDelta,
-    /// How long after a successful login its client address stays exempt from the account's
-    /// lock and per-account login limit; zero turns the exemption off.
-    pub known_address_retention: Duration,
 }
 
 impl IssuerConfig {
@@ -144,36 +117,21 @@ impl IssuerConfig {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let common = CommonConfig::from_env(&env, env!("CARGO_PKG_VERSION"))?;
-        let s = IssuerSettings::read(&env)?;
-        // Trimmed, as every other text setting is (a secret is otherwise kept as given).
-        let database_url = SecretString::from(s.database_url.expose_secret().trim());
-        crate::db::tls::postgres(database_url.expose_secret(), s.database_ca_file.as_deref())?;
+        let mut s = IssuerSettings::read(&env)?;
+        s.database_url = SecretString::from(s.database_url.expose_secret().trim());
+        crate::db::tls::postgres(
+            s.database_url.expose_secret(),
+            s.database_ca_file.as_deref(),
+        )?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(IssuerConfig {
             common,
-            addr: s.addr,
-            database_url,
-            database_ca_file: s.database_ca_file,
-            database_pool_size: s.database_pool_size,
-            database_timeout: s.database_timeout,
-            password_policy: s.password_policy,
             hash_cost: checked_hash_cost(HashCost {
                 memory_kib: s.argon2_memory_kib,
                 iterations: s.argon2_iterations,
                 parallelism: s.argon2_parallelism,
             })?,
             hash_max_concurrent: s.argon2_max_concurrent.unwrap_or(cores.min(4096)),
-            hash_max_queued: s.argon2_max_queued,
-            refresh_rotation: s.refresh_rotation,
-            refresh_reuse_grace: s.refresh_reuse_grace,
-            require_verified_email: s.require_verified_email,
-            verification_token_ttl: s.verification_token_ttl,
-            password_reset_token_ttl: s.password_reset_token_ttl,
-            trusted_proxies: s.trusted_proxies,
-            outbox_batch_size: s.outbox_batch_size,
-            outbox_poll_interval: s.outbox_poll_interval,
-            outbox_retention: s.outbox_retention,
-            nats_duplicate_window: s.nats_duplicate_window,
             rate_limits: Limits {
                 login_per_ip: Rate::per_minute(s.login_per_ip),
                 login_per_account: Rate::per_minute(s.login_per_account),
@@ -183,16 +141,14 @@ impl IssuerConfig {
                 resend_per_account: Rate::per_hour(s.resend_per_account),
                 max_keys: s.rate_limit_max_keys,
             },
-            lockout_threshold: s.lockout_threshold,
-            lockout_duration: s.lockout_duration,
-            known_address_retention: s.known_address_retention,
+            settings: s,
         })
     }
 
     /// The parsed connection settings and their TLS; `from_lookup` has already checked them.
     pub fn postgres(&self) -> Result<crate::db::Postgres, ConfigError> {
-        let url = self.database_url.expose_secret();
-        crate::db::tls::postgres(url, self.database_ca_file.as_deref())
+        let url = self.settings.database_url.expose_secret();
+        crate::db::tls::postgres(url, self.settings.database_ca_file.as_deref())
     }
 }
 
@@ -263,37 +219,27 @@ mod tests {
     #[test]
     fn defaults_reach_the_configuration_and_zero_turns_a_limit_off() -> Result<(), ConfigError> {
         let config = load(&[])?;
-        let limits = config.rate_limits;
-        assert_eq!(
-            (limits.login_per_ip, limits.login_per_account),
-            (Rate::per_minute(30), Rate::per_minute(10))
-        );
-        assert_eq!(
-            (limits.register_per_ip, limits.register_per_account),
-            (Rate::per_hour(20), Rate::per_hour(5))
-        );
-        assert_eq!(
-            (limits.resend_per_ip, limits.resend_per_account),
-            (Rate::per_hour(20), Rate::per_hour(5))
-        );
-        assert_eq!((limits.max_keys, config.lockout_threshold), (100_000, 10));
-        assert_eq!(config.lockout_duration, TimeDelta::seconds(900));
-        assert_eq!(
-            config.known_address_retention,
-            Duration::from_secs(30 * 86_400)
-        );
-        assert_eq!(config.outbox_retention, Duration::from_secs(168 * 3600));
-        assert_eq!(config.password_reset_token_ttl, TimeDelta::minutes(60));
+        let (limits, settings) = (config.rate_limits, &config.settings);
+        assert_eq!(limits.login_per_ip, Rate::per_minute(30));
+        assert_eq!(limits.login_per_account, Rate::per_minute(10));
+        assert_eq!(limits.register_per_ip, Rate::per_hour(20));
+        assert_eq!(limits.register_per_account, Rate::per_hour(5));
+        assert_eq!(limits.resend_per_ip, Rate::per_hour(20));
+        assert_eq!(limits.resend_per_account, Rate::per_hour(5));
+        assert_eq!((limits.max_keys, settings.lockout_threshold), (100_000, 10));
+        assert_eq!(settings.lockout_duration, TimeDelta::seconds(900));
+        let days = |n: u64| Duration::from_secs(n * 86_400);
+        assert_eq!(settings.known_address_retention, days(30));
+        assert_eq!(settings.outbox_retention, days(7));
+        assert_eq!(settings.password_reset_token_ttl, TimeDelta::minutes(60));
         let off = load(&[
             (RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE, "0"),
             (LOGIN_LOCKOUT_THRESHOLD, "0"),
             (LOGIN_KNOWN_ADDRESS_DAYS, "0"),
         ])?;
-        assert_eq!(
-            (off.rate_limits.login_per_ip.count, off.lockout_threshold),
-            (0, 0)
-        );
-        assert!(off.known_address_retention.is_zero());
+        assert_eq!(off.rate_limits.login_per_ip.count, 0);
+        assert_eq!(off.settings.lockout_threshold, 0);
+        assert!(off.settings.known_address_retention.is_zero());
         Ok(())
     }
 
@@ -314,20 +260,17 @@ mod tests {
             (ARGON2_PARALLELISM, "2"),
             (TRUSTED_PROXIES, "10.0.0.0/8, 192.168.1.1,"),
         ])?;
-        assert_eq!(widest.refresh_reuse_grace, TimeDelta::hours(1));
-        assert_eq!(widest.verification_token_ttl, TimeDelta::days(365));
-        assert_eq!(widest.password_reset_token_ttl, TimeDelta::days(1));
-        assert_eq!(widest.outbox_retention, Duration::from_secs(365 * 86_400));
-        assert_eq!(widest.lockout_duration, TimeDelta::days(1));
-        assert_eq!(widest.database_timeout, Duration::from_secs(300));
-        assert_eq!(widest.outbox_poll_interval, Duration::from_secs(3600));
-        assert_eq!(
-            (widest.hash_max_concurrent, widest.hash_max_queued),
-            (4096, 0)
-        );
-        let proxies: Vec<String> = widest
-            .trusted_proxies
-            .iter()
+        let (settings, days) = (&widest.settings, |n: u64| Duration::from_secs(n * 86_400));
+        assert_eq!(settings.refresh_reuse_grace, TimeDelta::hours(1));
+        assert_eq!(settings.verification_token_ttl, TimeDelta::days(365));
+        assert_eq!(settings.password_reset_token_ttl, TimeDelta::days(1));
+        assert_eq!(settings.outbox_retention, days(365));
+        assert_eq!(settings.lockout_duration, TimeDelta::days(1));
+        assert_eq!(settings.database_timeout, Duration::from_secs(300));
+        assert_eq!(settings.outbox_poll_interval, Duration::from_secs(3600));
+        assert_eq!(widest.hash_max_concurrent, 4096);
+        assert_eq!(settings.argon2_max_queued, 0);
+        let proxies: Vec<String> = (settings.trusted_proxies.iter())
             .map(|n| n.to_string())
             .collect();
         assert_eq!(proxies, ["10.0.0.0/8", "192.168.1.1/32"]);

@@ -13,9 +13,9 @@ pub async fn connect(
     config: &IssuerConfig,
     health: &common::nats::NatsHealth,
 ) -> Result<async_nats::Client, anyhow::Error> {
-    let name = format!("{} issuer", config.common.service_name);
+    let name = format!("{} issuer", config.common.settings.service_name);
     let client = common::nats::connect_options(&config.common.nats, &name, health)
-        .connect(config.common.nats_url.as_str())
+        .connect(config.common.settings.nats_url.as_str())
         .await?;
     Ok(client)
 }
@@ -24,11 +24,11 @@ pub async fn connect(
 /// refresh token lives, and re-sent events dropped within the duplicate window.
 pub fn stream_config(config: &IssuerConfig) -> stream::Config {
     stream::Config {
-        name: config.common.nats_stream.clone(),
+        name: config.common.settings.nats_stream.clone(),
         subjects: vec![subject_filter(config)],
         storage: stream::StorageType::File,
         max_age: retention(config),
-        duplicate_window: config.nats_duplicate_window,
+        duplicate_window: config.settings.nats_duplicate_window,
         ..Default::default()
     }
 }
@@ -47,12 +47,12 @@ pub fn with_our_settings(mut current: stream::Config, config: &IssuerConfig) -> 
     if !current.max_age.is_zero() && current.max_age < retention {
         current.max_age = retention;
     }
-    current.duplicate_window = config.nats_duplicate_window;
+    current.duplicate_window = config.settings.nats_duplicate_window;
     current
 }
 
 fn subject_filter(config: &IssuerConfig) -> String {
-    format!("{}.>", config.common.nats_subject_prefix)
+    format!("{}.>", config.common.settings.nats_subject_prefix)
 }
 
 /// Revocations must outlive every token they can name.

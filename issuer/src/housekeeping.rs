@@ -28,7 +28,7 @@ pub async fn run(pool: Pool, config: IssuerConfig, shutdown: impl Future<Output 
 
 async fn prune(pool: &Pool, config: &IssuerConfig) {
     let now = Utc::now();
-    if let Ok(retention) = chrono::TimeDelta::from_std(config.outbox_retention) {
+    if let Ok(retention) = chrono::TimeDelta::from_std(config.settings.outbox_retention) {
         let published_before = now - retention;
         report(
             "published outbox rows",

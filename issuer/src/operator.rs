@@ -90,7 +90,7 @@ pub async fn run(parsed: Result<(Action, Email), String>) -> ExitCode {
     };
     let result = async {
         let postgres = config.postgres()?;
-        let pool = db::pool(postgres, 1, config.database_timeout)?;
+        let pool = db::pool(postgres, 1, config.settings.database_timeout)?;
         Ok::<_, anyhow::Error>(db::deadline(&pool, execute(&pool, action, &email)).await?)
     }
     .await;

@@ -98,7 +98,7 @@ impl Relay {
         if !db::outbox::try_lock_relay(&tx).await? {
             return Ok(0);
         }
-        let pending = db::outbox::pending(&tx, self.config.outbox_batch_size).await?;
+        let pending = db::outbox::pending(&tx, self.config.settings.outbox_batch_size).await?;
         if pending.is_empty() {
             return Ok(0);
         }
@@ -186,7 +186,7 @@ impl Relay {
 
         let subject = format!(
             "{}.{}",
-            self.config.common.nats_subject_prefix, event.event_type
+            self.config.common.settings.nats_subject_prefix, event.event_type
         );
         self.js.send_publish(subject, publish).await
     }
@@ -219,7 +219,7 @@ impl Relay {
         loop {
             let round = self.relay_once().await?;
             published += round;
-            if (round as i64) < self.config.outbox_batch_size {
+            if (round as i64) < self.config.settings.outbox_batch_size {
                 return Ok(Drained {
                     published,
                     stopped: false,
@@ -262,7 +262,7 @@ impl Relay {
             }
             tokio::select! {
                 () = wake.notified() => {}
-                () = tokio::time::sleep(self.config.outbox_poll_interval) => {}
+                () = tokio::time::sleep(self.config.settings.outbox_poll_interval) => {}
                 () = &mut shutdown => break,
             }
         }
@@ -286,7 +286,7 @@ async fn listen(config: IssuerConfig, wake: Arc<Notify>) {
     // Keepalives and the TCP timeouts notice a host that has gone away; the periodic poll
     // covers the wake-ups missed meanwhile.
     let tls = postgres.tls;
-    let postgres = crate::db::bounded(postgres.config, config.database_timeout);
+    let postgres = crate::db::bounded(postgres.config, config.settings.database_timeout);
     loop {
         match postgres.connect(tls.clone()).await {
             Ok((client, mut connection)) => {

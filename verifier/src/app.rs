@@ -26,13 +26,15 @@ pub struct App {
 impl App {
     pub async fn build(config: VerifierConfig) -> Result<App, anyhow::Error> {
         let serve = config.common.serve_options()?;
-        let listener = TcpListener::bind(config.addr)
+        let listener = TcpListener::bind(config.settings.addr)
             .await
-            .with_context(|| format!("cannot listen on {} (VERIFIER_ADDR)", config.addr))?;
+            .with_context(|| {
+                format!("cannot listen on {} (VERIFIER_ADDR)", config.settings.addr)
+            })?;
         let nats_health = common::nats::NatsHealth::default();
-        let name = format!("{} verifier", config.common.service_name);
+        let name = format!("{} verifier", config.common.settings.service_name);
         let nats = common::nats::connect_options(&config.common.nats, &name, &nats_health)
-            .connect(config.common.nats_url.as_str())
+            .connect(config.common.settings.nats_url.as_str())
             .await
             .context("invalid NATS_URL")?;
         let state = AppState {
@@ -62,7 +64,7 @@ impl App {
     /// Serves until `shutdown` completes, then drains in-flight requests within the grace period.
     /// The revocation feed runs alongside.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        let grace = self.state.config.common.shutdown_grace;
+        let grace = self.state.config.common.settings.shutdown_grace;
         let state = self.state;
         let feed = tokio::spawn(revocations::follow(
             Arc::clone(&state.revocations),
@@ -85,6 +87,7 @@ impl App {
                 let cors = state
                     .config
                     .common
+                    .settings
                     .allowed_origins
                     .decide(req.uri().path(), req.headers());
                 let response = async move {

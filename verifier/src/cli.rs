@@ -25,7 +25,10 @@ impl Service for VerifierConfig {
     }
 
     fn logging(&self) -> (&str, LogFormat) {
-        (&self.common.log_level, self.common.log_format)
+        (
+            &self.common.settings.log_level,
+            self.common.settings.log_format,
+        )
     }
 
     fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
@@ -38,7 +41,7 @@ impl Service for VerifierConfig {
 
     async fn serve(self) -> anyhow::Result<()> {
         tracing::info!(
-            service = %self.common.service_name,
+            service = %self.common.settings.service_name,
             version = %self.common.service_version,
             keys = ?self.common.tokens.keys,
             "verifier starting"

@@ -8,6 +8,7 @@ use common::settings::{ConfigError, Env, Parsed};
 
 common::settings! {
     /// Every variable of the verifier's own, parsed and bounded.
+    #[derive(Debug, Clone)]
     pub struct VerifierSettings;
     "service" {
         addr: SocketAddr = VERIFIER_ADDR, listen_address("0.0.0.0:8001"), "verifier listen address";
@@ -28,9 +29,7 @@ fn cookie_name(name: &str) -> Result<String, &'static str> {
 #[derive(Debug, Clone)]
 pub struct VerifierConfig {
     pub common: CommonConfig,
-    pub addr: SocketAddr,
-    /// The cookie read for the token when a request has no `Authorization: Bearer` header.
-    pub cookie_name: String,
+    pub settings: VerifierSettings,
 }
 
 impl VerifierConfig {
@@ -42,12 +41,8 @@ impl VerifierConfig {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let common = CommonConfig::from_env(&env, env!("CARGO_PKG_VERSION"))?;
-        let VerifierSettings { addr, cookie_name } = VerifierSettings::read(&env)?;
-        Ok(VerifierConfig {
-            common,
-            addr,
-            cookie_name,
-        })
+        let settings = VerifierSettings::read(&env)?;
+        Ok(VerifierConfig { common, settings })
     }
 }
 

@@ -4,7 +4,12 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use bytes::Bytes;
+use http::{header, Request};
+use http_body_util::Empty;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
@@ -62,27 +67,20 @@ pub(super) async fn run<S: Service>(probe: Probe) -> ExitCode {
         let connector = tls.as_ref().map(crate::tls::pinned_connector).transpose()?;
         Ok((S::addr(&env)?, connector))
     });
-    let (addr, tls) = match target {
-        Ok(target) => target,
-        Err(err) => {
-            eprintln!("unhealthy: {err}");
-            return ExitCode::FAILURE;
-        }
+    let status = match target {
+        Ok((addr, tls)) => probe_path(addr, tls.as_ref(), probe.path(), HEALTHCHECK_TIMEOUT).await,
+        Err(err) => Err(err.to_string()),
     };
-    match probe_path(addr, tls.as_ref(), probe.path(), HEALTHCHECK_TIMEOUT).await {
+    let reason = match status {
         Ok(200) => {
             println!("healthy");
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Ok(status) => {
-            eprintln!("unhealthy: {} answered {status}", probe.path());
-            ExitCode::FAILURE
-        }
-        Err(reason) => {
-            eprintln!("unhealthy: {reason}");
-            ExitCode::FAILURE
-        }
-    }
+        Ok(status) => format!("{} answered {status}", probe.path()),
+        Err(reason) => reason,
+    };
+    eprintln!("unhealthy: {reason}");
+    ExitCode::FAILURE
 }
 
 /// Where a probe reaches a server bound to `addr`: loopback when it listens on every
@@ -96,9 +94,8 @@ fn probe_target(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// `GET path` on the server bound to `addr` with one minimal HTTP/1.1 request, over TLS when
-/// `tls` is given; the response's status code, or why there is none. The whole exchange is
-/// bounded by `timeout`.
+/// `GET path` on the server bound to `addr`, over TLS when `tls` is given; the response's
+/// status code, or why there is none. The whole exchange is bounded by `timeout`.
 async fn probe_path(
     addr: SocketAddr,
     tls: Option<&TlsConnector>,
@@ -106,7 +103,21 @@ async fn probe_path(
     timeout: Duration,
 ) -> Result<u16, String> {
     let target = probe_target(addr);
-    match tokio::time::timeout(timeout, status_of(target, tls, path)).await {
+    let exchange = async {
+        let tcp = TcpStream::connect(target)
+            .await
+            .map_err(|err| format!("cannot connect to {target}: {err}"))?;
+        let Some(connector) = tls else {
+            return get(tcp, target, path).await;
+        };
+        // The pinned verifier ignores the name; the address only has to be well formed.
+        let stream = connector
+            .connect(ServerName::IpAddress(target.ip().into()), tcp)
+            .await
+            .map_err(|err| format!("TLS handshake with {target} failed: {err}"))?;
+        get(stream, target, path).await
+    };
+    match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_) => Err(format!(
             "no answer from {target} within {} ms",
@@ -115,67 +126,23 @@ async fn probe_path(
     }
 }
 
-async fn status_of(
-    target: SocketAddr,
-    tls: Option<&TlsConnector>,
-    path: &str,
-) -> Result<u16, String> {
-    let tcp = TcpStream::connect(target)
-        .await
-        .map_err(|err| format!("cannot connect to {target}: {err}"))?;
-    match tls {
-        None => exchange(tcp, target, path).await,
-        Some(connector) => {
-            // The pinned verifier ignores the name; the address only has to be well formed.
-            let stream = connector
-                .connect(ServerName::IpAddress(target.ip().into()), tcp)
-                .await
-                .map_err(|err| format!("TLS handshake with {target} failed: {err}"))?;
-            exchange(stream, target, path).await
-        }
-    }
-}
-
-async fn exchange<S>(mut stream: S, target: SocketAddr, path: &str) -> Result<u16, String>
+/// One HTTP/1.1 `GET path` over `stream`, by hyper's client; the response's status code.
+async fn get<S>(stream: S, target: SocketAddr, path: &str) -> Result<u16, String>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: healthcheck\r\n\
-         Connection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
+    let failed = |err: hyper::Error| format!("{target} did not answer with HTTP/1.x: {err}");
+    let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|err| format!("cannot send to {target}: {err}"))?;
-    // Only the status line matters: read until it is complete.
-    let mut head = Vec::with_capacity(256);
-    while !head.contains(&b'\n') && head.len() < 1024 {
-        let read = stream
-            .read_buf(&mut head)
-            .await
-            .map_err(|err| format!("cannot read from {target}: {err}"))?;
-        if read == 0 {
-            break;
-        }
-    }
-    parse_status_line(&head).ok_or_else(|| format!("{target} did not answer with HTTP/1.x"))
-}
-
-/// `HTTP/1.1 200 OK` → 200.
-fn parse_status_line(head: &[u8]) -> Option<u16> {
-    let line = head.split(|&b| b == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.split_whitespace();
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
-        return None;
-    }
-    let code = parts.next()?;
-    if code.len() != 3 {
-        return None;
-    }
-    code.parse().ok()
+        .map_err(failed)?;
+    tokio::spawn(connection);
+    let request = Request::get(path)
+        .header(header::HOST, target.to_string())
+        .header(header::USER_AGENT, "healthcheck")
+        .body(Empty::<Bytes>::new())
+        .map_err(|err| format!("cannot build the request: {err}"))?;
+    let response = sender.send_request(request).await.map_err(failed)?;
+    Ok(response.status().as_u16())
 }
 
 #[cfg(test)]
@@ -202,14 +169,5 @@ mod tests {
         }
         assert_eq!(Probe::Ready.path(), "/health/ready");
         assert_eq!(Probe::Live.path(), "/health/live");
-    }
-
-    #[test]
-    fn status_lines_parse_and_anything_else_does_not() {
-        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(parse_status_line(b"HTTP/1.0 503 Busy\r\n"), Some(503));
-        assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
-        assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK\r\n"), None);
-        assert_eq!(parse_status_line(b""), None);
     }
 }

@@ -110,17 +110,31 @@ pub async fn run<S: Service>(args: &[String]) -> ExitCode {
     if args == ["check-config"] {
         return check_config(&config);
     }
+    traced(config, S::serve).await
+}
+
+/// Runs `work` on `config` with the service's log lines and, when configured, its span export,
+/// then flushes the last spans. Exit 0; 64 for a setting found wrong only while starting (a TLS
+/// file), as check-config exits; else 1, the error logged and on stderr (also when the exporter
+/// cannot be built).
+pub async fn traced<S, F>(config: S, work: impl FnOnce(S) -> F) -> ExitCode
+where
+    S: Service,
+    F: Future<Output = anyhow::Result<()>>,
+{
     let traces = config.common().and_then(|common| common.traces.as_ref());
-    let traces = match start_telemetry(S::NAME, config.logging(), traces) {
+    let (log_level, log_format) = config.logging();
+    let traces = match crate::telemetry::init_with_traces(log_level, log_format, traces, S::NAME) {
         Ok(traces) => traces,
-        Err(code) => return code,
+        Err(err) => {
+            eprintln!("{}: {err}", S::NAME);
+            return ExitCode::FAILURE;
+        }
     };
-    let served = config.serve().await;
-    // After the drain: the spans of the last requests go out before the process ends.
+    let done = work(config).await;
     traces.shutdown().await;
-    match served {
+    match done {
         Ok(()) => ExitCode::SUCCESS,
-        // A setting found wrong only while starting (a TLS file): the same exit as check-config.
         Err(err) if err.downcast_ref::<ConfigError>().is_some() => {
             eprintln!("{err}");
             ExitCode::from(EX_USAGE)
@@ -131,20 +145,6 @@ pub async fn run<S: Service>(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Installs the log lines and, when configured, the span export of the service `name`; the
-/// returned [`Tracing`](crate::telemetry::Tracing) is shut down after the work to flush the last
-/// spans. An exporter that cannot be built is reported on stderr, exit 1.
-pub fn start_telemetry(
-    name: &str,
-    (log_level, log_format): (&str, LogFormat),
-    traces: Option<&crate::telemetry::TraceExport>,
-) -> Result<crate::telemetry::Tracing, ExitCode> {
-    crate::telemetry::init_with_traces(log_level, log_format, traces, name).map_err(|err| {
-        eprintln!("{name}: {err}");
-        ExitCode::FAILURE
-    })
 }
 
 fn usage<S: Service>() -> ExitCode {
@@ -195,26 +195,7 @@ pub fn help<S: Service>() -> String {
 /// stdout, exit 0; or the one-line error on stderr, exit 64. The TLS files, when set, are
 /// loaded as `serve` would load them.
 fn check_config<S: Service>(config: &S) -> ExitCode {
-    let shared = match config.common() {
-        Some(common) => common.serve_options().map(|_| {
-            vec![
-                signing_keys(common),
-                traces_line(common.traces.as_ref()),
-                common.nats.summary(),
-            ]
-        }),
-        None => Ok(Vec::new()),
-    };
-    let lines = shared.and_then(|shared| Ok([shared, config.summary()?].concat()));
-    let table = lookup::<S>().map(|lookup| {
-        let env = Env::new(&lookup);
-        let shared = S::shared_vars();
-        tables::<S>(&shared)
-            .iter()
-            .flat_map(|vars| settings::summary(&env, vars))
-            .collect::<Vec<_>>()
-    });
-    match lines.and_then(|lines| Ok([table?, lines].concat())) {
+    match summary(config) {
         Ok(lines) => {
             println!("configuration OK");
             for line in lines {
@@ -229,38 +210,34 @@ fn check_config<S: Service>(config: &S) -> ExitCode {
     }
 }
 
-/// `check-config`'s line for the span export: where to, without credentials, how many
-/// header fields (never their values) and the sampler; or `traces: off`.
-fn traces_line(traces: Option<&crate::telemetry::TraceExport>) -> String {
-    match traces {
-        Some(traces) => format!(
-            "traces: OTLP/HTTP to {}, {} header(s), sampler {:?}",
-            traces.shown_endpoint(),
-            traces.headers.len(),
-            traces.sampler
-        ),
-        None => "traces: off".to_owned(),
+/// `check-config`'s lines: each variable's value in force, then what the service adds.
+fn summary<S: Service>(config: &S) -> Result<Vec<String>, ConfigError> {
+    let mut extra = Vec::new();
+    if let Some(common) = config.common() {
+        common.serve_options()?;
+        let keys = &common.tokens.keys;
+        let kids = keys.kids().collect::<Vec<_>>().join(", ");
+        let active = keys.active().kid();
+        extra.push(format!("signing keys: kids {kids}, active {active}, HS256"));
+        // Where spans go, without credentials, and how many header fields (never their values).
+        extra.push(match &common.traces {
+            Some(traces) => format!(
+                "traces: OTLP/HTTP to {}, {} header(s), sampler {:?}",
+                traces.shown_endpoint(),
+                traces.headers.len(),
+                traces.sampler
+            ),
+            None => "traces: off".to_owned(),
+        });
+        extra.push(common.nats.summary());
     }
-}
-
-/// The signing keys' line of `check-config`: their ids, never their secrets.
-fn signing_keys(common: &CommonConfig) -> String {
-    let keys = &common.tokens.keys;
-    let kids = keys.kids().collect::<Vec<_>>().join(", ");
-    format!(
-        "signing keys: kids {kids}, active {}, HS256",
-        keys.active().kid()
-    )
-}
-
-/// `a, b` or `none`.
-pub fn list_or_none<T: ToString>(items: &[T]) -> String {
-    match items {
-        [] => "none".to_owned(),
-        items => items
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
+    extra.extend(config.summary()?);
+    let lookup = lookup::<S>()?;
+    let env = Env::new(&lookup);
+    let shared = S::shared_vars();
+    let table = tables::<S>(&shared).into_iter();
+    Ok(table
+        .flat_map(|vars| settings::summary(&env, vars))
+        .chain(extra)
+        .collect())
 }

@@ -17,13 +17,14 @@ use crate::http::BodyLimits;
 use crate::jwt::{KeySet, TokenSettings};
 use crate::server::{ServeOptions, ServerLimits};
 use crate::settings::{
-    ConfigError, Env, Number, Optional, Parsed, Secret, Span, Text, Unit, NO_MAX,
+    text, ConfigError, Env, Number, Optional, Parsed, Secret, Span, Unit, NO_MAX,
 };
 use crate::telemetry::{LogFormat, TraceExport};
 use crate::tls::{TlsError, TlsFiles};
 
 crate::settings! {
     /// Every shared variable, parsed and bounded; [`CommonConfig::from_env`] fits them together.
+    #[derive(Debug, Clone)]
     pub struct CommonSettings;
     "tokens" {
         jwt_secret_key: Option<SecretString> = JWT_SECRET_KEY, Secret { default: None, accepts: "at least 32 bytes" },
@@ -37,7 +38,7 @@ crate::settings! {
         access_ttl: TimeDelta = JWT_ACCESS_TOKEN_EXPIRE_HOURS, Span::new(24, 1, 8760, Unit::Hours), "access-token lifetime";
         refresh_ttl: TimeDelta = JWT_REFRESH_TOKEN_EXPIRE_DAYS, Span::new(7, 1, 3650, Unit::Days), "refresh-token (session) lifetime";
         leeway_seconds: u64 = JWT_LEEWAY_SECONDS, Number::new(30, 0, 3600), "clock skew allowed on `exp` and `nbf`, exactly";
-        service_name: String = SERVICE_NAME, Text("auth-service"), "every token's `iss`; the same on issuers and verifiers";
+        service_name: String = SERVICE_NAME, text("auth-service"), "every token's `iss`; the same on issuers and verifiers";
         service_version: Option<String> = SERVICE_VERSION, Optional(""), "reported by `/health` (unset: the crate version)";
     }
     "service" {
@@ -52,8 +53,8 @@ crate::settings! {
     "events" {
         nats_url: String = NATS_URL, Parsed { default: "nats://localhost:4222", accepts: "one server URL", parse: nats_url },
             "neither service waits for NATS to start or answer. Scheme `nats`, `tls`, `ws` or `wss` (`nats://` and port 4222 when left out); anything the NATS client cannot read, a comma-separated list included, is refused at start (the error never shows the value: it may carry credentials)";
-        nats_stream: String = NATS_STREAM, Text("AUTH"), "the JetStream stream";
-        nats_subject_prefix: String = NATS_SUBJECT_PREFIX, Text("auth"), "subjects are `<prefix>.<event_type>`; the stream holds `<prefix>.>`";
+        nats_stream: String = NATS_STREAM, text("AUTH"), "the JetStream stream";
+        nats_subject_prefix: String = NATS_SUBJECT_PREFIX, text("auth"), "subjects are `<prefix>.<event_type>`; the stream holds `<prefix>.>`";
     }
     "nats-credentials" {
         nats_creds_file: Option<PathBuf> = NATS_CREDS_FILE, Optional("a `.creds` file: a user JWT, then its user seed (`SU…`)"),
@@ -164,27 +165,19 @@ impl FromStr for Environment {
 /// Settings both services read, checked together.
 #[derive(Debug, Clone)]
 pub struct CommonConfig {
-    pub service_name: String,
+    /// Every shared variable as read; what the rows make together is in the fields below.
+    pub settings: CommonSettings,
+    /// `SERVICE_VERSION`, unset: the crate's version.
     pub service_version: String,
-    pub environment: Environment,
-    pub log_level: String,
-    pub log_format: LogFormat,
-    pub max_body_bytes: usize,
     /// Request-body bytes held at once by every request of the process; clones share it.
     pub body_budget: BodyBudget,
     pub tokens: TokenSettings,
-    pub nats_url: String,
     /// NATS credentials and TLS.
     pub nats: crate::nats::NatsSettings,
-    pub nats_stream: String,
-    pub nats_subject_prefix: String,
-    pub allowed_origins: AllowedOrigins,
     /// Connection and request limits.
     pub limits: ServerLimits,
     /// Certificate and key for HTTPS; plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
-    /// How long in-flight requests may run after SIGTERM before connections are closed.
-    pub shutdown_grace: Duration,
     /// Span export over OTLP; `None` (the default) exports nothing.
     pub traces: Option<TraceExport>,
 }
@@ -193,9 +186,8 @@ impl CommonConfig {
     /// `default_version` is the calling crate's version, used when SERVICE_VERSION is unset.
     pub fn from_env(env: &Env, default_version: &str) -> Result<Self, ConfigError> {
         let s = CommonSettings::read(env)?;
-        let traces = crate::telemetry::trace_export(&s)?;
         Ok(CommonConfig {
-            traces,
+            traces: crate::telemetry::trace_export(&s)?,
             tokens: TokenSettings {
                 keys: key_set(&s)?,
                 issuer: s.service_name.clone(),
@@ -215,25 +207,16 @@ impl CommonConfig {
                 http2_max_concurrent_streams: s.http2_max_concurrent_streams,
                 tls_handshake_timeout: s.tls_handshake_timeout,
             },
-            service_name: s.service_name,
-            service_version: s.service_version.unwrap_or_else(|| default_version.into()),
-            environment: s.environment,
-            log_level: s.log_level,
-            log_format: s.log_format,
-            max_body_bytes: s.max_body_bytes,
+            service_version: (s.service_version.clone()).unwrap_or_else(|| default_version.into()),
             nats: crate::nats::NatsSettings::from_env(env, &s.nats_url)?,
-            nats_url: s.nats_url,
-            nats_stream: s.nats_stream,
-            nats_subject_prefix: s.nats_subject_prefix,
-            allowed_origins: s.allowed_origins,
-            shutdown_grace: s.shutdown_grace,
+            settings: s,
         })
     }
 
     /// `MAX_BODY_BYTES`, `BODY_READ_TIMEOUT_SECONDS` and the budget of
     /// `MAX_BODY_BYTES_IN_FLIGHT`, for [`crate::http::read_body`].
     pub fn body_limits(&self) -> BodyLimits {
-        let (max_bytes, timeout) = (self.max_body_bytes, self.limits.body_read_timeout);
+        let (max_bytes, timeout) = (self.settings.max_body_bytes, self.limits.body_read_timeout);
         BodyLimits::new(max_bytes, timeout, self.body_budget.clone())
     }
 

@@ -1,7 +1,6 @@
 //! The kinds of setting a table row names: each parses a variable's text into a typed value
 //! and describes its default and bounds for `--help` and the docs.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -24,24 +23,6 @@ pub trait Parse<T>: Kind {
     fn parse(&self, raw: Option<&str>) -> Result<T, String>;
 }
 
-/// Free text, trimmed, with a default.
-pub struct Text(pub &'static str);
-
-impl Kind for Text {
-    fn default_text(&self) -> Option<String> {
-        Some(self.0.to_owned())
-    }
-    fn accepts(&self) -> String {
-        String::new()
-    }
-}
-
-impl Parse<String> for Text {
-    fn parse(&self, raw: Option<&str>) -> Result<String, String> {
-        Ok(raw.unwrap_or(self.0).trim().to_owned())
-    }
-}
-
 /// Optional text (a key id, a file path), trimmed; `.0` says what it must be.
 pub struct Optional(pub &'static str);
 
@@ -54,15 +35,10 @@ impl Kind for Optional {
     }
 }
 
-impl Parse<Option<String>> for Optional {
-    fn parse(&self, raw: Option<&str>) -> Result<Option<String>, String> {
-        Ok(raw.map(|v| v.trim().to_owned()))
-    }
-}
-
-impl Parse<Option<PathBuf>> for Optional {
-    fn parse(&self, raw: Option<&str>) -> Result<Option<PathBuf>, String> {
-        Ok(raw.map(|v| PathBuf::from(v.trim())))
+/// A `String` or a `PathBuf`.
+impl<T: for<'a> From<&'a str>> Parse<Option<T>> for Optional {
+    fn parse(&self, raw: Option<&str>) -> Result<Option<T>, String> {
+        Ok(raw.map(|v| T::from(v.trim())))
     }
 }
 
@@ -94,29 +70,6 @@ impl Parse<SecretString> for Secret {
     fn parse(&self, raw: Option<&str>) -> Result<SecretString, String> {
         let value: Option<SecretString> = self.parse(raw)?;
         value.ok_or_else(|| "is required".to_owned())
-    }
-}
-
-/// `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`), with a default.
-pub struct Flag(pub bool);
-
-impl Kind for Flag {
-    fn default_text(&self) -> Option<String> {
-        Some(self.0.to_string())
-    }
-    fn accepts(&self) -> String {
-        "`true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`)".to_owned()
-    }
-}
-
-impl Parse<bool> for Flag {
-    fn parse(&self, raw: Option<&str>) -> Result<bool, String> {
-        match raw.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            None => Ok(self.0),
-            Some("true" | "1" | "yes" | "on") => Ok(true),
-            Some("false" | "0" | "no" | "off") => Ok(false),
-            Some(_) => Err("must be true or false".to_owned()),
-        }
     }
 }
 
@@ -296,5 +249,28 @@ impl<T> Kind for Parsed<T> {
 impl<T> Parse<T> for Parsed<T> {
     fn parse(&self, raw: Option<&str>) -> Result<T, String> {
         (self.parse)(raw.unwrap_or(self.default).trim()).map_err(str::to_owned)
+    }
+}
+
+/// Free text, trimmed, with a default.
+pub const fn text(default: &'static str) -> Parsed<String> {
+    let parse = |s: &str| Ok(s.to_owned());
+    Parsed {
+        default,
+        accepts: "",
+        parse,
+    }
+}
+
+/// `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`), with a default.
+pub const fn flag(default: bool) -> Parsed<bool> {
+    Parsed {
+        default: if default { "true" } else { "false" },
+        accepts: "`true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`)",
+        parse: |s| match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err("must be true or false"),
+        },
     }
 }

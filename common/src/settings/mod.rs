@@ -13,7 +13,7 @@ use std::fmt::{self, Write as _};
 mod kinds;
 
 pub use kinds::{
-    Flag, Kind, Number, Optional, Parse, Parsed, Secret, Span, Text, Unit, Whole, NO_MAX,
+    flag, text, Kind, Number, Optional, Parse, Parsed, Secret, Span, Unit, Whole, NO_MAX,
 };
 
 /// A setting that is missing or wrong. Displays as one line naming the variable.
@@ -282,11 +282,7 @@ mod tests {
 
     #[test]
     fn numbers_and_spans_are_bounded_before_they_are_converted() {
-        let number = Number {
-            default: Some(7),
-            min: 1,
-            max: 10,
-        };
+        let number = Number::new(7, 1, 10);
         assert_eq!(number.parse(None), Ok(7u32));
         assert_eq!(read(" 10 ", &number), Ok(10u32));
         for bad in ["0", "11", "-1", "1.5", "ten", "18446744073709551616"] {
@@ -297,21 +293,12 @@ mod tests {
                 "{bad}"
             );
         }
-        let unbounded = Number {
-            default: None,
-            min: 0,
-            max: NO_MAX,
-        };
+        let unbounded = Number::optional(0, NO_MAX);
         assert_eq!(unbounded.parse(None), Ok(None::<usize>));
         let err: Result<u32, _> = read("4294967296", &unbounded);
         assert_eq!(err, Err("is too large".into()));
 
-        let days = Span {
-            default: 2,
-            min: 1,
-            max: NO_MAX,
-            unit: Unit::Days,
-        };
+        let days = Span::new(2, 1, NO_MAX, Unit::Days);
         assert_eq!(days.parse(None), Ok(TimeDelta::days(2)));
         assert_eq!(read("3", &days), Ok(Duration::from_secs(3 * 86_400)));
         let huge: Result<TimeDelta, _> = read(&u64::MAX.to_string(), &days);
@@ -321,14 +308,14 @@ mod tests {
     #[test]
     fn flags_text_and_secrets_read_as_documented() -> Result<(), String> {
         for (raw, value) in [("yes", true), ("ON", true), ("0", false), ("off", false)] {
-            assert_eq!(read(raw, &Flag(true)), Ok(value), "{raw}");
+            assert_eq!(read(raw, &flag(true)), Ok(value), "{raw}");
         }
         assert_eq!(
-            read("maybe", &Flag(false)),
+            read("maybe", &flag(false)),
             Err("must be true or false".into())
         );
-        assert_eq!(Text("x").parse(None), Ok("x".to_owned()));
-        assert_eq!(read(" y ", &Text("x")), Ok("y".to_owned()));
+        assert_eq!(text("x").parse(None), Ok("x".to_owned()));
+        assert_eq!(read(" y ", &text("x")), Ok("y".to_owned()));
         let secret = Secret {
             default: None,
             accepts: "",
@@ -341,32 +328,21 @@ mod tests {
 
     #[test]
     fn summaries_hide_secrets_and_credentials() {
-        const VARS: &[Var] = &[
-            Var {
-                name: "A",
-                section: "s",
-                meaning: "",
-                kind: &Secret {
-                    default: None,
-                    accepts: "",
-                },
-            },
-            Var {
-                name: "B",
-                section: "s",
-                meaning: "",
-                kind: &Text("nats://u:p@h:4222"),
-            },
-            Var {
-                name: "C",
-                section: "s",
-                meaning: "",
-                kind: &Optional(""),
-            },
-        ];
+        let var = |name, kind| Var {
+            name,
+            section: "s",
+            meaning: "",
+            kind,
+        };
+        const SECRET: Secret = Secret {
+            default: None,
+            accepts: "",
+        };
+        const URL: Parsed<String> = text("nats://u:p@h:4222");
+        let vars = [var("A", &SECRET), var("B", &URL), var("C", &Optional(""))];
         let values = HashMap::from([("A", "hunter2")]);
         let lookup = |name: &str| values.get(name).map(|v| (*v).to_owned());
-        let lines = summary(&Env::new(&lookup), VARS);
+        let lines = summary(&Env::new(&lookup), &vars);
         assert_eq!(lines, ["A = (set)", "B = nats://***@h:4222", "C = -"]);
         assert_eq!(
             redact_url("postgres://u:p@db/auth?x=a@b"),

@@ -74,7 +74,7 @@ pub async fn login(
         .await?;
     let user = match (user, &email) {
         (Some(user), _) if verified.matches => user,
-        (_, Some(email)) if state.config.lockout_threshold > 0 => {
+        (_, Some(email)) if state.config.settings.lockout_threshold > 0 => {
             record_failure(state, email).await?;
             return Err(IssuerError::InvalidCredentials);
         }
@@ -88,7 +88,7 @@ pub async fn login(
         let client = db::client(&state.pool).await?;
         db::login_failures::clear(&*client, &user.email, state.clock.now()).await?;
     }
-    if state.config.require_verified_email && !user.is_email_verified {
+    if state.config.settings.require_verified_email && !user.is_email_verified {
         return Err(IssuerError::EmailNotVerified);
     }
     if verified.needs_rehash {
@@ -142,7 +142,7 @@ pub async fn login(
     // The three writes are independent of one another: they go out together, one round trip
     // for all of them, and are kept only if the transaction commits.
     let remember_address = async {
-        if state.config.known_address_retention.is_zero() {
+        if state.config.settings.known_address_retention.is_zero() {
             return Ok(());
         }
         db::known_addresses::record(&tx, &user.email, address, now).await
@@ -183,7 +183,7 @@ async fn admit(
         }
         known = Some(true);
     }
-    let standing = if state.config.lockout_threshold > 0 {
+    let standing = if state.config.settings.lockout_threshold > 0 {
         db::login_failures::find(&*client, email.as_str()).await?
     } else {
         None
@@ -213,7 +213,7 @@ async fn is_known(
     address: IpAddr,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    if state.config.known_address_retention.is_zero() {
+    if state.config.settings.known_address_retention.is_zero() {
         return Ok(false);
     }
     let since = known_address_cutoff(&state.config, now);
@@ -222,7 +222,7 @@ async fn is_known(
 
 /// Logins before this no longer make their address known (with a retention of zero: none).
 pub fn known_address_cutoff(config: &IssuerConfig, now: DateTime<Utc>) -> DateTime<Utc> {
-    TimeDelta::from_std(config.known_address_retention)
+    TimeDelta::from_std(config.settings.known_address_retention)
         .ok()
         .and_then(|retention| now.checked_sub_signed(retention))
         .map_or(DateTime::UNIX_EPOCH, |cutoff| {
@@ -246,8 +246,8 @@ pub(crate) fn refusal_while_locked(
 /// Counts a failed login for `email`, locking it once the threshold is reached.
 pub(crate) async fn record_failure(state: &AppState, email: &Email) -> Result<(), IssuerError> {
     let now = state.clock.now();
-    let lock_for = state.config.lockout_duration;
-    let threshold = i32::try_from(state.config.lockout_threshold).unwrap_or(i32::MAX);
+    let lock_for = state.config.settings.lockout_duration;
+    let threshold = i32::try_from(state.config.settings.lockout_threshold).unwrap_or(i32::MAX);
     let client = db::client(&state.pool).await?;
     let locked = db::login_failures::record_failure(
         &*client,
@@ -296,7 +296,7 @@ pub(crate) async fn confirm_callers_password(
         let user = db::users::find_by_id(&*client, claims.sub)
             .await?
             .ok_or(IssuerError::UserNotFound)?;
-        if state.config.lockout_threshold > 0 {
+        if state.config.settings.lockout_threshold > 0 {
             let lock = db::login_failures::find(&*client, &user.email)
                 .await?
                 .and_then(|standing| standing.locked_until)
@@ -312,7 +312,7 @@ pub(crate) async fn confirm_callers_password(
         .verify(password, Some(user.password_hash.clone()))
         .await?;
     if !verified.matches {
-        if state.config.lockout_threshold > 0 {
+        if state.config.settings.lockout_threshold > 0 {
             let email = Email::parse(&user.email).map_err(IssuerError::InvalidEmail)?;
             record_failure(state, &email).await?;
         }

@@ -25,6 +25,7 @@ pub async fn change_password(
 ) -> Result<(), IssuerError> {
     state
         .config
+        .settings
         .password_policy
         .check_new(&input.password, &input.password_confirmation)?;
     let user =

@@ -78,7 +78,7 @@ async fn issue(state: &AppState, email: &Email) -> Result<ResetJobOutcome, Issue
         return Ok(ResetJobOutcome::AccountDisabled);
     }
     let token = random_token()?;
-    let expires_at = now + state.config.password_reset_token_ttl;
+    let expires_at = now + state.config.settings.password_reset_token_ttl;
     reset_tokens::replace(&tx, &token_hash(&token), account.user_id, now, expires_at).await?;
     let event = Event::of(
         now,
@@ -116,6 +116,7 @@ pub async fn confirm_reset(state: &AppState, input: ResetInput) -> Result<Uuid, 
     }
     state
         .config
+        .settings
         .password_policy
         .check_new(&input.password, &input.password_confirmation)?;
     let password_hash = state.hasher.hash(input.password).await?;

@@ -44,7 +44,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Refreshed,
         return Err(TokenError::Expired.into());
     }
 
-    let rotation = state.config.refresh_rotation;
+    let rotation = state.config.settings.refresh_rotation;
     let presented_current = claims.jti == session.refresh_jti;
     if !presented_current {
         if rotation && within_reuse_grace(state, &session, claims.jti, now) {
@@ -110,6 +110,7 @@ async fn refresh_live(
     };
     let rotation = state
         .config
+        .settings
         .refresh_rotation
         .then(|| (Uuid::new_v4(), now + refresh_ttl(state)));
     let refresh = LiveRefresh {
@@ -182,7 +183,7 @@ async fn live_session(
 }
 
 fn within_reuse_grace(state: &AppState, session: &Session, jti: Uuid, now: DateTime<Utc>) -> bool {
-    let grace = state.config.refresh_reuse_grace;
+    let grace = state.config.settings.refresh_reuse_grace;
     session.previous_refresh_jti == Some(jti)
         && grace > TimeDelta::zero()
         && session.rotated_at.is_some_and(|at| now - at <= grace)

@@ -38,6 +38,7 @@ pub async fn register(
     let email = Email::parse(&input.email).map_err(IssuerError::InvalidEmail)?;
     state
         .config
+        .settings
         .password_policy
         .check_new(&input.password, &input.password_confirmation)?;
     let password_hash = state.hasher.hash(input.password).await?;
@@ -79,7 +80,7 @@ pub async fn issue_verification_token(
     now: DateTime<Utc>,
 ) -> Result<String, IssuerError> {
     let token = random_token()?;
-    let ttl = state.config.verification_token_ttl;
+    let ttl = state.config.settings.verification_token_ttl;
     db::verification_tokens::delete_unused_for_user(tx, user_id).await?;
     db::verification_tokens::insert(tx, &token_hash(&token), user_id, now, now + ttl).await?;
     Ok(token)

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::settings::ConfigError;
+use percent_encoding::percent_decode_str;
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_rustls::rustls::client::danger::{
@@ -87,10 +88,10 @@ pub fn postgres(url: &str, ca_file: Option<&Path>) -> Result<Postgres, ConfigErr
         }
     };
     config.ssl_mode(ssl_mode);
-    let roots = match &ca {
-        Some((path, variable)) => Some(read_roots(path, variable)?),
-        None => None,
-    };
+    let roots = (ca
+        .as_ref()
+        .map(|(path, variable)| read_roots(path, variable)))
+    .transpose()?;
     let tls = connector(check, roots).map_err(|err| {
         let variable = ca.as_ref().map_or(DATABASE_URL, |(_, variable)| *variable);
         ConfigError::new(variable, format!("cannot set up TLS: {err}"))
@@ -101,48 +102,33 @@ pub fn postgres(url: &str, ca_file: Option<&Path>) -> Result<Postgres, ConfigErr
 /// The URL without `sslmode` and `sslrootcert`, and their (percent-decoded) values. Both the
 /// `postgres://…?key=value&…` and the `key=value key=value` forms.
 fn take_ssl_params(url: &str) -> (String, Option<String>, Option<String>) {
-    let mut mode = None;
-    let mut root_cert = None;
-    let mut take = |key: &str, value: &str| match key {
-        "sslmode" => {
-            mode = Some(value.to_owned());
-            true
-        }
-        "sslrootcert" => {
-            root_cert = Some(value.to_owned());
-            true
-        }
-        _ => false,
+    let (mut mode, mut root_cert) = (None, None);
+    let uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let (base, params) = match url.split_once('?') {
+        Some((base, query)) if uri => (base, query),
+        _ if uri => return (url.to_owned(), None, None),
+        _ => ("", url),
     };
-    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        match url.split_once('?') {
-            Some((base, query)) => {
-                let kept: Vec<&str> = query
-                    .split('&')
-                    .filter(|pair| {
-                        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                        !take(
-                            key,
-                            &percent_encoding::percent_decode_str(value).decode_utf8_lossy(),
-                        )
-                    })
-                    .collect();
-                if kept.is_empty() {
-                    base.to_owned()
-                } else {
-                    format!("{base}?{}", kept.join("&"))
-                }
+    let separator = if uri { "&" } else { " " };
+    let kept: Vec<&str> = (params.split(separator))
+        .filter(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (key, value) = match uri {
+                true => (key, percent_decode_str(value).decode_utf8_lossy()),
+                false => (key.trim(), value.trim().into()),
+            };
+            match key {
+                "sslmode" => mode = Some(value.into_owned()),
+                "sslrootcert" => root_cert = Some(value.into_owned()),
+                _ => return true,
             }
-            None => url.to_owned(),
-        }
-    } else {
-        url.split(' ')
-            .filter(|pair| {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                !take(key.trim(), value.trim())
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+            false
+        })
+        .collect();
+    let rest = match (uri, kept.is_empty()) {
+        (true, true) => base.to_owned(),
+        (true, false) => format!("{base}?{}", kept.join("&")),
+        (false, _) => kept.join(" "),
     };
     (rest, mode, root_cert)
 }
@@ -168,83 +154,40 @@ fn read_roots(path: &Path, variable: &str) -> Result<RootCertStore, ConfigError>
 
 fn connector(check: Check, roots: Option<RootCertStore>) -> Result<Tls, Error> {
     let provider = Arc::new(crypto::ring::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = match (check, roots) {
-        (Check::Nothing, _) | (_, None) => Arc::new(Unchecked(Arc::clone(&provider))),
-        (Check::Chain, Some(roots)) => Arc::new(ChainOnly(
+    let chain = match (check, roots) {
+        (Check::Nothing, _) | (_, None) => None,
+        (_, Some(roots)) => Some(
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
                 .build()
                 .map_err(|err| Error::General(err.to_string()))?,
-        )),
-        (Check::ChainAndHost, Some(roots)) => {
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .build()
-                .map_err(|err| Error::General(err.to_string()))?
-        }
+        ),
+    };
+    let verifier = Verifier {
+        chain,
+        host: check == Check::ChainAndHost,
+        provider: Arc::clone(&provider),
     };
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
 }
 
-/// `sslmode=prefer|require`: encrypted, the certificate taken as it comes (libpq's meaning);
-/// the handshake's signatures are still checked.
+/// The server's certificate checked as far as `sslmode` asks; the handshake's signatures are
+/// checked in every mode.
 #[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Verifier {
+    /// The chain's check against the CA; `None` (`prefer`, `require` without a CA): the
+    /// certificate is taken as it comes, libpq's meaning.
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    /// Whether the name in the certificate must match the host (`verify-full`).
+    host: bool,
+    provider: Arc<CryptoProvider>,
 }
 
-/// `sslmode=verify-ca`: the chain must lead to the CA; the name in the certificate is not
-/// compared with the host.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -253,14 +196,14 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
         // webpki checks the chain first, so a wrong name means the chain was fine.
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if !self.host => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -271,7 +214,8 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -280,11 +224,13 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        let algorithms = &self.provider.signature_verification_algorithms;
+        algorithms.supported_schemes()
     }
 }
 

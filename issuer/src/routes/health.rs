@@ -31,7 +31,7 @@ pub async fn health(state: &AppState) -> Response {
         status,
         &json!({
             "status": healthy,
-            "service": state.config.common.service_name,
+            "service": state.config.common.settings.service_name,
             "version": state.config.common.service_version,
             "database": database,
             "nats": if state.relay.nats_connected() { "connected" } else { "disconnected" },
@@ -77,7 +77,7 @@ pub async fn ready(state: &AppState) -> Response {
         None => "disconnected",
     };
     envelope::readiness(
-        &state.config.common.service_name,
+        &state.config.common.settings.service_name,
         &state.config.common.service_version,
         reason.or(refusal.map(common::nats::Refusal::reason)),
         json!({"database": database, "migrations": migrations, "nats": nats}),
@@ -86,7 +86,7 @@ pub async fn ready(state: &AppState) -> Response {
 
 pub fn live(state: &AppState) -> Response {
     envelope::liveness(
-        &state.config.common.service_name,
+        &state.config.common.settings.service_name,
         &state.config.common.service_version,
     )
 }

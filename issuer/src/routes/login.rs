@@ -19,8 +19,11 @@ pub async fn login(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response, ApiError> {
-    let client_ip =
-        crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
+    let client_ip = crate::client_ip::client_ip(
+        peer.ip(),
+        req.headers(),
+        &state.config.settings.trusted_proxies,
+    );
     let user_agent = super::sessions::user_agent(req.headers());
     let body: LoginRequest = json_body(state, req).await?;
     let credentials = Credentials {

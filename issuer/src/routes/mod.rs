@@ -209,7 +209,7 @@ pub async fn route(
     let route = Route::resolve(req.uri().path())
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such route."))?;
     if req.method() == Method::OPTIONS && route.is_api() {
-        let cors = &state.config.common.allowed_origins;
+        let cors = &state.config.common.settings.allowed_origins;
         return Ok(cors.preflight(req.headers(), route.allow()));
     }
     let route = route.with_method(req.method()).ok_or_else(|| {

@@ -23,8 +23,11 @@ pub async fn request_reset(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response, ApiError> {
-    let client_ip =
-        crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
+    let client_ip = crate::client_ip::client_ip(
+        peer.ip(),
+        req.headers(),
+        &state.config.settings.trusted_proxies,
+    );
     let body: EmailRequest = json_body(state, req).await?;
     password_reset::request_reset(state, &body.email, client_ip)?;
     Ok(envelope::success(

@@ -20,8 +20,11 @@ pub async fn register(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response, ApiError> {
-    let client_ip =
-        crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
+    let client_ip = crate::client_ip::client_ip(
+        peer.ip(),
+        req.headers(),
+        &state.config.settings.trusted_proxies,
+    );
     let body: RegisterRequest = json_body(state, req).await?;
     let input = Registration {
         email: body.email,
@@ -54,8 +57,11 @@ pub async fn resend_verification(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response, ApiError> {
-    let client_ip =
-        crate::client_ip::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
+    let client_ip = crate::client_ip::client_ip(
+        peer.ip(),
+        req.headers(),
+        &state.config.settings.trusted_proxies,
+    );
     let body: EmailRequest = json_body(state, req).await?;
     db::deadline(
         &state.pool,

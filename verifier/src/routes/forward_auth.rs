@@ -20,7 +20,7 @@ pub const X_SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
 
 pub fn forward_auth<B>(state: &AppState, req: &Request<B>) -> Result<Response, ApiError> {
     let rules = Rules::parse(req.uri().query())?;
-    let verdict = token(req.headers(), &state.config.cookie_name)
+    let verdict = token(req.headers(), &state.config.settings.cookie_name)
         .and_then(|token| token.ok_or(TokenError::Missing))
         .and_then(|token| state.verify(token));
     state.metrics.forward_auth.record(Validation::of(&verdict));

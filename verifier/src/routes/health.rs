@@ -13,7 +13,7 @@ pub fn health(state: &AppState) -> Response {
         StatusCode::OK,
         &json!({
             "status": "healthy",
-            "service": state.config.common.service_name,
+            "service": state.config.common.settings.service_name,
             "version": state.config.common.service_version,
             "keys": "loaded",
             "nats": crate::revocations::nats_state(&state.nats),
@@ -26,7 +26,7 @@ pub fn health(state: &AppState) -> Response {
 
 pub fn live(state: &AppState) -> Response {
     envelope::liveness(
-        &state.config.common.service_name,
+        &state.config.common.settings.service_name,
         &state.config.common.service_version,
     )
 }
@@ -35,7 +35,7 @@ pub fn live(state: &AppState) -> Response {
 /// 503 with the reason. Once ready it stays ready: NATS dropping later only shows in `nats`.
 pub fn ready(state: &AppState) -> Response {
     envelope::readiness(
-        &state.config.common.service_name,
+        &state.config.common.settings.service_name,
         &state.config.common.service_version,
         state.not_ready(),
         json!({

@@ -77,7 +77,7 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Respo
         .and_then(|(_, method)| *method)
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such route."))?;
     if req.method() == Method::OPTIONS && path == VALIDATE_TOKEN {
-        let cors = &state.config.common.allowed_origins;
+        let cors = &state.config.common.settings.allowed_origins;
         return Ok(cors.preflight(req.headers(), allowed));
     }
     if req.method().as_str() != allowed {
