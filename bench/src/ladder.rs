@@ -134,7 +134,10 @@ pub async fn serve_step(args: &[String]) -> Result<(), anyhow::Error> {
             let mut registry = prometheus_client::registry::Registry::default();
             let layers = Arc::new(Layers {
                 depth,
-                metrics: HttpMetrics::register(&mut registry, &verifier::routes::metric_routes()),
+                metrics: HttpMetrics::register(
+                    &mut registry,
+                    &verifier::routes::ROUTES.metric_routes(),
+                ),
                 cors: AllowedOrigins::default(),
                 codec: bench_codec()?,
             });
@@ -195,7 +198,7 @@ impl Layers {
         }
         let cors = (self.depth >= CORS).then(|| self.cors.decide(req.uri().path(), req.headers()));
         let route = match self.depth >= RULES {
-            true => verifier::routes::route_name(req.uri().path()),
+            true => verifier::routes::ROUTES.route_name(req.uri().path()),
             false => verifier::routes::FORWARD_AUTH,
         };
         let endpoint = self.metrics.endpoint(route);

@@ -10,6 +10,8 @@
 //! - [`body_budget`]: the request-body bytes a process holds at once, shared by all requests.
 //! - [`cors`]: CORS for the browser API routes, per `ALLOWED_ORIGINS`.
 //! - [`request`]: the per-request wrapper: request id, span, one log line, error to envelope.
+//! - [`router`]: a service's route table and matching: 404, 405 with `Allow`, preflight.
+//! - [`service`]: the shell around a service's handlers: CORS, table, wrapper, accept loop.
 //! - [`cli`]: the one command line of both services (serve, check-config, healthcheck,
 //!   help, version); help and `check-config` come from the settings tables.
 //! - [`metrics`]: the Prometheus metrics both services share, and the `/metrics` response.
@@ -33,7 +35,9 @@ pub mod jwt;
 pub mod metrics;
 pub mod nats;
 pub mod request;
+pub mod router;
 pub mod server;
+pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

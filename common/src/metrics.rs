@@ -266,6 +266,15 @@ pub fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
     gauge
 }
 
+/// Registers `nats_connected`, which every service sets to 1 while its NATS connection is up.
+pub fn nats_connected(registry: &mut Registry) -> Gauge {
+    gauge(
+        registry,
+        "nats_connected",
+        "1 when the NATS connection is up, else 0",
+    )
+}
+
 /// Registers a counter without labels; `name` is given without the `_total` suffix.
 pub fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
     let counter = Counter::default();

@@ -53,7 +53,7 @@ impl App {
         let listener = TcpListener::bind(config.settings.addr)
             .await
             .with_context(|| format!("cannot listen on {} (ISSUER_ADDR)", config.settings.addr))?;
-        let metrics = IssuerMetrics::new(&routes::ROUTES);
+        let metrics = IssuerMetrics::new(&routes::ROUTES.metric_routes());
         let relay = Arc::new(Relay::new(
             pool.clone(),
             nats,
@@ -116,33 +116,7 @@ impl App {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, tls = self.serve.is_tls(), "issuer listening");
         }
-        common::server::serve_with(
-            self.listener,
-            self.serve,
-            move |req, peer| {
-                let state = Arc::clone(&state);
-                let cors = state
-                    .config
-                    .common
-                    .settings
-                    .allowed_origins
-                    .decide(req.uri().path(), req.headers());
-                let response = async move {
-                    let endpoint = state
-                        .metrics
-                        .http
-                        .endpoint(routes::route_name(req.uri().path()));
-                    common::request::handle(req, endpoint, |req| {
-                        routes::route(Arc::clone(&state), req, peer)
-                    })
-                    .await
-                };
-                common::cors::around(cors, response)
-            },
-            shutdown,
-            grace,
-        )
-        .await;
+        common::service::serve(self.listener, self.serve, state, shutdown, grace).await;
         let _ = stop_relay.send(());
         let _ = stop_housekeeping.send(());
         let _ = relay.await;

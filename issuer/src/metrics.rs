@@ -309,11 +309,7 @@ impl IssuerMetrics {
                 "outbox_backlog",
                 "Events committed but not yet published",
             ),
-            nats_connected: shared::gauge(
-                &mut registry,
-                "nats_connected",
-                "1 when the NATS connection is up, else 0",
-            ),
+            nats_connected: shared::nats_connected(&mut registry),
             db_pool_size: shared::gauge(
                 &mut registry,
                 "db_pool_size",

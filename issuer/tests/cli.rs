@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context};
 use test_support::accounts::{register_body, unique_email, CHEAP_ARGON2, PASSWORD};
-use test_support::binary;
+use test_support::binary::{self, run};
 use test_support::cert::TestCert;
 use test_support::database::{database_url, drop_database, try_psql, unique_name};
 
@@ -20,10 +20,6 @@ const NATS_PASSWORD: &str = "nats-pass-s3cret";
 
 fn issuer(env: &[(&str, &str)]) -> Command {
     binary::command(env!("CARGO_BIN_EXE_issuer"), env)
-}
-
-fn run(command: &mut Command) -> anyhow::Result<binary::Run> {
-    binary::run(command).context("the binary runs")
 }
 
 #[test]
@@ -39,11 +35,7 @@ fn help_lists_every_command_and_every_variable_with_its_default() -> anyhow::Res
             );
         }
         for var in common::config::VARS.iter().chain(issuer::config::VARS) {
-            let line = out
-                .stdout
-                .lines()
-                .find(|line| line.split_whitespace().next() == Some(var.name))
-                .ok_or_else(|| anyhow!("{flag}: no line for {}", var.name))?;
+            let line = binary::help_line(&out.stdout, var.name).context(flag)?;
             ensure!(
                 line.contains(&var.default()) && line.contains(var.meaning),
                 "{flag}: {line}"
@@ -71,20 +63,8 @@ fn check_config_accepts_a_good_configuration_and_prints_a_summary_without_secret
         ],
     ] {
         let out = run(issuer(&env).arg("check-config"))?;
-        ensure!(out.code == Some(0), "{env:?}: {}", out.stderr);
-        ensure!(
-            out.stdout.lines().next() == Some("configuration OK"),
-            "{}",
-            out.stdout
-        );
-        for secret in [KEY, OTHER_KEY, DB_PASSWORD, NATS_PASSWORD] {
-            ensure!(
-                !out.stdout.contains(secret) && !out.stderr.contains(secret),
-                "a secret is printed:\n{}{}",
-                out.stdout,
-                out.stderr
-            );
-        }
+        let secrets = [KEY, OTHER_KEY, DB_PASSWORD, NATS_PASSWORD];
+        binary::config_ok(&out, &[], &secrets).with_context(|| format!("{env:?}"))?;
     }
     let out = run(issuer(&[
         ("JWT_KEYS", keys.as_str()),
@@ -107,10 +87,7 @@ fn check_config_accepts_a_good_configuration_and_prints_a_summary_without_secret
 /// nothing on stdout, and no secret anywhere.
 fn refuses(env: &[(&str, &str)], variable: &str, secrets: &[&str]) -> anyhow::Result<()> {
     let secrets: Vec<&str> = secrets.iter().copied().chain([KEY]).collect();
-    let out = binary::refuses(issuer(env).arg("check-config"), variable, &secrets)
-        .map_err(|err| anyhow!(err))?;
-    ensure!(out.stdout.is_empty(), "{variable}: stdout {}", out.stdout);
-    Ok(())
+    binary::config_refused(issuer(env).arg("check-config"), variable, &secrets)
 }
 
 #[test]
@@ -237,11 +214,8 @@ fn healthcheck_with(
     env: &[(&str, &str)],
 ) -> anyhow::Result<(Option<i32>, Duration)> {
     let started = Instant::now();
-    let addr = addr.to_string();
-    let mut vars = vec![("ISSUER_ADDR", addr.as_str())];
-    vars.extend_from_slice(env);
-    let out = run(issuer(&vars).arg("healthcheck"))?;
-    Ok((out.code, started.elapsed()))
+    let code = binary::healthcheck(&mut issuer(env), "ISSUER_ADDR", addr, &[])?;
+    Ok((code, started.elapsed()))
 }
 
 /// A running issuer on port 0 with its own database; killed and its database dropped on drop.

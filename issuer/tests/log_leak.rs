@@ -85,12 +85,8 @@ fn trace_logs_carry_no_password_token_or_key() {
         ("LOG_LEVEL", "trace"),
     ];
     env.extend(nats.vars());
-    let mut command = binary::command(env!("CARGO_BIN_EXE_issuer"), &env);
-    let mut issuer = binary::Logged::spawn_with_stderr(&mut command).expect("issuer starts");
-    let addr = issuer
-        .address("issuer listening", binary::START_WAIT)
-        .unwrap_or_else(|err| panic!("{err}"))
-        .to_string();
+    let (mut issuer, addr) =
+        binary::serving(env!("CARGO_BIN_EXE_issuer"), &env, "issuer listening");
 
     // The secrets this session hands to the issuer.
     let password = "Leak-Canary-Password-91d2e7";
@@ -287,28 +283,22 @@ fn trace_logs_carry_no_password_token_or_key() {
     drop_database(&database);
 
     // The capture is real: every request we sent is in it, at trace verbosity.
-    for request_id in [
-        "leak-req-register",
-        "leak-req-hostile-0",
-        "leak-req-wrong",
-        "leak-req-login",
-        "leak-req-me",
-        "leak-req-twice",
-        "leak-req-refresh",
-        "leak-req-verify",
-        "leak-req-logout",
-        "leak-req-change",
-        "leak-req-reset-request",
-        "leak-req-reset",
-    ] {
-        assert!(
-            log.contains(request_id),
-            "{request_id} is not in the log:\n{log}"
-        );
-    }
-    assert!(
-        log.contains("request received"),
-        "debug lines are missing:\n{log}"
+    binary::assert_traced(
+        &log,
+        &[
+            "leak-req-register",
+            "leak-req-hostile-0",
+            "leak-req-wrong",
+            "leak-req-login",
+            "leak-req-me",
+            "leak-req-twice",
+            "leak-req-refresh",
+            "leak-req-verify",
+            "leak-req-logout",
+            "leak-req-change",
+            "leak-req-reset-request",
+            "leak-req-reset",
+        ],
     );
     for secret in &secrets {
         assert!(!secret.is_empty());

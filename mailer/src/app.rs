@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use common::nats::NatsHealth;
-use common::request::AccessLog;
 use common::server::ServeOptions;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -36,7 +35,7 @@ impl App {
             .connect(config.nats_url.as_str())
             .await
             .context("invalid NATS_URL")?;
-        let metrics = MailerMetrics::new(&routes::metric_routes());
+        let metrics = MailerMetrics::new(&routes::ROUTES.metric_routes());
         let state = AppState::new(config, nats, nats_health, smtp, metrics);
         Ok(App {
             listener,
@@ -63,22 +62,10 @@ impl App {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "mailer listening");
         }
-        common::server::serve_with(
+        common::service::serve(
             self.listener,
             ServeOptions::default(),
-            move |req, _peer| {
-                let state = Arc::clone(&state);
-                async move {
-                    let endpoint = state
-                        .metrics
-                        .http
-                        .endpoint(routes::route_name(req.uri().path()));
-                    common::request::handle_with(req, AccessLog::QuietSuccess, endpoint, |req| {
-                        routes::route(Arc::clone(&state), req)
-                    })
-                    .await
-                }
-            },
+            state,
             shutdown,
             grace,
         )

@@ -53,11 +53,7 @@ impl MailerMetrics {
                 "email_events_pending",
                 "Email events in the stream not yet delivered to the mailer (the consumer's pending count)",
             ),
-            nats_connected: shared::gauge(
-                &mut registry,
-                "nats_connected",
-                "1 when the NATS connection is up, else 0",
-            ),
+            nats_connected: shared::nats_connected(&mut registry),
             registry,
             http,
         }

@@ -1,62 +1,83 @@
 //! The mailer's HTTP routes: health and metrics, nothing else. Bare JSON, no envelope.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use common::cors::AllowedOrigins;
 use common::envelope::{self, Response};
-use common::error::{ApiError, ErrorCode};
-use http::{header, Method, Request};
+use common::error::ApiError;
+use common::metrics::HttpMetrics;
+use common::request::AccessLog;
+use common::router::{Route as Row, Router};
+use common::service::Service;
+use http::Request;
 use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::state::AppState;
 
-const HEALTH: &str = "/health";
-const LIVE: &str = "/health/live";
-const READY: &str = "/health/ready";
-const METRICS: &str = "/metrics";
-
-/// Every route; all answer GET only.
-pub const ROUTES: [&str; 4] = [HEALTH, LIVE, READY, METRICS];
-
-/// The route template `path` matches, for metrics labels; `unknown` when there is none.
-pub fn route_name(path: &str) -> &'static str {
-    ROUTES
-        .iter()
-        .find(|route| **route == path)
-        .copied()
-        .unwrap_or(common::metrics::UNKNOWN_ROUTE)
+/// What answers each route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Live,
+    Ready,
+    Metrics,
 }
 
-/// (method, path) of each route, for the latency series created at start.
-pub fn metric_routes() -> Vec<(&'static str, &'static str)> {
-    ROUTES.iter().map(|path| ("GET", *path)).collect()
+/// Every route; all answer GET only, whatever the `Host`.
+pub static ROUTES: Router<Route> = Router::any_host(&[
+    Row::new("GET", "/health", Route::Health),
+    Row::new("GET", "/health/live", Route::Live),
+    Row::new("GET", "/health/ready", Route::Ready),
+    Row::new("GET", "/metrics", Route::Metrics),
+]);
+
+impl Service for AppState {
+    type Route = Route;
+
+    fn router(&self) -> &'static Router<Route> {
+        &ROUTES
+    }
+
+    fn http_metrics(&self) -> &HttpMetrics {
+        &self.metrics.http
+    }
+
+    /// No browser routes: no CORS header on any answer.
+    fn allowed_origins(&self) -> Option<&AllowedOrigins> {
+        None
+    }
+
+    /// Only probes and scrapers call it: successes log at debug.
+    fn access_log(&self, _route: &'static str) -> AccessLog {
+        AccessLog::QuietSuccess
+    }
+
+    fn answer(
+        self: Arc<Self>,
+        route: Route,
+        _req: Request<Incoming>,
+        _peer: SocketAddr,
+    ) -> impl std::future::Future<Output = Result<Response, ApiError>> + Send {
+        answer(self, route)
+    }
 }
 
-pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response, ApiError> {
-    let path = route_name(req.uri().path());
-    if path == common::metrics::UNKNOWN_ROUTE {
-        return Err(ApiError::new(ErrorCode::NotFound, "No such route."));
-    }
-    if req.method() != Method::GET {
-        return Err(ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            "This route does not accept that method.",
-        )
-        .with_header(header::ALLOW, "GET"));
-    }
+async fn answer(state: Arc<AppState>, route: Route) -> Result<Response, ApiError> {
     let config = &state.config;
-    match path {
-        LIVE => Ok(envelope::liveness(
+    match route {
+        Route::Live => Ok(envelope::liveness(
             &config.service_name,
             &config.service_version,
         )),
-        READY => Ok(envelope::readiness(
+        Route::Ready => Ok(envelope::readiness(
             &config.service_name,
             &config.service_version,
             state.not_ready(),
             json!({"nats": nats_word(&state), "stream": config.nats_stream}),
         )),
-        HEALTH => Ok(envelope::bare_json(
+        Route::Health => Ok(envelope::bare_json(
             http::StatusCode::OK,
             &json!({
                 "status": "healthy",
@@ -67,7 +88,7 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Result<Respo
                 "timestamp": envelope::timestamp(),
             }),
         )),
-        _ => {
+        Route::Metrics => {
             let pending = state.pending().await;
             state.metrics.render(state.nats_connected(), pending)
         }

@@ -7,6 +7,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use anyhow::{anyhow, ensure, Context};
+
 /// How long a service may take to say it is listening, or to become ready.
 pub const START_WAIT: Duration = Duration::from_secs(60);
 
@@ -125,6 +127,37 @@ fn forward(from: impl Read + Send + 'static, to: mpsc::Sender<String>) -> JoinHa
     })
 }
 
+/// Starts `binary` with `env` (see [`command`]), reading its stdout and stderr as one log, and
+/// waits up to [`START_WAIT`] for the log line holding `banner`; the service and the address
+/// its `addr=` field names. Panics when it does not start.
+pub fn serving(binary: &str, env: &[(&str, &str)], banner: &str) -> (Logged, String) {
+    let mut logged = Logged::spawn_with_stderr(&mut command(binary, env))
+        .unwrap_or_else(|err| panic!("{banner}: {err}"));
+    match logged.address(banner, START_WAIT) {
+        Ok(addr) => (logged, addr.to_string()),
+        Err(err) => {
+            logged.kill();
+            panic!("{err}")
+        }
+    }
+}
+
+/// Asserts that `log` is a real capture at debug verbosity or finer: each of `request_ids` (the
+/// `X-Request-Id`s a test sent) is in it, and so are the wrapper's `request received` lines.
+/// Run before searching it for what must not be there, so that such a search can fail.
+pub fn assert_traced(log: &str, request_ids: &[&str]) {
+    for request_id in request_ids {
+        assert!(
+            log.contains(request_id),
+            "{request_id} is not in the log:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("request received"),
+        "debug lines are missing:\n{log}"
+    );
+}
+
 /// Spawns `command` (stderr dropped) and waits up to [`START_WAIT`] for the log line holding
 /// `banner`; the address is its `addr=` field. The process is killed when it never says it.
 pub fn listening(command: &mut Command, banner: &str) -> Result<(Child, SocketAddr), String> {
@@ -158,12 +191,12 @@ pub struct Run {
 }
 
 /// Runs `command` to its end.
-pub fn run(command: &mut Command) -> std::io::Result<Run> {
+pub fn run(command: &mut Command) -> anyhow::Result<Run> {
     let Output {
         status,
         stdout,
         stderr,
-    } = command.output()?;
+    } = command.output().context("the binary runs")?;
     Ok(Run {
         code: status.code(),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -175,7 +208,7 @@ pub fn run(command: &mut Command) -> std::io::Result<Run> {
 /// `variable`, and none of `secrets` on stderr or stdout. Returns the run, for what a caller
 /// checks besides.
 pub fn refuses(command: &mut Command, variable: &str, secrets: &[&str]) -> Result<Run, String> {
-    let out = run(command).map_err(|err| format!("{variable}: the binary runs: {err}"))?;
+    let out = run(command).map_err(|err| format!("{variable}: {err:#}"))?;
     let fail = |what: &str| {
         Err(format!(
             "{variable}: {what}: {:?}\n{}",
@@ -193,6 +226,60 @@ pub fn refuses(command: &mut Command, variable: &str, secrets: &[&str]) -> Resul
         return fail("a secret is printed");
     }
     Ok(out)
+}
+
+/// `check-config` (the last argument of `command`) refusing one bad setting: as [`refuses`],
+/// and nothing on stdout.
+pub fn config_refused(
+    command: &mut Command,
+    variable: &str,
+    secrets: &[&str],
+) -> anyhow::Result<()> {
+    let out = refuses(command, variable, secrets).map_err(|err| anyhow!(err))?;
+    ensure!(out.stdout.is_empty(), "{variable}: stdout {}", out.stdout);
+    Ok(())
+}
+
+/// `check-config` accepting its settings: exit code 0, `configuration OK` first, each of
+/// `expected` on stdout, and none of `secrets` on stdout or stderr.
+pub fn config_ok(out: &Run, expected: &[&str], secrets: &[&str]) -> anyhow::Result<()> {
+    ensure!(out.code == Some(0), "{:?}: {}", out.code, out.stderr);
+    ensure!(
+        out.stdout.lines().next() == Some("configuration OK"),
+        "{}",
+        out.stdout
+    );
+    for expected in expected {
+        ensure!(out.stdout.contains(expected), "{expected}:\n{}", out.stdout);
+    }
+    for secret in secrets {
+        ensure!(
+            !out.stdout.contains(secret) && !out.stderr.contains(secret),
+            "a secret is printed:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    Ok(())
+}
+
+/// The line of a `help` output that describes the setting `name` (its first word).
+pub fn help_line<'a>(help: &'a str, name: &str) -> anyhow::Result<&'a str> {
+    help.lines()
+        .find(|line| line.split_whitespace().next() == Some(name))
+        .ok_or_else(|| anyhow!("no line for {name}"))
+}
+
+/// `command healthcheck FLAGS` against `addr`, given in the setting `addr_var`; its exit code.
+pub fn healthcheck(
+    command: &mut Command,
+    addr_var: &str,
+    addr: SocketAddr,
+    flags: &[&str],
+) -> anyhow::Result<Option<i32>> {
+    let addr = addr.to_string();
+    let command = command.env(addr_var, addr).arg("healthcheck").args(flags);
+    Ok(run(command)?.code)
 }
 
 /// A response's status and body.

@@ -38,17 +38,6 @@ fn assert_well_formed(message: &Value, to: &str, subject: &str, link: &str) {
     );
 }
 
-async fn user_verified(app: &TestIssuer, email: &str) -> bool {
-    app.db
-        .query_one(
-            "SELECT is_email_verified FROM users WHERE email = $1",
-            &[&email],
-        )
-        .await
-        .map(|row| row.get::<_, bool>(0))
-        .unwrap_or(false)
-}
-
 #[tokio::test]
 async fn the_verification_email_arrives_and_its_link_verifies_the_account() {
     let app = spawn_issuer().await;
@@ -61,9 +50,9 @@ async fn the_verification_email_arrives_and_its_link_verifies_the_account() {
     let message = sink.wait_for(&email).await;
     let (link, token) = link_and_token(&message, VERIFY_LINK, "token=");
     assert_well_formed(&message, &email, "Verify your email address", &link);
-    assert!(!user_verified(&app, &email).await);
+    assert!(!app.email_verified(&email).await);
     app.verify_email(&token).await.assert_success(200);
-    assert!(user_verified(&app, &email).await);
+    assert!(app.email_verified(&email).await);
     mailer.until_metric_at_least("emails_sent_total", 1.0).await;
     mailer.until_caught_up().await;
     assert_eq!(sink.messages().len(), 1);

@@ -299,15 +299,7 @@ async fn metrics_answer_get_only_and_in_plain_text() {
     assert_eq!(response.headers()["allow"], "GET");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "METHOD_NOT_ALLOWED");
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(
         text.contains("# TYPE http_requests_total counter"),
         "{text}"

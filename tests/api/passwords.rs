@@ -53,18 +53,7 @@ async fn change(app: &TestIssuer, access: Option<&str>, current: &str, new: &str
 
 /// One series of `GET /metrics` (0 when absent).
 async fn metric(app: &TestIssuer, series: &str) -> f64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("GET /metrics: {err}"))
-        .text()
-        .await
-        .unwrap_or_default();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+    app.metric(series).await.unwrap_or(0.0)
 }
 
 fn jobs(outcome: &str) -> String {

@@ -127,19 +127,7 @@ async fn a_verifier_without_nats_is_live_but_not_ready_refuses_every_token_and_b
         ready.body.get("success").is_none(),
         "readiness is not enveloped"
     );
-    assert_eq!(
-        Reply::read(
-            verifier
-                .http
-                .get(verifier.url("/health/live"))
-                .send()
-                .await
-                .unwrap()
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(verifier.live().await.status, 200);
     let health = verifier.health().await;
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["revocation_replay_complete"], false);

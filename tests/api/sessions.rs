@@ -293,12 +293,7 @@ async fn another_users_session_an_unknown_one_or_a_malformed_id_is_404_and_chang
         .await
         .assert_success(200);
     // The metrics name the route template, never the id a client sent.
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics
             .contains(r#"route="/api/v1/auth/sessions/{session_id}",method="DELETE",status="404""#),
@@ -379,18 +374,6 @@ async fn every_new_route_refuses_no_token_a_refresh_token_and_a_revoked_sessions
     assert!(app.events("user.deleted").await.is_empty());
 }
 
-/// The value of one series in the issuer's `/metrics`; `None` when it is not there.
-async fn metric(app: &TestIssuer, series: &str) -> Option<f64> {
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 #[tokio::test]
 async fn the_new_routes_and_outcomes_are_counted() {
     let app = spawn_issuer().await;
@@ -401,7 +384,7 @@ async fn the_new_routes_and_outcomes_are_counted() {
     let path = format!("{SESSIONS}/{}", sid(&text(&second["access_token"])));
     for action in ["logout_all", "session_deleted", "account_deleted"] {
         let series = format!(r#"account_actions_total{{action="{action}"}}"#);
-        assert_eq!(metric(&app, &series).await, Some(0.0), "{series}");
+        assert_eq!(app.metric(&series).await, Some(0.0), "{series}");
     }
 
     call(&app, "DELETE", &path, Some(&access), None)
@@ -432,10 +415,11 @@ async fn the_new_routes_and_outcomes_are_counted() {
 
     for action in ["logout_all", "session_deleted", "account_deleted"] {
         let series = format!(r#"account_actions_total{{action="{action}"}}"#);
-        assert_eq!(metric(&app, &series).await, Some(1.0), "{series}");
+        assert_eq!(app.metric(&series).await, Some(1.0), "{series}");
     }
     assert_eq!(
-        metric(&app, r#"logins_total{outcome="account_disabled"}"#).await,
+        app.metric(r#"logins_total{outcome="account_disabled"}"#)
+            .await,
         Some(1.0)
     );
     for (route, method) in [
@@ -445,6 +429,6 @@ async fn the_new_routes_and_outcomes_are_counted() {
     ] {
         let series =
             format!(r#"http_requests_total{{route="{route}",method="{method}",status="200"}}"#);
-        assert_eq!(metric(&app, &series).await, Some(1.0), "{series}");
+        assert_eq!(app.metric(&series).await, Some(1.0), "{series}");
     }
 }

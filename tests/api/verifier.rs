@@ -275,16 +275,7 @@ async fn health_routes_and_methods() {
     assert_eq!(body["status"], "healthy");
     assert_eq!(body["keys"], "loaded");
     assert!(body.get("database").is_none());
-    assert_eq!(
-        verifier
-            .http
-            .get(verifier.url("/health/live"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(verifier.live().await.status, 200);
     let (status, _, body) = envelope(
         verifier
             .http

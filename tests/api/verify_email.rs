@@ -67,16 +67,7 @@ async fn an_expired_verification_token_is_refused() {
     app.verify_email(&token)
         .await
         .assert_error(401, "EXPIRED_TOKEN");
-    let verified: bool = app
-        .db
-        .query_one(
-            "SELECT is_email_verified FROM users WHERE email = $1",
-            &[&email],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(!verified);
+    assert!(!app.email_verified(&email).await);
 }
 
 #[tokio::test]

@@ -63,16 +63,7 @@ async fn the_verification_link_opens_a_page_whose_post_verifies_the_address() {
         .await
         .assert_success(200);
 
-    let verified: bool = app
-        .db
-        .query_one(
-            "SELECT is_email_verified FROM users WHERE email = $1",
-            &[&email],
-        )
-        .await
-        .unwrap_or_else(|err| panic!("users: {err}"))
-        .get(0);
-    assert!(verified);
+    assert!(app.email_verified(&email).await);
 }
 
 #[tokio::test]

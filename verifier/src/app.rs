@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use common::clock::Clock;
 use common::jwt::TokenCodec;
-use common::request::AccessLog;
 use common::server::ServeOptions;
 use tokio::net::TcpListener;
 
@@ -44,7 +43,7 @@ impl App {
             revocations: Arc::default(),
             nats,
             nats_health,
-            metrics: VerifierMetrics::new(&routes::metric_routes()),
+            metrics: VerifierMetrics::new(&routes::ROUTES.metric_routes()),
         };
         Ok(App {
             listener,
@@ -79,36 +78,7 @@ impl App {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, tls = self.serve.is_tls(), "verifier listening");
         }
-        common::server::serve_with(
-            self.listener,
-            self.serve,
-            move |req, _peer| {
-                let state = Arc::clone(&state);
-                let cors = state
-                    .config
-                    .common
-                    .settings
-                    .allowed_origins
-                    .decide(req.uri().path(), req.headers());
-                let response = async move {
-                    let route = routes::route_name(req.uri().path());
-                    let log = if route == routes::FORWARD_AUTH {
-                        AccessLog::QuietSuccess
-                    } else {
-                        AccessLog::Info
-                    };
-                    let endpoint = state.metrics.http.endpoint(route);
-                    common::request::handle_with(req, log, endpoint, |req| {
-                        routes::route(Arc::clone(&state), req)
-                    })
-                    .await
-                };
-                common::cors::around(cors, response)
-            },
-            shutdown,
-            grace,
-        )
-        .await;
+        common::service::serve(self.listener, self.serve, state, shutdown, grace).await;
         feed.abort();
         sweeper.abort();
         tracing::info!("verifier stopped");

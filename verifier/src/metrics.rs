@@ -34,11 +34,7 @@ impl VerifierMetrics {
                 "revoked_sessions",
                 "Revoked sessions held in memory (until their last access token expires)",
             ),
-            nats_connected: shared::gauge(
-                &mut registry,
-                "nats_connected",
-                "1 when the NATS connection is up, else 0",
-            ),
+            nats_connected: shared::nats_connected(&mut registry),
             registry,
             http,
         }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command};
 
 use anyhow::{anyhow, ensure, Context};
-use test_support::binary;
+use test_support::binary::{self, run};
 use test_support::cert::TestCert;
 
 const KEY: &str = "verifier-cli-secret-0123456789abcdef0123";
@@ -13,10 +13,6 @@ const OTHER_KEY: &str = "verifier-cli-other-secret-0123456789abcd";
 
 fn verifier(env: &[(&str, &str)]) -> Command {
     binary::command(env!("CARGO_BIN_EXE_verifier"), env)
-}
-
-fn run(command: &mut Command) -> anyhow::Result<binary::Run> {
-    binary::run(command).context("the binary runs")
 }
 
 #[test]
@@ -32,11 +28,7 @@ fn help_lists_every_command_and_every_variable_with_its_default() -> anyhow::Res
             "the verifier has no database"
         );
         for var in common::config::VARS.iter().chain(verifier::config::VARS) {
-            let line = out
-                .stdout
-                .lines()
-                .find(|line| line.split_whitespace().next() == Some(var.name))
-                .ok_or_else(|| anyhow!("{flag}: no line for {}", var.name))?;
+            let line = binary::help_line(&out.stdout, var.name).context(flag)?;
             ensure!(
                 line.contains(&var.default()) && line.contains(var.meaning),
                 "{flag}: {line}"
@@ -57,33 +49,20 @@ fn check_config_accepts_a_good_configuration_without_printing_keys() -> anyhow::
         ("NATS_URL", "nats://events:nats-s3cret@nats:4222"),
     ])
     .arg("check-config"))?;
-    ensure!(out.code == Some(0), "{}", out.stderr);
-    ensure!(out.stdout.lines().next() == Some("configuration OK"));
-    for expected in [
+    let expected = [
         "VERIFIER_ADDR = 127.0.0.1:9001",
         "kids old, new, active new",
         "AUTH_COOKIE_NAME = session",
         "nats://***@nats:4222",
-    ] {
-        ensure!(out.stdout.contains(expected), "{expected}:\n{}", out.stdout);
-    }
-    for secret in [KEY, OTHER_KEY, "nats-s3cret"] {
-        ensure!(
-            !out.stdout.contains(secret) && !out.stderr.contains(secret),
-            "a secret is printed"
-        );
-    }
-    Ok(())
+    ];
+    binary::config_ok(&out, &expected, &[KEY, OTHER_KEY, "nats-s3cret"])
 }
 
 /// `check-config` with one bad setting: exit 64, one line on stderr naming the variable,
 /// nothing on stdout, and no secret anywhere.
 fn refuses(env: &[(&str, &str)], variable: &str, secrets: &[&str]) -> anyhow::Result<()> {
     let secrets: Vec<&str> = secrets.iter().copied().chain([KEY]).collect();
-    let out = binary::refuses(verifier(env).arg("check-config"), variable, &secrets)
-        .map_err(|err| anyhow!(err))?;
-    ensure!(out.stdout.is_empty(), "{variable}: stdout {}", out.stdout);
-    Ok(())
+    binary::config_refused(verifier(env).arg("check-config"), variable, &secrets)
 }
 
 #[test]
@@ -144,10 +123,7 @@ fn probe_with(
     env: &[(&str, &str)],
     flags: &[&str],
 ) -> anyhow::Result<Option<i32>> {
-    let addr = addr.to_string();
-    let mut vars = vec![("VERIFIER_ADDR", addr.as_str())];
-    vars.extend_from_slice(env);
-    Ok(run(verifier(&vars).arg("healthcheck").args(flags))?.code)
+    binary::healthcheck(&mut verifier(env), "VERIFIER_ADDR", addr, flags)
 }
 
 /// Starts the verifier on port 0 with `env` added to its settings and reads its address from

@@ -1,6 +1,5 @@
-//! The router: match the path, then the method. An unknown path is 404 NOT_FOUND; a known
-//! path with another method is 405 METHOD_NOT_ALLOWED with `Allow`. [`ROUTES`] is the route
-//! table, which the OpenAPI document must match.
+//! The issuer's routes. [`ROUTES`] is the route table (matched by `common::router`), which the
+//! OpenAPI document must match.
 
 mod account;
 mod health;
@@ -13,9 +12,13 @@ mod tokens;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use common::cors::AllowedOrigins;
 use common::envelope::Response;
 use common::error::{ApiError, ErrorCode};
-use http::{header, Method, Request};
+use common::metrics::HttpMetrics;
+use common::router::{Route as Row, Router};
+use common::service::Service;
+use http::{header, Request};
 use hyper::body::Incoming;
 
 use crate::metrics::{LoginOutcome, PasswordOperation};
@@ -24,11 +27,9 @@ use crate::state::AppState;
 /// The OpenAPI 3.1 document of this API, served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
-const PREFIX: &str = "/api/v1/auth";
-
-/// Every route: path, method, and what answers it.
+/// What answers each route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub enum Route {
     Register,
     VerifyEmail,
     ResendVerification,
@@ -52,78 +53,52 @@ enum Route {
     OpenApi,
 }
 
-/// Every route as (method, path template).
-pub const ROUTES: [(&str, &str); Route::ALL.len()] = {
-    let mut table = [("", ""); Route::ALL.len()];
-    let mut i = 0;
-    while i < Route::ALL.len() {
-        table[i] = (Route::ALL[i].method(), Route::ALL[i].path());
-        i += 1;
-    }
-    table
-};
-
-/// The route template `path` matches, for metrics labels; `unknown` when there is none.
-pub fn route_name(path: &str) -> &'static str {
-    Route::resolve(path).map_or(common::metrics::UNKNOWN_ROUTE, Route::path)
-}
+/// Every route: method, path template, and what answers it. A path with several methods
+/// lists them in `Allow` in this order.
+pub static ROUTES: Router<Route> = Router::new(&[
+    Row::new("POST", "/api/v1/auth/register", Route::Register),
+    Row::new("POST", "/api/v1/auth/verify-email", Route::VerifyEmail),
+    Row::new(
+        "POST",
+        "/api/v1/auth/resend-verification",
+        Route::ResendVerification,
+    ),
+    Row::new("POST", "/api/v1/auth/login", Route::Login),
+    Row::new("POST", "/api/v1/auth/refresh", Route::Refresh),
+    Row::new("POST", "/api/v1/auth/logout", Route::Logout),
+    Row::new("POST", "/api/v1/auth/validate-token", Route::ValidateToken),
+    Row::new("GET", "/api/v1/auth/me", Route::Me),
+    Row::new(
+        "POST",
+        "/api/v1/auth/password-reset/request",
+        Route::PasswordResetRequest,
+    ),
+    Row::new(
+        "POST",
+        "/api/v1/auth/password-reset/confirm",
+        Route::PasswordResetConfirm,
+    ),
+    Row::new(
+        "POST",
+        "/api/v1/auth/password/change",
+        Route::PasswordChange,
+    ),
+    Row::new("POST", "/api/v1/auth/logout-all", Route::LogoutAll),
+    Row::new("GET", "/api/v1/auth/sessions", Route::Sessions),
+    Row::new(
+        "DELETE",
+        "/api/v1/auth/sessions/{session_id}",
+        Route::DeleteSession,
+    ),
+    Row::new("DELETE", "/api/v1/auth/me", Route::DeleteMe),
+    Row::new("GET", "/health", Route::Health),
+    Row::new("GET", "/health/live", Route::Live),
+    Row::new("GET", "/health/ready", Route::Ready),
+    Row::new("GET", "/metrics", Route::Metrics),
+    Row::new("GET", "/openapi.json", Route::OpenApi),
+]);
 
 impl Route {
-    const ALL: &[Route] = &[
-        Route::Register,
-        Route::VerifyEmail,
-        Route::ResendVerification,
-        Route::Login,
-        Route::Refresh,
-        Route::Logout,
-        Route::ValidateToken,
-        Route::Me,
-        Route::PasswordResetRequest,
-        Route::PasswordResetConfirm,
-        Route::PasswordChange,
-        Route::LogoutAll,
-        Route::Sessions,
-        Route::DeleteSession,
-        Route::DeleteMe,
-        Route::Health,
-        Route::Live,
-        Route::Ready,
-        Route::Metrics,
-        Route::OpenApi,
-    ];
-
-    fn resolve(path: &str) -> Option<Route> {
-        if let Some(rest) = path.strip_prefix(PREFIX) {
-            return match rest {
-                "/register" => Some(Route::Register),
-                "/verify-email" => Some(Route::VerifyEmail),
-                "/resend-verification" => Some(Route::ResendVerification),
-                "/login" => Some(Route::Login),
-                "/refresh" => Some(Route::Refresh),
-                "/logout" => Some(Route::Logout),
-                "/validate-token" => Some(Route::ValidateToken),
-                "/me" => Some(Route::Me),
-                "/password-reset/request" => Some(Route::PasswordResetRequest),
-                "/password-reset/confirm" => Some(Route::PasswordResetConfirm),
-                "/password/change" => Some(Route::PasswordChange),
-                "/logout-all" => Some(Route::LogoutAll),
-                "/sessions" => Some(Route::Sessions),
-                _ => match rest.strip_prefix("/sessions/") {
-                    Some(id) if !id.is_empty() && !id.contains('/') => Some(Route::DeleteSession),
-                    _ => None,
-                },
-            };
-        }
-        match path {
-            "/health" => Some(Route::Health),
-            "/health/live" => Some(Route::Live),
-            "/health/ready" => Some(Route::Ready),
-            "/metrics" => Some(Route::Metrics),
-            "/openapi.json" => Some(Route::OpenApi),
-            _ => None,
-        }
-    }
-
     /// Browser API routes (CORS applies); not the health checks, metrics or the document.
     fn is_api(self) -> bool {
         !matches!(
@@ -131,94 +106,41 @@ impl Route {
             Route::Health | Route::Live | Route::Ready | Route::Metrics | Route::OpenApi
         )
     }
+}
 
-    /// The path as written in the route table (and the `route` label).
-    const fn path(self) -> &'static str {
-        match self {
-            Route::Register => "/api/v1/auth/register",
-            Route::VerifyEmail => "/api/v1/auth/verify-email",
-            Route::ResendVerification => "/api/v1/auth/resend-verification",
-            Route::Login => "/api/v1/auth/login",
-            Route::Refresh => "/api/v1/auth/refresh",
-            Route::Logout => "/api/v1/auth/logout",
-            Route::ValidateToken => "/api/v1/auth/validate-token",
-            Route::Me | Route::DeleteMe => "/api/v1/auth/me",
-            Route::PasswordResetRequest => "/api/v1/auth/password-reset/request",
-            Route::PasswordResetConfirm => "/api/v1/auth/password-reset/confirm",
-            Route::PasswordChange => "/api/v1/auth/password/change",
-            Route::LogoutAll => "/api/v1/auth/logout-all",
-            Route::Sessions => "/api/v1/auth/sessions",
-            Route::DeleteSession => "/api/v1/auth/sessions/{session_id}",
-            Route::Health => "/health",
-            Route::Live => "/health/live",
-            Route::Ready => "/health/ready",
-            Route::Metrics => "/metrics",
-            Route::OpenApi => "/openapi.json",
-        }
+impl Service for AppState {
+    type Route = Route;
+
+    fn router(&self) -> &'static Router<Route> {
+        &ROUTES
     }
 
-    /// The one method the route answers, as it is written in `Allow`.
-    const fn method(self) -> &'static str {
-        match self {
-            Route::Me
-            | Route::Sessions
-            | Route::Health
-            | Route::Live
-            | Route::Ready
-            | Route::Metrics
-            | Route::OpenApi => "GET",
-            Route::DeleteSession | Route::DeleteMe => "DELETE",
-            Route::Register
-            | Route::VerifyEmail
-            | Route::ResendVerification
-            | Route::Login
-            | Route::Refresh
-            | Route::Logout
-            | Route::ValidateToken
-            | Route::LogoutAll
-            | Route::PasswordResetRequest
-            | Route::PasswordResetConfirm
-            | Route::PasswordChange => "POST",
-        }
+    fn http_metrics(&self) -> &HttpMetrics {
+        &self.metrics.http
     }
 
-    /// Every method the route's path answers, as `Allow` lists them.
-    const fn allow(self) -> &'static str {
-        match self {
-            Route::Me | Route::DeleteMe => "GET, DELETE",
-            _ => self.method(),
-        }
+    fn allowed_origins(&self) -> Option<&AllowedOrigins> {
+        Some(&self.config.common.settings.allowed_origins)
     }
 
-    /// The route of the same path that answers `method`, if one does.
-    fn with_method(self, method: &Method) -> Option<Route> {
-        Route::ALL
-            .iter()
-            .copied()
-            .find(|r| r.path() == self.path() && r.method() == method.as_str())
+    fn answer(
+        self: Arc<Self>,
+        route: Route,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = Result<Response, ApiError>> + Send {
+        answer(self, route, req, peer)
     }
 }
 
-/// Answers one request; errors become the envelope in `common::request::handle`.
-pub async fn route(
+/// Answers one request the table resolved to `route`; errors become the envelope in
+/// `common::request::handle_with`.
+async fn answer(
     state: Arc<AppState>,
+    route: Route,
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response, ApiError> {
-    common::http::require_one_host(&req)?;
-    let route = Route::resolve(req.uri().path())
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such route."))?;
-    if req.method() == Method::OPTIONS && route.is_api() {
-        let cors = &state.config.common.settings.allowed_origins;
-        return Ok(cors.preflight(req.headers(), route.allow()));
-    }
-    let route = route.with_method(req.method()).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            "This route does not accept that method.",
-        )
-        .with_header(header::ALLOW, route.allow())
-    })?;
     if route.is_api() && !state.schema_ready() {
         return Err(ApiError::new(
             ErrorCode::ServiceUnavailable,
@@ -296,25 +218,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn allow_lists_every_method_of_the_path_in_table_order() {
-        for route in Route::ALL {
-            let methods: Vec<&str> = Route::ALL
-                .iter()
-                .filter(|r| r.path() == route.path())
-                .map(|r| r.method())
-                .collect();
-            assert_eq!(route.allow(), methods.join(", "), "{route:?}");
+    fn the_session_path_resolves_to_its_template_whatever_the_id() {
+        for id in ["3f1c2a4e-0000-4000-8000-000000000000", "x", "%2F"] {
+            let path = format!("/api/v1/auth/sessions/{id}");
+            assert_eq!(
+                ROUTES.route_name(&path),
+                "/api/v1/auth/sessions/{session_id}"
+            );
+        }
+        for path in ["/api/v1/auth/sessions/", "/api/v1/auth/sessions/a/b"] {
+            assert_eq!(ROUTES.route_name(path), common::metrics::UNKNOWN_ROUTE);
         }
     }
 
     #[test]
-    fn the_session_path_resolves_to_its_template_whatever_the_id() {
-        for id in ["3f1c2a4e-0000-4000-8000-000000000000", "x", "%2F"] {
-            let path = format!("/api/v1/auth/sessions/{id}");
-            assert_eq!(route_name(&path), "/api/v1/auth/sessions/{session_id}");
-        }
-        for path in ["/api/v1/auth/sessions/", "/api/v1/auth/sessions/a/b"] {
-            assert_eq!(route_name(path), common::metrics::UNKNOWN_ROUTE);
+    fn the_browser_routes_are_the_ones_under_api() {
+        for row in ROUTES.routes() {
+            assert_eq!(
+                row.handler.is_api(),
+                row.path.starts_with("/api/"),
+                "{}",
+                row.path
+            );
         }
     }
 }

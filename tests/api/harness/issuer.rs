@@ -261,6 +261,37 @@ impl TestIssuer {
             .map_or(0, |row| row.get(0))
     }
 
+    /// Whether the account of `email` has its address verified; false when there is none.
+    pub async fn email_verified(&self, email: &str) -> bool {
+        self.db
+            .query_opt(
+                "SELECT is_email_verified FROM users WHERE email = $1",
+                &[&email],
+            )
+            .await
+            .unwrap_or_else(|err| panic!("users: {err}"))
+            .is_some_and(|row| row.get(0))
+    }
+
+    /// The text of `GET /metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await;
+        response
+            .unwrap_or_else(|err| panic!("GET /metrics: {err}"))
+            .text()
+            .await
+            .unwrap_or_else(|err| panic!("GET /metrics body: {err}"))
+    }
+
+    /// The value of one series of `GET /metrics`, written exactly as exposed; `None` when it
+    /// is not there.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        self.metrics_text()
+            .await
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
     /// Outbox rows not yet published.
     pub async fn unsent_events(&self) -> i64 {
         self.db

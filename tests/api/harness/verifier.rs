@@ -126,6 +126,12 @@ impl TestVerifier {
         assert_eq!(health["status"], "healthy", "{health}");
     }
 
+    /// `GET /health/live`.
+    pub async fn live(&self) -> Reply {
+        let response = self.http.get(self.url("/health/live")).send().await;
+        Reply::read(response.unwrap_or_else(|err| panic!("verifier /health/live: {err}"))).await
+    }
+
     /// `GET /health/ready`.
     pub async fn ready(&self) -> Reply {
         let response = self.http.get(self.url("/health/ready")).send().await;
