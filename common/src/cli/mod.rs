@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use crate::config::CommonConfig;
 use crate::settings::{self, ConfigError, Env, Var};
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, TraceExport};
 
 mod healthcheck;
 
@@ -39,6 +39,10 @@ pub trait Service: Sized {
     fn common(&self) -> Option<&CommonConfig>;
     /// The log filter (`LOG_LEVEL`) and format (`LOG_FORMAT`).
     fn logging(&self) -> (&str, LogFormat);
+    /// The span export (`OTEL_*`): the shared configuration's unless it says otherwise.
+    fn traces(&self) -> Option<&TraceExport> {
+        self.common().and_then(|common| common.traces.as_ref())
+    }
     /// The shared variables it reads: all of [`crate::config::VARS`] unless it says fewer.
     fn shared_vars() -> Vec<Var> {
         crate::config::VARS.to_vec()
@@ -110,8 +114,7 @@ pub async fn run<S: Service>(args: &[String]) -> ExitCode {
     if args == ["check-config"] {
         return check_config(&config);
     }
-    let traces = config.common().and_then(|common| common.traces.as_ref());
-    let traces = match start_telemetry(S::NAME, config.logging(), traces) {
+    let traces = match start_telemetry(S::NAME, config.logging(), config.traces()) {
         Ok(traces) => traces,
         Err(code) => return code,
     };
@@ -139,7 +142,7 @@ pub async fn run<S: Service>(args: &[String]) -> ExitCode {
 pub fn start_telemetry(
     name: &str,
     (log_level, log_format): (&str, LogFormat),
-    traces: Option<&crate::telemetry::TraceExport>,
+    traces: Option<&TraceExport>,
 ) -> Result<crate::telemetry::Tracing, ExitCode> {
     crate::telemetry::init_with_traces(log_level, log_format, traces, name).map_err(|err| {
         eprintln!("{name}: {err}");
@@ -195,15 +198,12 @@ pub fn help<S: Service>() -> String {
 /// stdout, exit 0; or the one-line error on stderr, exit 64. The TLS files, when set, are
 /// loaded as `serve` would load them.
 fn check_config<S: Service>(config: &S) -> ExitCode {
+    let traces = traces_line(config.traces());
     let shared = match config.common() {
-        Some(common) => common.serve_options().map(|_| {
-            vec![
-                signing_keys(common),
-                traces_line(common.traces.as_ref()),
-                common.nats.summary(),
-            ]
-        }),
-        None => Ok(Vec::new()),
+        Some(common) => common
+            .serve_options()
+            .map(|_| vec![signing_keys(common), traces, common.nats.summary()]),
+        None => Ok(vec![traces]),
     };
     let lines = shared.and_then(|shared| Ok([shared, config.summary()?].concat()));
     let table = lookup::<S>().map(|lookup| {
@@ -231,7 +231,7 @@ fn check_config<S: Service>(config: &S) -> ExitCode {
 
 /// `check-config`'s line for the span export: where to, without credentials, how many
 /// header fields (never their values) and the sampler; or `traces: off`.
-fn traces_line(traces: Option<&crate::telemetry::TraceExport>) -> String {
+fn traces_line(traces: Option<&TraceExport>) -> String {
     match traces {
         Some(traces) => format!(
             "traces: OTLP/HTTP to {}, {} header(s), sampler {:?}",
