@@ -66,8 +66,7 @@ async fn main() -> Result<(), async_nats::Error> {
         &[common::config::VARS],
     )?;
     let env = Env::new(&lookup);
-    let shared = common::config::CommonSettings::read(&env)?;
-    let traces = common::telemetry::trace_export(&shared)?;
+    let traces = common::telemetry::trace_export(&env)?;
     let _traces = match &traces {
         Some(traces) => Some(common::telemetry::init_with_traces(
             "info",

@@ -18,7 +18,7 @@ use crate::config::{
     CommonSettings, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_SAMPLER,
 };
-use crate::settings::ConfigError;
+use crate::settings::{ConfigError, Env};
 
 pub use export::{ExportSetupError, Sampler, TraceExport, Tracing};
 
@@ -189,39 +189,51 @@ pub fn sampler_ratio(value: &str) -> Result<f64, &'static str> {
         .ok_or("must be a number from 0 to 1")
 }
 
-/// The span export the `OTEL_*` rows of the shared settings ask for: `None`, and nothing to
+/// The span export the `OTEL_*` rows of the shared settings ask for, each row read alone (so a
+/// service that reads only a few shared rows reads these the same way): `None`, and nothing to
 /// pay, when neither endpoint is set. Every row is read and checked either way, so a bad value
 /// is found at start whether or not traces are on.
-pub fn trace_export(s: &CommonSettings) -> Result<Option<TraceExport>, ConfigError> {
-    let endpoint = match (&s.otlp_traces_endpoint, &s.otlp_endpoint) {
+pub fn trace_export(env: &Env) -> Result<Option<TraceExport>, ConfigError> {
+    CommonSettings::otlp_protocol(env)?;
+    let endpoint = match (
+        CommonSettings::otlp_traces_endpoint(env)?,
+        CommonSettings::otlp_endpoint(env)?,
+    ) {
         (Some(full), _) => Some(export::endpoint(
             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-            full,
+            &full,
             "",
         )?),
         (None, Some(base)) => Some(export::endpoint(
             OTEL_EXPORTER_OTLP_ENDPOINT,
-            base,
+            &base,
             "/v1/traces",
         )?),
         (None, None) => None,
     };
     let headers = export::headers(
         OTEL_EXPORTER_OTLP_HEADERS,
-        s.otlp_headers
-            .as_ref()
-            .map(|headers| headers.expose_secret().to_owned()),
+        CommonSettings::otlp_headers(env)?.map(|headers| headers.expose_secret().to_owned()),
     )?;
-    let sampler = Sampler::parse(&s.traces_sampler, s.traces_sampler_arg)
-        .ok_or_else(|| ConfigError::new(OTEL_TRACES_SAMPLER, SAMPLERS))?;
+    let sampler = Sampler::parse(
+        &CommonSettings::traces_sampler(env)?,
+        CommonSettings::traces_sampler_arg(env)?,
+    )
+    .ok_or_else(|| ConfigError::new(OTEL_TRACES_SAMPLER, SAMPLERS))?;
+    let (timeout, service_name) = (
+        CommonSettings::otlp_timeout(env)?,
+        CommonSettings::otel_service_name(env)?,
+    );
+    let schedule_delay = CommonSettings::bsp_schedule_delay(env)?;
+    let max_queue_size = CommonSettings::bsp_max_queue_size(env)?;
     Ok(endpoint.map(|endpoint| TraceExport {
         endpoint,
         headers,
-        timeout: s.otlp_timeout,
-        service_name: s.otel_service_name.clone(),
+        timeout,
+        service_name,
         sampler,
-        schedule_delay: s.bsp_schedule_delay,
-        max_queue_size: s.bsp_max_queue_size,
+        schedule_delay,
+        max_queue_size,
     }))
 }
 
@@ -229,7 +241,6 @@ pub fn trace_export(s: &CommonSettings) -> Result<Option<TraceExport>, ConfigErr
 mod tests {
     use super::*;
     use crate::config::{OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG};
-    use crate::settings::Env;
 
     fn export_of(vars: &[(&str, &str)]) -> Result<Option<TraceExport>, ConfigError> {
         let map: std::collections::HashMap<String, String> = vars
@@ -237,7 +248,7 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let lookup = move |k: &str| map.get(k).cloned();
-        trace_export(&CommonSettings::read(&Env::new(&lookup))?)
+        trace_export(&Env::new(&lookup))
     }
 
     #[test]

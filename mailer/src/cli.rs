@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use common::cli::Service;
 use common::config::CommonConfig;
 use common::settings::{ConfigError, Env, Var};
-use common::telemetry::LogFormat;
+use common::telemetry::{LogFormat, TraceExport};
 
 use crate::app::App;
 use crate::config::{MailerConfig, MailerSettings};
@@ -28,6 +28,10 @@ impl Service for MailerConfig {
 
     fn logging(&self) -> (&str, LogFormat) {
         (&self.log_level, self.log_format)
+    }
+
+    fn traces(&self) -> Option<&TraceExport> {
+        self.traces.as_ref()
     }
 
     fn shared_vars() -> Vec<Var> {

@@ -1,6 +1,6 @@
 //! The mailer's settings (one table: [`VARS`]) and the few shared settings it reads of
-//! [`common::config::VARS`] ([`SHARED`]: NATS, logging, service name, shutdown grace), each read
-//! alone (`CommonSettings::nats_url(env)`, ...). It holds no signing key: it never sees or makes a
+//! [`common::config::VARS`] ([`SHARED`]: NATS, logging, span export, service name, shutdown
+//! grace), each read alone (`CommonSettings::nats_url(env)`, ...). It holds no signing key: it never sees or makes a
 //! token of its own.
 
 use std::net::SocketAddr;
@@ -10,12 +10,15 @@ use chrono::TimeDelta;
 use common::config::{
     listen_address, CommonSettings, LOG_FORMAT, LOG_LEVEL, NATS_CREDS_FILE, NATS_NKEY_SEED,
     NATS_PASSWORD, NATS_STREAM, NATS_SUBJECT_PREFIX, NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE,
-    NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_URL, NATS_USER, SERVICE_NAME, SERVICE_VERSION,
+    NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_URL, NATS_USER, OTEL_BSP_MAX_QUEUE_SIZE,
+    OTEL_BSP_SCHEDULE_DELAY, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, SERVICE_NAME, SERVICE_VERSION,
     SHUTDOWN_GRACE_SECONDS,
 };
 use common::nats::NatsSettings;
 use common::settings::{ConfigError, Env, Optional, Secret, Span, Unit, Var};
-use common::telemetry::LogFormat;
+use common::telemetry::{LogFormat, TraceExport};
 use lettre::message::Mailbox;
 use secrecy::SecretString;
 
@@ -62,6 +65,16 @@ pub const SHARED: &[&str] = &[
     NATS_TLS_CERT_FILE,
     NATS_TLS_KEY_FILE,
     SHUTDOWN_GRACE_SECONDS,
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_TIMEOUT,
+    OTEL_SERVICE_NAME,
+    OTEL_TRACES_SAMPLER,
+    OTEL_TRACES_SAMPLER_ARG,
+    OTEL_BSP_SCHEDULE_DELAY,
+    OTEL_BSP_MAX_QUEUE_SIZE,
 ];
 
 /// The rows of [`common::config::VARS`] named in [`SHARED`], for the help, `check-config` and
@@ -87,6 +100,8 @@ pub struct MailerConfig {
     pub nats_stream: String,
     pub nats_subject_prefix: String,
     pub shutdown_grace: Duration,
+    /// Span export over OTLP, as the other services do it; `None` (the default) exports nothing.
+    pub traces: Option<TraceExport>,
     pub addr: SocketAddr,
     /// The SMTP server, its TLS mode and the login; `Debug` shows no password.
     pub smtp: SmtpSettings,
@@ -125,6 +140,7 @@ impl MailerConfig {
             nats_stream: shared.nats_stream,
             nats_subject_prefix: shared.nats_subject_prefix,
             shutdown_grace: shared.shutdown_grace,
+            traces: common::telemetry::trace_export(&env)?,
             addr: own.addr,
             smtp: SmtpSettings::new(own.smtp_url, own.smtp_username, own.smtp_password)?,
             from,
@@ -276,6 +292,8 @@ mod tests {
             (NATS_URL, "http://nats:4222"),
             (LOG_LEVEL, "[["),
             (VERIFICATION_EMAIL_MAX_AGE_HOURS, "0"),
+            (OTEL_EXPORTER_OTLP_ENDPOINT, "collector:4318"),
+            (OTEL_EXPORTER_OTLP_PROTOCOL, "grpc"),
         ] {
             assert_eq!(failing(&[(name, value)]), Some(name.to_owned()), "{value}");
         }

@@ -14,11 +14,14 @@ use async_nats::jetstream::{self, AckKind, Message};
 use common::events::{
     Event, EventType, PasswordResetRequested, UserRegistered, VerificationRequested,
 };
+use common::telemetry::trace_context::continue_from_nats;
 use futures_util::StreamExt;
 use lettre::message::{Mailbox, MultiPart};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::watch;
+use tracing::field::Empty;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::config::MailerConfig;
@@ -169,7 +172,22 @@ struct Described {
     user_id: Option<Uuid>,
 }
 
+/// Settles one message inside its span, which continues the trace of the request that caused
+/// the event when spans are exported and the event's headers carry one. The span's fields name
+/// the event and what became of it, never a token, a link or an address.
 async fn handle(state: &AppState, message: &Message) {
+    let span = tracing::info_span!(
+        "email event",
+        event_type = Empty,
+        event_id = Empty,
+        attempt = Empty,
+        outcome = Empty,
+    );
+    continue_from_nats(&span, message.headers.as_ref());
+    settle(state, message, &span).instrument(span.clone()).await;
+}
+
+async fn settle(state: &AppState, message: &Message, span: &tracing::Span) {
     let info = message.info().ok();
     let delivered = info.as_ref().map_or(1, |info| info.delivered);
     if let Some(info) = &info {
@@ -188,33 +206,44 @@ async fn handle(state: &AppState, message: &Message) {
     let event_id = event_id.map(|id| id.to_string()).unwrap_or_default();
     let user_id = user_id.map(|id| id.to_string()).unwrap_or_default();
     let event_type = event_type.unwrap_or("unknown");
+    span.record("event_type", event_type)
+        .record("event_id", event_id.as_str())
+        .record("attempt", delivered);
     let email = match plan {
         Plan::Send(email) => email,
         Plan::Skip(reason) => {
+            span.record("outcome", "skipped");
             state.metrics.skipped.inc();
             tracing::info!(%event_id, event_type, %user_id, outcome = "skipped", reason, "email event settled");
             acknowledge(message, &event_id).await;
             return;
         }
         Plan::Drop(reason) => {
+            span.record("outcome", "dropped");
             state.metrics.failed.inc();
             tracing::warn!(%event_id, event_type, %user_id, subject = %message.subject, outcome = "dropped", reason, "email event settled");
             acknowledge(message, &event_id).await;
             return;
         }
     };
-    match smtp::send(&state.smtp, *email).await {
+    let delivery = smtp::send(&state.smtp, *email)
+        .instrument(tracing::info_span!("smtp.send"))
+        .await;
+    match delivery {
         Delivery::Accepted => {
+            span.record("outcome", "sent");
             acknowledge(message, &event_id).await;
             state.metrics.sent.inc();
             tracing::info!(%event_id, event_type, %user_id, attempt = delivered, outcome = "sent", "email event settled");
         }
         Delivery::Rejected(reason) => {
+            span.record("outcome", "rejected");
             acknowledge(message, &event_id).await;
             state.metrics.failed.inc();
             tracing::warn!(%event_id, event_type, %user_id, attempt = delivered, outcome = "rejected", %reason, "email event settled");
         }
         Delivery::Retry(reason) => {
+            span.record("outcome", "retry");
             let delay = retry_delay(delivered);
             state.metrics.retried.inc();
             tracing::warn!(%event_id, event_type, %user_id, attempt = delivered, retry_in_ms = delay.as_millis() as u64, outcome = "retry", %reason, "email not sent; will retry");

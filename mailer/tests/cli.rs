@@ -71,6 +71,10 @@ fn check_config_reads_the_password_file_and_prints_no_password() -> anyhow::Resu
         ("SMTP_PASSWORD_FILE", path.as_str()),
         ("MAILER_ADDR", "127.0.0.1:9002"),
         ("NATS_URL", "nats://events:nats-s3cret@nats:4222"),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://otel:otel-s3cret@collector:4318",
+        ),
     ])
     .arg("check-config"))?;
     let _ = std::fs::remove_dir_all(&dir);
@@ -81,8 +85,9 @@ fn check_config_reads_the_password_file_and_prints_no_password() -> anyhow::Resu
         "nats://***@nats:4222",
         "consumer mailer",
         "https://app.example.com/verify?token={token}",
+        "traces: OTLP/HTTP to https://collector:4318/v1/traces, 0 header(s)",
     ];
-    binary::config_ok(&out, &expected, &[PASSWORD, "nats-s3cret"])
+    binary::config_ok(&out, &expected, &[PASSWORD, "nats-s3cret", "otel-s3cret"])
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! is down and then arrives exactly once; a refused recipient is given up without blocking the
 //! next one; and no token or link reaches the mailer's logs.
 
-mod fixtures;
+pub mod fixtures;
 
 use serde_json::{json, Value};
 

@@ -1,7 +1,8 @@
 //! Traces over OTLP, against a real OTLP/HTTP receiver started here: the issuer binary, given
 //! an endpoint, exports the request span (a child of the caller's `traceparent`), its database
 //! spans and its password-hash span, and the event the request caused carries the trace in its
-//! NATS headers. Without an endpoint, events carry no trace headers.
+//! NATS headers, which the mailer continues as far as the SMTP send. Without an endpoint, events
+//! carry no trace headers.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -27,6 +28,7 @@ use test_support::database::{drop_database, unique_name};
 
 use crate::harness::binaries::{issuer_env, service_binary, start_service, Running};
 use crate::harness::{eventually, spawn_issuer, unique_email, NatsSettings, PASSWORD, SECRET};
+use crate::mailer::fixtures::{link_and_token, SmtpSink, TestMailer, VERIFY_URL};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -476,4 +478,73 @@ async fn the_verifier_continues_the_callers_trace_under_its_own_service_name() {
         request.attributes.get("status").map(String::as_str),
         Some(status.to_string().as_str())
     );
+}
+
+#[tokio::test]
+async fn the_mailer_continues_the_trace_of_the_request_whose_email_it_sends() {
+    let receiver = Receiver::start().await;
+    let endpoint = receiver.endpoint();
+    let otel = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let issuer = start_issuer(&otel).await;
+    let sink = SmtpSink::started().await;
+    let mailer = TestMailer::start_with(&issuer.nats, &sink.url(), "info", &otel)
+        .await
+        .until_ready()
+        .await;
+    let email = unique_email();
+
+    let (trace_id, _, traceparent) = caller();
+    let body = register_body(&email, PASSWORD);
+    let status = post(
+        issuer.process.addr,
+        "/api/v1/auth/register",
+        &traceparent,
+        body,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let message = sink.wait_for(&email).await;
+
+    let spans = receiver
+        .wait_for(&trace_id, &["request", "email event", "smtp.send"])
+        .await;
+    let of = |service: &str, name: &str| {
+        spans
+            .iter()
+            .find(|s| s.service == service && s.name == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} span of the {service} in trace {trace_id}: {spans:#?}\nmailer:\n{}",
+                    mailer.log()
+                )
+            })
+    };
+    let (request, event) = (of("issuer", "request"), of("mailer", "email event"));
+    assert!(
+        descends(event, &request.span_id, &spans),
+        "the mailer's span is not under the request's: {spans:#?}"
+    );
+    assert_eq!(
+        event.attributes.get("event_type").map(String::as_str),
+        Some("user.registered")
+    );
+    assert_eq!(
+        event.attributes.get("outcome").map(String::as_str),
+        Some("sent")
+    );
+    assert_eq!(of("mailer", "smtp.send").parent_span_id, event.span_id);
+    // No span of the mailer names the address or the token of the email's link.
+    let link = VERIFY_URL.split("{token}").next().unwrap_or_default();
+    let (_, token) = link_and_token(&message, link, "token=");
+    for span in spans.iter().filter(|s| s.service == "mailer") {
+        for value in span.attributes.values() {
+            assert!(
+                !value.contains(&email) && !value.contains(&token),
+                "{span:#?}"
+            );
+        }
+    }
 }

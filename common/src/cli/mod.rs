@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use crate::config::CommonConfig;
 use crate::settings::{self, ConfigError, Env, Var};
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, TraceExport};
 
 mod healthcheck;
 
@@ -39,6 +39,10 @@ pub trait Service: Sized {
     fn common(&self) -> Option<&CommonConfig>;
     /// The log filter (`LOG_LEVEL`) and format (`LOG_FORMAT`).
     fn logging(&self) -> (&str, LogFormat);
+    /// The span export (`OTEL_*`): the shared configuration's unless it says otherwise.
+    fn traces(&self) -> Option<&TraceExport> {
+        self.common().and_then(|common| common.traces.as_ref())
+    }
     /// The shared variables it reads: all of [`crate::config::VARS`] unless it says fewer.
     fn shared_vars() -> Vec<Var> {
         crate::config::VARS.to_vec()
@@ -122,7 +126,7 @@ where
     S: Service,
     F: Future<Output = anyhow::Result<()>>,
 {
-    let traces = config.common().and_then(|common| common.traces.as_ref());
+    let traces = config.traces();
     let (log_level, log_format) = config.logging();
     let traces = match crate::telemetry::init_with_traces(log_level, log_format, traces, S::NAME) {
         Ok(traces) => traces,
@@ -219,16 +223,18 @@ fn summary<S: Service>(config: &S) -> Result<Vec<String>, ConfigError> {
         let kids = keys.kids().collect::<Vec<_>>().join(", ");
         let active = keys.active().kid();
         extra.push(format!("signing keys: kids {kids}, active {active}, HS256"));
-        // Where spans go, without credentials, and how many header fields (never their values).
-        extra.push(match &common.traces {
-            Some(traces) => format!(
-                "traces: OTLP/HTTP to {}, {} header(s), sampler {:?}",
-                traces.shown_endpoint(),
-                traces.headers.len(),
-                traces.sampler
-            ),
-            None => "traces: off".to_owned(),
-        });
+    }
+    // Where spans go, without credentials, and how many header fields (never their values).
+    extra.push(match config.traces() {
+        Some(traces) => format!(
+            "traces: OTLP/HTTP to {}, {} header(s), sampler {:?}",
+            traces.shown_endpoint(),
+            traces.headers.len(),
+            traces.sampler
+        ),
+        None => "traces: off".to_owned(),
+    });
+    if let Some(common) = config.common() {
         extra.push(common.nats.summary());
     }
     extra.extend(config.summary()?);

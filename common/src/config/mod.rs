@@ -102,7 +102,7 @@ crate::settings! {
         otlp_headers: Option<SecretString> = OTEL_EXPORTER_OTLP_HEADERS, Secret { default: None, accepts: "`name=value,...`, values percent-encoded" },
             "sent with every export, e.g. a vendor's API key; never logged or shown";
         otlp_timeout: Duration = OTEL_EXPORTER_OTLP_TIMEOUT, Span::new(10_000, 1, 600_000, Unit::Millis), "milliseconds one export request may take";
-        otel_service_name: Option<String> = OTEL_SERVICE_NAME, Optional(""), "`service.name` of the exported spans (unset: `issuer` or `verifier`)";
+        otel_service_name: Option<String> = OTEL_SERVICE_NAME, Optional(""), "`service.name` of the exported spans (unset: `issuer`, `verifier` or `mailer`)";
         traces_sampler: String = OTEL_TRACES_SAMPLER, Parsed { default: "parentbased_always_on", accepts: "`always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`", parse: crate::telemetry::sampler_name },
             "which traces are recorded; the `parentbased_` ones follow the sampled flag of an incoming `traceparent`";
         traces_sampler_arg: f64 = OTEL_TRACES_SAMPLER_ARG, Parsed { default: "1.0", accepts: "0–1", parse: crate::telemetry::sampler_ratio },
@@ -187,7 +187,7 @@ impl CommonConfig {
     pub fn from_env(env: &Env, default_version: &str) -> Result<Self, ConfigError> {
         let s = CommonSettings::read(env)?;
         Ok(CommonConfig {
-            traces: crate::telemetry::trace_export(&s)?,
+            traces: crate::telemetry::trace_export(env)?,
             tokens: TokenSettings {
                 keys: key_set(&s)?,
                 issuer: s.service_name.clone(),

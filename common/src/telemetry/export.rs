@@ -181,6 +181,7 @@ pub(super) fn span_filter() -> Targets {
     Targets::new()
         .with_target("issuer", Level::INFO)
         .with_target("verifier", Level::INFO)
+        .with_target("mailer", Level::INFO)
         .with_target("common", Level::INFO)
 }
 

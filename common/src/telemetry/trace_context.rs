@@ -43,8 +43,8 @@ pub fn continue_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
 }
 
 /// For a consumer of the events: makes `span` continue the trace whose context the event's
-/// NATS headers carry. Returns whether they carried a valid one. The process must have a
-/// `tracing-opentelemetry` layer installed for the link to show in its own spans.
+/// NATS headers carry. Returns whether they carried a valid one. Nothing is parsed, and `false`
+/// returned, unless this process exports spans.
 ///
 /// ```no_run
 /// # fn handle(message: &async_nats::jetstream::Message) {
@@ -54,6 +54,9 @@ pub fn continue_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
 /// # }
 /// ```
 pub fn continue_from_nats(span: &tracing::Span, headers: Option<&async_nats::HeaderMap>) -> bool {
+    if !is_exporting() {
+        return false;
+    }
     let Some(context) = headers.and_then(TraceContext::from_nats_headers) else {
         return false;
     };
@@ -175,5 +178,12 @@ mod tests {
             ),
         );
         continue_from_http(&span, &headers);
+        let context = TraceContext {
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+            tracestate: None,
+        };
+        let mut nats = async_nats::HeaderMap::new();
+        context.write_nats_headers(&mut nats);
+        assert!(!continue_from_nats(&span, Some(&nats)));
     }
 }
