@@ -35,7 +35,7 @@ pub async fn serve_bare(args: &[String]) -> Result<(), anyhow::Error> {
 
 /// The real verifier, configured from the environment the bench passes.
 pub async fn serve_verifier() -> Result<(), anyhow::Error> {
-    let config = verifier::config::VerifierConfig::from_env()?;
+    let config = common::cli::from_env::<verifier::config::VerifierConfig>()?;
     common::telemetry::init(&config.common.settings.log_level);
     let app = verifier::app::App::build(config).await?;
     app.run_until(std::future::pending()).await;
@@ -44,7 +44,7 @@ pub async fn serve_verifier() -> Result<(), anyhow::Error> {
 
 /// The real issuer, configured from the environment the bench passes.
 pub async fn serve_issuer() -> Result<(), anyhow::Error> {
-    let config = issuer::config::IssuerConfig::from_env()?;
+    let config = common::cli::from_env::<issuer::config::IssuerConfig>()?;
     common::telemetry::init(&config.common.settings.log_level);
     let app = issuer::app::App::build(config).await?;
     app.run_until(std::future::pending()).await;

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use common::cli::{self, Service};
 use common::config::CommonConfig;
 use common::settings::{ConfigError, Env};
-use common::telemetry::LogFormat;
 
 use crate::app::App;
 use crate::config::{IssuerConfig, IssuerSettings};
@@ -26,13 +25,6 @@ impl Service for IssuerConfig {
 
     fn common(&self) -> Option<&CommonConfig> {
         Some(&self.common)
-    }
-
-    fn logging(&self) -> (&str, LogFormat) {
-        (
-            &self.common.settings.log_level,
-            self.common.settings.log_format,
-        )
     }
 
     fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {

@@ -98,22 +98,16 @@ fn proxies(list: &str) -> Result<Vec<ipnet::IpNet>, &'static str> {
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
     pub common: CommonConfig,
-    /// The issuer's own variables as read (`DATABASE_URL` trimmed, as other text is).
+    /// As read, but `DATABASE_URL` trimmed as other text is.
     pub settings: IssuerSettings,
-    /// The `ARGON2_*` cost, checked as the password hasher builds it.
+    /// Checked as the password hasher builds it.
     pub hash_cost: HashCost,
     /// `ARGON2_MAX_CONCURRENT`, unset: the number of cores.
     pub hash_max_concurrent: usize,
-    /// In-process attempt limits (0 turns one off).
     pub rate_limits: Limits,
 }
 
 impl IssuerConfig {
-    /// The process environment plus `.env`, secrets also from `<NAME>_FILE`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        common::cli::from_env()
-    }
-
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let common = CommonConfig::from_env(&env, env!("CARGO_PKG_VERSION"))?;

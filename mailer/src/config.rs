@@ -113,11 +113,6 @@ pub struct MailerConfig {
 }
 
 impl MailerConfig {
-    /// The process environment plus `.env`, secrets also from `<NAME>_FILE`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        common::cli::from_env()
-    }
-
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let shared = SharedRows::read(&env)?;

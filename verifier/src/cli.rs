@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use common::cli::Service;
 use common::config::CommonConfig;
 use common::settings::{ConfigError, Env};
-use common::telemetry::LogFormat;
 
 use crate::app::App;
 use crate::config::{VerifierConfig, VerifierSettings};
@@ -24,19 +23,8 @@ impl Service for VerifierConfig {
         Some(&self.common)
     }
 
-    fn logging(&self) -> (&str, LogFormat) {
-        (
-            &self.common.settings.log_level,
-            self.common.settings.log_format,
-        )
-    }
-
     fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
         Ok(VerifierSettings::read(env)?.addr)
-    }
-
-    fn summary(&self) -> Result<Vec<String>, ConfigError> {
-        Ok(Vec::new())
     }
 
     async fn serve(self) -> anyhow::Result<()> {

@@ -33,11 +33,6 @@ pub struct VerifierConfig {
 }
 
 impl VerifierConfig {
-    /// The process environment plus `.env`, secrets also from `<NAME>_FILE`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        common::cli::from_env()
-    }
-
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let common = CommonConfig::from_env(&env, env!("CARGO_PKG_VERSION"))?;

@@ -20,38 +20,39 @@ pub const EX_USAGE: u8 = 64;
 
 /// What a service brings to the shared command line.
 pub trait Service: Sized {
-    /// The binary's name.
     const NAME: &'static str;
-    /// The binary's version.
     const VERSION: &'static str;
     /// What `serve` does, for the help.
     const SERVE: &'static str;
-    /// Its own settings tables, beyond the shared ones (a crate it uses may bring one).
+    /// Its own settings tables, beyond the shared ones.
     const TABLES: &'static [&'static [Var]];
-    /// Its commands beyond the shared ones: usage, then each with its meaning.
+    /// Its commands beyond the shared ones: usage, then meaning.
     const COMMANDS: &'static [(&'static str, &'static str)] = &[];
 
     /// The configuration; `lookup` already reads the secrets' `<NAME>_FILE`s.
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
-    /// The shared part of the configuration, for a service that reads all of
-    /// [`crate::config::VARS`] (`check-config` then lists its keys and loads its TLS files);
-    /// `None` for one that reads only a few shared rows.
+    /// The shared configuration, for a service that reads all of [`crate::config::VARS`]
+    /// (`check-config` then lists its keys and loads its TLS files).
     fn common(&self) -> Option<&CommonConfig>;
-    /// The log filter (`LOG_LEVEL`) and format (`LOG_FORMAT`).
-    fn logging(&self) -> (&str, LogFormat);
+    /// `LOG_LEVEL` and `LOG_FORMAT`; a service without [`Service::common`] says them itself.
+    fn logging(&self) -> (&str, LogFormat) {
+        let settings = self.common().map(|common| &common.settings);
+        settings.map_or(("info", LogFormat::Text), |s| (&s.log_level, s.log_format))
+    }
     /// The span export (`OTEL_*`): the shared configuration's unless it says otherwise.
     fn traces(&self) -> Option<&TraceExport> {
         self.common().and_then(|common| common.traces.as_ref())
     }
-    /// The shared variables it reads: all of [`crate::config::VARS`] unless it says fewer.
+    /// The shared variables it reads.
     fn shared_vars() -> Vec<Var> {
         crate::config::VARS.to_vec()
     }
     /// The listen address alone, for `healthcheck`.
     fn addr(env: &Env) -> Result<SocketAddr, ConfigError>;
-    /// What `check-config` prints beyond the table's values (never a secret); it may check
-    /// what only a start would otherwise find wrong.
-    fn summary(&self) -> Result<Vec<String>, ConfigError>;
+    /// `check-config`'s lines beyond the table's values (never a secret).
+    fn summary(&self) -> Result<Vec<String>, ConfigError> {
+        Ok(Vec::new())
+    }
     /// Runs the service until SIGTERM or SIGINT.
     fn serve(self) -> impl Future<Output = anyhow::Result<()>>;
     /// Runs one of [`Service::COMMANDS`]; `None` when `args` is not one of them.

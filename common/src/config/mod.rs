@@ -142,7 +142,7 @@ fn nats_url(url: &str) -> Result<String, &'static str> {
     }
 }
 
-/// Deployment environment: a label only.
+/// A label only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
     Development,
@@ -162,23 +162,20 @@ impl FromStr for Environment {
     }
 }
 
-/// Settings both services read, checked together.
+/// The shared settings as read, and what their rows make together.
 #[derive(Debug, Clone)]
 pub struct CommonConfig {
-    /// Every shared variable as read; what the rows make together is in the fields below.
     pub settings: CommonSettings,
     /// `SERVICE_VERSION`, unset: the crate's version.
     pub service_version: String,
     /// Request-body bytes held at once by every request of the process; clones share it.
     pub body_budget: BodyBudget,
     pub tokens: TokenSettings,
-    /// NATS credentials and TLS.
     pub nats: crate::nats::NatsSettings,
-    /// Connection and request limits.
     pub limits: ServerLimits,
-    /// Certificate and key for HTTPS; plain HTTP when `None`.
+    /// Plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
-    /// Span export over OTLP; `None` (the default) exports nothing.
+    /// `None` (the default) exports nothing.
     pub traces: Option<TraceExport>,
 }
 
@@ -213,8 +210,7 @@ impl CommonConfig {
         })
     }
 
-    /// `MAX_BODY_BYTES`, `BODY_READ_TIMEOUT_SECONDS` and the budget of
-    /// `MAX_BODY_BYTES_IN_FLIGHT`, for [`crate::http::read_body`].
+    /// For [`crate::http::read_body`].
     pub fn body_limits(&self) -> BodyLimits {
         let (max_bytes, timeout) = (self.settings.max_body_bytes, self.limits.body_read_timeout);
         BodyLimits::new(max_bytes, timeout, self.body_budget.clone())
@@ -252,7 +248,6 @@ impl CommonSettings {
 }
 
 impl From<TlsError> for ConfigError {
-    /// A problem with one of the TLS files, named by its variable.
     fn from(err: TlsError) -> Self {
         match err {
             TlsError::Cert(reason) => ConfigError::new(TLS_CERT_FILE, reason),

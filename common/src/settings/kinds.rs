@@ -35,7 +35,6 @@ impl Kind for Optional {
     }
 }
 
-/// A `String` or a `PathBuf`.
 impl<T: for<'a> From<&'a str>> Parse<Option<T>> for Optional {
     fn parse(&self, raw: Option<&str>) -> Result<Option<T>, String> {
         Ok(raw.map(|v| T::from(v.trim())))
@@ -81,11 +80,9 @@ pub struct Number {
     pub max: u64,
 }
 
-/// An unbounded maximum.
 pub const NO_MAX: u64 = u64::MAX;
 
 impl Number {
-    /// `default`, and `min..=max` accepted.
     pub const fn new(default: u64, min: u64, max: u64) -> Self {
         Number {
             default: Some(default),
@@ -94,7 +91,7 @@ impl Number {
         }
     }
 
-    /// Unset by default (the setting's use says what that means); `min..=max` accepted.
+    /// Unset by default (the setting's use says what that means).
     pub const fn optional(min: u64, max: u64) -> Self {
         Number {
             default: None,
@@ -130,7 +127,6 @@ impl Kind for Number {
     }
 }
 
-/// The integer types a [`Number`] converts to.
 pub trait Whole: TryFrom<u64> {}
 impl Whole for u32 {}
 impl Whole for u64 {}
@@ -186,7 +182,6 @@ pub struct Span {
 }
 
 impl Span {
-    /// `default` `unit`s, and `min..=max` of them accepted.
     pub const fn new(default: u64, min: u64, max: u64, unit: Unit) -> Self {
         Span {
             default,
@@ -252,7 +247,6 @@ impl<T> Parse<T> for Parsed<T> {
     }
 }
 
-/// Free text, trimmed, with a default.
 pub const fn text(default: &'static str) -> Parsed<String> {
     let parse = |s: &str| Ok(s.to_owned());
     Parsed {

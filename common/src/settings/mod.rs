@@ -57,7 +57,6 @@ impl<'a> Env<'a> {
         (self.lookup)(name).filter(|v| !v.trim().is_empty())
     }
 
-    /// The variable `name` read as `kind` says; an error names the variable.
     pub fn read<T>(&self, name: &str, kind: &impl Parse<T>) -> Result<T, ConfigError> {
         kind.parse(self.get(name).as_deref())
             .map_err(|reason| ConfigError::new(name, reason))
@@ -122,7 +121,7 @@ pub struct Var {
     pub name: &'static str,
     /// The `<!-- settings: … -->` placeholder of docs/CONFIGURATION.md it is listed under.
     pub section: &'static str,
-    /// What it does, in Markdown.
+    /// In Markdown.
     pub meaning: &'static str,
     pub kind: &'static dyn Kind,
 }
@@ -139,21 +138,10 @@ impl Var {
     }
 }
 
-/// Declares a crate's settings once. Each row is `field: Type = NAME, kind, "meaning";`
-/// under the docs section it is listed in, and yields: the constant `NAME`, the field of the
-/// struct (with `meaning` as its doc), the row of `VARS` (help, docs, `check-config`), the
-/// field's parsing in `read`, and `Settings::field(env)`, which reads that row alone.
-///
-/// ```ignore
-/// settings! {
-///     /// The shared settings.
-///     pub struct CommonSettings;
-///     "tokens" {
-///         leeway: u64 = JWT_LEEWAY_SECONDS, Number::new(30, 0, 3600),
-///             "clock skew allowed on `exp` and `nbf`";
-///     }
-/// }
-/// ```
+/// Declares a crate's settings once. Each row, `field: Type = NAME, kind, "meaning";` under
+/// its docs section, yields the constant `NAME`, the struct's field, the row of `VARS` (help,
+/// docs, `check-config`), the field's parsing in `read`, and `Settings::field(env)`, which
+/// reads that row alone. Example: common/src/config/mod.rs.
 #[macro_export]
 macro_rules! settings {
     (
@@ -165,7 +153,6 @@ macro_rules! settings {
     ) => {
         $( $( #[doc = $meaning] pub const $name: &str = stringify!($name); )* )*
 
-        /// Every variable of the table, in order: help, docs and `check-config` list these.
         pub const VARS: &[$crate::settings::Var] = &[$( $(
             $crate::settings::Var { name: $name, section: $section, meaning: $meaning, kind: &$kind },
         )* )*];
@@ -174,13 +161,13 @@ macro_rules! settings {
         $vis struct $settings { $( $( #[doc = $meaning] pub $field: $ty, )* )* }
 
         impl $settings {
-            /// Every variable of the table, parsed and bounded; the first bad one is the error.
+            /// Every variable of the table; the first bad one is the error.
             pub fn read(env: &$crate::settings::Env) -> Result<Self, $crate::settings::ConfigError> {
                 Ok($settings { $( $( $field: env.read($name, &$kind)?, )* )* })
             }
 
             $( $(
-                #[doc = concat!("`", stringify!($name), "` alone, as [`Self::read`] reads it (for a service that reads only some rows of a shared table): ", $meaning)]
+                #[doc = concat!("`", stringify!($name), "` alone: ", $meaning)]
                 pub fn $field(env: &$crate::settings::Env) -> Result<$ty, $crate::settings::ConfigError> {
                     env.read($name, &$kind)
                 }
