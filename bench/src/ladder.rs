@@ -1,8 +1,9 @@
-//! `bench ladder [--seconds N]`: the verifier's cost, layer by layer. Each step is a server
-//! that does what the step before it does and one thing more, from hyper's hello world to the
-//! real verifier; each is loaded the way `bench verifier` loads (server on core 0, wrk -t1
-//! -c64 on core 1, the valid forward-auth request), and the table shows its requests/s and the
-//! server's CPU per request, so every layer's cost is known.
+//! `bench ladder [--seconds N] [--path forward-auth|validate-token]`: the verifier's cost, layer
+//! by layer. Each step is a server that does what the step before it does and one thing more,
+//! from hyper's hello world to the real verifier; each is loaded the way `bench verifier` loads
+//! (server on core 0, wrk -t1 -c64 on core 1, the valid forward-auth request, or the valid
+//! validate-token POST), and the table shows its requests/s and the server's CPU per request,
+//! so every layer's cost is known.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -58,6 +59,35 @@ const STEPS: [(&str, &str); 9] = [
     ),
 ];
 
+/// The validate-token path's steps, cheapest first; `wrapper` is the forward-auth ladder's.
+const POST_STEPS: [(&str, &str); 7] = [
+    (
+        "bare",
+        "bare hyper, HTTP/1 only (hello world, the body left to hyper)",
+    ),
+    (
+        "wrapper",
+        "+ the shared accept loop and the request wrapper (as above)",
+    ),
+    (
+        "post-body",
+        "+ body read within the size limit, time limit and body budget",
+    ),
+    (
+        "post-parse",
+        "+ content-type check, JSON decoding into the request type",
+    ),
+    ("post-verify", "+ HS256 verification of the token"),
+    (
+        "post-envelope",
+        "+ the success envelope with the validation data",
+    ),
+    (
+        "verifier",
+        "the real verifier (+ route table, Host check, CORS, readiness, validation metrics)",
+    ),
+];
+
 /// Index of each layered step in [`STEPS`].
 const WRAPPER: usize = 4;
 const CORS: usize = 5;
@@ -66,19 +96,39 @@ const TOKEN: usize = 7;
 
 pub async fn run(args: &[String]) -> Result<(), anyhow::Error> {
     let mut seconds = 5;
-    for (_, value) in crate::flags::pairs(args, &["--seconds"])? {
-        seconds = value.parse().context("--seconds")?;
+    let mut post = false;
+    for (flag, value) in crate::flags::pairs(args, &["--seconds", "--path"])? {
+        match (flag, value) {
+            ("--seconds", _) => seconds = value.parse().context("--seconds")?,
+            (_, "forward-auth") => post = false,
+            (_, "validate-token") => post = true,
+            _ => bail!("--path is forward-auth or validate-token"),
+        }
     }
     let token = valid_token()?;
     let valid = [format!("Authorization: Bearer {token}")];
+    let json = ["Content-Type: application/json".to_owned()];
+    let body = format!("{{\"token\":\"{token}\"}}");
+    let script_dir = std::env::temp_dir().join(format!("bench-ladder-{}", std::process::id()));
+    let script = crate::verifier_bench::post_script(&script_dir, &body)?;
+    let (steps, path, headers, post_body): (&[(&str, &str)], _, &[String], _) = match post {
+        false => (&STEPS, "/forward-auth", &valid, None),
+        true => (
+            &POST_STEPS,
+            "/api/v1/auth/validate-token",
+            &json,
+            Some((body.as_str(), script.as_path())),
+        ),
+    };
     println!(
-        "the verifier's cost ladder: each server on core 0, wrk -t1 -c64 -d{seconds}s on core 1, the valid forward-auth request; load average before: {}\n",
+        "the verifier's cost ladder: each server on core 0, wrk -t1 -c64 -d{seconds}s on core 1, the valid {} request; load average before: {}\n",
+        if post { "validate-token" } else { "forward-auth" },
         crate::verifier_bench::load_average()
     );
     println!("| step | what it adds | requests/s | server CPU per request | added |");
     println!("|---|---|---:|---:|---:|");
     let mut previous: Option<f64> = None;
-    for (name, what) in STEPS {
+    for &(name, what) in steps {
         let server = match name {
             "bare" => Server::start_on(PINNED.server, "serve-bare", &[], None, &[])?,
             "verifier" => Server::start_on(
@@ -96,9 +146,9 @@ pub async fn run(args: &[String]) -> Result<(), anyhow::Error> {
         let case = Case {
             name,
             server: &server,
-            path: "/forward-auth",
-            headers: &valid,
-            body: None,
+            path,
+            headers,
+            body: post_body,
             expect: 200,
         };
         case.load(PINNED, 2, 64)?;
@@ -113,6 +163,7 @@ pub async fn run(args: &[String]) -> Result<(), anyhow::Error> {
         );
         previous = Some(per_request);
     }
+    let _ = std::fs::remove_dir_all(&script_dir);
     Ok(())
 }
 
@@ -121,11 +172,16 @@ pub async fn serve_step(args: &[String]) -> Result<(), anyhow::Error> {
     let (Some(step), Some(addr)) = (args.first(), args.get(1)) else {
         bail!("serve-step needs a step and an address");
     };
+    let listener = TcpListener::bind(addr.as_str()).await?;
+    if let Some(depth) = POST_STEPS.iter().position(|(name, _)| name == step) {
+        if step.starts_with("post-") {
+            return serve_post(listener, depth).await;
+        }
+    }
     let depth = STEPS
         .iter()
         .position(|(name, _)| name == step)
         .with_context(|| format!("no step {step}"))?;
-    let listener = TcpListener::bind(addr.as_str()).await?;
     match step.as_str() {
         "auto" => serve_auto(listener, false).await,
         "timer" => serve_auto(listener, true).await,
@@ -245,5 +301,78 @@ impl Layers {
         );
         headers.insert(HeaderName::from_static("x-session-id"), id(claims.sid));
         Ok(response)
+    }
+}
+
+/// Index of each validate-token step in [`POST_STEPS`].
+const POST_PARSE: usize = 3;
+const POST_VERIFY: usize = 4;
+const POST_ENVELOPE: usize = 5;
+
+/// The validate-token layers, up to `depth`, behind the shared accept loop and request wrapper.
+async fn serve_post(listener: TcpListener, depth: usize) -> Result<(), anyhow::Error> {
+    let env = verifier_env();
+    let lookup = |name: &str| {
+        env.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let common = common::config::CommonConfig::from_env(&common::settings::Env::new(&lookup), "0")?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let layers = Arc::new(PostLayers {
+        depth,
+        metrics: HttpMetrics::register(&mut registry, &verifier::routes::ROUTES.metric_routes()),
+        limits: common.body_limits(),
+        codec: bench_codec()?,
+    });
+    common::server::serve(
+        listener,
+        move |req, _peer| {
+            let layers = Arc::clone(&layers);
+            async move {
+                let endpoint = layers.metrics.endpoint(VALIDATE_TOKEN);
+                common::request::handle_with(req, AccessLog::QuietSuccess, endpoint, |req| {
+                    layers.innermost(req)
+                })
+                .await
+            }
+        },
+        std::future::pending(),
+        Duration::from_secs(1),
+    )
+    .await;
+    Ok(())
+}
+
+const VALIDATE_TOKEN: &str = "/api/v1/auth/validate-token";
+
+struct PostLayers {
+    depth: usize,
+    metrics: HttpMetrics,
+    limits: common::http::BodyLimits,
+    codec: TokenCodec,
+}
+
+impl PostLayers {
+    async fn innermost(&self, req: Request<Incoming>) -> Result<Response, ApiError> {
+        if self.depth < POST_PARSE {
+            common::http::read_body(req, self.limits.clone()).await?;
+            return Ok(empty());
+        }
+        let body: common::api::TokenRequest =
+            common::http::read_json(req, self.limits.clone()).await?;
+        if self.depth < POST_VERIFY {
+            return Ok(empty());
+        }
+        let claims = self
+            .codec
+            .verify_access(&body.token, chrono::Utc::now().timestamp())?;
+        if self.depth < POST_ENVELOPE {
+            return Ok(empty());
+        }
+        Ok(common::envelope::success(
+            http::StatusCode::OK,
+            &claims.validation_data(),
+        ))
     }
 }

@@ -6,7 +6,8 @@
 //! prints the median ratio forward-auth / bare, both p99s, the verifier's peak RSS, and
 //! validate-token against the seed stack (FastAPI + python-jose) on both cores.
 //!
-//! `cargo run --release -p bench -- ladder [--seconds N]` loads, the same way, each step from
+//! `cargo run --release -p bench -- ladder [--seconds N] [--path forward-auth|validate-token]`
+//! loads, the same way, each step from
 //! bare hyper to the real verifier, and prints each step's requests/s and CPU per request.
 //!
 //! `cargo run --release -p bench -- issuer [--sessions N] [--seconds N] [--users N]` prints the
@@ -61,7 +62,7 @@ async fn main() -> ExitCode {
         Some("serve-verifier") => servers::serve_verifier().await,
         Some("serve-issuer") => servers::serve_issuer().await,
         _ => Err(anyhow::anyhow!(
-            "usage: bench verifier [--seconds N] [--connections N] [--rounds N] [--unpinned] [--seed-dir DIR] | bench ladder [--seconds N] | bench issuer [--sessions N] [--seconds N] [--users N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench bodies [--rounds N] [--requests N] | bench logout-all [--sessions N] | bench timing [--rounds N] | bench codec"
+            "usage: bench verifier [--seconds N] [--connections N] [--rounds N] [--unpinned] [--seed-dir DIR] | bench ladder [--seconds N] [--path forward-auth|validate-token] | bench issuer [--sessions N] [--seconds N] [--users N] | bench outbox [--backlog N] [--rate N] [--seconds N] | bench bodies [--rounds N] [--requests N] | bench logout-all [--sessions N] | bench timing [--rounds N] | bench codec"
         )),
     };
     match result {
