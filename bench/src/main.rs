@@ -1,5 +1,8 @@
 //! Load benchmarks, each printing its figures next to a baseline measured in the same run.
 //!
+//! `cargo run --release -p bench` runs the verifier, issuer and outbox modes below one after
+//! another, with their defaults: every headline figure of docs/PERFORMANCE.md.
+//!
 //! `cargo run --release -p bench -- verifier [--seconds N] [--connections N] [--rounds N]
 //! [--unpinned] [--seed-dir DIR]` starts a bare hyper server and the verifier as child processes
 //! of this program, each on core 0, loads them with wrk on core 1 in alternating rounds, and
@@ -46,6 +49,7 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        None => everything().await,
         Some("verifier") => verifier_bench::run(&args[1..]).await,
         Some("ladder") => ladder::run(&args[1..]).await,
         Some("issuer") => issuer_bench::run(&args[1..]).await,
@@ -72,4 +76,14 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// With no mode: every figure of docs/PERFORMANCE.md's headline tables, with their defaults:
+/// the verifier (forward-auth and validate-token), the issuer (logins, refreshes), the outbox.
+async fn everything() -> Result<(), anyhow::Error> {
+    verifier_bench::run(&[]).await?;
+    println!();
+    issuer_bench::run(&[]).await?;
+    println!();
+    outbox_bench::run(&[]).await
 }
