@@ -44,6 +44,10 @@ impl<H> Route<H> {
     }
 }
 
+/// The row of the table a path matched, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found(Option<usize>);
+
 /// What a request resolved to.
 #[derive(Debug)]
 pub enum Resolved<H> {
@@ -88,10 +92,26 @@ impl<H: Copy + 'static> Router<H> {
         self.routes
     }
 
-    /// The route template `path` matches, for metrics labels and logs; `unknown` when none.
-    pub fn route_name(&self, path: &str) -> &'static str {
-        self.position(path)
+    /// The row `path` matches, found once per request and used for both its metrics label
+    /// ([`Router::name`]) and its answer ([`Router::resolve_found`]).
+    pub fn find(&self, path: &str) -> Found {
+        Found(
+            self.routes
+                .iter()
+                .position(|route| matches(route.path, path)),
+        )
+    }
+
+    /// The route template of `found`, for metrics labels and logs; `unknown` when none.
+    pub fn name(&self, found: Found) -> &'static str {
+        found
+            .0
             .map_or(UNKNOWN_ROUTE, |index| self.routes[index].path)
+    }
+
+    /// The route template `path` matches; `unknown` when none.
+    pub fn route_name(&self, path: &str) -> &'static str {
+        self.name(self.find(path))
     }
 
     /// (method, path) of each route, for the latency series created at start; a route that
@@ -111,7 +131,16 @@ impl<H: Copy + 'static> Router<H> {
         req: &Request<B>,
         browser: Option<&AllowedOrigins>,
     ) -> Result<Resolved<H>, ApiError> {
-        let found = self.position(req.uri().path());
+        self.resolve_found(self.find(req.uri().path()), req, browser)
+    }
+
+    /// [`Router::resolve`] with the row its path matched already found.
+    pub fn resolve_found<B>(
+        &'static self,
+        Found(found): Found,
+        req: &Request<B>,
+        browser: Option<&AllowedOrigins>,
+    ) -> Result<Resolved<H>, ApiError> {
         if let Some(route) = found.map(|index| &self.routes[index]) {
             if route.method.is_none() {
                 return Ok(Resolved::Route(route.handler));
@@ -140,12 +169,6 @@ impl<H: Copy + 'static> Router<H> {
     }
 
     /// The first row whose template matches `path`.
-    fn position(&self, path: &str) -> Option<usize> {
-        self.routes
-            .iter()
-            .position(|route| matches(route.path, path))
-    }
-
     /// Every method the path of row `index` answers, as `Allow` lists them.
     fn allow(&'static self, index: usize) -> &'static str {
         let allow = self.allow.get_or_init(|| {

@@ -88,7 +88,9 @@ async fn respond<S: Service>(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response {
-    let route = service.router().route_name(req.uri().path());
+    let router = service.router();
+    let found = router.find(req.uri().path());
+    let route = router.name(found);
     let log = service.access_log(route);
     let endpoint = service.http_metrics().endpoint(route);
     crate::request::handle_with(req, log, endpoint, |req| async {
@@ -96,7 +98,7 @@ async fn respond<S: Service>(
             Some(Cors::Api(_)) => service.allowed_origins(),
             _ => None,
         };
-        match service.router().resolve(&req, browser)? {
+        match router.resolve_found(found, &req, browser)? {
             Resolved::Route(route) => Arc::clone(&service).answer(route, req, peer).await,
             Resolved::Preflight(response) => Ok(response),
         }

@@ -193,7 +193,7 @@ impl TestNats {
     /// A port and store for a server that is not running yet: `resume` starts it. Until then
     /// nothing listens on `url`, as with a NATS that is down when the services start.
     pub fn not_started() -> TestNats {
-        let holder = PortHolder::bind();
+        let holder = PortHolder::hold(0);
         let port = holder.port;
         let dir = std::env::temp_dir().join(format!("auth-nats-{}", uuid::Uuid::new_v4().simple()));
         TestNats {
@@ -239,7 +239,7 @@ impl TestNats {
         })
         .await;
         assert!(closed, "nats-server still listening after kill");
-        self.holder = Some(PortHolder::bind_to(port));
+        self.holder = Some(PortHolder::hold(port));
     }
 
     /// Starts the server again on the same port and store.
@@ -287,16 +287,9 @@ struct PortHolder {
 }
 
 impl PortHolder {
-    fn bind() -> PortHolder {
-        PortHolder::hold(("127.0.0.1", 0))
-    }
-
-    fn bind_to(port: u16) -> PortHolder {
-        PortHolder::hold(("127.0.0.1", port))
-    }
-
-    fn hold(addr: (&str, u16)) -> PortHolder {
-        let listener = std::net::TcpListener::bind(addr)
+    /// Holds loopback port `port`, or a free one for 0.
+    fn hold(port: u16) -> PortHolder {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))
             .unwrap_or_else(|err| panic!("cannot hold a port for nats-server: {err}"));
         let port = listener
             .local_addr()

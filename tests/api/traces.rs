@@ -206,6 +206,23 @@ fn caller() -> (String, String, String) {
     (trace_id, parent, header)
 }
 
+/// Registers a new email with the issuer in a trace of the test's own: the email, the trace id
+/// and the caller's span id.
+async fn register_traced(issuer: &Issuer) -> (String, String, String) {
+    let email = unique_email();
+    let (trace_id, caller_span, traceparent) = caller();
+    let body = register_body(&email, PASSWORD);
+    let status = post(
+        issuer.process.addr,
+        "/api/v1/auth/register",
+        &traceparent,
+        body,
+    )
+    .await;
+    assert_eq!(status, 201);
+    (email, trace_id, caller_span)
+}
+
 /// The issuer binary with its own database and stream; killed (and its database dropped) on
 /// drop.
 struct Issuer {
@@ -303,18 +320,7 @@ async fn a_traced_request_exports_its_request_database_and_hash_spans_and_its_ev
         ("OTEL_SERVICE_NAME", "issuer-under-test"),
     ])
     .await;
-    let email = unique_email();
-
-    let (trace_id, caller_span, traceparent) = caller();
-    let body = register_body(&email, PASSWORD);
-    let status = post(
-        issuer.process.addr,
-        "/api/v1/auth/register",
-        &traceparent,
-        body,
-    )
-    .await;
-    assert_eq!(status, 201);
+    let (email, trace_id, caller_span) = register_traced(&issuer).await;
 
     let spans = receiver
         .wait_for(&trace_id, &["request", "users.insert", "password.hash"])
@@ -494,18 +500,7 @@ async fn the_mailer_continues_the_trace_of_the_request_whose_email_it_sends() {
         .await
         .until_ready()
         .await;
-    let email = unique_email();
-
-    let (trace_id, _, traceparent) = caller();
-    let body = register_body(&email, PASSWORD);
-    let status = post(
-        issuer.process.addr,
-        "/api/v1/auth/register",
-        &traceparent,
-        body,
-    )
-    .await;
-    assert_eq!(status, 201);
+    let (email, trace_id, _) = register_traced(&issuer).await;
     let message = sink.wait_for(&email).await;
 
     let spans = receiver
