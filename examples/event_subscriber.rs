@@ -30,9 +30,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
+use common::config::TraceSettings;
 use common::nats::{connect_options, NatsHealth, NatsSettings};
 use common::settings::{with_secret_files, Env};
 use common::telemetry::trace_context::{continue_from_nats, TraceContext};
+use common::telemetry::TraceExport;
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -63,10 +65,10 @@ async fn main() -> Result<(), async_nats::Error> {
     // the span export, set up only when an OTLP endpoint is set (without one, nothing is logged).
     let lookup = with_secret_files(
         |name: &str| std::env::var(name).ok(),
-        &[common::config::VARS],
+        common::config::Shared::TABLES,
     )?;
     let env = Env::new(&lookup);
-    let traces = common::telemetry::trace_export(&env)?;
+    let traces = TraceExport::from_settings(TraceSettings::read(&env)?)?;
     let _traces = match &traces {
         Some(traces) => Some(common::telemetry::init_with_traces(
             "info",

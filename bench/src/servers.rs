@@ -36,7 +36,7 @@ pub async fn serve_bare(args: &[String]) -> Result<(), anyhow::Error> {
 /// The real verifier, configured from the environment the bench passes.
 pub async fn serve_verifier() -> Result<(), anyhow::Error> {
     let config = common::cli::from_env::<verifier::config::VerifierConfig>()?;
-    common::telemetry::init(&config.common.settings.log_level);
+    common::telemetry::init(&config.common.shared.service.log_level);
     let app = verifier::app::App::build(config).await?;
     app.run_until(std::future::pending()).await;
     Ok(())
@@ -45,7 +45,7 @@ pub async fn serve_verifier() -> Result<(), anyhow::Error> {
 /// The real issuer, configured from the environment the bench passes.
 pub async fn serve_issuer() -> Result<(), anyhow::Error> {
     let config = common::cli::from_env::<issuer::config::IssuerConfig>()?;
-    common::telemetry::init(&config.common.settings.log_level);
+    common::telemetry::init(&config.common.shared.service.log_level);
     let app = issuer::app::App::build(config).await?;
     app.run_until(std::future::pending()).await;
     Ok(())

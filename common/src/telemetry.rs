@@ -5,8 +5,6 @@
 mod export;
 pub mod trace_context;
 
-use std::str::FromStr;
-
 use secrecy::ExposeSecret;
 
 use tracing_subscriber::filter::LevelFilter;
@@ -15,10 +13,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{
-    CommonSettings, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
+    TraceSettings, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_SAMPLER,
 };
-use crate::settings::{ConfigError, Env};
+use crate::settings::{ConfigError, FromSetting, Kind};
 
 pub use export::{ExportSetupError, Sampler, TraceExport, Tracing};
 
@@ -33,13 +31,12 @@ pub enum LogFormat {
     Json,
 }
 
-impl FromStr for LogFormat {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s.to_ascii_lowercase().as_str() {
+impl FromSetting for LogFormat {
+    fn from_setting(text: &str, _: &Kind) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
-            _ => Err(()),
+            _ => Err("must be text or json".to_owned()),
         }
     }
 }
@@ -172,69 +169,54 @@ pub fn http_protobuf_only(value: &str) -> Result<(), &'static str> {
     }
 }
 
-/// `OTEL_TRACES_SAMPLER`: one of the samplers [`Sampler::parse`] knows, lower-cased.
-pub fn sampler_name(value: &str) -> Result<String, &'static str> {
-    match Sampler::parse(value, 1.0) {
-        Some(_) => Ok(value.to_ascii_lowercase()),
-        None => Err(SAMPLERS),
-    }
+/// `OTEL_TRACES_SAMPLER`: one of the samplers [`Sampler::parse`] knows.
+pub fn sampler_name(value: &str) -> Result<(), &'static str> {
+    Sampler::parse(value, 1.0).map(|_| ()).ok_or(SAMPLERS)
 }
 
 /// `OTEL_TRACES_SAMPLER_ARG`: a ratio from 0 to 1.
-pub fn sampler_ratio(value: &str) -> Result<f64, &'static str> {
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|ratio| (0.0..=1.0).contains(ratio))
+pub fn sampler_ratio(value: &str) -> Result<(), &'static str> {
+    let ratio = value.parse::<f64>().ok();
+    ratio
+        .filter(|r| (0.0..=1.0).contains(r))
+        .map(|_| ())
         .ok_or("must be a number from 0 to 1")
 }
 
-/// The span export the `OTEL_*` rows of the shared settings ask for, each row read alone (so a
-/// service that reads only a few shared rows reads these the same way): `None`, and nothing to
-/// pay, when neither endpoint is set. Every row is read and checked either way, so a bad value
-/// is found at start whether or not traces are on.
-pub fn trace_export(env: &Env) -> Result<Option<TraceExport>, ConfigError> {
-    CommonSettings::otlp_protocol(env)?;
-    let endpoint = match (
-        CommonSettings::otlp_traces_endpoint(env)?,
-        CommonSettings::otlp_endpoint(env)?,
-    ) {
-        (Some(full), _) => Some(export::endpoint(
-            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-            &full,
-            "",
-        )?),
-        (None, Some(base)) => Some(export::endpoint(
-            OTEL_EXPORTER_OTLP_ENDPOINT,
-            &base,
-            "/v1/traces",
-        )?),
-        (None, None) => None,
-    };
-    let headers = export::headers(
-        OTEL_EXPORTER_OTLP_HEADERS,
-        CommonSettings::otlp_headers(env)?.map(|headers| headers.expose_secret().to_owned()),
-    )?;
-    let sampler = Sampler::parse(
-        &CommonSettings::traces_sampler(env)?,
-        CommonSettings::traces_sampler_arg(env)?,
-    )
-    .ok_or_else(|| ConfigError::new(OTEL_TRACES_SAMPLER, SAMPLERS))?;
-    let (timeout, service_name) = (
-        CommonSettings::otlp_timeout(env)?,
-        CommonSettings::otel_service_name(env)?,
-    );
-    let schedule_delay = CommonSettings::bsp_schedule_delay(env)?;
-    let max_queue_size = CommonSettings::bsp_max_queue_size(env)?;
-    Ok(endpoint.map(|endpoint| TraceExport {
-        endpoint,
-        headers,
-        timeout,
-        service_name,
-        sampler,
-        schedule_delay,
-        max_queue_size,
-    }))
+impl TraceExport {
+    /// The span export the `OTEL_*` rows ask for: `None`, and nothing to pay, when neither
+    /// endpoint is set. Every row is checked either way, so a bad value is found at start
+    /// whether or not traces are on.
+    pub fn from_settings(s: TraceSettings) -> Result<Option<TraceExport>, ConfigError> {
+        let endpoint = match (s.otlp_traces_endpoint, s.otlp_endpoint) {
+            (Some(full), _) => Some(export::endpoint(
+                OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+                &full,
+                "",
+            )?),
+            (None, Some(base)) => Some(export::endpoint(
+                OTEL_EXPORTER_OTLP_ENDPOINT,
+                &base,
+                "/v1/traces",
+            )?),
+            (None, None) => None,
+        };
+        let headers = s
+            .otlp_headers
+            .map(|headers| headers.expose_secret().to_owned());
+        let headers = export::headers(OTEL_EXPORTER_OTLP_HEADERS, headers)?;
+        let sampler = Sampler::parse(&s.traces_sampler, s.traces_sampler_arg)
+            .ok_or_else(|| ConfigError::new(OTEL_TRACES_SAMPLER, SAMPLERS))?;
+        Ok(endpoint.map(|endpoint| TraceExport {
+            endpoint,
+            headers,
+            timeout: s.otlp_timeout,
+            service_name: s.otel_service_name,
+            sampler,
+            schedule_delay: s.bsp_schedule_delay,
+            max_queue_size: s.bsp_max_queue_size,
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -248,7 +230,7 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let lookup = move |k: &str| map.get(k).cloned();
-        trace_export(&Env::new(&lookup))
+        TraceExport::from_settings(TraceSettings::read(&crate::settings::Env::new(&lookup))?)
     }
 
     #[test]

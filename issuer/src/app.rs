@@ -99,7 +99,7 @@ impl App {
     /// Serves until `shutdown` completes, then drains in-flight requests within the grace period.
     /// The outbox relay runs alongside and stops after the last request has finished.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        let grace = self.state.config.common.settings.shutdown_grace;
+        let grace = self.state.config.common.shared.service.shutdown_grace;
         let state = self.state;
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
         let relay = tokio::spawn(Arc::clone(&state.relay).run(async {

@@ -1,34 +1,36 @@
 //! The issuer's command line: the shared one ([`common::cli`]), plus `migrate` and the
 //! operator commands ([`crate::operator`]).
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use common::cli::{self, Service};
-use common::config::CommonConfig;
-use common::settings::{ConfigError, Env};
+use common::config::{CommonConfig, Shared};
+use common::settings::{ConfigError, Var};
+use tokio_postgres::config::Host;
 
 use crate::app::App;
-use crate::config::{IssuerConfig, IssuerSettings};
+use crate::config::{IssuerConfig, IssuerSettings, ISSUER_ADDR};
 
 impl Service for IssuerConfig {
     const NAME: &'static str = "issuer";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const SERVE: &'static str =
         "create and migrate the database, then run the service (the default)";
-    const TABLES: &'static [&'static [common::settings::Var]] = &[crate::config::VARS];
+    const SHARED: &'static [&'static [Var]] = CommonConfig::TABLES;
+    const OWN: &'static [Var] = IssuerSettings::VARS;
+    const ADDR: &'static str = ISSUER_ADDR;
     const COMMANDS: &'static [(&'static str, &'static str)] = crate::operator::COMMANDS;
 
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         IssuerConfig::from_lookup(lookup)
     }
 
-    fn common(&self) -> Option<&CommonConfig> {
-        Some(&self.common)
+    fn shared(&self) -> &Shared {
+        &self.common.shared
     }
 
-    fn addr(env: &Env) -> Result<SocketAddr, ConfigError> {
-        Ok(IssuerSettings::read(env)?.addr)
+    fn common(&self) -> Option<&CommonConfig> {
+        Some(&self.common)
     }
 
     /// Where the database is, without its password.
@@ -37,8 +39,8 @@ impl Service for IssuerConfig {
         let ports = postgres.get_ports().iter().chain(std::iter::repeat(&5432));
         let hosts: Vec<String> = (postgres.get_hosts().iter().zip(ports))
             .map(|(host, port)| match host {
-                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
-                tokio_postgres::config::Host::Unix(path) => format!("{}", path.display()),
+                Host::Tcp(name) => format!("{name}:{port}"),
+                Host::Unix(path) => format!("{}", path.display()),
             })
             .collect();
         let hosts = if hosts.is_empty() {
@@ -59,10 +61,11 @@ impl Service for IssuerConfig {
     }
 
     async fn serve(self) -> anyhow::Result<()> {
+        let service = &self.common.shared.service;
         tracing::info!(
-            service = %self.common.settings.service_name,
-            version = %self.common.service_version,
-            environment = ?self.common.settings.environment,
+            service = %service.service_name,
+            version = %self.common.shared.version,
+            environment = ?service.environment,
             keys = ?self.common.tokens.keys,
             "issuer starting"
         );

@@ -3,6 +3,26 @@
 use std::net::IpAddr;
 
 use http::HeaderMap;
+use ipnet::IpNet;
+
+/// `TRUSTED_PROXIES`: `10.0.0.0/8, 192.168.1.1`, CIDRs or single addresses (a /32 or /128).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+impl common::settings::FromSetting for TrustedProxies {
+    fn from_setting(list: &str, _: &common::settings::Kind) -> Result<Self, String> {
+        let cidr = |text: &str| {
+            text.parse()
+                .ok()
+                .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+        };
+        let entries = list.split(',').map(str::trim).filter(|e| !e.is_empty());
+        let proxies = entries.map(cidr).collect::<Option<Vec<_>>>();
+        proxies
+            .map(TrustedProxies)
+            .ok_or_else(|| "must be a comma-separated list of CIDRs or addresses".to_owned())
+    }
+}
 
 /// The peer, unless the peer is a trusted proxy: then the right-most `X-Forwarded-For` entry
 /// that is not itself a trusted proxy. Entries further left are the client's own claims and

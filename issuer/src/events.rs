@@ -13,9 +13,9 @@ pub async fn connect(
     config: &IssuerConfig,
     health: &common::nats::NatsHealth,
 ) -> Result<async_nats::Client, anyhow::Error> {
-    let name = format!("{} issuer", config.common.settings.service_name);
-    let client = common::nats::connect_options(&config.common.nats, &name, health)
-        .connect(config.common.settings.nats_url.as_str())
+    let name = format!("{} issuer", config.common.shared.service.service_name);
+    let client = common::nats::connect_options(&config.common.shared.nats, &name, health)
+        .connect(config.common.shared.events.nats_url.as_str())
         .await?;
     Ok(client)
 }
@@ -24,7 +24,7 @@ pub async fn connect(
 /// refresh token lives, and re-sent events dropped within the duplicate window.
 pub fn stream_config(config: &IssuerConfig) -> stream::Config {
     stream::Config {
-        name: config.common.settings.nats_stream.clone(),
+        name: config.common.shared.events.nats_stream.clone(),
         subjects: vec![subject_filter(config)],
         storage: stream::StorageType::File,
         max_age: retention(config),
@@ -52,7 +52,7 @@ pub fn with_our_settings(mut current: stream::Config, config: &IssuerConfig) -> 
 }
 
 fn subject_filter(config: &IssuerConfig) -> String {
-    format!("{}.>", config.common.settings.nats_subject_prefix)
+    format!("{}.>", config.common.shared.events.nats_subject_prefix)
 }
 
 /// Revocations must outlive every token they can name.

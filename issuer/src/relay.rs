@@ -186,7 +186,7 @@ impl Relay {
 
         let subject = format!(
             "{}.{}",
-            self.config.common.settings.nats_subject_prefix, event.event_type
+            self.config.common.shared.events.nats_subject_prefix, event.event_type
         );
         self.js.send_publish(subject, publish).await
     }

@@ -34,10 +34,10 @@ fn help_lists_every_command_and_every_variable_with_its_default() -> anyhow::Res
                 out.stdout
             );
         }
-        for var in common::config::VARS.iter().chain(issuer::config::VARS) {
+        for var in common::cli::vars::<issuer::config::IssuerConfig>() {
             let line = binary::help_line(&out.stdout, var.name).context(flag)?;
             ensure!(
-                line.contains(&var.default()) && line.contains(var.meaning),
+                line.contains(var.default()) && line.contains(var.meaning),
                 "{flag}: {line}"
             );
         }

@@ -30,9 +30,9 @@ impl App {
         // The same credentials and TLS as the other services; it retries by itself until NATS
         // answers, reconnects after a drop, and reports a refusal to readiness.
         let nats_health = NatsHealth::default();
-        let name = format!("{} mailer", config.service_name);
-        let nats = common::nats::connect_options(&config.nats, &name, &nats_health)
-            .connect(config.nats_url.as_str())
+        let name = format!("{} mailer", config.shared.service.service_name);
+        let nats = common::nats::connect_options(&config.shared.nats, &name, &nats_health)
+            .connect(config.shared.events.nats_url.as_str())
             .await
             .context("invalid NATS_URL")?;
         let metrics = MailerMetrics::new(&routes::ROUTES.metric_routes());
@@ -56,7 +56,7 @@ impl App {
     /// hand after it is not acknowledged, so it is delivered again later.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let state = self.state;
-        let grace = state.config.shutdown_grace;
+        let grace = state.config.shared.service.shutdown_grace;
         let (stop, stopped) = watch::channel(false);
         let mut feed = tokio::spawn(consumer::follow(Arc::clone(&state), stopped));
         if let Ok(addr) = self.listener.local_addr() {

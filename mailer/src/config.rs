@@ -1,24 +1,12 @@
-//! The mailer's settings (one table: [`VARS`]) and the few shared settings it reads of
-//! [`common::config::VARS`] ([`SHARED`]: NATS, logging, span export, service name, shutdown
-//! grace), each read alone (`CommonSettings::nats_url(env)`, ...). It holds no signing key: it never sees or makes a
-//! token of its own.
+//! The mailer's settings (one table: [`MailerSettings`]) and the shared tables it reads
+//! ([`Shared::TABLES`]: service, events and traces). It reads no signing key: it never sees or
+//! makes a token of its own.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use chrono::TimeDelta;
-use common::config::{
-    listen_address, CommonSettings, LOG_FORMAT, LOG_LEVEL, NATS_CREDS_FILE, NATS_NKEY_SEED,
-    NATS_PASSWORD, NATS_STREAM, NATS_SUBJECT_PREFIX, NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE,
-    NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_URL, NATS_USER, OTEL_BSP_MAX_QUEUE_SIZE,
-    OTEL_BSP_SCHEDULE_DELAY, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
-    OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-    OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, SERVICE_NAME, SERVICE_VERSION,
-    SHUTDOWN_GRACE_SECONDS,
-};
-use common::nats::NatsSettings;
-use common::settings::{ConfigError, Env, Optional, Secret, Span, Unit, Var};
-use common::telemetry::{LogFormat, TraceExport};
+use common::config::Shared;
+use common::settings::{listen_address, optional, secret, span, ConfigError, Env, HOURS};
 use lettre::message::Mailbox;
 use secrecy::SecretString;
 
@@ -30,16 +18,16 @@ common::settings! {
     pub struct MailerSettings;
     "mailer" {
         addr: SocketAddr = MAILER_ADDR, listen_address("0.0.0.0:8002"), "listen address of its health and metrics routes";
-        smtp_url: Option<String> = SMTP_URL, Optional("required: `smtp://` or `smtps://`, as lettre's `from_url` reads it"),
+        smtp_url: Option<String> = SMTP_URL, optional("required: `smtp://` or `smtps://`, as lettre's `from_url` reads it"),
             "the SMTP server: `smtps://host[:port]` (implicit TLS, port 465), `smtp://host[:port]?tls=required` (STARTTLS, 587), `smtp://host[:port]?tls=opportunistic`, or `smtp://host[:port]` (plain, 25) ([SMTP](MAILER.md#smtp))";
-        smtp_username: Option<String> = SMTP_USERNAME, Optional("set with `SMTP_PASSWORD` or not at all"), "SMTP login";
-        smtp_password: Option<SecretString> = SMTP_PASSWORD, Secret { default: None, accepts: "set with `SMTP_USERNAME` or not at all" }, "SMTP password";
-        from: Option<String> = MAIL_FROM, Optional("required: an address, or `Name <address>`"), "the sender of every email";
-        verify_email_url: Option<String> = VERIFY_EMAIL_URL, Optional("required: an `http://` or `https://` URL containing `{token}`"),
+        smtp_username: Option<String> = SMTP_USERNAME, optional("set with `SMTP_PASSWORD` or not at all"), "SMTP login";
+        smtp_password: Option<SecretString> = SMTP_PASSWORD, secret("set with `SMTP_USERNAME` or not at all"), "SMTP password";
+        from: Option<String> = MAIL_FROM, optional("required: an address, or `Name <address>`"), "the sender of every email";
+        verify_email_url: Option<String> = VERIFY_EMAIL_URL, optional("required: an `http://` or `https://` URL containing `{token}`"),
             "the link in the verification email; `{token}` becomes the URL-encoded token ([links](MAILER.md#the-links-and-what-the-token-is-for))";
-        reset_password_url: Option<String> = RESET_PASSWORD_URL, Optional("required: an `http://` or `https://` URL containing `{token}`"),
+        reset_password_url: Option<String> = RESET_PASSWORD_URL, optional("required: an `http://` or `https://` URL containing `{token}`"),
             "the link in the password-reset email";
-        verification_max_age: TimeDelta = VERIFICATION_EMAIL_MAX_AGE_HOURS, Span::new(24, 1, 8760, Unit::Hours),
+        verification_max_age: TimeDelta = VERIFICATION_EMAIL_MAX_AGE_HOURS, span("24", 1, 8760, HOURS),
             "a verification event older than this is acknowledged without an email ([retries](MAILER.md#acknowledgement-and-retries))";
     }
 }
@@ -47,61 +35,11 @@ common::settings! {
 /// Where a link template puts the token.
 pub const TOKEN_PLACEHOLDER: &str = "{token}";
 
-/// The shared variables (of [`common::config::VARS`]) the mailer reads; no other is read.
-pub const SHARED: &[&str] = &[
-    SERVICE_NAME,
-    SERVICE_VERSION,
-    LOG_LEVEL,
-    LOG_FORMAT,
-    NATS_URL,
-    NATS_STREAM,
-    NATS_SUBJECT_PREFIX,
-    NATS_CREDS_FILE,
-    NATS_NKEY_SEED,
-    NATS_USER,
-    NATS_PASSWORD,
-    NATS_TOKEN,
-    NATS_TLS_CA_FILE,
-    NATS_TLS_CERT_FILE,
-    NATS_TLS_KEY_FILE,
-    SHUTDOWN_GRACE_SECONDS,
-    OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-    OTEL_EXPORTER_OTLP_PROTOCOL,
-    OTEL_EXPORTER_OTLP_HEADERS,
-    OTEL_EXPORTER_OTLP_TIMEOUT,
-    OTEL_SERVICE_NAME,
-    OTEL_TRACES_SAMPLER,
-    OTEL_TRACES_SAMPLER_ARG,
-    OTEL_BSP_SCHEDULE_DELAY,
-    OTEL_BSP_MAX_QUEUE_SIZE,
-];
-
-/// The rows of [`common::config::VARS`] named in [`SHARED`], for the help, `check-config` and
-/// the tests that compare what is set with what is read.
-pub fn shared_vars() -> Vec<Var> {
-    common::config::VARS
-        .iter()
-        .filter(|var| SHARED.contains(&var.name))
-        .copied()
-        .collect()
-}
-
 /// The mailer's whole configuration.
 #[derive(Debug, Clone)]
 pub struct MailerConfig {
-    pub service_name: String,
-    pub service_version: String,
-    pub log_level: String,
-    pub log_format: LogFormat,
-    pub nats_url: String,
-    /// NATS credentials and TLS, as the other services take them; `Debug` shows no secret.
-    pub nats: NatsSettings,
-    pub nats_stream: String,
-    pub nats_subject_prefix: String,
-    pub shutdown_grace: Duration,
-    /// Span export over OTLP, as the other services do it; `None` (the default) exports nothing.
-    pub traces: Option<TraceExport>,
+    /// Logging, NATS (credentials and TLS as the other services take them) and span export.
+    pub shared: Shared,
     pub addr: SocketAddr,
     /// The SMTP server, its TLS mode and the login; `Debug` shows no password.
     pub smtp: SmtpSettings,
@@ -115,62 +53,20 @@ pub struct MailerConfig {
 impl MailerConfig {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
-        let shared = SharedRows::read(&env)?;
+        let shared = Shared::from_env(&env, env!("CARGO_PKG_VERSION"))?;
         let own = MailerSettings::read(&env)?;
-        let from = required(MAIL_FROM, own.from)?
-            .parse::<Mailbox>()
-            .map_err(|_| {
-                ConfigError::new(
-                MAIL_FROM,
-                "must be an address such as no-reply@example.com or Name <no-reply@example.com>",
-            )
-            })?;
+        let from = required(MAIL_FROM, own.from)?.parse::<Mailbox>().map_err(|_| {
+            let reason = "must be an address such as no-reply@example.com or Name <no-reply@example.com>";
+            ConfigError::new(MAIL_FROM, reason)
+        })?;
         Ok(MailerConfig {
-            service_name: shared.service_name,
-            service_version: shared.service_version,
-            log_level: shared.log_level,
-            log_format: shared.log_format,
-            nats: NatsSettings::from_env(&env, &shared.nats_url)?,
-            nats_url: shared.nats_url,
-            nats_stream: shared.nats_stream,
-            nats_subject_prefix: shared.nats_subject_prefix,
-            shutdown_grace: shared.shutdown_grace,
-            traces: common::telemetry::trace_export(&env)?,
+            shared,
             addr: own.addr,
             smtp: SmtpSettings::new(own.smtp_url, own.smtp_username, own.smtp_password)?,
             from,
             verify_email_url: link_template(VERIFY_EMAIL_URL, own.verify_email_url)?,
             reset_password_url: link_template(RESET_PASSWORD_URL, own.reset_password_url)?,
             verification_max_age: own.verification_max_age,
-        })
-    }
-}
-
-/// The shared rows of [`SHARED`], each read as the issuer and the verifier read it (the NATS
-/// credentials and TLS rows by [`NatsSettings::from_env`], with their checks across rows).
-struct SharedRows {
-    service_name: String,
-    service_version: String,
-    log_level: String,
-    log_format: LogFormat,
-    nats_url: String,
-    nats_stream: String,
-    nats_subject_prefix: String,
-    shutdown_grace: Duration,
-}
-
-impl SharedRows {
-    fn read(env: &Env) -> Result<Self, ConfigError> {
-        Ok(SharedRows {
-            service_name: CommonSettings::service_name(env)?,
-            service_version: CommonSettings::service_version(env)?
-                .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
-            log_level: CommonSettings::log_level(env)?,
-            log_format: CommonSettings::log_format(env)?,
-            nats_url: CommonSettings::nats_url(env)?,
-            nats_stream: CommonSettings::nats_stream(env)?,
-            nats_subject_prefix: CommonSettings::nats_subject_prefix(env)?,
-            shutdown_grace: CommonSettings::shutdown_grace(env)?,
         })
     }
 }
@@ -203,6 +99,10 @@ fn link_template(name: &str, value: Option<String>) -> Result<String, ConfigErro
 mod tests {
     use std::cell::RefCell;
     use std::collections::{BTreeSet, HashMap};
+
+    use common::config::{
+        LOG_LEVEL, NATS_URL, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL,
+    };
 
     use super::*;
 
@@ -240,12 +140,11 @@ mod tests {
     #[test]
     fn the_catalogue_names_exactly_the_variables_the_mailer_reads() -> Result<(), ConfigError> {
         let (asked, _) = load(&[(SMTP_USERNAME, "mailer"), (SMTP_PASSWORD, "pw")])?;
-        let listed: BTreeSet<String> = shared_vars()
-            .iter()
-            .chain(VARS)
+        let tables = Shared::TABLES.iter().chain([&MailerSettings::VARS]);
+        let listed: BTreeSet<String> = tables
+            .flat_map(|vars| vars.iter())
             .map(|v| v.name.to_owned())
             .collect();
-        assert_eq!(listed.len(), SHARED.len() + VARS.len(), "a name is missing");
         assert_eq!(asked, listed);
         Ok(())
     }
@@ -253,9 +152,9 @@ mod tests {
     #[test]
     fn every_literal_default_in_the_catalogue_is_the_default_in_force() -> Result<(), ConfigError> {
         let (_, unset) = load(&[])?;
-        for var in shared_vars().iter().chain(VARS) {
-            if let Some(default) = var.kind.default_text() {
-                let (_, explicit) = load(&[(var.name, &default)])?;
+        for var in Shared::TABLES.concat().iter().chain(MailerSettings::VARS) {
+            if let Some(default) = var.kind.default {
+                let (_, explicit) = load(&[(var.name, default)])?;
                 assert_eq!(explicit, unset, "{} = {default:?}", var.name);
             }
         }

@@ -75,7 +75,7 @@ pub async fn follow(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             Ok(consumer) => {
                 state.set_consumer(Some(consumer.clone()));
                 tracing::info!(
-                    stream = %state.config.nats_stream,
+                    stream = %state.config.shared.events.nats_stream,
                     consumer = CONSUMER,
                     "following the email events"
                 );
@@ -87,7 +87,7 @@ pub async fn follow(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             }
             Err(err) => {
                 tracing::warn!(
-                    stream = %state.config.nats_stream,
+                    stream = %state.config.shared.events.nats_stream,
                     error = %err,
                     "cannot set up the email consumer yet"
                 );
@@ -108,7 +108,7 @@ async fn subscribe(
     js: &jetstream::Context,
     config: &MailerConfig,
 ) -> Result<PullConsumer, async_nats::Error> {
-    let stream = js.get_stream(&config.nats_stream).await?;
+    let stream = js.get_stream(&config.shared.events.nats_stream).await?;
     let consumer = stream
         .get_or_create_consumer(
             CONSUMER,
@@ -117,7 +117,7 @@ async fn subscribe(
                 description: Some("verification and password-reset emails".to_owned()),
                 filter_subjects: EMAIL_EVENTS
                     .iter()
-                    .map(|event| event.subject(&config.nats_subject_prefix))
+                    .map(|event| event.subject(&config.shared.events.nats_subject_prefix))
                     .collect(),
                 ack_policy: AckPolicy::Explicit,
                 deliver_policy: DeliverPolicy::All,

@@ -68,21 +68,21 @@ async fn answer(state: Arc<AppState>, route: Route) -> Result<Response, ApiError
     let config = &state.config;
     match route {
         Route::Live => Ok(envelope::liveness(
-            &config.service_name,
-            &config.service_version,
+            &config.shared.service.service_name,
+            &config.shared.version,
         )),
         Route::Ready => Ok(envelope::readiness(
-            &config.service_name,
-            &config.service_version,
+            &config.shared.service.service_name,
+            &config.shared.version,
             state.not_ready(),
-            json!({"nats": nats_word(&state), "stream": config.nats_stream}),
+            json!({"nats": nats_word(&state), "stream": config.shared.events.nats_stream}),
         )),
         Route::Health => Ok(envelope::bare_json(
             http::StatusCode::OK,
             &json!({
                 "status": "healthy",
-                "service": config.service_name,
-                "version": config.service_version,
+                "service": config.shared.service.service_name,
+                "version": config.shared.version,
                 "nats": nats_word(&state),
                 "consumer": if state.not_ready().is_none() { "following" } else { "waiting" },
                 "timestamp": envelope::timestamp(),

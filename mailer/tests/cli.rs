@@ -40,10 +40,7 @@ fn help_lists_every_command_and_every_variable_the_mailer_reads() -> anyhow::Res
         for absent in ["JWT_SECRET_KEY", "DATABASE_URL", "VERIFIER_ADDR"] {
             ensure!(!out.stdout.contains(absent), "{flag}: lists {absent}");
         }
-        for var in mailer::config::shared_vars()
-            .iter()
-            .chain(mailer::config::VARS)
-        {
+        for var in common::cli::vars::<mailer::config::MailerConfig>() {
             let line = binary::help_line(&out.stdout, var.name).context(flag)?;
             ensure!(
                 line.contains(var.meaning) && line.ends_with("(secret)") == var.secret(),

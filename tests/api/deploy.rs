@@ -191,18 +191,21 @@ fn compose_waits_for_healthy_dependencies() -> anyhow::Result<()> {
 #[test]
 fn compose_sets_only_variables_the_services_read_and_the_same_keys_on_both() -> anyhow::Result<()> {
     let compose = resolved_compose()?;
-    let catalogue = |own: &[Var]| -> BTreeSet<&'static str> {
-        common::config::VARS
-            .iter()
-            .chain(own)
-            .map(|v| v.name)
-            .collect()
-    };
+    let catalogue =
+        |vars: Vec<Var>| -> BTreeSet<&'static str> { vars.iter().map(|v| v.name).collect() };
     let issuer_env = environment(service(&compose, "issuer")?)?;
     let verifier_env = environment(service(&compose, "verifier")?)?;
     for (name, env, known) in [
-        ("issuer", &issuer_env, catalogue(issuer::config::VARS)),
-        ("verifier", &verifier_env, catalogue(verifier::config::VARS)),
+        (
+            "issuer",
+            &issuer_env,
+            catalogue(common::cli::vars::<issuer::config::IssuerConfig>()),
+        ),
+        (
+            "verifier",
+            &verifier_env,
+            catalogue(common::cli::vars::<verifier::config::VerifierConfig>()),
+        ),
     ] {
         let unknown: Vec<_> = env.keys().filter(|k| !known.contains(k.as_str())).collect();
         ensure!(
@@ -222,11 +225,7 @@ fn compose_sets_only_variables_the_services_read_and_the_same_keys_on_both() -> 
     }
     // The mailer reads a few shared settings and no key; its links hold the token's place.
     let mailer_env = environment(service(&compose, "mailer")?)?;
-    let mailer_reads: BTreeSet<&str> = mailer::config::shared_vars()
-        .iter()
-        .chain(mailer::config::VARS)
-        .map(|v| v.name)
-        .collect();
+    let mailer_reads = catalogue(common::cli::vars::<mailer::config::MailerConfig>());
     let unknown: Vec<_> = mailer_env
         .keys()
         .filter(|k| !mailer_reads.contains(k.as_str()))
@@ -547,19 +546,19 @@ fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
             "Dockerfile.issuer",
             "issuer",
             "ISSUER_ADDR",
-            issuer::config::VARS,
+            issuer::config::IssuerSettings::VARS,
         ),
         (
             "Dockerfile.verifier",
             "verifier",
             "VERIFIER_ADDR",
-            verifier::config::VARS,
+            verifier::config::VerifierSettings::VARS,
         ),
         (
             "Dockerfile.mailer",
             "mailer",
             "MAILER_ADDR",
-            mailer::config::VARS,
+            mailer::config::MailerSettings::VARS,
         ),
     ] {
         let steps = instructions(&read(file)?);
@@ -592,7 +591,7 @@ fn dockerfiles_build_and_run_the_workspace_binaries() -> anyhow::Result<()> {
         let default_port = own
             .iter()
             .find(|v| v.name == addr_var)
-            .and_then(|v| port_of(&v.default()))
+            .and_then(|v| port_of(v.default()))
             .context("default address")?;
         ensure!(
             has(&format!("EXPOSE {default_port}")),

@@ -40,7 +40,7 @@ async fn spawn_with_manual_relay(batch_size: i64) -> ManualRelay {
     // The test's view of NATS (and the stream clean-up when `app` drops) uses the real server.
     app.nats.url = nats_url();
     let mut config = app.state.config.clone();
-    config.common.settings.nats_url = nats_url();
+    config.common.shared.events.nats_url = nats_url();
     config.settings.outbox_batch_size = batch_size;
     let client = async_nats::connect(nats_url()).await.unwrap();
     let relay = Arc::new(Relay::new(

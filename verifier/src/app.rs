@@ -31,9 +31,9 @@ impl App {
                 format!("cannot listen on {} (VERIFIER_ADDR)", config.settings.addr)
             })?;
         let nats_health = common::nats::NatsHealth::default();
-        let name = format!("{} verifier", config.common.settings.service_name);
-        let nats = common::nats::connect_options(&config.common.nats, &name, &nats_health)
-            .connect(config.common.settings.nats_url.as_str())
+        let name = format!("{} verifier", config.common.shared.service.service_name);
+        let nats = common::nats::connect_options(&config.common.shared.nats, &name, &nats_health)
+            .connect(config.common.shared.events.nats_url.as_str())
             .await
             .context("invalid NATS_URL")?;
         let state = AppState {
@@ -63,7 +63,7 @@ impl App {
     /// Serves until `shutdown` completes, then drains in-flight requests within the grace period.
     /// The revocation feed runs alongside.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        let grace = self.state.config.common.settings.shutdown_grace;
+        let grace = self.state.config.common.shared.service.shutdown_grace;
         let state = self.state;
         let feed = tokio::spawn(revocations::follow(
             Arc::clone(&state.revocations),

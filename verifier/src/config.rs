@@ -1,10 +1,10 @@
-//! The verifier's settings (one table: [`VARS`], beyond [`common::config::VARS`]) and its
-//! configuration, [`VerifierConfig`].
+//! The verifier's settings (one table: [`VerifierSettings`], beyond the shared
+//! [`CommonConfig::TABLES`]) and its configuration, [`VerifierConfig`].
 
 use std::net::SocketAddr;
 
-use common::config::{listen_address, CommonConfig};
-use common::settings::{ConfigError, Env, Parsed};
+use common::config::CommonConfig;
+use common::settings::{checked, listen_address, ConfigError, Env};
 
 common::settings! {
     /// Every variable of the verifier's own, parsed and bounded.
@@ -12,17 +12,17 @@ common::settings! {
     pub struct VerifierSettings;
     "service" {
         addr: SocketAddr = VERIFIER_ADDR, listen_address("0.0.0.0:8001"), "verifier listen address";
-        cookie_name: String = AUTH_COOKIE_NAME, Parsed { default: "access_token", accepts: "a valid cookie name", parse: cookie_name },
+        cookie_name: String = AUTH_COOKIE_NAME, checked("access_token", "a valid cookie name", cookie_name),
             "verifier: cookie read for the token when there is no `Authorization: Bearer`";
     }
 }
 
-fn cookie_name(name: &str) -> Result<String, &'static str> {
+fn cookie_name(name: &str) -> Result<(), &'static str> {
     let valid = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    match name.bytes().all(valid) {
-        true => Ok(name.to_owned()),
-        false => Err("is not a valid cookie name"),
-    }
+    name.bytes()
+        .all(valid)
+        .then_some(())
+        .ok_or("is not a valid cookie name")
 }
 
 /// The verifier's whole configuration.
@@ -36,8 +36,10 @@ impl VerifierConfig {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let common = CommonConfig::from_env(&env, env!("CARGO_PKG_VERSION"))?;
-        let settings = VerifierSettings::read(&env)?;
-        Ok(VerifierConfig { common, settings })
+        Ok(VerifierConfig {
+            common,
+            settings: VerifierSettings::read(&env)?,
+        })
     }
 }
 

@@ -179,13 +179,20 @@ pub async fn follow(
     let leeway = i64::try_from(config.common.tokens.leeway_seconds).unwrap_or(0);
     let subject = format!(
         "{}.session.revoked",
-        config.common.settings.nats_subject_prefix
+        config.common.shared.events.nats_subject_prefix
     );
     // None: from the first message the stream holds. After a failure, from the last one read
     // (read again, which changes nothing).
     let mut resume: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
-        match subscribe(&js, &config.common.settings.nats_stream, &subject, resume).await {
+        match subscribe(
+            &js,
+            &config.common.shared.events.nats_stream,
+            &subject,
+            resume,
+        )
+        .await
+        {
             Ok((mut messages, pending)) => {
                 if pending == 0 {
                     revocations.replay_done();
@@ -210,7 +217,7 @@ pub async fn follow(
             Err(Unavailable::NoStream) => {
                 if !revocations.replay_complete() {
                     tracing::warn!(
-                        stream = %config.common.settings.nats_stream,
+                        stream = %config.common.shared.events.nats_stream,
                         "the event stream does not exist yet, so no session was ever revoked in it: nothing to replay"
                     );
                 }

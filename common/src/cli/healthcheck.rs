@@ -15,7 +15,8 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
 use super::Service;
-use crate::settings::{self, Env};
+use crate::config::{HttpSettings, TLS_CERT_FILE};
+use crate::settings::{self, listen_address, Env};
 
 /// How long `healthcheck` waits for the whole exchange.
 pub const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -57,15 +58,17 @@ pub(super) async fn run<S: Service>(probe: Probe) -> ExitCode {
     let target = settings::process_lookup().and_then(|lookup| {
         let env = Env::new(&lookup);
         // A service that does not read the TLS settings serves plain HTTP.
-        let serves_tls = S::shared_vars()
+        let serves_tls = S::SHARED
             .iter()
-            .any(|v| v.name == crate::config::TLS_CERT_FILE);
+            .any(|vars| vars.iter().any(|v| v.name == TLS_CERT_FILE));
         let tls = match serves_tls {
-            true => crate::config::CommonSettings::read(&env)?.tls()?,
+            true => HttpSettings::read(&env)?.tls()?,
             false => None,
         };
         let connector = tls.as_ref().map(crate::tls::pinned_connector).transpose()?;
-        Ok((S::addr(&env)?, connector))
+        let addr = S::OWN.iter().find(|var| var.name == S::ADDR);
+        let addr: SocketAddr = env.read(S::ADDR, &addr.map_or(listen_address(""), |v| v.kind))?;
+        Ok((addr, connector))
     });
     let status = match target {
         Ok((addr, tls)) => probe_path(addr, tls.as_ref(), probe.path(), HEALTHCHECK_TIMEOUT).await,

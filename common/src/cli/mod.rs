@@ -4,12 +4,10 @@
 //! tables; `healthcheck` is an HTTP(S) probe for images without curl.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use crate::config::CommonConfig;
+use crate::config::{CommonConfig, Shared};
 use crate::settings::{self, ConfigError, Env, Var};
-use crate::telemetry::{LogFormat, TraceExport};
 
 mod healthcheck;
 
@@ -24,31 +22,23 @@ pub trait Service: Sized {
     const VERSION: &'static str;
     /// What `serve` does, for the help.
     const SERVE: &'static str;
-    /// Its own settings tables, beyond the shared ones.
-    const TABLES: &'static [&'static [Var]];
+    /// The shared tables it reads ([`Shared::TABLES`] or [`CommonConfig::TABLES`]).
+    const SHARED: &'static [&'static [Var]];
+    /// Its own table; its listen address is the row [`Service::ADDR`].
+    const OWN: &'static [Var];
+    const ADDR: &'static str;
     /// Its commands beyond the shared ones: usage, then meaning.
     const COMMANDS: &'static [(&'static str, &'static str)] = &[];
 
     /// The configuration; `lookup` already reads the secrets' `<NAME>_FILE`s.
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
-    /// The shared configuration, for a service that reads all of [`crate::config::VARS`]
-    /// (`check-config` then lists its keys and loads its TLS files).
-    fn common(&self) -> Option<&CommonConfig>;
-    /// `LOG_LEVEL` and `LOG_FORMAT`; a service without [`Service::common`] says them itself.
-    fn logging(&self) -> (&str, LogFormat) {
-        let settings = self.common().map(|common| &common.settings);
-        settings.map_or(("info", LogFormat::Text), |s| (&s.log_level, s.log_format))
+    /// Logging, events and traces.
+    fn shared(&self) -> &Shared;
+    /// Keys, HTTP limits and TLS, for a service that serves the API (`check-config` then lists
+    /// its keys and loads its TLS files).
+    fn common(&self) -> Option<&CommonConfig> {
+        None
     }
-    /// The span export (`OTEL_*`): the shared configuration's unless it says otherwise.
-    fn traces(&self) -> Option<&TraceExport> {
-        self.common().and_then(|common| common.traces.as_ref())
-    }
-    /// The shared variables it reads.
-    fn shared_vars() -> Vec<Var> {
-        crate::config::VARS.to_vec()
-    }
-    /// The listen address alone, for `healthcheck`.
-    fn addr(env: &Env) -> Result<SocketAddr, ConfigError>;
     /// `check-config`'s lines beyond the table's values (never a secret).
     fn summary(&self) -> Result<Vec<String>, ConfigError> {
         Ok(Vec::new())
@@ -75,16 +65,20 @@ pub fn load<S: Service>() -> Result<S, ExitCode> {
     })
 }
 
-/// The environment and `.env`, with the secrets of every table also read from `<NAME>_FILE`.
-fn lookup<S: Service>() -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
-    let shared = S::shared_vars();
-    settings::process_lookup()
-        .and_then(|lookup| settings::with_secret_files(lookup, &tables::<S>(&shared)))
+/// Every table the service reads: the shared ones, then its own.
+fn tables<S: Service>() -> Vec<&'static [Var]> {
+    [S::SHARED, &[S::OWN]].concat()
 }
 
-/// The shared variables `shared` the service reads, then its own tables.
-fn tables<S: Service>(shared: &[Var]) -> Vec<&[Var]> {
-    [&[shared], S::TABLES].concat()
+/// Every variable the service reads.
+pub fn vars<S: Service>() -> Vec<Var> {
+    tables::<S>().concat()
+}
+
+/// The environment and `.env`, with the secrets of every table also read from `<NAME>_FILE`.
+fn lookup<S: Service>() -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
+    settings::process_lookup()
+        .and_then(|lookup| settings::with_secret_files(lookup, &tables::<S>()))
 }
 
 /// Runs the command `args` (the process's arguments after its name) names.
@@ -127,15 +121,16 @@ where
     S: Service,
     F: Future<Output = anyhow::Result<()>>,
 {
-    let traces = config.traces();
-    let (log_level, log_format) = config.logging();
-    let traces = match crate::telemetry::init_with_traces(log_level, log_format, traces, S::NAME) {
-        Ok(traces) => traces,
-        Err(err) => {
-            eprintln!("{}: {err}", S::NAME);
-            return ExitCode::FAILURE;
-        }
-    };
+    let (shared, name) = (config.shared(), S::NAME);
+    let (level, format) = (&shared.service.log_level, shared.service.log_format);
+    let traces =
+        match crate::telemetry::init_with_traces(level, format, shared.traces.as_ref(), name) {
+            Ok(traces) => traces,
+            Err(err) => {
+                eprintln!("{}: {err}", S::NAME);
+                return ExitCode::FAILURE;
+            }
+        };
     let done = work(config).await;
     traces.shutdown().await;
     match done {
@@ -188,11 +183,9 @@ pub fn help<S: Service>() -> String {
         &mut out,
         "Shared with the other services (give all the same SERVICE_NAME, the issuer and the \
          verifier the same keys)",
-        &S::shared_vars(),
+        &S::SHARED.concat(),
     );
-    for vars in S::TABLES {
-        settings::help(&mut out, &format!("The {name}'s own"), vars);
-    }
+    settings::help(&mut out, &format!("The {name}'s own"), S::OWN);
     out
 }
 
@@ -226,7 +219,7 @@ fn summary<S: Service>(config: &S) -> Result<Vec<String>, ConfigError> {
         extra.push(format!("signing keys: kids {kids}, active {active}, HS256"));
     }
     // Where spans go, without credentials, and how many header fields (never their values).
-    extra.push(match config.traces() {
+    extra.push(match &config.shared().traces {
         Some(traces) => format!(
             "traces: OTLP/HTTP to {}, {} header(s), sampler {:?}",
             traces.shown_endpoint(),
@@ -235,16 +228,12 @@ fn summary<S: Service>(config: &S) -> Result<Vec<String>, ConfigError> {
         ),
         None => "traces: off".to_owned(),
     });
-    if let Some(common) = config.common() {
-        extra.push(common.nats.summary());
-    }
+    extra.push(config.shared().nats.summary());
     extra.extend(config.summary()?);
     let lookup = lookup::<S>()?;
     let env = Env::new(&lookup);
-    let shared = S::shared_vars();
-    let table = tables::<S>(&shared).into_iter();
-    Ok(table
-        .flat_map(|vars| settings::summary(&env, vars))
-        .chain(extra)
-        .collect())
+    let values = tables::<S>()
+        .into_iter()
+        .flat_map(|vars| settings::summary(&env, vars));
+    Ok(values.chain(extra).collect())
 }

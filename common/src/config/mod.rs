@@ -1,11 +1,9 @@
-//! The settings both services read (one table: [`VARS`]) and what they become together:
-//! [`CommonConfig`]. How a row is read is [`crate::settings`]; what the values mean is the
+//! The shared settings tables (service, events, traces for every service; tokens and HTTP for
+//! the issuer and the verifier) and what they become: [`Shared`] and [`CommonConfig`]. How a row is read is [`crate::settings`]; what the values mean is the
 //! business of the modules that use them ([`crate::server`], [`crate::cors`], [`crate::jwt`],
 //! [`crate::telemetry`]).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -15,100 +13,118 @@ use crate::body_budget::{BodyBudget, DEFAULT_BYTES_IN_FLIGHT};
 use crate::cors::AllowedOrigins;
 use crate::http::BodyLimits;
 use crate::jwt::{KeySet, TokenSettings};
+use crate::nats::NatsSettings;
 use crate::server::{ServeOptions, ServerLimits};
 use crate::settings::{
-    text, ConfigError, Env, Number, Optional, Parsed, Secret, Span, Unit, NO_MAX,
+    checked, number, optional, secret, span, text, ConfigError, Env, FromSetting, Kind, Var, DAYS,
+    HOURS, MILLIS, NO_MAX, SECONDS,
 };
 use crate::telemetry::{LogFormat, TraceExport};
 use crate::tls::{TlsError, TlsFiles};
 
 crate::settings! {
-    /// Every shared variable, parsed and bounded; [`CommonConfig::from_env`] fits them together.
+    /// Who a service is, how it logs and how long it drains: read by every service.
     #[derive(Debug, Clone)]
-    pub struct CommonSettings;
-    "tokens" {
-        jwt_secret_key: Option<SecretString> = JWT_SECRET_KEY, Secret { default: None, accepts: "at least 32 bytes" },
-            "HS256 secret, key id `default`; required unless `JWT_KEYS` is set, ignored when it is";
-        jwt_keys: Option<SecretString> = JWT_KEYS, Secret { default: None, accepts: "each secret at least 32 bytes; no `,` in a secret" },
-            "`kid=secret,kid2=secret2`: every key verifies, the active one signs. Overrides `JWT_SECRET_KEY` ([key rotation](SECURITY.md#key-rotation))";
-        jwt_active_kid: Option<String> = JWT_ACTIVE_KID, Optional("must name a configured key"),
-            "the key that signs (unset: the first key), and the one a token without `kid` is checked against";
-        jwt_algorithm: () = JWT_ALGORITHM, Parsed { default: "HS256", accepts: "`HS256` only", parse: hs256_only },
-            "anything else is refused at start";
-        access_ttl: TimeDelta = JWT_ACCESS_TOKEN_EXPIRE_HOURS, Span::new(24, 1, 8760, Unit::Hours), "access-token lifetime";
-        refresh_ttl: TimeDelta = JWT_REFRESH_TOKEN_EXPIRE_DAYS, Span::new(7, 1, 3650, Unit::Days), "refresh-token (session) lifetime";
-        leeway_seconds: u64 = JWT_LEEWAY_SECONDS, Number::new(30, 0, 3600), "clock skew allowed on `exp` and `nbf`, exactly";
-        service_name: String = SERVICE_NAME, text("auth-service"), "every token's `iss`; the same on issuers and verifiers";
-        service_version: Option<String> = SERVICE_VERSION, Optional(""), "reported by `/health` (unset: the crate version)";
-    }
+    pub struct ServiceSettings;
     "service" {
-        environment: Environment = ENVIRONMENT, Parsed { default: "development", accepts: "`development`, `testing`, `production`", parse: Environment::from_str },
+        service_name: String = SERVICE_NAME, text("auth-service", ""), "every token's `iss`; the same on issuers and verifiers";
+        service_version: Option<String> = SERVICE_VERSION, optional(""), "reported by `/health` (unset: the crate version)";
+        environment: Environment = ENVIRONMENT, text("development", "`development`, `testing`, `production`"),
             "a label, shown by `check-config` and the issuer's start-up log line; it changes no behaviour (key length and every other check hold in every environment)";
-        shutdown_grace: Duration = SHUTDOWN_GRACE_SECONDS, Span::new(30, 0, 3600, Unit::Seconds), "how long in-flight requests may run after SIGTERM";
-        log_level: String = LOG_LEVEL, Parsed { default: "info", accepts: "`tracing` filter syntax", parse: log_filter },
+        shutdown_grace: Duration = SHUTDOWN_GRACE_SECONDS, span("30", 0, 3600, SECONDS), "how long in-flight requests may run after SIGTERM";
+        log_level: String = LOG_LEVEL, checked("info", "`tracing` filter syntax", log_filter),
             "e.g. `info,issuer=debug`; dependencies stay at `info` unless named ([OPERATIONS.md](OPERATIONS.md#logs))";
-        log_format: LogFormat = LOG_FORMAT, Parsed { default: "text", accepts: "`text`, `json`", parse: |s| LogFormat::from_str(s).map_err(|()| "must be text or json") },
+        log_format: LogFormat = LOG_FORMAT, text("text", "`text`, `json`"),
             "`json`: one JSON object per line with `timestamp`, `level`, `fields` (with `message`) and the request's span";
     }
+
+    /// Where events go and how a service proves itself to NATS: read by every service.
+    #[derive(Debug, Clone)]
+    pub struct EventSettings;
     "events" {
-        nats_url: String = NATS_URL, Parsed { default: "nats://localhost:4222", accepts: "one server URL", parse: nats_url },
+        nats_url: String = NATS_URL, checked("nats://localhost:4222", "one server URL", nats_url),
             "neither service waits for NATS to start or answer. Scheme `nats`, `tls`, `ws` or `wss` (`nats://` and port 4222 when left out); anything the NATS client cannot read, a comma-separated list included, is refused at start (the error never shows the value: it may carry credentials)";
-        nats_stream: String = NATS_STREAM, text("AUTH"), "the JetStream stream";
-        nats_subject_prefix: String = NATS_SUBJECT_PREFIX, text("auth"), "subjects are `<prefix>.<event_type>`; the stream holds `<prefix>.>`";
+        nats_stream: String = NATS_STREAM, text("AUTH", ""), "the JetStream stream";
+        nats_subject_prefix: String = NATS_SUBJECT_PREFIX, text("auth", ""), "subjects are `<prefix>.<event_type>`; the stream holds `<prefix>.>`";
     }
     "nats-credentials" {
-        nats_creds_file: Option<PathBuf> = NATS_CREDS_FILE, Optional("a `.creds` file: a user JWT, then its user seed (`SU…`)"),
+        nats_creds_file: Option<PathBuf> = NATS_CREDS_FILE, optional("a `.creds` file: a user JWT, then its user seed (`SU…`)"),
             "operator-mode (decentralised) authentication; read once, at start";
-        nats_nkey_seed: Option<SecretString> = NATS_NKEY_SEED, Secret { default: None, accepts: "a user NKey seed (`SU…`)" },
+        nats_nkey_seed: Option<SecretString> = NATS_NKEY_SEED, secret("a user NKey seed (`SU…`)"),
             "NKey authentication (the server lists the user's public key `U…`)";
-        nats_user: Option<String> = NATS_USER, Optional("with `NATS_PASSWORD`, or neither"), "user name to authenticate with";
-        nats_password: Option<SecretString> = NATS_PASSWORD, Secret { default: None, accepts: "with `NATS_USER`, or neither" }, "password of `NATS_USER`";
-        nats_token: Option<SecretString> = NATS_TOKEN, Secret { default: None, accepts: "" }, "token authentication";
-        nats_tls_ca_file: Option<PathBuf> = NATS_TLS_CA_FILE, Optional("a PEM file of one or more CA certificates"),
+        nats_user: Option<String> = NATS_USER, optional("with `NATS_PASSWORD`, or neither"), "user name to authenticate with";
+        nats_password: Option<SecretString> = NATS_PASSWORD, secret("with `NATS_USER`, or neither"), "password of `NATS_USER`";
+        nats_token: Option<SecretString> = NATS_TOKEN, secret(""), "token authentication";
+        nats_tls_ca_file: Option<PathBuf> = NATS_TLS_CA_FILE, optional("a PEM file of one or more CA certificates"),
             "the NATS server's certificate must chain to these (unset: the system's roots); setting it requires TLS";
-        nats_tls_cert_file: Option<PathBuf> = NATS_TLS_CERT_FILE, Optional("a PEM certificate chain; with `NATS_TLS_KEY_FILE`"),
+        nats_tls_cert_file: Option<PathBuf> = NATS_TLS_CERT_FILE, optional("a PEM certificate chain; with `NATS_TLS_KEY_FILE`"),
             "the client certificate, for a server with `verify: true`; setting it requires TLS. Read again at each connection, so a renewed certificate is used on the next reconnect";
-        nats_tls_key_file: Option<PathBuf> = NATS_TLS_KEY_FILE, Optional("a PEM private key that matches `NATS_TLS_CERT_FILE`"), "the private key of `NATS_TLS_CERT_FILE`";
+        nats_tls_key_file: Option<PathBuf> = NATS_TLS_KEY_FILE, optional("a PEM private key that matches `NATS_TLS_CERT_FILE`"), "the private key of `NATS_TLS_CERT_FILE`";
     }
-    "http" {
-        max_body_bytes: usize = MAX_BODY_BYTES, Number::new(65_536, 64, NO_MAX), "past it, 413 `PAYLOAD_TOO_LARGE`, with or without `Content-Length`";
-        body_bytes_in_flight: Option<usize> = MAX_BODY_BYTES_IN_FLIGHT, Number::optional(0, NO_MAX),
-            "request-body bytes held by the whole process at once, at least `MAX_BODY_BYTES` (unset: 16 MiB, or `MAX_BODY_BYTES` if larger); past it, 503 `SERVICE_UNAVAILABLE` with `Retry-After` ([memory bounds](SECURITY.md))";
-        header_read_timeout: Duration = HEADER_READ_TIMEOUT_SECONDS, Span::new(10, 1, 60, Unit::Seconds),
-            "headers not complete in time: the connection is closed without an answer. An HTTP/1.1 connection waiting for its next request is also closed after this";
-        body_read_timeout: Duration = BODY_READ_TIMEOUT_SECONDS, Span::new(10, 1, 3600, Unit::Seconds),
-            "past it, 400 `VALIDATION_ERROR` (`details.field = \"body\"`) and the connection is closed (the contract has no timeout code; the request is refused as not received)";
-        keep_alive_timeout: Duration = KEEP_ALIVE_TIMEOUT_SECONDS, Span::new(75, 1, 3600, Unit::Seconds),
-            "a connection with no request in flight for this long is closed, whatever it sends meanwhile (HTTP/2 PINGs or a header block that never ends do not keep it open; before its first request a connection gets the header timeout); for HTTP/1.1 the shorter of this and the header timeout wins";
-        max_connections: usize = MAX_CONNECTIONS, Number::new(10_000, 1, 1_000_000),
-            "past it, over HTTP: a complete 503 `SERVICE_UNAVAILABLE` envelope with `Connection: close` and `Retry-After: 1`; over HTTPS the connection is closed. Serving resumes as soon as connections end";
-        max_header_bytes: usize = MAX_HEADER_BYTES, Number::new(32_768, 8192, 1 << 20), "past it, a bare `431` from the HTTP library (no envelope); also caps the HTTP/2 header list";
-        max_headers: usize = MAX_HEADERS, Number::new(100, 1, 10_000), "header fields per request; past it, a bare `431` from the HTTP library (no envelope)";
-        http2_max_concurrent_streams: u32 = HTTP2_MAX_CONCURRENT_STREAMS, Number::new(100, 1, 10_000), "further HTTP/2 streams are refused by the protocol";
-        tls_cert_file: Option<PathBuf> = TLS_CERT_FILE, Optional("a PEM certificate chain; with `TLS_KEY_FILE`"),
-            "with `TLS_KEY_FILE`: serve HTTPS only ([DEPLOYMENT.md](DEPLOYMENT.md#tls))";
-        tls_key_file: Option<PathBuf> = TLS_KEY_FILE, Optional("a PEM private key; with `TLS_CERT_FILE`"), "the private key of `TLS_CERT_FILE`";
-        tls_handshake_timeout: Duration = TLS_HANDSHAKE_TIMEOUT_SECONDS, Span::new(10, 1, 3600, Unit::Seconds), "past it, the connection is closed";
-        allowed_origins: AllowedOrigins = ALLOWED_ORIGINS, Parsed { default: "", accepts: "exact origins, comma separated; `*` is refused", parse: AllowedOrigins::parse },
-            "browser origins allowed by CORS ([DESIGN.md](DESIGN.md#cors))";
-    }
+
+    /// Span export over OTLP: read by every service.
+    #[derive(Debug, Clone)]
+    pub struct TraceSettings;
     "traces" {
-        otlp_endpoint: Option<String> = OTEL_EXPORTER_OTLP_ENDPOINT, Optional("an `http://` or `https://` URL with a host"),
+        otlp_endpoint: Option<String> = OTEL_EXPORTER_OTLP_ENDPOINT, optional("an `http://` or `https://` URL with a host"),
             "the collector's base URL; spans are sent to `<it>/v1/traces`. Unset (and no traces endpoint): no span is exported, no trace header read or written";
-        otlp_traces_endpoint: Option<String> = OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, Optional("an `http://` or `https://` URL with a host"),
+        otlp_traces_endpoint: Option<String> = OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, optional("an `http://` or `https://` URL with a host"),
             "the full URL spans are sent to, as it is; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`";
-        otlp_protocol: () = OTEL_EXPORTER_OTLP_PROTOCOL, Parsed { default: "http/protobuf", accepts: "`http/protobuf` only", parse: crate::telemetry::http_protobuf_only },
+        otlp_protocol: () = OTEL_EXPORTER_OTLP_PROTOCOL, checked("http/protobuf", "`http/protobuf` only", crate::telemetry::http_protobuf_only),
             "`grpc` and `http/json` are not built in and refused at start";
-        otlp_headers: Option<SecretString> = OTEL_EXPORTER_OTLP_HEADERS, Secret { default: None, accepts: "`name=value,...`, values percent-encoded" },
+        otlp_headers: Option<SecretString> = OTEL_EXPORTER_OTLP_HEADERS, secret("`name=value,...`, values percent-encoded"),
             "sent with every export, e.g. a vendor's API key; never logged or shown";
-        otlp_timeout: Duration = OTEL_EXPORTER_OTLP_TIMEOUT, Span::new(10_000, 1, 600_000, Unit::Millis), "milliseconds one export request may take";
-        otel_service_name: Option<String> = OTEL_SERVICE_NAME, Optional(""), "`service.name` of the exported spans (unset: `issuer`, `verifier` or `mailer`)";
-        traces_sampler: String = OTEL_TRACES_SAMPLER, Parsed { default: "parentbased_always_on", accepts: "`always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`", parse: crate::telemetry::sampler_name },
+        otlp_timeout: Duration = OTEL_EXPORTER_OTLP_TIMEOUT, span("10000", 1, 600_000, MILLIS), "milliseconds one export request may take";
+        otel_service_name: Option<String> = OTEL_SERVICE_NAME, optional(""), "`service.name` of the exported spans (unset: `issuer`, `verifier` or `mailer`)";
+        traces_sampler: String = OTEL_TRACES_SAMPLER, checked("parentbased_always_on", "`always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`", crate::telemetry::sampler_name),
             "which traces are recorded; the `parentbased_` ones follow the sampled flag of an incoming `traceparent`";
-        traces_sampler_arg: f64 = OTEL_TRACES_SAMPLER_ARG, Parsed { default: "1.0", accepts: "0–1", parse: crate::telemetry::sampler_ratio },
+        traces_sampler_arg: f64 = OTEL_TRACES_SAMPLER_ARG, checked("1.0", "0–1", crate::telemetry::sampler_ratio),
             "the ratio of the `traceidratio` samplers";
-        bsp_schedule_delay: Duration = OTEL_BSP_SCHEDULE_DELAY, Span::new(5_000, 1, 600_000, Unit::Millis), "milliseconds between two exports of the queued spans";
-        bsp_max_queue_size: usize = OTEL_BSP_MAX_QUEUE_SIZE, Number::new(2_048, 1, 1_000_000), "spans waiting for export at most; past it new spans are dropped, requests never wait";
+        bsp_schedule_delay: Duration = OTEL_BSP_SCHEDULE_DELAY, span("5000", 1, 600_000, MILLIS), "milliseconds between two exports of the queued spans";
+        bsp_max_queue_size: usize = OTEL_BSP_MAX_QUEUE_SIZE, number("2048", 1, 1_000_000), "spans waiting for export at most; past it new spans are dropped, requests never wait";
+    }
+
+    /// The signing keys and token lifetimes: the issuer's and the verifier's.
+    #[derive(Debug, Clone)]
+    pub struct JwtSettings;
+    "tokens" {
+        jwt_secret_key: Option<SecretString> = JWT_SECRET_KEY, secret("at least 32 bytes"),
+            "HS256 secret, key id `default`; required unless `JWT_KEYS` is set, ignored when it is";
+        jwt_keys: Option<SecretString> = JWT_KEYS, secret("each secret at least 32 bytes; no `,` in a secret"),
+            "`kid=secret,kid2=secret2`: every key verifies, the active one signs. Overrides `JWT_SECRET_KEY` ([key rotation](SECURITY.md#key-rotation))";
+        jwt_active_kid: Option<String> = JWT_ACTIVE_KID, optional("must name a configured key"),
+            "the key that signs (unset: the first key), and the one a token without `kid` is checked against";
+        jwt_algorithm: () = JWT_ALGORITHM, checked("HS256", "`HS256` only", hs256_only),
+            "anything else is refused at start";
+        access_ttl: TimeDelta = JWT_ACCESS_TOKEN_EXPIRE_HOURS, span("24", 1, 8760, HOURS), "access-token lifetime";
+        refresh_ttl: TimeDelta = JWT_REFRESH_TOKEN_EXPIRE_DAYS, span("7", 1, 3650, DAYS), "refresh-token (session) lifetime";
+        leeway_seconds: u64 = JWT_LEEWAY_SECONDS, number("30", 0, 3600), "clock skew allowed on `exp` and `nbf`, exactly";
+    }
+
+    /// The HTTP server's limits, TLS and CORS: the issuer's and the verifier's.
+    #[derive(Debug, Clone)]
+    pub struct HttpSettings;
+    "http" {
+        max_body_bytes: usize = MAX_BODY_BYTES, number("65536", 64, NO_MAX), "past it, 413 `PAYLOAD_TOO_LARGE`, with or without `Content-Length`";
+        body_bytes_in_flight: Option<usize> = MAX_BODY_BYTES_IN_FLIGHT, number("", 0, NO_MAX),
+            "request-body bytes held by the whole process at once, at least `MAX_BODY_BYTES` (unset: 16 MiB, or `MAX_BODY_BYTES` if larger); past it, 503 `SERVICE_UNAVAILABLE` with `Retry-After` ([memory bounds](SECURITY.md))";
+        header_read_timeout: Duration = HEADER_READ_TIMEOUT_SECONDS, span("10", 1, 60, SECONDS),
+            "headers not complete in time: the connection is closed without an answer. An HTTP/1.1 connection waiting for its next request is also closed after this";
+        body_read_timeout: Duration = BODY_READ_TIMEOUT_SECONDS, span("10", 1, 3600, SECONDS),
+            "past it, 400 `VALIDATION_ERROR` (`details.field = \"body\"`) and the connection is closed (the contract has no timeout code; the request is refused as not received)";
+        keep_alive_timeout: Duration = KEEP_ALIVE_TIMEOUT_SECONDS, span("75", 1, 3600, SECONDS),
+            "a connection with no request in flight for this long is closed, whatever it sends meanwhile (HTTP/2 PINGs or a header block that never ends do not keep it open; before its first request a connection gets the header timeout); for HTTP/1.1 the shorter of this and the header timeout wins";
+        max_connections: usize = MAX_CONNECTIONS, number("10000", 1, 1_000_000),
+            "past it, over HTTP: a complete 503 `SERVICE_UNAVAILABLE` envelope with `Connection: close` and `Retry-After: 1`; over HTTPS the connection is closed. Serving resumes as soon as connections end";
+        max_header_bytes: usize = MAX_HEADER_BYTES, number("32768", 8192, 1 << 20), "past it, a bare `431` from the HTTP library (no envelope); also caps the HTTP/2 header list";
+        max_headers: usize = MAX_HEADERS, number("100", 1, 10_000), "header fields per request; past it, a bare `431` from the HTTP library (no envelope)";
+        http2_max_concurrent_streams: u32 = HTTP2_MAX_CONCURRENT_STREAMS, number("100", 1, 10_000), "further HTTP/2 streams are refused by the protocol";
+        tls_cert_file: Option<PathBuf> = TLS_CERT_FILE, optional("a PEM certificate chain; with `TLS_KEY_FILE`"),
+            "with `TLS_KEY_FILE`: serve HTTPS only ([DEPLOYMENT.md](DEPLOYMENT.md#tls))";
+        tls_key_file: Option<PathBuf> = TLS_KEY_FILE, optional("a PEM private key; with `TLS_CERT_FILE`"), "the private key of `TLS_CERT_FILE`";
+        tls_handshake_timeout: Duration = TLS_HANDSHAKE_TIMEOUT_SECONDS, span("10", 1, 3600, SECONDS), "past it, the connection is closed";
+        allowed_origins: AllowedOrigins = ALLOWED_ORIGINS, text("", "exact origins, comma separated; `*` is refused"),
+            "browser origins allowed by CORS ([DESIGN.md](DESIGN.md#cors))";
     }
 }
 
@@ -119,9 +135,9 @@ fn hs256_only(value: &str) -> Result<(), &'static str> {
     }
 }
 
-fn log_filter(value: &str) -> Result<String, &'static str> {
+fn log_filter(value: &str) -> Result<(), &'static str> {
     match crate::telemetry::is_valid_filter(value) {
-        true => Ok(value.to_owned()),
+        true => Ok(()),
         false => Err("is not a valid tracing filter"),
     }
 }
@@ -129,12 +145,12 @@ fn log_filter(value: &str) -> Result<String, &'static str> {
 /// NATS_URL as the NATS client reads it: one server URL, scheme `nats`, `tls`, `ws` or `wss`
 /// (`nats://` and port 4222 when left out). The client parses the whole value as one address,
 /// so a comma-separated list is refused here rather than failing at start.
-fn nats_url(url: &str) -> Result<String, &'static str> {
+fn nats_url(url: &str) -> Result<(), &'static str> {
     if url.contains(',') {
         return Err("must be one server URL (a comma-separated list is not supported)");
     }
     match url.parse::<async_nats::ServerAddr>() {
-        Ok(addr) if !addr.host().is_empty() => Ok(url.to_owned()),
+        Ok(addr) if !addr.host().is_empty() => Ok(()),
         Ok(_) => Err("names no host"),
         Err(_) => {
             Err("must be a NATS server URL such as nats://host:4222 (scheme nats, tls, ws or wss)")
@@ -150,69 +166,110 @@ pub enum Environment {
     Production,
 }
 
-impl FromStr for Environment {
-    type Err = &'static str;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
+impl FromSetting for Environment {
+    fn from_setting(text: &str, _: &Kind) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
             "development" => Ok(Environment::Development),
             "testing" => Ok(Environment::Testing),
             "production" => Ok(Environment::Production),
-            _ => Err("must be development, testing or production"),
+            _ => Err("must be development, testing or production".to_owned()),
         }
     }
 }
 
-/// The shared settings as read, and what their rows make together.
+impl FromSetting for AllowedOrigins {
+    fn from_setting(text: &str, _: &Kind) -> Result<Self, String> {
+        AllowedOrigins::parse(text).map_err(str::to_owned)
+    }
+}
+
+/// What every service reads ([`Shared::TABLES`]) and what it makes.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub service: ServiceSettings,
+    pub events: EventSettings,
+    /// The NATS credentials and TLS, checked; `Debug` shows no secret.
+    pub nats: NatsSettings,
+    /// `None` (the default) exports nothing.
+    pub traces: Option<TraceExport>,
+    /// `SERVICE_VERSION`, unset: the crate's version.
+    pub version: String,
+}
+
+impl Shared {
+    pub const TABLES: &'static [&'static [Var]] = &[
+        ServiceSettings::VARS,
+        EventSettings::VARS,
+        TraceSettings::VARS,
+    ];
+
+    /// `default_version` is the calling crate's version, used when SERVICE_VERSION is unset.
+    pub fn from_env(env: &Env, default_version: &str) -> Result<Self, ConfigError> {
+        let (service, events) = (ServiceSettings::read(env)?, EventSettings::read(env)?);
+        Ok(Shared {
+            nats: NatsSettings::from_env(env, &events.nats_url)?,
+            traces: TraceExport::from_settings(TraceSettings::read(env)?)?,
+            version: (service.service_version.clone()).unwrap_or_else(|| default_version.into()),
+            service,
+            events,
+        })
+    }
+}
+
+/// What the issuer and the verifier read ([`CommonConfig::TABLES`]) and make together.
 #[derive(Debug, Clone)]
 pub struct CommonConfig {
-    pub settings: CommonSettings,
-    /// `SERVICE_VERSION`, unset: the crate's version.
-    pub service_version: String,
+    pub shared: Shared,
+    pub http: HttpSettings,
+    pub tokens: TokenSettings,
     /// Request-body bytes held at once by every request of the process; clones share it.
     pub body_budget: BodyBudget,
-    pub tokens: TokenSettings,
-    pub nats: crate::nats::NatsSettings,
     pub limits: ServerLimits,
     /// Plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
-    /// `None` (the default) exports nothing.
-    pub traces: Option<TraceExport>,
 }
 
 impl CommonConfig {
+    pub const TABLES: &'static [&'static [Var]] = &[
+        ServiceSettings::VARS,
+        JwtSettings::VARS,
+        EventSettings::VARS,
+        HttpSettings::VARS,
+        TraceSettings::VARS,
+    ];
+
     /// `default_version` is the calling crate's version, used when SERVICE_VERSION is unset.
     pub fn from_env(env: &Env, default_version: &str) -> Result<Self, ConfigError> {
-        let s = CommonSettings::read(env)?;
+        let shared = Shared::from_env(env, default_version)?;
+        let (jwt, http) = (JwtSettings::read(env)?, HttpSettings::read(env)?);
         Ok(CommonConfig {
-            traces: crate::telemetry::trace_export(env)?,
             tokens: TokenSettings {
-                keys: key_set(&s)?,
-                issuer: s.service_name.clone(),
-                access_ttl: s.access_ttl,
-                refresh_ttl: s.refresh_ttl,
-                leeway_seconds: s.leeway_seconds,
+                keys: key_set(&jwt)?,
+                issuer: shared.service.service_name.clone(),
+                access_ttl: jwt.access_ttl,
+                refresh_ttl: jwt.refresh_ttl,
+                leeway_seconds: jwt.leeway_seconds,
             },
-            body_budget: body_budget(s.max_body_bytes, s.body_bytes_in_flight)?,
-            tls: s.tls()?,
+            body_budget: body_budget(http.max_body_bytes, http.body_bytes_in_flight)?,
+            tls: http.tls()?,
             limits: ServerLimits {
-                header_read_timeout: s.header_read_timeout,
-                body_read_timeout: s.body_read_timeout,
-                keep_alive_timeout: s.keep_alive_timeout,
-                max_connections: s.max_connections,
-                max_header_bytes: s.max_header_bytes,
-                max_headers: s.max_headers,
-                http2_max_concurrent_streams: s.http2_max_concurrent_streams,
-                tls_handshake_timeout: s.tls_handshake_timeout,
+                header_read_timeout: http.header_read_timeout,
+                body_read_timeout: http.body_read_timeout,
+                keep_alive_timeout: http.keep_alive_timeout,
+                max_connections: http.max_connections,
+                max_header_bytes: http.max_header_bytes,
+                max_headers: http.max_headers,
+                http2_max_concurrent_streams: http.http2_max_concurrent_streams,
+                tls_handshake_timeout: http.tls_handshake_timeout,
             },
-            service_version: (s.service_version.clone()).unwrap_or_else(|| default_version.into()),
-            nats: crate::nats::NatsSettings::from_env(env, &s.nats_url)?,
-            settings: s,
+            http,
+            shared,
         })
     }
 
     /// For [`crate::http::read_body`].
     pub fn body_limits(&self) -> BodyLimits {
-        let (max_bytes, timeout) = (self.settings.max_body_bytes, self.limits.body_read_timeout);
+        let (max_bytes, timeout) = (self.http.max_body_bytes, self.limits.body_read_timeout);
         BodyLimits::new(max_bytes, timeout, self.body_budget.clone())
     }
 
@@ -226,7 +283,7 @@ impl CommonConfig {
     }
 }
 
-impl CommonSettings {
+impl HttpSettings {
     /// The TLS files: `None` when neither is set; one without the other names the missing one.
     pub fn tls(&self) -> Result<Option<TlsFiles>, ConfigError> {
         match (&self.tls_cert_file, &self.tls_key_file) {
@@ -269,7 +326,7 @@ fn body_budget(max_body_bytes: usize, in_flight: Option<usize>) -> Result<BodyBu
 
 /// JWT_KEYS (`kid=secret,kid2=secret2`, active one named by JWT_ACTIVE_KID, else the first)
 /// or, when it is unset, JWT_SECRET_KEY under kid `default`.
-fn key_set(s: &CommonSettings) -> Result<KeySet, ConfigError> {
+fn key_set(s: &JwtSettings) -> Result<KeySet, ConfigError> {
     let (variable, pairs) = match (&s.jwt_keys, &s.jwt_secret_key) {
         (Some(list), _) => {
             let mut pairs = Vec::new();
@@ -305,18 +362,6 @@ fn key_set(s: &CommonSettings) -> Result<KeySet, ConfigError> {
         };
         ConfigError::new(variable, err.to_string())
     })
-}
-
-/// The listen address setting of a service: `default` (`0.0.0.0:8000`), any socket address.
-pub const fn listen_address(default: &'static str) -> Parsed<SocketAddr> {
-    Parsed {
-        default,
-        accepts: "an address such as `0.0.0.0:8000`",
-        parse: |s| {
-            s.parse()
-                .map_err(|_| "must be an address such as 0.0.0.0:8000")
-        },
-    }
 }
 
 #[cfg(test)]

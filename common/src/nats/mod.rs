@@ -19,7 +19,7 @@ mod settings;
 pub use health::{NatsHealth, Refusal};
 pub use settings::{NatsAuth, NatsSettings, NatsTls};
 
-/// The credential and TLS variables, rows of the shared table ([`crate::config::VARS`]).
+/// The credential and TLS variables, rows of the shared table [`crate::config::EventSettings`].
 pub use crate::config::{
     NATS_CREDS_FILE, NATS_NKEY_SEED, NATS_PASSWORD, NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE,
     NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_USER,

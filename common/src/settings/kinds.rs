@@ -1,270 +1,246 @@
-//! The kinds of setting a table row names: each parses a variable's text into a typed value
-//! and describes its default and bounds for `--help` and the docs.
+//! What a table row accepts ([`Kind`]: default, bounds, unit, secret, a check) and how its
+//! text becomes the field's type ([`FromSetting`]). One kind, one parse: the default is text,
+//! read exactly as a value given in the environment would be.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::TimeDelta;
 use secrecy::SecretString;
 
-/// What a variable accepts and its default, in words (for `--help` and the docs).
-pub trait Kind: Sync {
-    /// The default as the variable would be written; `None` when the setting is optional.
-    fn default_text(&self) -> Option<String>;
-    /// The values accepted, in Markdown; empty when any text is.
-    fn accepts(&self) -> String;
-    fn is_secret(&self) -> bool {
-        false
-    }
-}
-
-/// How a variable's text (`None`: unset or blank) becomes a `T`; the error is the reason,
-/// which never repeats the text.
-pub trait Parse<T>: Kind {
-    fn parse(&self, raw: Option<&str>) -> Result<T, String>;
-}
-
-/// Optional text (a key id, a file path), trimmed; `.0` says what it must be.
-pub struct Optional(pub &'static str);
-
-impl Kind for Optional {
-    fn default_text(&self) -> Option<String> {
-        None
-    }
-    fn accepts(&self) -> String {
-        self.0.to_owned()
-    }
-}
-
-impl<T: for<'a> From<&'a str>> Parse<Option<T>> for Optional {
-    fn parse(&self, raw: Option<&str>) -> Result<Option<T>, String> {
-        Ok(raw.map(|v| T::from(v.trim())))
-    }
-}
-
-/// A secret, kept exactly as given (a trailing space is part of it).
-pub struct Secret {
-    pub default: Option<&'static str>,
-    pub accepts: &'static str,
-}
-
-impl Kind for Secret {
-    fn default_text(&self) -> Option<String> {
-        self.default.map(str::to_owned)
-    }
-    fn accepts(&self) -> String {
-        self.accepts.to_owned()
-    }
-    fn is_secret(&self) -> bool {
-        true
-    }
-}
-
-impl Parse<Option<SecretString>> for Secret {
-    fn parse(&self, raw: Option<&str>) -> Result<Option<SecretString>, String> {
-        Ok(raw.or(self.default).map(SecretString::from))
-    }
-}
-
-impl Parse<SecretString> for Secret {
-    fn parse(&self, raw: Option<&str>) -> Result<SecretString, String> {
-        let value: Option<SecretString> = self.parse(raw)?;
-        value.ok_or_else(|| "is required".to_owned())
-    }
-}
-
-/// A whole number from `min` to `max` (`u64::MAX`: no upper bound); `default: None` makes
-/// the setting optional.
-pub struct Number {
-    pub default: Option<u64>,
-    pub min: u64,
-    pub max: u64,
-}
-
+/// No upper bound.
 pub const NO_MAX: u64 = u64::MAX;
+/// Milliseconds per count of a span's unit, as its variable's name says (`_MS` … `_DAYS`).
+pub const MILLIS: u64 = 1;
+pub const SECONDS: u64 = 1000;
+pub const MINUTES: u64 = 60 * SECONDS;
+pub const HOURS: u64 = 60 * MINUTES;
+pub const DAYS: u64 = 24 * HOURS;
 
-impl Number {
-    pub const fn new(default: u64, min: u64, max: u64) -> Self {
-        Number {
-            default: Some(default),
-            min,
-            max,
-        }
-    }
+/// A check of a row's text; the reason never repeats the text.
+pub type Check = fn(&str) -> Result<(), &'static str>;
 
-    /// Unset by default (the setting's use says what that means).
-    pub const fn optional(min: u64, max: u64) -> Self {
-        Number {
-            default: None,
-            min,
-            max,
-        }
-    }
-
-    fn bounds(&self) -> String {
-        match self.max {
-            NO_MAX => format!("a whole number >= {}", self.min),
-            max => format!("a whole number from {} to {max}", self.min),
-        }
-    }
-
-    fn count(&self, raw: &str) -> Result<u64, String> {
-        let value = raw.trim().parse::<u64>().ok();
-        value
-            .filter(|v| (self.min..=self.max).contains(v))
-            .ok_or_else(|| format!("must be {}", self.bounds()))
-    }
-}
-
-impl Kind for Number {
-    fn default_text(&self) -> Option<String> {
-        self.default.map(|d| d.to_string())
-    }
-    fn accepts(&self) -> String {
-        match self.max {
-            NO_MAX => format!("≥ {}", self.min),
-            max => format!("{}–{max}", self.min),
-        }
-    }
-}
-
-pub trait Whole: TryFrom<u64> {}
-impl Whole for u32 {}
-impl Whole for u64 {}
-impl Whole for usize {}
-impl Whole for i64 {}
-
-impl<T: Whole> Parse<Option<T>> for Number {
-    fn parse(&self, raw: Option<&str>) -> Result<Option<T>, String> {
-        let Some(count) = raw.map(|r| self.count(r)).transpose()?.or(self.default) else {
-            return Ok(None);
-        };
-        T::try_from(count)
-            .map(Some)
-            .map_err(|_| "is too large".to_owned())
-    }
-}
-
-impl<T: Whole> Parse<T> for Number {
-    fn parse(&self, raw: Option<&str>) -> Result<T, String> {
-        let value: Option<T> = self.parse(raw)?;
-        value.ok_or_else(|| "is required".to_owned())
-    }
-}
-
-/// What a [`Span`] counts, as its variable's name says (`_MS`, `_SECONDS`, … `_DAYS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    Millis,
-    Seconds,
-    Minutes,
-    Hours,
-    Days,
-}
-
-impl Unit {
-    fn millis(self) -> u64 {
-        match self {
-            Unit::Millis => 1,
-            Unit::Seconds => 1000,
-            Unit::Minutes => 60_000,
-            Unit::Hours => 3_600_000,
-            Unit::Days => 86_400_000,
-        }
-    }
-}
-
-/// A length of time: a count of `unit`s from `min` to `max`, checked before it is converted.
-pub struct Span {
-    pub default: u64,
-    pub min: u64,
-    pub max: u64,
-    pub unit: Unit,
-}
-
-impl Span {
-    pub const fn new(default: u64, min: u64, max: u64, unit: Unit) -> Self {
-        Span {
-            default,
-            min,
-            max,
-            unit,
-        }
-    }
-
-    fn millis(&self, raw: Option<&str>) -> Result<u64, String> {
-        let count: u64 = Number::new(self.default, self.min, self.max).parse(raw)?;
-        count
-            .checked_mul(self.unit.millis())
-            .ok_or_else(|| "is too large".to_owned())
-    }
-}
-
-impl Kind for Span {
-    fn default_text(&self) -> Option<String> {
-        Some(self.default.to_string())
-    }
-    fn accepts(&self) -> String {
-        Number::optional(self.min, self.max).accepts()
-    }
-}
-
-impl Parse<Duration> for Span {
-    fn parse(&self, raw: Option<&str>) -> Result<Duration, String> {
-        self.millis(raw).map(Duration::from_millis)
-    }
-}
-
-impl Parse<TimeDelta> for Span {
-    fn parse(&self, raw: Option<&str>) -> Result<TimeDelta, String> {
-        let millis = self.millis(raw)?;
-        i64::try_from(millis)
-            .ok()
-            .and_then(TimeDelta::try_milliseconds)
-            .ok_or_else(|| "is too large".to_owned())
-    }
-}
-
-/// Text turned into a `T` by `parse`, whose error is the reason; the default is text too,
-/// parsed the same way (the tests that load a default configuration parse every default).
-pub struct Parsed<T: 'static> {
-    pub default: &'static str,
+/// What a variable accepts. Build one with the functions below.
+#[derive(Clone, Copy)]
+pub struct Kind {
+    /// The text read when the variable is unset or blank; `None`: the setting is optional.
+    pub default: Option<&'static str>,
+    /// The values accepted, in Markdown; empty for numbers (their bounds say it) and free text.
     pub accepts: &'static str,
-    pub parse: fn(&str) -> Result<T, &'static str>,
+    /// Numbers and spans: the count's bounds, checked before it is converted.
+    pub bounds: Option<(u64, u64)>,
+    /// Spans: milliseconds per count.
+    pub unit: u64,
+    /// Never printed, logged or echoed; kept exactly as given; also read from `<NAME>_FILE`.
+    pub secret: bool,
+    /// Run on the text first; the reason never repeats the text.
+    pub check: Option<Check>,
 }
 
-impl<T> Kind for Parsed<T> {
-    fn default_text(&self) -> Option<String> {
-        (!self.default.is_empty()).then(|| self.default.to_owned())
-    }
-    fn accepts(&self) -> String {
-        self.accepts.to_owned()
+const TEXT: Kind = Kind {
+    default: None,
+    accepts: "",
+    bounds: None,
+    unit: MILLIS,
+    secret: false,
+    check: None,
+};
+
+/// Text with a default (also the kind of a type that parses itself: see [`FromSetting`]).
+pub const fn text(default: &'static str, accepts: &'static str) -> Kind {
+    Kind {
+        default: Some(default),
+        accepts,
+        ..TEXT
     }
 }
 
-impl<T> Parse<T> for Parsed<T> {
-    fn parse(&self, raw: Option<&str>) -> Result<T, String> {
-        (self.parse)(raw.unwrap_or(self.default).trim()).map_err(str::to_owned)
+/// Unset by default (the setting's use says what that means).
+pub const fn optional(accepts: &'static str) -> Kind {
+    Kind { accepts, ..TEXT }
+}
+
+/// Text with a default that `check` must accept.
+pub const fn checked(default: &'static str, accepts: &'static str, check: Check) -> Kind {
+    Kind {
+        check: Some(check),
+        ..text(default, accepts)
     }
 }
 
-pub const fn text(default: &'static str) -> Parsed<String> {
-    let parse = |s: &str| Ok(s.to_owned());
-    Parsed {
+pub const fn secret(accepts: &'static str) -> Kind {
+    Kind {
+        secret: true,
+        ..optional(accepts)
+    }
+}
+
+/// `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+pub const fn flag(default: &'static str) -> Kind {
+    text(
         default,
-        accepts: "",
-        parse,
+        "`true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`)",
+    )
+}
+
+/// A whole number from `min` to `max`; `default` `""` makes it optional.
+pub const fn number(default: &'static str, min: u64, max: u64) -> Kind {
+    let default = if default.is_empty() {
+        None
+    } else {
+        Some(default)
+    };
+    Kind {
+        default,
+        bounds: Some((min, max)),
+        ..TEXT
     }
 }
 
-/// `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`), with a default.
-pub const fn flag(default: bool) -> Parsed<bool> {
-    Parsed {
-        default: if default { "true" } else { "false" },
-        accepts: "`true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`)",
-        parse: |s| match s.to_ascii_lowercase().as_str() {
+/// A length of time: a count of `unit`s from `min` to `max`.
+pub const fn span(default: &'static str, min: u64, max: u64, unit: u64) -> Kind {
+    Kind {
+        unit,
+        ..number(default, min, max)
+    }
+}
+
+impl Kind {
+    /// What it accepts, in Markdown, for the docs.
+    pub fn accepts(&self) -> String {
+        match self.bounds {
+            Some((min, NO_MAX)) => format!("≥ {min}"),
+            Some((min, max)) => format!("{min}–{max}"),
+            None => self.accepts.to_owned(),
+        }
+    }
+
+    /// The count, within the bounds.
+    fn count(&self, text: &str) -> Result<u64, String> {
+        let (min, max) = self.bounds.unwrap_or((0, NO_MAX));
+        let bounds = match max {
+            NO_MAX => format!(">= {min}"),
+            max => format!("from {min} to {max}"),
+        };
+        let value = text.parse::<u64>().ok().filter(|v| (min..=max).contains(v));
+        value.ok_or_else(|| format!("must be a whole number {bounds}"))
+    }
+
+    fn millis(&self, text: &str) -> Result<u64, String> {
+        let count = self.count(text)?;
+        count.checked_mul(self.unit).ok_or_else(too_large)
+    }
+
+    /// Values this kind refuses, whatever the type, for the tests of a table: out of bounds,
+    /// not a number, too large for any type.
+    pub fn refused(&self) -> Vec<String> {
+        let Some((min, max)) = self.bounds else {
+            return Vec::new();
+        };
+        let mut values = vec!["x".to_owned(), "1.5".to_owned(), format!("{}0", u64::MAX)];
+        values.extend(min.checked_sub(1).map(|below| below.to_string()));
+        values.extend((max != NO_MAX).then(|| (max + 1).to_string()));
+        values
+    }
+}
+
+fn too_large() -> String {
+    "is too large".to_owned()
+}
+
+/// A field type a row can hold: how the row's text (trimmed unless secret, already checked)
+/// becomes a value. The reason of an error never repeats the text.
+pub trait FromSetting: Sized {
+    fn from_setting(text: &str, kind: &Kind) -> Result<Self, String>;
+    /// The value of an optional setting that is unset.
+    fn unset() -> Result<Self, String> {
+        Err("is required".to_owned())
+    }
+}
+
+impl<T: FromSetting> FromSetting for Option<T> {
+    fn from_setting(text: &str, kind: &Kind) -> Result<Self, String> {
+        T::from_setting(text, kind).map(Some)
+    }
+    fn unset() -> Result<Self, String> {
+        Ok(None)
+    }
+}
+
+macro_rules! whole_numbers {
+    ($($ty:ty),*) => {$(
+        impl FromSetting for $ty {
+            fn from_setting(text: &str, kind: &Kind) -> Result<Self, String> {
+                <$ty>::try_from(kind.count(text)?).map_err(|_| too_large())
+            }
+        }
+    )*};
+}
+whole_numbers!(u32, u64, usize, i64);
+
+impl FromSetting for Duration {
+    fn from_setting(text: &str, kind: &Kind) -> Result<Self, String> {
+        kind.millis(text).map(Duration::from_millis)
+    }
+}
+
+impl FromSetting for TimeDelta {
+    fn from_setting(text: &str, kind: &Kind) -> Result<Self, String> {
+        let millis = i64::try_from(kind.millis(text)?).map_err(|_| too_large())?;
+        TimeDelta::try_milliseconds(millis).ok_or_else(too_large)
+    }
+}
+
+/// A row that only checks its text (`HS256`, `http/protobuf`).
+impl FromSetting for () {
+    fn from_setting(_: &str, _: &Kind) -> Result<Self, String> {
+        Ok(())
+    }
+}
+
+impl FromSetting for String {
+    fn from_setting(text: &str, _: &Kind) -> Result<Self, String> {
+        Ok(text.to_owned())
+    }
+}
+
+impl FromSetting for PathBuf {
+    fn from_setting(text: &str, _: &Kind) -> Result<Self, String> {
+        Ok(PathBuf::from(text))
+    }
+}
+
+impl FromSetting for SecretString {
+    fn from_setting(text: &str, _: &Kind) -> Result<Self, String> {
+        Ok(SecretString::from(text))
+    }
+}
+
+impl FromSetting for f64 {
+    fn from_setting(text: &str, _: &Kind) -> Result<Self, String> {
+        text.parse().map_err(|_| "must be a number".to_owned())
+    }
+}
+
+impl FromSetting for bool {
+    fn from_setting(text: &str, _: &Kind) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err("must be true or false"),
-        },
+            _ => Err("must be true or false".to_owned()),
+        }
     }
+}
+
+impl FromSetting for SocketAddr {
+    fn from_setting(text: &str, _: &Kind) -> Result<Self, String> {
+        text.parse()
+            .map_err(|_| "must be an address such as 0.0.0.0:8000".to_owned())
+    }
+}
+
+/// A service's listen address, `default` such as `0.0.0.0:8000`.
+pub const fn listen_address(default: &'static str) -> Kind {
+    text(default, "an address such as `0.0.0.0:8000`")
 }

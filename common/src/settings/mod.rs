@@ -13,7 +13,8 @@ use std::fmt::{self, Write as _};
 mod kinds;
 
 pub use kinds::{
-    flag, text, Kind, Number, Optional, Parse, Parsed, Secret, Span, Unit, Whole, NO_MAX,
+    checked, flag, listen_address, number, optional, secret, span, text, FromSetting, Kind, DAYS,
+    HOURS, MILLIS, MINUTES, NO_MAX, SECONDS,
 };
 
 /// A setting that is missing or wrong. Displays as one line naming the variable.
@@ -57,9 +58,20 @@ impl<'a> Env<'a> {
         (self.lookup)(name).filter(|v| !v.trim().is_empty())
     }
 
-    pub fn read<T>(&self, name: &str, kind: &impl Parse<T>) -> Result<T, ConfigError> {
-        kind.parse(self.get(name).as_deref())
-            .map_err(|reason| ConfigError::new(name, reason))
+    /// The row `name` of kind `kind`: its text, or the default, checked and converted.
+    pub fn read<T: FromSetting>(&self, name: &str, kind: &Kind) -> Result<T, ConfigError> {
+        let raw = self.get(name);
+        let value = match raw.as_deref().or(kind.default) {
+            None => T::unset(),
+            Some(text) => {
+                let text = if kind.secret { text } else { text.trim() };
+                let checked = kind.check.map_or(Ok(()), |check| check(text));
+                checked
+                    .map_err(str::to_owned)
+                    .and_then(|()| T::from_setting(text, kind))
+            }
+        };
+        value.map_err(|reason| ConfigError::new(name, reason))
     }
 }
 
@@ -123,57 +135,56 @@ pub struct Var {
     pub section: &'static str,
     /// In Markdown.
     pub meaning: &'static str,
-    pub kind: &'static dyn Kind,
+    pub kind: Kind,
 }
 
 impl Var {
     /// The default as text, `-` when unset means "not set".
-    pub fn default(&self) -> String {
-        self.kind.default_text().unwrap_or_else(|| "-".to_owned())
+    pub fn default(&self) -> &'static str {
+        self.shown_default().unwrap_or("-")
+    }
+
+    /// The default unless it is empty text (an empty list).
+    fn shown_default(&self) -> Option<&'static str> {
+        self.kind.default.filter(|d| !d.is_empty())
     }
 
     /// Never printed, logged or echoed in an error; also read from `<NAME>_FILE`.
     pub fn secret(&self) -> bool {
-        self.kind.is_secret()
+        self.kind.secret
     }
 }
 
-/// Declares a crate's settings once. Each row, `field: Type = NAME, kind, "meaning";` under
-/// its docs section, yields the constant `NAME`, the struct's field, the row of `VARS` (help,
-/// docs, `check-config`), the field's parsing in `read`, and `Settings::field(env)`, which
-/// reads that row alone. Example: common/src/config/mod.rs.
+/// Declares settings once. Each row, `field: Type = NAME, kind, "meaning";` under its docs
+/// section, yields the constant `NAME`, the struct's field, its row of the struct's `VARS`
+/// (help, docs, `check-config`) and its parsing in the struct's `read`. Several structs may be
+/// declared together. Example: common/src/config/mod.rs.
 #[macro_export]
 macro_rules! settings {
-    (
+    ($(
         $(#[$attr:meta])*
         $vis:vis struct $settings:ident;
         $( $section:literal {
             $( $field:ident : $ty:ty = $name:ident, $kind:expr, $meaning:literal; )*
         } )*
-    ) => {
+    )*) => {$(
         $( $( #[doc = $meaning] pub const $name: &str = stringify!($name); )* )*
-
-        pub const VARS: &[$crate::settings::Var] = &[$( $(
-            $crate::settings::Var { name: $name, section: $section, meaning: $meaning, kind: &$kind },
-        )* )*];
 
         $(#[$attr])*
         $vis struct $settings { $( $( #[doc = $meaning] pub $field: $ty, )* )* }
 
         impl $settings {
+            /// The table's rows.
+            pub const VARS: &'static [$crate::settings::Var] = &[$( $(
+                $crate::settings::Var { name: $name, section: $section, meaning: $meaning, kind: $kind },
+            )* )*];
+
             /// Every variable of the table; the first bad one is the error.
             pub fn read(env: &$crate::settings::Env) -> Result<Self, $crate::settings::ConfigError> {
                 Ok($settings { $( $( $field: env.read($name, &$kind)?, )* )* })
             }
-
-            $( $(
-                #[doc = concat!("`", stringify!($name), "` alone: ", $meaning)]
-                pub fn $field(env: &$crate::settings::Env) -> Result<$ty, $crate::settings::ConfigError> {
-                    env.read($name, &$kind)
-                }
-            )* )*
         }
-    };
+    )*};
 }
 
 /// `--help`'s lines for `vars` under `title`: name, default, meaning, secrets marked.
@@ -193,8 +204,8 @@ pub fn summary(env: &Env, vars: &[Var]) -> Vec<String> {
     let shown = |var: &Var| match (env.get(var.name), var.secret()) {
         (Some(_), true) => "(set)".to_owned(),
         (Some(value), false) => redact_url(value.trim()),
-        (None, true) if var.kind.default_text().is_none() => "(not set)".to_owned(),
-        (None, _) => redact_url(&var.default()),
+        (None, true) if var.kind.default.is_none() => "(not set)".to_owned(),
+        (None, _) => redact_url(var.default()),
     };
     vars.iter()
         .map(|var| format!("{} = {}", var.name, shown(var)))
@@ -236,8 +247,7 @@ pub fn document(template: &str, tables: &[&[Var]]) -> Result<String, String> {
         out.push_str("| variable | default | bounds | meaning |\n|---|---|---|---|\n");
         for var in rows {
             let default = var
-                .kind
-                .default_text()
+                .shown_default()
                 .map_or("—".to_owned(), |d| format!("`{d}`"));
             let secret = if var.secret() { " (secret)" } else { "" };
             let (name, accepts) = (var.name, var.kind.accepts());
@@ -259,57 +269,66 @@ mod tests {
     use std::time::Duration;
 
     use chrono::TimeDelta;
-    use secrecy::SecretString;
+    use secrecy::{ExposeSecret, SecretString};
 
     use super::*;
 
-    fn read<T>(raw: &str, kind: &impl Parse<T>) -> Result<T, String> {
-        kind.parse(Some(raw))
+    fn read<T: FromSetting>(raw: &str, kind: Kind) -> Result<T, String> {
+        let lookup = |_: &str| Some(raw.to_owned());
+        Env::new(&lookup).read("X", &kind).map_err(|err| err.reason)
     }
 
     #[test]
     fn numbers_and_spans_are_bounded_before_they_are_converted() {
-        let number = Number::new(7, 1, 10);
-        assert_eq!(number.parse(None), Ok(7u32));
-        assert_eq!(read(" 10 ", &number), Ok(10u32));
-        for bad in ["0", "11", "-1", "1.5", "ten", "18446744073709551616"] {
-            let err: Result<u32, _> = read(bad, &number);
+        let count = number("7", 1, 10);
+        assert_eq!(read(" ", count), Ok(7u32));
+        assert_eq!(read(" 10 ", count), Ok(10u32));
+        for bad in count
+            .refused()
+            .iter()
+            .chain(&["0".to_owned(), "-1".to_owned()])
+        {
+            let err = read::<u32>(bad, count);
             assert_eq!(
                 err,
                 Err("must be a whole number from 1 to 10".into()),
                 "{bad}"
             );
         }
-        let unbounded = Number::optional(0, NO_MAX);
-        assert_eq!(unbounded.parse(None), Ok(None::<usize>));
-        let err: Result<u32, _> = read("4294967296", &unbounded);
-        assert_eq!(err, Err("is too large".into()));
-
-        let days = Span::new(2, 1, NO_MAX, Unit::Days);
-        assert_eq!(days.parse(None), Ok(TimeDelta::days(2)));
-        assert_eq!(read("3", &days), Ok(Duration::from_secs(3 * 86_400)));
-        let huge: Result<TimeDelta, _> = read(&u64::MAX.to_string(), &days);
-        assert_eq!(huge, Err("is too large".into()));
+        assert_eq!(read("", number("", 0, NO_MAX)), Ok(None::<usize>));
+        assert_eq!(
+            read::<u32>("4294967296", number("", 0, NO_MAX)),
+            Err("is too large".into())
+        );
+        let days = span("2", 1, NO_MAX, DAYS);
+        assert_eq!(read("", days), Ok(TimeDelta::days(2)));
+        assert_eq!(read("3", days), Ok(Duration::from_secs(3 * 86_400)));
+        assert_eq!(
+            read::<TimeDelta>(&u64::MAX.to_string(), days),
+            Err("is too large".into())
+        );
     }
 
     #[test]
-    fn flags_text_and_secrets_read_as_documented() -> Result<(), String> {
+    fn flags_text_checks_and_secrets_read_as_documented() -> Result<(), String> {
         for (raw, value) in [("yes", true), ("ON", true), ("0", false), ("off", false)] {
-            assert_eq!(read(raw, &flag(true)), Ok(value), "{raw}");
+            assert_eq!(read(raw, flag("true")), Ok(value), "{raw}");
         }
         assert_eq!(
-            read("maybe", &flag(false)),
+            read::<bool>("maybe", flag("false")),
             Err("must be true or false".into())
         );
-        assert_eq!(text("x").parse(None), Ok("x".to_owned()));
-        assert_eq!(read(" y ", &text("x")), Ok("y".to_owned()));
-        let secret = Secret {
-            default: None,
-            accepts: "",
-        };
-        let kept: Option<SecretString> = secret.parse(Some("key "))?;
-        let kept = kept.map(|k| secrecy::ExposeSecret::expose_secret(&k).to_owned());
-        assert_eq!(kept.as_deref(), Some("key "));
+        assert_eq!(read("", text("x", "")), Ok("x".to_owned()));
+        assert_eq!(read(" y ", text("x", "")), Ok("y".to_owned()));
+        assert_eq!(read::<String>("", optional("")), Err("is required".into()));
+        let only_a = checked(
+            "a",
+            "",
+            |s| if s == "a" { Ok(()) } else { Err("must be a") },
+        );
+        assert_eq!(read::<()>("b", only_a), Err("must be a".into()));
+        let kept: SecretString = read("key ", secret(""))?;
+        assert_eq!(kept.expose_secret(), "key ");
         Ok(())
     }
 
@@ -321,14 +340,12 @@ mod tests {
             meaning: "",
             kind,
         };
-        const SECRET: Secret = Secret {
-            default: None,
-            accepts: "",
-        };
-        const URL: Parsed<String> = text("nats://u:p@h:4222");
-        let vars = [var("A", &SECRET), var("B", &URL), var("C", &Optional(""))];
-        let values = HashMap::from([("A", "hunter2")]);
-        let lookup = |name: &str| values.get(name).map(|v| (*v).to_owned());
+        let vars = [
+            var("A", secret("")),
+            var("B", text("nats://u:p@h:4222", "")),
+            var("C", optional("")),
+        ];
+        let lookup = |name: &str| (name == "A").then(|| "hunter2".to_owned());
         let lines = summary(&Env::new(&lookup), &vars);
         assert_eq!(lines, ["A = (set)", "B = nats://***@h:4222", "C = -"]);
         assert_eq!(

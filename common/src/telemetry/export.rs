@@ -1,4 +1,4 @@
-//! The OTLP span pipeline: the settings [`super::trace_export`] builds from the shared table's
+//! The OTLP span pipeline: the settings [`TraceExport::from_settings`] builds from the shared table's
 //! `OTEL_*` rows, checked, and the tracer provider, batch processor and exporter built from
 //! them.
 //!

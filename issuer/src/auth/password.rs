@@ -1,7 +1,6 @@
 //! The password policy and argon2id hashing, bounded and off the async threads.
 
 use std::collections::HashSet;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -32,13 +31,12 @@ pub enum PasswordPolicy {
     Nist,
 }
 
-impl FromStr for PasswordPolicy {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s.to_ascii_lowercase().as_str() {
+impl common::settings::FromSetting for PasswordPolicy {
+    fn from_setting(text: &str, _: &common::settings::Kind) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
             "seed" => Ok(PasswordPolicy::Seed),
             "nist" => Ok(PasswordPolicy::Nist),
-            _ => Err(()),
+            _ => Err("must be seed or nist".to_owned()),
         }
     }
 }

@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::settings::ConfigError;
 use percent_encoding::percent_decode_str;
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -25,14 +24,13 @@ use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
 use tokio_rustls::rustls::client::WebPkiServerVerifier;
-use tokio_rustls::rustls::crypto::{self, CryptoProvider};
+use tokio_rustls::rustls::crypto::{self, WebPkiSupportedAlgorithms};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
 };
-
-use crate::config::{DATABASE_CA_FILE, DATABASE_URL};
+use PostgresError::{CaFile, Url};
 
 /// The connector every connection to Postgres goes through (unused with `sslmode=disable`).
 pub type Tls = MakeRustlsConnect;
@@ -44,6 +42,15 @@ pub struct Postgres {
     pub tls: Tls,
 }
 
+/// Which input to fix, and why; the configuration names its variable. Never holds the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostgresError {
+    /// The URL: its form, its `sslmode`, or the CA file its `sslrootcert` names.
+    Url(String),
+    /// The CA file given beside the URL (`DATABASE_CA_FILE`).
+    CaFile(String),
+}
+
 /// How much of the server's certificate is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Check {
@@ -52,125 +59,106 @@ enum Check {
     ChainAndHost,
 }
 
-/// `DATABASE_URL` (with its `sslmode` and `sslrootcert`) and `DATABASE_CA_FILE`, checked;
-/// errors name the variable to fix and never repeat the URL (it may hold a password).
-pub fn postgres(url: &str, ca_file: Option<&Path>) -> Result<Postgres, ConfigError> {
+/// The URL (with its `sslmode` and `sslrootcert`) and the CA file given beside it, checked.
+pub fn postgres(url: &str, ca_file: Option<&Path>) -> Result<Postgres, PostgresError> {
     let (rest, mode, root_cert) = take_ssl_params(url);
-    let mut config: tokio_postgres::Config = rest
-        .parse()
-        .map_err(|_| ConfigError::new(DATABASE_URL, "is not a valid postgres:// URL"))?;
-    let ca = match (root_cert, ca_file) {
-        (Some(path), _) => Some((PathBuf::from(path), DATABASE_URL)),
-        (None, Some(path)) => Some((path.to_owned(), DATABASE_CA_FILE)),
-        (None, None) => None,
+    let invalid = |_| Url("is not a valid postgres:// URL".to_owned());
+    let mut config: tokio_postgres::Config = rest.parse().map_err(invalid)?;
+    // A CA that cannot be used is blamed on the input that named it.
+    let (ca, blame): (_, fn(String) -> PostgresError) = match (root_cert, ca_file) {
+        (Some(path), _) => (Some(PathBuf::from(path)), Url),
+        (None, Some(path)) => (Some(path.to_owned()), CaFile),
+        (None, None) => (None, Url),
     };
-    let (ssl_mode, check) = match (mode.as_deref(), ca.is_some()) {
-        (Some("disable"), _) => (SslMode::Disable, Check::Nothing),
-        (None | Some("prefer"), _) => (SslMode::Prefer, Check::Nothing),
-        (Some("require"), false) => (SslMode::Require, Check::Nothing),
-        (Some("require" | "verify-ca"), true) => (SslMode::Require, Check::Chain),
-        (Some("verify-full"), true) => (SslMode::Require, Check::ChainAndHost),
-        (Some("verify-ca" | "verify-full"), false) => {
-            return Err(ConfigError::new(
-                DATABASE_URL,
-                format!(
-                    "sslmode={} needs a CA certificate: sslrootcert= in {DATABASE_URL} or \
-                     {DATABASE_CA_FILE}",
-                    mode.as_deref().unwrap_or_default()
-                ),
-            ))
-        }
-        (Some(_), _) => {
-            return Err(ConfigError::new(
-                DATABASE_URL,
-                "sslmode must be disable, prefer, require, verify-ca or verify-full",
-            ))
-        }
-    };
+    let (ssl_mode, check) = ssl_mode(mode.as_deref(), ca.is_some())?;
     config.ssl_mode(ssl_mode);
-    let roots = (ca
-        .as_ref()
-        .map(|(path, variable)| read_roots(path, variable)))
-    .transpose()?;
-    let tls = connector(check, roots).map_err(|err| {
-        let variable = ca.as_ref().map_or(DATABASE_URL, |(_, variable)| *variable);
-        ConfigError::new(variable, format!("cannot set up TLS: {err}"))
-    })?;
+    let roots = ca.as_deref().map(read_roots).transpose().map_err(blame)?;
+    let chain = roots.filter(|_| check != Check::Nothing);
+    let tls = connector(chain, check == Check::ChainAndHost)
+        .map_err(|err| blame(format!("cannot set up TLS: {err}")))?;
     Ok(Postgres { config, tls })
+}
+
+/// libpq's `sslmode` (unset: `prefer`), with or without a CA, in tokio-postgres's terms.
+fn ssl_mode(mode: Option<&str>, ca: bool) -> Result<(SslMode, Check), PostgresError> {
+    match (mode.unwrap_or("prefer"), ca) {
+        ("disable", _) => Ok((SslMode::Disable, Check::Nothing)),
+        ("prefer", _) => Ok((SslMode::Prefer, Check::Nothing)),
+        ("require", false) => Ok((SslMode::Require, Check::Nothing)),
+        ("require" | "verify-ca", true) => Ok((SslMode::Require, Check::Chain)),
+        ("verify-full", true) => Ok((SslMode::Require, Check::ChainAndHost)),
+        (mode @ ("verify-ca" | "verify-full"), false) => Err(Url(format!(
+            "sslmode={mode} needs a CA certificate: sslrootcert= in DATABASE_URL or \
+             DATABASE_CA_FILE"
+        ))),
+        _ => Err(Url(
+            "sslmode must be disable, prefer, require, verify-ca or verify-full".to_owned(),
+        )),
+    }
 }
 
 /// The URL without `sslmode` and `sslrootcert`, and their (percent-decoded) values. Both the
 /// `postgres://…?key=value&…` and the `key=value key=value` forms.
 fn take_ssl_params(url: &str) -> (String, Option<String>, Option<String>) {
-    let (mut mode, mut root_cert) = (None, None);
     let uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    let (base, params) = match url.split_once('?') {
-        Some((base, query)) if uri => (base, query),
-        _ if uri => return (url.to_owned(), None, None),
-        _ => ("", url),
+    let (base, params, separator) = match url.split_once('?') {
+        _ if !uri => (None, url, " "),
+        Some((base, query)) => (Some(base), query, "&"),
+        None => return (url.to_owned(), None, None),
     };
-    let separator = if uri { "&" } else { " " };
-    let kept: Vec<&str> = (params.split(separator))
-        .filter(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let (key, value) = match uri {
-                true => (key, percent_decode_str(value).decode_utf8_lossy()),
-                false => (key.trim(), value.trim().into()),
-            };
-            match key {
-                "sslmode" => mode = Some(value.into_owned()),
-                "sslrootcert" => root_cert = Some(value.into_owned()),
-                _ => return true,
-            }
-            false
-        })
-        .collect();
-    let rest = match (uri, kept.is_empty()) {
-        (true, true) => base.to_owned(),
-        (true, false) => format!("{base}?{}", kept.join("&")),
-        (false, _) => kept.join(" "),
+    let (mut mode, mut root_cert, mut kept) = (None, None, vec![]);
+    for pair in params.split(separator) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (key, value) = match uri {
+            true => (key, percent_decode_str(value).decode_utf8_lossy()),
+            false => (key.trim(), value.trim().into()),
+        };
+        match key {
+            "sslmode" => mode = Some(value.into_owned()),
+            "sslrootcert" => root_cert = Some(value.into_owned()),
+            _ => kept.push(pair),
+        }
+    }
+    let rest = match base {
+        Some(base) if kept.is_empty() => base.to_owned(),
+        Some(base) => format!("{base}?{}", kept.join("&")),
+        None => kept.join(" "),
     };
     (rest, mode, root_cert)
 }
 
-fn read_roots(path: &Path, variable: &str) -> Result<RootCertStore, ConfigError> {
-    let unreadable = |reason: String| {
-        ConfigError::new(variable, format!("the CA file {} {reason}", path.display()))
-    };
+/// The certificates of the PEM file at `path`, at least one.
+fn read_roots(path: &Path) -> Result<RootCertStore, String> {
+    let fail = |why: String| format!("the CA file {} {why}", path.display());
     let mut roots = RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|err| unreadable(format!("cannot be read: {err}")))?;
-    for cert in certs {
-        let cert = cert.map_err(|err| unreadable(format!("is not PEM: {err}")))?;
-        roots
-            .add(cert)
-            .map_err(|err| unreadable(format!("holds an unusable certificate: {err}")))?;
+    let certs = CertificateDer::pem_file_iter(path);
+    for cert in certs.map_err(|e| fail(format!("cannot be read: {e}")))? {
+        let cert = cert.map_err(|e| fail(format!("is not PEM: {e}")))?;
+        (roots.add(cert)).map_err(|e| fail(format!("holds an unusable certificate: {e}")))?;
     }
-    if roots.is_empty() {
-        return Err(unreadable("holds no certificate".to_owned()));
+    match roots.is_empty() {
+        true => Err(fail("holds no certificate".to_owned())),
+        false => Ok(roots),
     }
-    Ok(roots)
 }
 
-fn connector(check: Check, roots: Option<RootCertStore>) -> Result<Tls, Error> {
+/// A connector checking the chain against `chain` (`None`: no check), and the host if `host`.
+fn connector(chain: Option<RootCertStore>, host: bool) -> Result<Tls, Error> {
     let provider = Arc::new(crypto::ring::default_provider());
-    let chain = match (check, roots) {
-        (Check::Nothing, _) | (_, None) => None,
-        (_, Some(roots)) => Some(
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .build()
-                .map_err(|err| Error::General(err.to_string()))?,
-        ),
-    };
-    let verifier = Verifier {
-        chain,
-        host: check == Check::ChainAndHost,
-        provider: Arc::clone(&provider),
-    };
+    let chain = chain.map(|roots| {
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+            .build()
+            .map_err(|e| Error::General(e.to_string()))
+    });
+    let verifier = Arc::new(Verifier {
+        chain: chain.transpose()?,
+        host,
+        algorithms: provider.signature_verification_algorithms,
+    });
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
 }
@@ -184,7 +172,7 @@ struct Verifier {
     chain: Option<Arc<WebPkiServerVerifier>>,
     /// Whether the name in the certificate must match the host (`verify-full`).
     host: bool,
-    provider: Arc<CryptoProvider>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl ServerCertVerifier for Verifier {
@@ -214,8 +202,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        crypto::verify_tls12_signature(message, cert, dss, algorithms)
+        crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -224,13 +211,11 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        crypto::verify_tls13_signature(message, cert, dss, algorithms)
+        crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        algorithms.supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -240,60 +225,60 @@ mod tests {
 
     #[test]
     fn ssl_params_are_taken_out_of_both_url_forms() {
-        let (rest, mode, root) = take_ssl_params(
-            "postgres://u:p@h:5432/db?sslmode=verify-full&application_name=x&sslrootcert=%2Fetc%2Fca.pem",
-        );
-        assert_eq!(rest, "postgres://u:p@h:5432/db?application_name=x");
-        assert_eq!(mode.as_deref(), Some("verify-full"));
-        assert_eq!(root.as_deref(), Some("/etc/ca.pem"));
-
-        let (rest, mode, root) = take_ssl_params("postgres://h/db?sslmode=require");
-        assert_eq!(
-            (rest.as_str(), mode.as_deref(), root),
-            ("postgres://h/db", Some("require"), None)
-        );
-
-        let (rest, mode, root) =
-            take_ssl_params("host=h user=u sslmode=verify-ca sslrootcert=/ca.pem dbname=d");
-        assert_eq!(rest, "host=h user=u dbname=d");
-        assert_eq!(mode.as_deref(), Some("verify-ca"));
-        assert_eq!(root.as_deref(), Some("/ca.pem"));
-    }
-
-    fn reason(url: &str, ca: Option<&Path>) -> (String, String) {
-        match postgres(url, ca) {
-            Ok(_) => panic!("accepted {url}"),
-            Err(err) => (err.variable.clone(), err.to_string()),
-        }
+        // The URL left, `sslmode`, `sslrootcert` (`-`: absent).
+        let taken = |url: &str| {
+            let (rest, mode, root) = take_ssl_params(url);
+            [rest, mode.unwrap_or("-".into()), root.unwrap_or("-".into())]
+        };
+        let urls = [
+            "postgres://u:p@h/db?sslmode=verify-full&options=x&sslrootcert=%2Fca.pem",
+            "postgres://h/db?sslmode=require",
+            "postgresql://h/db",
+            "host=h user=u sslmode=verify-ca sslrootcert=/ca.pem dbname=d",
+        ];
+        let expected = [
+            ["postgres://u:p@h/db?options=x", "verify-full", "/ca.pem"],
+            ["postgres://h/db", "require", "-"],
+            ["postgresql://h/db", "-", "-"],
+            ["host=h user=u dbname=d", "verify-ca", "/ca.pem"],
+        ];
+        assert_eq!(urls.map(taken), expected);
     }
 
     #[test]
-    fn modes_map_to_tokio_postgres_and_bad_settings_name_their_variable() {
+    fn each_sslmode_maps_as_libpq_means_it() {
+        use {Check::*, SslMode::*};
+        for (mode, ca, expected) in [
+            (None, false, (Prefer, Nothing)),
+            (Some("prefer"), true, (Prefer, Nothing)),
+            (Some("disable"), true, (Disable, Nothing)),
+            (Some("require"), false, (Require, Nothing)),
+            (Some("require"), true, (Require, Chain)),
+            (Some("verify-ca"), true, (Require, Chain)),
+            (Some("verify-full"), true, (Require, ChainAndHost)),
+        ] {
+            assert_eq!(ssl_mode(mode, ca), Ok(expected), "{mode:?}, a CA: {ca}");
+        }
         let mode = |url: &str| postgres(url, None).unwrap().config.get_ssl_mode();
-        assert_eq!(mode("postgres://h/db"), SslMode::Prefer);
-        assert_eq!(mode("postgres://h/db?sslmode=disable"), SslMode::Disable);
-        assert_eq!(mode("postgres://h/db?sslmode=require"), SslMode::Require);
+        assert_eq!(mode("postgres://h/db?sslmode=disable"), Disable);
+        assert_eq!(mode("host=h sslmode=require"), Require);
+    }
 
-        let (variable, shown) = reason("postgres://u:hunter2@h/db?sslmode=verify-full", None);
-        assert_eq!(variable, DATABASE_URL);
-        assert!(shown.contains("DATABASE_CA_FILE"), "{shown}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-
-        let (variable, _) = reason("postgres://u:hunter2@h/db?sslmode=allow", None);
-        assert_eq!(variable, DATABASE_URL);
-
-        let missing = Path::new("/nonexistent/ca.pem");
-        let (variable, shown) = reason(
-            "postgres://u:hunter2@h/db?sslmode=verify-full",
-            Some(missing),
-        );
-        assert_eq!(variable, DATABASE_CA_FILE);
-        assert!(!shown.contains("hunter2"), "{shown}");
-
-        let (variable, _) = reason(
-            "postgres://u:hunter2@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
-            None,
-        );
-        assert_eq!(variable, DATABASE_URL);
+    #[test]
+    fn errors_name_the_input_to_fix_and_hide_the_password() {
+        let error = |url: &str, ca_file: Option<&str>| {
+            let err = postgres(url, ca_file.map(Path::new)).err();
+            assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+            err
+        };
+        let full = "postgres://u:hunter2@h/db?sslmode=verify-full";
+        let (bad_port, bad_mode) = ("postgres://u:hunter2@h:x/db", format!("{full}x"));
+        let (beside, in_url) = (Some("/nonexistent/ca.pem"), "/nonexistent/in-url.pem");
+        let named = format!("{full}&sslrootcert={in_url}");
+        assert!(matches!(error(full, None), Some(Url(why)) if why.contains("DATABASE_CA_FILE")));
+        assert!(matches!(error(&bad_mode, None), Some(Url(why)) if why.contains("sslmode")));
+        assert!(matches!(error(bad_port, None), Some(Url(why)) if why.contains("URL")));
+        assert!(matches!(error(full, beside), Some(CaFile(why)) if why.contains("ca.pem cannot")));
+        assert!(matches!(error(&named, beside), Some(Url(why)) if why.contains(in_url)));
     }
 }

@@ -31,8 +31,8 @@ pub async fn health(state: &AppState) -> Response {
         status,
         &json!({
             "status": healthy,
-            "service": state.config.common.settings.service_name,
-            "version": state.config.common.service_version,
+            "service": state.config.common.shared.service.service_name,
+            "version": state.config.common.shared.version,
             "database": database,
             "nats": if state.relay.nats_connected() { "connected" } else { "disconnected" },
             "outbox_backlog": backlog,
@@ -77,8 +77,8 @@ pub async fn ready(state: &AppState) -> Response {
         None => "disconnected",
     };
     envelope::readiness(
-        &state.config.common.settings.service_name,
-        &state.config.common.service_version,
+        &state.config.common.shared.service.service_name,
+        &state.config.common.shared.version,
         reason.or(refusal.map(common::nats::Refusal::reason)),
         json!({"database": database, "migrations": migrations, "nats": nats}),
     )
@@ -86,7 +86,7 @@ pub async fn ready(state: &AppState) -> Response {
 
 pub fn live(state: &AppState) -> Response {
     envelope::liveness(
-        &state.config.common.settings.service_name,
-        &state.config.common.service_version,
+        &state.config.common.shared.service.service_name,
+        &state.config.common.shared.version,
     )
 }

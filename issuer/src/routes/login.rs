@@ -22,7 +22,7 @@ pub async fn login(
     let client_ip = crate::client_ip::client_ip(
         peer.ip(),
         req.headers(),
-        &state.config.settings.trusted_proxies,
+        &state.config.settings.trusted_proxies.0,
     );
     let user_agent = super::sessions::user_agent(req.headers());
     let body: LoginRequest = json_body(state, req).await?;

@@ -120,7 +120,7 @@ impl Service for AppState {
     }
 
     fn allowed_origins(&self) -> Option<&AllowedOrigins> {
-        Some(&self.config.common.settings.allowed_origins)
+        Some(&self.config.common.http.allowed_origins)
     }
 
     fn answer(

@@ -26,7 +26,7 @@ pub async fn request_reset(
     let client_ip = crate::client_ip::client_ip(
         peer.ip(),
         req.headers(),
-        &state.config.settings.trusted_proxies,
+        &state.config.settings.trusted_proxies.0,
     );
     let body: EmailRequest = json_body(state, req).await?;
     password_reset::request_reset(state, &body.email, client_ip)?;

@@ -23,7 +23,7 @@ pub async fn register(
     let client_ip = crate::client_ip::client_ip(
         peer.ip(),
         req.headers(),
-        &state.config.settings.trusted_proxies,
+        &state.config.settings.trusted_proxies.0,
     );
     let body: RegisterRequest = json_body(state, req).await?;
     let input = Registration {
@@ -60,7 +60,7 @@ pub async fn resend_verification(
     let client_ip = crate::client_ip::client_ip(
         peer.ip(),
         req.headers(),
-        &state.config.settings.trusted_proxies,
+        &state.config.settings.trusted_proxies.0,
     );
     let body: EmailRequest = json_body(state, req).await?;
     db::deadline(

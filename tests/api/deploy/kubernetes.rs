@@ -126,11 +126,15 @@ fn service_of(container: &Yaml) -> Option<&'static str> {
 /// The secret settings (`JWT_SECRET_KEY`, `JWT_KEYS`, `DATABASE_URL`, `SMTP_PASSWORD`), from the
 /// catalogues.
 fn secret_names() -> BTreeSet<&'static str> {
-    common::config::VARS
-        .iter()
-        .chain(issuer::config::VARS)
-        .chain(verifier::config::VARS)
-        .chain(mailer::config::VARS)
+    let own = [
+        issuer::config::IssuerSettings::VARS,
+        verifier::config::VerifierSettings::VARS,
+        mailer::config::MailerSettings::VARS,
+    ];
+    [common::config::CommonConfig::TABLES, &own]
+        .concat()
+        .into_iter()
+        .flatten()
         .filter(|v| v.secret())
         .map(|v| v.name)
         .collect()

@@ -13,8 +13,8 @@ pub fn health(state: &AppState) -> Response {
         StatusCode::OK,
         &json!({
             "status": "healthy",
-            "service": state.config.common.settings.service_name,
-            "version": state.config.common.service_version,
+            "service": state.config.common.shared.service.service_name,
+            "version": state.config.common.shared.version,
             "keys": "loaded",
             "nats": crate::revocations::nats_state(&state.nats),
             "revoked_sessions": state.revocations.len(),
@@ -26,8 +26,8 @@ pub fn health(state: &AppState) -> Response {
 
 pub fn live(state: &AppState) -> Response {
     envelope::liveness(
-        &state.config.common.settings.service_name,
-        &state.config.common.service_version,
+        &state.config.common.shared.service.service_name,
+        &state.config.common.shared.version,
     )
 }
 
@@ -35,8 +35,8 @@ pub fn live(state: &AppState) -> Response {
 /// 503 with the reason. Once ready it stays ready: NATS dropping later only shows in `nats`.
 pub fn ready(state: &AppState) -> Response {
     envelope::readiness(
-        &state.config.common.settings.service_name,
-        &state.config.common.service_version,
+        &state.config.common.shared.service.service_name,
+        &state.config.common.shared.version,
         state.not_ready(),
         json!({
             "keys": "loaded",

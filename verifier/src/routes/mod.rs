@@ -61,7 +61,7 @@ impl Service for AppState {
     }
 
     fn allowed_origins(&self) -> Option<&AllowedOrigins> {
-        Some(&self.config.common.settings.allowed_origins)
+        Some(&self.config.common.http.allowed_origins)
     }
 
     /// Forward-auth is asked on every request of a whole system: its successes log at debug.

@@ -31,12 +31,11 @@ fn exposed_port(service: &str) -> anyhow::Result<i64> {
 
 /// The variables a service reads: its catalogue, and `<NAME>_FILE` for each secret.
 fn readable(service: &str) -> BTreeSet<String> {
-    let (shared, own): (Vec<Var>, &[Var]) = match service {
-        "issuer" => (common::config::VARS.to_vec(), issuer::config::VARS),
-        "mailer" => (mailer::config::shared_vars(), mailer::config::VARS),
-        _ => (common::config::VARS.to_vec(), verifier::config::VARS),
+    let vars: Vec<Var> = match service {
+        "issuer" => common::cli::vars::<issuer::config::IssuerConfig>(),
+        "mailer" => common::cli::vars::<mailer::config::MailerConfig>(),
+        _ => common::cli::vars::<verifier::config::VerifierConfig>(),
     };
-    let vars: Vec<&Var> = shared.iter().chain(own).collect();
     let files = vars
         .iter()
         .filter(|v| v.secret())
@@ -244,7 +243,8 @@ fn check_issuer_memory(
             "runs {hashes} hashes at once on a CPU limit of {cpu:?}"
         ));
     }
-    let argon2 = hashes * default_of(issuer::config::VARS, "ARGON2_MEMORY_KIB")? * 1024.0;
+    let argon2 =
+        hashes * default_of(issuer::config::IssuerSettings::VARS, "ARGON2_MEMORY_KIB")? * 1024.0;
     let bodies = common::body_budget::DEFAULT_BYTES_IN_FLIGHT as f64;
     let limit = quantity(&container["resources"]["limits"]["memory"]).unwrap_or_default();
     if limit < argon2 + bodies + PROCESS_BYTES {
