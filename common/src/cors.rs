@@ -8,6 +8,7 @@
 //! `/forward-auth` and `/health*` are not browser endpoints and get no CORS headers.
 
 use std::future::Future;
+use std::net::Ipv6Addr;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -18,8 +19,6 @@ use crate::envelope::Response;
 /// Requests under this prefix are the browser API.
 const API_PREFIX: &str = "/api/";
 const ALLOW_HEADERS: &str = "authorization, content-type, x-request-id";
-const EXPOSE_HEADERS: &str = "x-request-id";
-const MAX_AGE_SECONDS: &str = "600";
 
 /// The validated `ALLOWED_ORIGINS` list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,8 +27,7 @@ pub struct AllowedOrigins {
 }
 
 impl AllowedOrigins {
-    /// A comma-separated list (blanks dropped); the error says what is wrong with an entry,
-    /// never echoing it.
+    /// A comma-separated list (blanks dropped); an error says what is wrong, never the entry.
     pub fn parse(list: &str) -> Result<Self, &'static str> {
         let mut origins = Vec::new();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
@@ -60,15 +58,11 @@ impl AllowedOrigins {
     /// The request's single `Origin` header when it is on the list.
     fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
         let mut values = headers.get_all(header::ORIGIN).iter();
-        let origin = values.next()?;
-        if values.next().is_some() {
+        let (Some(origin), None) = (values.next(), values.next()) else {
             return None;
-        }
-        let text = origin.to_str().ok()?;
-        self.origins
-            .iter()
-            .any(|allowed| allowed == text)
-            .then(|| origin.clone())
+        };
+        let listed = self.origins.iter().any(|o| o == origin);
+        listed.then(|| origin.clone())
     }
 
     /// The answer to `OPTIONS` on an API route that accepts `method`: 204, with the preflight
@@ -78,13 +72,11 @@ impl AllowedOrigins {
         *response.status_mut() = StatusCode::NO_CONTENT;
         if self.allowed_origin(headers).is_some() {
             let value = HeaderValue::from_static;
-            for (name, value) in [
+            response.headers_mut().extend([
                 (header::ACCESS_CONTROL_ALLOW_METHODS, value(method)),
                 (header::ACCESS_CONTROL_ALLOW_HEADERS, value(ALLOW_HEADERS)),
-                (header::ACCESS_CONTROL_MAX_AGE, value(MAX_AGE_SECONDS)),
-            ] {
-                response.headers_mut().insert(name, value);
-            }
+                (header::ACCESS_CONTROL_MAX_AGE, value("600")),
+            ]);
         }
         response
     }
@@ -103,19 +95,14 @@ impl Cors {
     /// Adds the CORS response headers: `Vary: Origin` on every API response (the answer depends
     /// on it), and the allow headers for an allowed origin only.
     pub fn apply(&self, response: &mut Response) {
-        let Cors::Api(origin) = self else {
-            return;
-        };
-        let headers = response.headers_mut();
-        headers.append(header::VARY, HeaderValue::from_static("Origin"));
-        if let Some(origin) = origin {
+        if let Cors::Api(origin) = self {
+            let headers = response.headers_mut();
             let value = HeaderValue::from_static;
-            for (name, value) in [
-                (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()),
-                (header::ACCESS_CONTROL_ALLOW_CREDENTIALS, value("true")),
-                (header::ACCESS_CONTROL_EXPOSE_HEADERS, value(EXPOSE_HEADERS)),
-            ] {
-                headers.insert(name, value);
+            headers.append(header::VARY, value("Origin"));
+            if let Some(origin) = origin {
+                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+                headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, value("true"));
+                headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, value("x-request-id"));
             }
         }
     }
@@ -130,58 +117,37 @@ pub async fn around(cors: Cors, response: impl Future<Output = Response>) -> Res
 
 /// `scheme://host[:port]`, lower-cased; the error says what is wrong (never echoing the value).
 fn parse_origin(entry: &str) -> Result<String, &'static str> {
-    const BAD_HOST: &str = "has an entry that does not have a valid host";
     if entry == "*" {
         return Err(
             "has an entry that is `*`, which is refused because requests carry credentials",
         );
     }
     let lower = entry.to_ascii_lowercase();
-    let (scheme, rest) = lower
-        .split_once("://")
-        .ok_or("has an entry that is not of the form scheme://host[:port]")?;
-    if scheme != "http" && scheme != "https" {
-        return Err("has an entry that does not start with http:// or https://");
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+        .ok_or("has an entry that does not start with http:// or https://")?;
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err("has an entry that has a path, query, fragment or user information (an origin is scheme://host[:port] only)");
     }
-    if rest.contains(['/', '?', '#']) {
-        return Err("has an entry that has a path, query or fragment (an origin is scheme://host[:port] only)");
-    }
-    if rest.contains('@') {
-        return Err(
-            "has an entry that has user information (an origin is scheme://host[:port] only)",
-        );
-    }
-    // The host ends at the first `:`, or after the `]` of a bracketed IPv6 address.
-    let host_end = match rest.starts_with('[') {
-        true => rest.find(']').ok_or(BAD_HOST)? + 1,
-        false => rest.find(':').unwrap_or(rest.len()),
+    // The port follows the last `:`, unless that `:` is inside a bracketed IPv6 address.
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (rest, None),
     };
-    let (host, after) = rest.split_at(host_end);
-    let host_ok = match host.strip_prefix('[') {
-        Some(inner) => {
-            (inner.strip_suffix(']')).is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
-        }
-        None => {
-            let label_ok = |label: &str| {
-                !label.is_empty()
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            };
-            !host.starts_with('-') && host.split('.').all(label_ok)
-        }
+    let label_ok =
+        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ip) => ip.parse::<Ipv6Addr>().is_ok(),
+        None => !host.starts_with('-') && host.split('.').all(label_ok),
     };
-    let port_ok = match after.strip_prefix(':') {
-        Some(port) => {
-            port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0)
-        }
-        None if after.is_empty() => true,
-        None => return Err(BAD_HOST),
-    };
+    let port_ok = port.is_none_or(|p| {
+        p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|p| p > 0)
+    });
     match (host_ok, port_ok) {
-        (false, _) => Err(BAD_HOST),
-        (true, false) => Err("has an entry that does not have a valid port"),
         (true, true) => Ok(lower),
+        (true, false) => Err("has an entry that does not have a valid port"),
+        (false, _) => Err("has an entry that does not have a valid host"),
     }
 }
 
@@ -189,33 +155,20 @@ fn parse_origin(entry: &str) -> Result<String, &'static str> {
 mod tests {
     use super::*;
 
-    fn origins(value: &str) -> Result<AllowedOrigins, &'static str> {
-        AllowedOrigins::parse(value)
-    }
-
-    fn request_from(origin: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        if let Ok(value) = HeaderValue::from_str(origin) {
-            headers.insert(header::ORIGIN, value);
-        }
-        headers
+    fn request_from(origins: &[&'static str]) -> HeaderMap {
+        let origin = |o: &&'static str| (header::ORIGIN, HeaderValue::from_static(o));
+        origins.iter().map(origin).collect()
     }
 
     #[test]
     fn valid_origins_are_kept_lower_cased_and_deduplicated() -> Result<(), &'static str> {
-        let list = origins(
+        let list = AllowedOrigins::parse(
             "https://App.Example.com, http://localhost:3000,https://app.example.com,http://[::1]:8080, http://10.0.0.1",
         )?;
-        assert_eq!(
-            list.as_slice(),
-            [
-                "https://app.example.com",
-                "http://localhost:3000",
-                "http://[::1]:8080",
-                "http://10.0.0.1"
-            ]
-        );
-        assert!(origins("")?.is_empty());
+        let kept =
+            "https://app.example.com http://localhost:3000 http://[::1]:8080 http://10.0.0.1";
+        assert_eq!(list.as_slice().join(" "), kept);
+        assert!(AllowedOrigins::parse("")?.is_empty());
         Ok(())
     }
 
@@ -239,7 +192,7 @@ mod tests {
             "https://[::1",
             "https://ok.example.com, null",
         ] {
-            let message = origins(bad).err().unwrap_or_default();
+            let message = AllowedOrigins::parse(bad).err().unwrap_or_default();
             assert!(message.starts_with("has an entry that"), "{bad}: {message}");
             assert!(!message.contains("example.com"), "{message}");
         }
@@ -247,49 +200,36 @@ mod tests {
 
     #[test]
     fn only_listed_origins_on_api_paths_are_allowed() -> Result<(), &'static str> {
-        let list = origins("https://app.example.com")?;
-        let allowed = request_from("https://app.example.com");
-        let mut twice = allowed.clone();
-        twice.append(
-            header::ORIGIN,
-            HeaderValue::from_static("https://app.example.com"),
-        );
-        let origin = HeaderValue::from_static("https://app.example.com");
-        for (path, headers, expected) in [
-            ("/api/v1/auth/login", &allowed, Cors::Api(Some(origin))),
-            (
-                "/api/v1/auth/login",
-                &request_from("https://evil.example.com"),
-                Cors::Api(None),
-            ),
-            (
-                "/api/v1/auth/login",
-                &request_from("https://APP.example.com"),
-                Cors::Api(None),
-            ),
-            ("/api/v1/auth/login", &HeaderMap::new(), Cors::Api(None)),
-            ("/api/v1/auth/login", &twice, Cors::Api(None)),
-            ("/health", &allowed, Cors::NotApplicable),
-            ("/forward-auth", &allowed, Cors::NotApplicable),
+        let app = "https://app.example.com";
+        let list = AllowedOrigins::parse(app)?;
+        let api = "/api/v1/auth/login";
+        let origin = HeaderValue::from_static(app);
+        for (path, origins, expected) in [
+            (api, &[app][..], Cors::Api(Some(origin))),
+            (api, &["https://evil.example.com"], Cors::Api(None)),
+            (api, &["https://APP.example.com"], Cors::Api(None)),
+            (api, &[], Cors::Api(None)),
+            (api, &[app, app], Cors::Api(None)),
+            ("/health", &[app], Cors::NotApplicable),
+            ("/forward-auth", &[app], Cors::NotApplicable),
         ] {
-            assert_eq!(list.decide(path, headers), expected, "{path} {headers:?}");
+            let decided = list.decide(path, &request_from(origins));
+            assert_eq!(decided, expected, "{path} {origins:?}");
         }
         Ok(())
     }
 
     #[test]
     fn preflight_headers_only_for_an_allowed_origin() -> Result<(), &'static str> {
-        let list = origins("https://app.example.com")?;
-        let response = list.preflight(&request_from("https://app.example.com"), "POST");
-        assert_eq!(response.status(), StatusCode::NO_CONTENT);
-        assert_eq!(
-            response.headers()[header::ACCESS_CONTROL_ALLOW_METHODS],
-            "POST"
-        );
-        assert_eq!(response.headers()[header::ACCESS_CONTROL_MAX_AGE], "600");
-        let response = list.preflight(&request_from("https://other.example.com"), "POST");
-        assert_eq!(response.status(), StatusCode::NO_CONTENT);
-        assert!(response.headers().is_empty());
+        let list = AllowedOrigins::parse("https://app.example.com")?;
+        let allowed = list.preflight(&request_from(&["https://app.example.com"]), "POST");
+        let other = list.preflight(&request_from(&["https://other.example.com"]), "POST");
+        assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+        assert_eq!(other.status(), StatusCode::NO_CONTENT);
+        let headers = allowed.headers();
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_METHODS], "POST");
+        assert_eq!(headers[header::ACCESS_CONTROL_MAX_AGE], "600");
+        assert!(other.headers().is_empty());
         Ok(())
     }
 }

@@ -11,8 +11,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::TlsConnector;
+use tokio_rustls::{rustls::pki_types::ServerName, TlsConnector};
 
 use super::Service;
 use crate::config::{HttpSettings, TLS_CERT_FILE};
@@ -70,17 +69,13 @@ pub(super) async fn run<S: Service>(probe: Probe) -> ExitCode {
         let addr: SocketAddr = env.read(S::ADDR, &addr.map_or(listen_address(""), |v| v.kind))?;
         Ok((addr, connector))
     });
-    let status = match target {
-        Ok((addr, tls)) => probe_path(addr, tls.as_ref(), probe.path(), HEALTHCHECK_TIMEOUT).await,
+    let probed = match target {
+        Ok((addr, tls)) => get(probe_target(addr), tls.as_ref(), probe.path()).await,
         Err(err) => Err(err.to_string()),
     };
-    let reason = match status {
-        Ok(200) => {
-            println!("healthy");
-            return ExitCode::SUCCESS;
-        }
-        Ok(status) => format!("{} answered {status}", probe.path()),
-        Err(reason) => reason,
+    let Err(reason) = probed else {
+        println!("healthy");
+        return ExitCode::SUCCESS;
     };
     eprintln!("unhealthy: {reason}");
     ExitCode::FAILURE
@@ -97,56 +92,44 @@ fn probe_target(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// `GET path` on the server bound to `addr`, over TLS when `tls` is given; the response's
-/// status code, or why there is none. The whole exchange is bounded by `timeout`.
-async fn probe_path(
-    addr: SocketAddr,
-    tls: Option<&TlsConnector>,
-    path: &str,
-    timeout: Duration,
-) -> Result<u16, String> {
-    let target = probe_target(addr);
+/// One HTTP/1.1 `GET path` to `target` by hyper's client, over TLS when `tls` is given, within
+/// [`HEALTHCHECK_TIMEOUT`]: `Ok` for a 200, else why not.
+async fn get(target: SocketAddr, tls: Option<&TlsConnector>, path: &str) -> Result<(), String> {
     let exchange = async {
-        let tcp = TcpStream::connect(target)
-            .await
-            .map_err(|err| format!("cannot connect to {target}: {err}"))?;
-        let Some(connector) = tls else {
-            return get(tcp, target, path).await;
-        };
+        let no_connection = |err| format!("cannot connect to {target}: {err}");
+        let tcp = TcpStream::connect(target).await.map_err(no_connection)?;
         // The pinned verifier ignores the name; the address only has to be well formed.
-        let stream = connector
-            .connect(ServerName::IpAddress(target.ip().into()), tcp)
-            .await
-            .map_err(|err| format!("TLS handshake with {target} failed: {err}"))?;
-        get(stream, target, path).await
+        let name = ServerName::IpAddress(target.ip().into());
+        let tls_failed = |err| format!("TLS handshake with {target} failed: {err}");
+        let stream: Box<dyn Stream> = match tls {
+            None => Box::new(tcp),
+            Some(tls) => Box::new(tls.connect(name, tcp).await.map_err(tls_failed)?),
+        };
+        let failed = |err: hyper::Error| format!("{target} did not answer with HTTP/1.x: {err}");
+        let io = TokioIo::new(stream);
+        let (mut sender, connection) = http1::handshake(io).await.map_err(failed)?;
+        tokio::spawn(connection);
+        let request = Request::get(path)
+            .header(header::HOST, target.to_string())
+            .header(header::USER_AGENT, "healthcheck")
+            .body(Empty::<Bytes>::new())
+            .map_err(|err| format!("cannot build the request: {err}"))?;
+        let response = sender.send_request(request).await.map_err(failed)?;
+        match response.status().as_u16() {
+            200 => Ok(()),
+            status => Err(format!("{path} answered {status}")),
+        }
     };
-    match tokio::time::timeout(timeout, exchange).await {
+    let limit = HEALTHCHECK_TIMEOUT.as_millis();
+    match tokio::time::timeout(HEALTHCHECK_TIMEOUT, exchange).await {
         Ok(result) => result,
-        Err(_) => Err(format!(
-            "no answer from {target} within {} ms",
-            timeout.as_millis()
-        )),
+        Err(_) => Err(format!("no answer from {target} within {limit} ms")),
     }
 }
 
-/// One HTTP/1.1 `GET path` over `stream`, by hyper's client; the response's status code.
-async fn get<S>(stream: S, target: SocketAddr, path: &str) -> Result<u16, String>
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    let failed = |err: hyper::Error| format!("{target} did not answer with HTTP/1.x: {err}");
-    let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(failed)?;
-    tokio::spawn(connection);
-    let request = Request::get(path)
-        .header(header::HOST, target.to_string())
-        .header(header::USER_AGENT, "healthcheck")
-        .body(Empty::<Bytes>::new())
-        .map_err(|err| format!("cannot build the request: {err}"))?;
-    let response = sender.send_request(request).await.map_err(failed)?;
-    Ok(response.status().as_u16())
-}
+/// A plain or a TLS connection.
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
 #[cfg(test)]
 mod tests {
