@@ -33,7 +33,7 @@ impl App {
     /// database that cannot be reached or migrated yet does not stop the start: the issuer
     /// serves health (not ready) and retries with backoff in the background, logging why.
     pub async fn build(config: IssuerConfig) -> Result<App, anyhow::Error> {
-        let postgres = config.postgres()?;
+        let postgres = config.postgres.clone();
         let serve = config.common.serve_options()?;
         let hasher = Hasher::new(
             config.hash_cost,

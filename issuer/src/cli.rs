@@ -35,7 +35,7 @@ impl Service for IssuerConfig {
 
     /// Where the database is, without its password.
     fn summary(&self) -> Result<Vec<String>, ConfigError> {
-        let postgres = self.postgres()?.config;
+        let postgres = &self.postgres.config;
         let ports = postgres.get_ports().iter().chain(std::iter::repeat(&5432));
         let hosts: Vec<String> = (postgres.get_hosts().iter().zip(ports))
             .map(|(host, port)| match host {
@@ -91,7 +91,7 @@ async fn migrate() -> ExitCode {
         Err(code) => return code,
     };
     cli::traced(config, |config| async move {
-        let startup = crate::db::startup(config.postgres()?, config.settings.database_timeout);
+        let startup = crate::db::startup(config.postgres.clone(), config.settings.database_timeout);
         crate::db::prepare(&startup).await?;
         tracing::info!("database is up to date");
         Ok(())

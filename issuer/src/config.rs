@@ -83,8 +83,9 @@ common::settings! {
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
     pub common: CommonConfig,
-    /// As read, but `DATABASE_URL` trimmed as other text is.
     pub settings: IssuerSettings,
+    /// `DATABASE_URL` and `DATABASE_CA_FILE`, checked, with their TLS set up once.
+    pub postgres: crate::db::Postgres,
     /// Checked as the password hasher builds it.
     pub hash_cost: HashCost,
     /// `ARGON2_MAX_CONCURRENT`, unset: the number of cores.
@@ -96,12 +97,9 @@ impl IssuerConfig {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let common = CommonConfig::from_env(&env, env!("CARGO_PKG_VERSION"))?;
-        let mut s = IssuerSettings::read(&env)?;
-        s.database_url = SecretString::from(s.database_url.expose_secret().trim());
-        crate::db::tls::postgres(
-            s.database_url.expose_secret(),
-            s.database_ca_file.as_deref(),
-        )?;
+        let s = IssuerSettings::read(&env)?;
+        let url = s.database_url.expose_secret().trim();
+        let postgres = crate::db::tls::postgres(url, s.database_ca_file.as_deref())?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(IssuerConfig {
             common,
@@ -120,17 +118,9 @@ impl IssuerConfig {
                 resend_per_account: Rate::per_hour(s.resend_per_account),
                 max_keys: s.rate_limit_max_keys,
             },
+            postgres,
             settings: s,
         })
-    }
-
-    /// The parsed connection settings and their TLS; `from_lookup` has already checked them.
-    pub fn postgres(&self) -> Result<crate::db::Postgres, ConfigError> {
-        let url = self.settings.database_url.expose_secret();
-        Ok(crate::db::tls::postgres(
-            url,
-            self.settings.database_ca_file.as_deref(),
-        )?)
     }
 }
 

@@ -89,7 +89,7 @@ pub async fn run(parsed: Result<(Action, Email), String>) -> ExitCode {
         Err(code) => return code,
     };
     let result = async {
-        let postgres = config.postgres()?;
+        let postgres = config.postgres.clone();
         let pool = db::pool(postgres, 1, config.settings.database_timeout)?;
         Ok::<_, anyhow::Error>(db::deadline(&pool, execute(&pool, action, &email)).await?)
     }

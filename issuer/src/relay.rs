@@ -280,9 +280,7 @@ struct Drained {
 /// Holds a `LISTEN outbox` connection, reconnecting when it drops, and wakes the relay on
 /// every notification.
 async fn listen(config: IssuerConfig, wake: Arc<Notify>) {
-    let Ok(postgres) = config.postgres() else {
-        return;
-    };
+    let postgres = config.postgres.clone();
     // Keepalives and the TCP timeouts notice a host that has gone away; the periodic poll
     // covers the wake-ups missed meanwhile.
     let tls = postgres.tls;

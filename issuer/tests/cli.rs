@@ -83,117 +83,44 @@ fn check_config_accepts_a_good_configuration_and_prints_a_summary_without_secret
     Ok(())
 }
 
-/// `check-config` with one bad setting: exit 64, one line on stderr naming the variable,
-/// nothing on stdout, and no secret anywhere.
-fn refuses(env: &[(&str, &str)], variable: &str, secrets: &[&str]) -> anyhow::Result<()> {
-    let secrets: Vec<&str> = secrets.iter().copied().chain([KEY]).collect();
-    binary::config_refused(issuer(env).arg("check-config"), variable, &secrets)
-}
-
 #[test]
 fn check_config_refuses_each_kind_of_bad_value_naming_the_variable_only() -> anyhow::Result<()> {
-    let key = ("JWT_SECRET_KEY", KEY);
-    // Bad number, below the minimum, bad bool, bad enums, bad address.
-    refuses(
-        &[key, ("DATABASE_POOL_SIZE", "many")],
-        "DATABASE_POOL_SIZE",
-        &[],
-    )?;
-    refuses(
-        &[key, ("DATABASE_POOL_SIZE", "0")],
-        "DATABASE_POOL_SIZE",
-        &[],
-    )?;
-    refuses(
-        &[key, ("OUTBOX_POLL_INTERVAL_MS", "5")],
-        "OUTBOX_POLL_INTERVAL_MS",
-        &[],
-    )?;
-    refuses(&[key, ("MAX_BODY_BYTES", "-1")], "MAX_BODY_BYTES", &[])?;
-    refuses(
-        &[key, ("REQUIRE_VERIFIED_EMAIL", "maybe")],
-        "REQUIRE_VERIFIED_EMAIL",
-        &[],
-    )?;
-    refuses(
-        &[key, ("PASSWORD_POLICY", "strong")],
-        "PASSWORD_POLICY",
-        &[],
-    )?;
-    refuses(&[key, ("ENVIRONMENT", "staging")], "ENVIRONMENT", &[])?;
-    refuses(&[key, ("ISSUER_ADDR", "localhost")], "ISSUER_ADDR", &[])?;
-    refuses(&[key, ("LOG_LEVEL", "info,[")], "LOG_LEVEL", &[])?;
-    refuses(&[key, ("LOG_FORMAT", "yaml")], "LOG_FORMAT", &[])?;
-    // What `serve` would only find out at start: the NATS URL the client cannot read (it may
-    // carry a password), an argon2 cost argon2 refuses, a TLS file that is not there.
-    for nats in [
-        format!("http://events:{NATS_PASSWORD}@nats:4222"),
-        format!("nats://events:{NATS_PASSWORD}@nats:port"),
-        format!("nats://events:{NATS_PASSWORD}@a:4222,nats://b:4222"),
-    ] {
-        refuses(&[key, ("NATS_URL", &nats)], "NATS_URL", &[NATS_PASSWORD])?;
-    }
-    refuses(
-        &[
-            key,
-            ("ARGON2_MEMORY_KIB", "16"),
-            ("ARGON2_PARALLELISM", "4"),
-        ],
-        "ARGON2_MEMORY_KIB",
-        &[],
-    )?;
-    refuses(
-        &[key, ("ARGON2_PARALLELISM", "16777216")],
-        "ARGON2_PARALLELISM",
-        &[],
-    )?;
     let missing = std::env::temp_dir().join(format!("no-such-cert-{}.pem", uuid::Uuid::new_v4()));
     let missing = missing.to_string_lossy();
-    refuses(
-        &[key, ("TLS_CERT_FILE", &missing), ("TLS_KEY_FILE", &missing)],
-        "TLS_CERT_FILE",
-        &[],
-    )?;
-    // The database URL carries a password.
     let mysql = format!("mysql://app:{DB_PASSWORD}@db/auth");
-    refuses(
-        &[key, ("DATABASE_URL", &mysql)],
-        "DATABASE_URL",
-        &[DB_PASSWORD],
-    )?;
     let garbled = format!("postgres://app:{DB_PASSWORD}@db:port/auth");
-    refuses(
-        &[key, ("DATABASE_URL", &garbled)],
-        "DATABASE_URL",
-        &[DB_PASSWORD],
-    )?;
-    refuses(
-        &[key, ("TRUSTED_PROXIES", "10.0.0.0/33")],
-        "TRUSTED_PROXIES",
-        &[],
-    )?;
-    refuses(
-        &[key, ("TRUSTED_PROXIES", "proxy.local")],
-        "TRUSTED_PROXIES",
-        &[],
-    )?;
-    // Keys.
-    refuses(&[], "JWT_SECRET_KEY", &[])?;
-    let short = "short-secret-value-31-bytes-lon";
-    refuses(&[("JWT_SECRET_KEY", short)], "JWT_SECRET_KEY", &[short])?;
-    let malformed = format!("a:{KEY}");
-    refuses(&[("JWT_KEYS", &malformed)], "JWT_KEYS", &[])?;
-    let short_in_list = format!("a={KEY},b={short}");
-    refuses(&[("JWT_KEYS", &short_in_list)], "JWT_KEYS", &[short])?;
-    let keys = format!("a={KEY},b={OTHER_KEY}");
-    refuses(
-        &[("JWT_KEYS", &keys), ("JWT_ACTIVE_KID", "c")],
-        "JWT_ACTIVE_KID",
-        &[OTHER_KEY],
-    )?;
-    refuses(&[key, ("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM", &[])?;
-    refuses(&[key, ("JWT_ALGORITHM", "none")], "JWT_ALGORITHM", &[])?;
-    Ok(())
+    let cases: &[binary::Refusal] = &[
+        // Bad number, below the minimum, bad bool, bad enum, bad address, bad list.
+        (&[("DATABASE_POOL_SIZE", "many")], "DATABASE_POOL_SIZE"),
+        (&[("DATABASE_POOL_SIZE", "0")], "DATABASE_POOL_SIZE"),
+        (
+            &[("OUTBOX_POLL_INTERVAL_MS", "5")],
+            "OUTBOX_POLL_INTERVAL_MS",
+        ),
+        (
+            &[("REQUIRE_VERIFIED_EMAIL", "maybe")],
+            "REQUIRE_VERIFIED_EMAIL",
+        ),
+        (&[("PASSWORD_POLICY", "strong")], "PASSWORD_POLICY"),
+        (&[("ISSUER_ADDR", "localhost")], "ISSUER_ADDR"),
+        (&[("TRUSTED_PROXIES", "10.0.0.0/33")], "TRUSTED_PROXIES"),
+        (&[("TRUSTED_PROXIES", "proxy.local")], "TRUSTED_PROXIES"),
+        // What `serve` would only find out at start: an argon2 cost argon2 refuses, a TLS file
+        // that is not there, a database URL it cannot use (it carries a password).
+        (
+            &[("ARGON2_MEMORY_KIB", "16"), ("ARGON2_PARALLELISM", "4")],
+            "ARGON2_MEMORY_KIB",
+        ),
+        (&[("ARGON2_PARALLELISM", "16777216")], "ARGON2_PARALLELISM"),
+        (
+            &[("TLS_CERT_FILE", &missing), ("TLS_KEY_FILE", &missing)],
+            "TLS_CERT_FILE",
+        ),
+        (&[("DATABASE_URL", &mysql)], "DATABASE_URL"),
+        (&[("DATABASE_URL", &garbled)], "DATABASE_URL"),
+    ];
+    binary::refuses_each(env!("CARGO_BIN_EXE_issuer"), KEY, cases, &[DB_PASSWORD])?;
+    binary::refuses_bad_shared_settings(env!("CARGO_BIN_EXE_issuer"), KEY)
 }
 
 #[test]

@@ -240,6 +240,81 @@ pub fn config_refused(
     Ok(())
 }
 
+/// One `check-config` case: the settings added, then the variable the refusal must name.
+pub type Refusal<'a> = (&'a [(&'a str, &'a str)], &'a str);
+
+/// `check-config` of `binary` with `JWT_SECRET_KEY=key` and each case's settings (which win):
+/// exit 64, one line on stderr naming the case's variable, nothing on stdout, and neither the
+/// key nor any of `secrets` anywhere.
+pub fn refuses_each(
+    binary: &str,
+    key: &str,
+    cases: &[Refusal],
+    secrets: &[&str],
+) -> anyhow::Result<()> {
+    let secrets: Vec<&str> = secrets.iter().copied().chain([key]).collect();
+    for (settings, variable) in cases {
+        let env: Vec<(&str, &str)> = [("JWT_SECRET_KEY", key)]
+            .iter()
+            .chain(*settings)
+            .copied()
+            .collect();
+        config_refused(
+            command(binary, &env).arg("check-config"),
+            variable,
+            &secrets,
+        )?;
+    }
+    Ok(())
+}
+
+/// [`refuses_each`] for each kind of bad shared setting, which the issuer and the verifier
+/// read through the same table and must report the same way.
+pub fn refuses_bad_shared_settings(binary: &str, key: &str) -> anyhow::Result<()> {
+    let (short, other) = (
+        "short-secret-value-31-bytes-lon",
+        "other-secret-value-0123456789abcdef",
+    );
+    let (keys, malformed, short_in_list) = (
+        format!("a={key},b={other}"),
+        format!("a:{key}"),
+        format!("a={key},b={short}"),
+    );
+    let cases: &[Refusal] = &[
+        (&[("JWT_LEEWAY_SECONDS", "soon")], "JWT_LEEWAY_SECONDS"),
+        (
+            &[("JWT_ACCESS_TOKEN_EXPIRE_HOURS", "0")],
+            "JWT_ACCESS_TOKEN_EXPIRE_HOURS",
+        ),
+        (&[("MAX_BODY_BYTES", "-1")], "MAX_BODY_BYTES"),
+        (&[("ENVIRONMENT", "staging")], "ENVIRONMENT"),
+        (&[("LOG_LEVEL", "info,[")], "LOG_LEVEL"),
+        (&[("LOG_FORMAT", "yaml")], "LOG_FORMAT"),
+        (
+            &[("NATS_URL", "http://events:nats-s3cret@nats:4222")],
+            "NATS_URL",
+        ),
+        (
+            &[("NATS_URL", "nats://events:nats-s3cret@nats:port")],
+            "NATS_URL",
+        ),
+        (
+            &[("NATS_URL", "nats://events:nats-s3cret@a:4222,nats://b:4222")],
+            "NATS_URL",
+        ),
+        (&[("JWT_ALGORITHM", "none")], "JWT_ALGORITHM"),
+        (&[("JWT_SECRET_KEY", "")], "JWT_SECRET_KEY"),
+        (&[("JWT_SECRET_KEY", short)], "JWT_SECRET_KEY"),
+        (&[("JWT_KEYS", &malformed)], "JWT_KEYS"),
+        (&[("JWT_KEYS", &short_in_list)], "JWT_KEYS"),
+        (
+            &[("JWT_KEYS", &keys), ("JWT_ACTIVE_KID", "c")],
+            "JWT_ACTIVE_KID",
+        ),
+    ];
+    refuses_each(binary, key, cases, &[short, other, "nats-s3cret"])
+}
+
 /// `check-config` accepting its settings: exit code 0, `configuration OK` first, each of
 /// `expected` on stdout, and none of `secrets` on stdout or stderr.
 pub fn config_ok(out: &Run, expected: &[&str], secrets: &[&str]) -> anyhow::Result<()> {

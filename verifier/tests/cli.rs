@@ -58,54 +58,14 @@ fn check_config_accepts_a_good_configuration_without_printing_keys() -> anyhow::
     binary::config_ok(&out, &expected, &[KEY, OTHER_KEY, "nats-s3cret"])
 }
 
-/// `check-config` with one bad setting: exit 64, one line on stderr naming the variable,
-/// nothing on stdout, and no secret anywhere.
-fn refuses(env: &[(&str, &str)], variable: &str, secrets: &[&str]) -> anyhow::Result<()> {
-    let secrets: Vec<&str> = secrets.iter().copied().chain([KEY]).collect();
-    binary::config_refused(verifier(env).arg("check-config"), variable, &secrets)
-}
-
 #[test]
 fn check_config_refuses_each_kind_of_bad_value_naming_the_variable_only() -> anyhow::Result<()> {
-    let key = ("JWT_SECRET_KEY", KEY);
-    refuses(
-        &[key, ("VERIFIER_ADDR", "verifier:8001")],
-        "VERIFIER_ADDR",
-        &[],
-    )?;
-    refuses(
-        &[key, ("AUTH_COOKIE_NAME", "my cookie")],
-        "AUTH_COOKIE_NAME",
-        &[],
-    )?;
-    refuses(
-        &[key, ("JWT_LEEWAY_SECONDS", "soon")],
-        "JWT_LEEWAY_SECONDS",
-        &[],
-    )?;
-    refuses(
-        &[key, ("JWT_ACCESS_TOKEN_EXPIRE_HOURS", "0")],
-        "JWT_ACCESS_TOKEN_EXPIRE_HOURS",
-        &[],
-    )?;
-    refuses(&[key, ("ENVIRONMENT", "staging")], "ENVIRONMENT", &[])?;
-    refuses(
-        &[key, ("NATS_URL", "http://events:nats-s3cret@nats:4222")],
-        "NATS_URL",
-        &["nats-s3cret"],
-    )?;
-    refuses(&[key, ("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM", &[])?;
-    let short = "short-secret-value-31-bytes-lon";
-    refuses(&[("JWT_SECRET_KEY", short)], "JWT_SECRET_KEY", &[short])?;
-    let malformed = format!("a:{KEY}");
-    refuses(&[("JWT_KEYS", &malformed)], "JWT_KEYS", &[])?;
-    let keys = format!("a={KEY},b={OTHER_KEY}");
-    refuses(
-        &[("JWT_KEYS", &keys), ("JWT_ACTIVE_KID", "c")],
-        "JWT_ACTIVE_KID",
-        &[OTHER_KEY],
-    )?;
-    Ok(())
+    let cases: &[binary::Refusal] = &[
+        (&[("VERIFIER_ADDR", "verifier:8001")], "VERIFIER_ADDR"),
+        (&[("AUTH_COOKIE_NAME", "my cookie")], "AUTH_COOKIE_NAME"),
+    ];
+    binary::refuses_each(env!("CARGO_BIN_EXE_verifier"), KEY, cases, &[])?;
+    binary::refuses_bad_shared_settings(env!("CARGO_BIN_EXE_verifier"), KEY)
 }
 
 fn healthcheck(addr: SocketAddr) -> anyhow::Result<Option<i32>> {
@@ -229,35 +189,31 @@ fn check_config_shows_the_trace_export_without_its_credentials_and_refuses_bad_o
         );
     }
 
-    refuses(
-        &[key, ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")],
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        &[],
-    )?;
-    refuses(
-        &[key, ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-        &[],
-    )?;
-    refuses(
-        &[key, ("OTEL_EXPORTER_OTLP_HEADERS", "hdr-s3cret")],
-        "OTEL_EXPORTER_OTLP_HEADERS",
-        &["hdr-s3cret"],
-    )?;
-    refuses(
-        &[key, ("OTEL_TRACES_SAMPLER", "sometimes")],
-        "OTEL_TRACES_SAMPLER",
-        &[],
-    )?;
-    refuses(
-        &[key, ("OTEL_TRACES_SAMPLER_ARG", "1.5")],
-        "OTEL_TRACES_SAMPLER_ARG",
-        &[],
-    )?;
-    refuses(
-        &[key, ("OTEL_BSP_SCHEDULE_DELAY", "0")],
-        "OTEL_BSP_SCHEDULE_DELAY",
-        &[],
-    )?;
-    Ok(())
+    let cases: &[binary::Refusal] = &[
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_HEADERS", "hdr-s3cret")],
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ),
+        (
+            &[("OTEL_TRACES_SAMPLER", "sometimes")],
+            "OTEL_TRACES_SAMPLER",
+        ),
+        (
+            &[("OTEL_TRACES_SAMPLER_ARG", "1.5")],
+            "OTEL_TRACES_SAMPLER_ARG",
+        ),
+        (
+            &[("OTEL_BSP_SCHEDULE_DELAY", "0")],
+            "OTEL_BSP_SCHEDULE_DELAY",
+        ),
+    ];
+    binary::refuses_each(env!("CARGO_BIN_EXE_verifier"), KEY, cases, &["hdr-s3cret"])
 }

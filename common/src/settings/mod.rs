@@ -8,7 +8,7 @@
 //! [`ConfigError`] that names the variable and never contains its value.
 
 use std::collections::HashMap;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 
 mod kinds;
 
@@ -18,7 +18,8 @@ pub use kinds::{
 };
 
 /// A setting that is missing or wrong. Displays as one line naming the variable.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {variable} {reason}")]
 pub struct ConfigError {
     pub variable: String,
     pub reason: String,
@@ -30,18 +31,6 @@ impl ConfigError {
         ConfigError { variable, reason }
     }
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid configuration: {} {}",
-            self.variable, self.reason
-        )
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Where settings come from: the environment, a `.env` file, or a test's map.
 pub struct Env<'a> {
@@ -102,11 +91,7 @@ pub fn with_secret_files(
     tables: &[&[Var]],
 ) -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
     let mut from_files = HashMap::new();
-    for var in tables
-        .iter()
-        .flat_map(|vars| vars.iter())
-        .filter(|v| v.secret())
-    {
+    for var in tables.iter().copied().flatten().filter(|v| v.secret()) {
         let file_variable = format!("{}_FILE", var.name);
         let Some(path) = lookup(&file_variable).filter(|p| !p.trim().is_empty()) else {
             continue;
@@ -119,10 +104,8 @@ pub fn with_secret_files(
             ConfigError::new(&file_variable, format!("cannot be read: {}", err.kind()))
         })?;
         let value = content.strip_suffix('\n').unwrap_or(&content);
-        from_files.insert(
-            var.name,
-            value.strip_suffix('\r').unwrap_or(value).to_owned(),
-        );
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        from_files.insert(var.name, value.to_owned());
     }
     Ok(move |name: &str| from_files.get(name).cloned().or_else(|| lookup(name)))
 }

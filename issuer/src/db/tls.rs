@@ -42,6 +42,16 @@ pub struct Postgres {
     pub tls: Tls,
 }
 
+/// The connection settings (tokio-postgres shows no password); the TLS set-up has no fields
+/// worth showing.
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Which input to fix, and why; the configuration names its variable. Never holds the URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostgresError {
