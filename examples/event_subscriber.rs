@@ -34,7 +34,6 @@ use common::config::TraceSettings;
 use common::nats::{connect_options, NatsHealth, NatsSettings};
 use common::settings::{with_secret_files, Env};
 use common::telemetry::trace_context::{continue_from_nats, TraceContext};
-use common::telemetry::TraceExport;
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -68,7 +67,7 @@ async fn main() -> Result<(), async_nats::Error> {
         common::config::Shared::TABLES,
     )?;
     let env = Env::new(&lookup);
-    let traces = TraceExport::from_settings(TraceSettings::read(&env)?)?;
+    let traces = TraceSettings::read(&env)?.export()?;
     let _traces = match &traces {
         Some(traces) => Some(common::telemetry::init_with_traces(
             "info",

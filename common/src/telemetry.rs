@@ -5,19 +5,14 @@
 mod export;
 pub mod trace_context;
 
-use secrecy::ExposeSecret;
-
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{
-    TraceSettings, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_SAMPLER,
-};
-use crate::settings::{ConfigError, FromSetting, Kind};
+use crate::settings::{FromSetting, Kind};
 
+pub(crate) use export::{endpoint, headers};
 pub use export::{ExportSetupError, Sampler, TraceExport, Tracing};
 
 /// How log lines are written to stdout (`LOG_FORMAT`).
@@ -158,7 +153,8 @@ pub fn capped_filter(filter: &str) -> String {
 }
 
 /// The samplers `OTEL_TRACES_SAMPLER` accepts, as its error says them.
-const SAMPLERS: &str = "must be always_on, always_off, traceidratio, parentbased_always_on, \
+pub(crate) const SAMPLERS: &str =
+    "must be always_on, always_off, traceidratio, parentbased_always_on, \
                         parentbased_always_off or parentbased_traceidratio";
 
 /// `OTEL_EXPORTER_OTLP_PROTOCOL`: only `http/protobuf` is built in.
@@ -183,90 +179,9 @@ pub fn sampler_ratio(value: &str) -> Result<(), &'static str> {
         .ok_or("must be a number from 0 to 1")
 }
 
-impl TraceExport {
-    /// The span export the `OTEL_*` rows ask for: `None`, and nothing to pay, when neither
-    /// endpoint is set. Every row is checked either way, so a bad value is found at start
-    /// whether or not traces are on.
-    pub fn from_settings(s: TraceSettings) -> Result<Option<TraceExport>, ConfigError> {
-        let endpoint = match (s.otlp_traces_endpoint, s.otlp_endpoint) {
-            (Some(full), _) => Some(export::endpoint(
-                OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-                &full,
-                "",
-            )?),
-            (None, Some(base)) => Some(export::endpoint(
-                OTEL_EXPORTER_OTLP_ENDPOINT,
-                &base,
-                "/v1/traces",
-            )?),
-            (None, None) => None,
-        };
-        let headers = s
-            .otlp_headers
-            .map(|headers| headers.expose_secret().to_owned());
-        let headers = export::headers(OTEL_EXPORTER_OTLP_HEADERS, headers)?;
-        let sampler = Sampler::parse(&s.traces_sampler, s.traces_sampler_arg)
-            .ok_or_else(|| ConfigError::new(OTEL_TRACES_SAMPLER, SAMPLERS))?;
-        Ok(endpoint.map(|endpoint| TraceExport {
-            endpoint,
-            headers,
-            timeout: s.otlp_timeout,
-            service_name: s.otel_service_name,
-            sampler,
-            schedule_delay: s.bsp_schedule_delay,
-            max_queue_size: s.bsp_max_queue_size,
-        }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG};
-
-    fn export_of(vars: &[(&str, &str)]) -> Result<Option<TraceExport>, ConfigError> {
-        let map: std::collections::HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let lookup = move |k: &str| map.get(k).cloned();
-        TraceExport::from_settings(TraceSettings::read(&crate::settings::Env::new(&lookup))?)
-    }
-
-    #[test]
-    fn traces_are_off_without_an_endpoint_and_the_traces_endpoint_wins() -> Result<(), ConfigError>
-    {
-        assert_eq!(export_of(&[(OTEL_SERVICE_NAME, "x")])?, None);
-        let base = export_of(&[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318/")])?;
-        assert_eq!(
-            base.map(|e| e.endpoint).as_deref(),
-            Some("http://collector:4318/v1/traces")
-        );
-        let both = export_of(&[
-            (OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318"),
-            (
-                OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-                "https://traces.example/ingest",
-            ),
-            (OTEL_TRACES_SAMPLER, "parentbased_traceidratio"),
-            (OTEL_TRACES_SAMPLER_ARG, "0.25"),
-        ])?;
-        assert_eq!(
-            both.as_ref().map(|e| e.endpoint.as_str()),
-            Some("https://traces.example/ingest")
-        );
-        assert_eq!(
-            both.map(|e| e.sampler),
-            Some(Sampler::ParentBasedTraceIdRatio(0.25))
-        );
-        // A bad value is refused even with traces off.
-        let err = export_of(&[(OTEL_TRACES_SAMPLER, "sometimes")]).err();
-        assert_eq!(
-            err.map(|e| e.variable).as_deref(),
-            Some(OTEL_TRACES_SAMPLER)
-        );
-        Ok(())
-    }
 
     #[test]
     fn info_and_quieter_filters_are_left_alone() {

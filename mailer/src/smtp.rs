@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use common::settings::ConfigError;
+use common::settings::{pair, ConfigError};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -41,22 +41,8 @@ impl SmtpSettings {
         password: Option<SecretString>,
     ) -> Result<Self, ConfigError> {
         let url = url.ok_or_else(|| ConfigError::new(SMTP_URL, "is required"))?;
-        let login = match (username, password) {
-            (Some(user), Some(password)) => Some((user, password.expose_secret().to_owned())),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(ConfigError::new(
-                    SMTP_PASSWORD,
-                    "is required with SMTP_USERNAME",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::new(
-                    SMTP_USERNAME,
-                    "is required with SMTP_PASSWORD",
-                ))
-            }
-        };
+        let login = pair((SMTP_USERNAME, username), (SMTP_PASSWORD, password))?;
+        let login = login.map(|(user, password)| (user, password.expose_secret().to_owned()));
         let settings = SmtpSettings { url, login };
         settings.transport().map_err(|_| {
             ConfigError::new(

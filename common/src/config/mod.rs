@@ -16,10 +16,10 @@ use crate::jwt::{KeySet, TokenSettings};
 use crate::nats::NatsSettings;
 use crate::server::{ServeOptions, ServerLimits};
 use crate::settings::{
-    checked, number, optional, secret, span, text, ConfigError, Env, FromSetting, Kind, Var, DAYS,
-    HOURS, MILLIS, NO_MAX, SECONDS,
+    checked, number, optional, pair, secret, span, text, ConfigError, Env, FromSetting, Kind, Var,
+    DAYS, HOURS, MILLIS, NO_MAX, SECONDS,
 };
-use crate::telemetry::{LogFormat, TraceExport};
+use crate::telemetry::{self, LogFormat, Sampler, TraceExport};
 use crate::tls::{TlsError, TlsFiles};
 
 crate::settings! {
@@ -208,7 +208,7 @@ impl Shared {
         let (service, events) = (ServiceSettings::read(env)?, EventSettings::read(env)?);
         Ok(Shared {
             nats: NatsSettings::from_env(env, &events.nats_url)?,
-            traces: TraceExport::from_settings(TraceSettings::read(env)?)?,
+            traces: TraceSettings::read(env)?.export()?,
             version: (service.service_version.clone()).unwrap_or_else(|| default_version.into()),
             service,
             events,
@@ -286,21 +286,51 @@ impl CommonConfig {
 impl HttpSettings {
     /// The TLS files: `None` when neither is set; one without the other names the missing one.
     pub fn tls(&self) -> Result<Option<TlsFiles>, ConfigError> {
-        match (&self.tls_cert_file, &self.tls_key_file) {
-            (None, None) => Ok(None),
-            (Some(cert_file), Some(key_file)) => Ok(Some(TlsFiles {
-                cert_file: cert_file.clone(),
-                key_file: key_file.clone(),
-            })),
-            (Some(_), None) => Err(ConfigError::new(
-                TLS_KEY_FILE,
-                "is required when TLS_CERT_FILE is set",
-            )),
-            (None, Some(_)) => Err(ConfigError::new(
-                TLS_CERT_FILE,
-                "is required when TLS_KEY_FILE is set",
-            )),
-        }
+        let files = pair(
+            (TLS_CERT_FILE, self.tls_cert_file.clone()),
+            (TLS_KEY_FILE, self.tls_key_file.clone()),
+        )?;
+        Ok(files.map(|(cert_file, key_file)| TlsFiles {
+            cert_file,
+            key_file,
+        }))
+    }
+}
+
+impl TraceSettings {
+    /// The span export the `OTEL_*` rows ask for: `None`, and nothing to pay, when neither
+    /// endpoint is set. Every row is checked either way, so a bad value is found at start
+    /// whether or not traces are on.
+    pub fn export(self) -> Result<Option<TraceExport>, ConfigError> {
+        let s = self;
+        let endpoint = match (s.otlp_traces_endpoint, s.otlp_endpoint) {
+            (Some(full), _) => Some(telemetry::endpoint(
+                OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+                &full,
+                "",
+            )?),
+            (None, Some(base)) => Some(telemetry::endpoint(
+                OTEL_EXPORTER_OTLP_ENDPOINT,
+                &base,
+                "/v1/traces",
+            )?),
+            (None, None) => None,
+        };
+        let headers = s
+            .otlp_headers
+            .map(|headers| headers.expose_secret().to_owned());
+        let headers = telemetry::headers(OTEL_EXPORTER_OTLP_HEADERS, headers)?;
+        let sampler = Sampler::parse(&s.traces_sampler, s.traces_sampler_arg)
+            .ok_or_else(|| ConfigError::new(OTEL_TRACES_SAMPLER, telemetry::SAMPLERS))?;
+        Ok(endpoint.map(|endpoint| TraceExport {
+            endpoint,
+            headers,
+            timeout: s.otlp_timeout,
+            service_name: s.otel_service_name,
+            sampler,
+            schedule_delay: s.bsp_schedule_delay,
+            max_queue_size: s.bsp_max_queue_size,
+        }))
     }
 }
 

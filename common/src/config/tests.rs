@@ -138,3 +138,43 @@ fn values_within_their_bounds_are_read() -> Result<(), ConfigError> {
     assert_eq!(config.tls.map(|t| t.key_file), Some(PathBuf::from("k.pem")));
     Ok(())
 }
+
+fn export_of(vars: &[(&str, &str)]) -> Result<Option<TraceExport>, ConfigError> {
+    let map: HashMap<&str, &str> = vars.iter().copied().collect();
+    let lookup = move |k: &str| map.get(k).map(|v| (*v).to_owned());
+    TraceSettings::read(&Env::new(&lookup))?.export()
+}
+
+#[test]
+fn traces_are_off_without_an_endpoint_and_the_traces_endpoint_wins() -> Result<(), ConfigError> {
+    assert_eq!(export_of(&[(OTEL_SERVICE_NAME, "x")])?, None);
+    let base = export_of(&[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318/")])?;
+    assert_eq!(
+        base.map(|e| e.endpoint).as_deref(),
+        Some("http://collector:4318/v1/traces")
+    );
+    let both = export_of(&[
+        (OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318"),
+        (
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+            "https://traces.example/ingest",
+        ),
+        (OTEL_TRACES_SAMPLER, "parentbased_traceidratio"),
+        (OTEL_TRACES_SAMPLER_ARG, "0.25"),
+    ])?;
+    assert_eq!(
+        both.as_ref().map(|e| e.endpoint.as_str()),
+        Some("https://traces.example/ingest")
+    );
+    assert_eq!(
+        both.map(|e| e.sampler),
+        Some(Sampler::ParentBasedTraceIdRatio(0.25))
+    );
+    // A bad value is refused even with traces off.
+    let err = export_of(&[(OTEL_TRACES_SAMPLER, "sometimes")]).err();
+    assert_eq!(
+        err.map(|e| e.variable).as_deref(),
+        Some(OTEL_TRACES_SAMPLER)
+    );
+    Ok(())
+}

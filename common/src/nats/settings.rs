@@ -15,7 +15,7 @@ use super::{
     NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_USER,
 };
 use crate::config::NATS_URL;
-use crate::settings::{ConfigError, Env};
+use crate::settings::{pair, ConfigError, Env};
 use crate::tls::pem_certificates;
 
 /// How a service reaches NATS beyond its URL: who it is and how the server is checked.
@@ -158,26 +158,13 @@ fn auth(env: &Env) -> Result<NatsAuth, ConfigError> {
             seed: SecretString::from(seed.trim().to_owned()),
         });
     }
-    match (env.get(NATS_USER), env.get(NATS_PASSWORD)) {
-        (Some(user), Some(password)) => {
-            return Ok(NatsAuth::UserPassword {
-                user: user.trim().to_owned(),
-                password: SecretString::from(password),
-            })
-        }
-        (Some(_), None) => {
-            return Err(ConfigError::new(
-                NATS_PASSWORD,
-                "is required when NATS_USER is set",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError::new(
-                NATS_USER,
-                "is required when NATS_PASSWORD is set",
-            ))
-        }
-        (None, None) => {}
+    let login = pair(
+        (NATS_USER, env.get(NATS_USER)),
+        (NATS_PASSWORD, env.get(NATS_PASSWORD)),
+    )?;
+    if let Some((user, password)) = login {
+        let (user, password) = (user.trim().to_owned(), SecretString::from(password));
+        return Ok(NatsAuth::UserPassword { user, password });
     }
     Ok(match env.get(NATS_TOKEN) {
         Some(token) => NatsAuth::Token {
@@ -238,22 +225,11 @@ fn user_key_pair(seed: &str, variable: &str) -> Result<KeyPair, ConfigError> {
 
 fn tls(env: &Env, scheme_tls: bool) -> Result<NatsTls, ConfigError> {
     let ca_file = env.get(NATS_TLS_CA_FILE).map(|p| PathBuf::from(p.trim()));
-    let client = match (env.get(NATS_TLS_CERT_FILE), env.get(NATS_TLS_KEY_FILE)) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => Some((PathBuf::from(cert.trim()), PathBuf::from(key.trim()))),
-        (Some(_), None) => {
-            return Err(ConfigError::new(
-                NATS_TLS_KEY_FILE,
-                "is required when NATS_TLS_CERT_FILE is set",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError::new(
-                NATS_TLS_CERT_FILE,
-                "is required when NATS_TLS_KEY_FILE is set",
-            ))
-        }
-    };
+    let files = pair(
+        (NATS_TLS_CERT_FILE, env.get(NATS_TLS_CERT_FILE)),
+        (NATS_TLS_KEY_FILE, env.get(NATS_TLS_KEY_FILE)),
+    )?;
+    let client = files.map(|(cert, key)| (PathBuf::from(cert.trim()), PathBuf::from(key.trim())));
     let tls = NatsTls {
         required: scheme_tls || ca_file.is_some() || client.is_some(),
         ca_file,

@@ -110,6 +110,21 @@ pub fn with_secret_files(
     Ok(move |name: &str| from_files.get(name).cloned().or_else(|| lookup(name)))
 }
 
+/// Two settings that come together (a certificate and its key, a user and a password): both,
+/// or neither; one alone is an error naming the other.
+pub fn pair<A, B>(
+    a: (&str, Option<A>),
+    b: (&str, Option<B>),
+) -> Result<Option<(A, B)>, ConfigError> {
+    match (a, b) {
+        ((_, Some(a)), (_, Some(b))) => Ok(Some((a, b))),
+        ((_, None), (_, None)) => Ok(None),
+        ((given, Some(_)), (missing, None)) | ((missing, None), (given, Some(_))) => Err(
+            ConfigError::new(missing, format!("is required when {given} is set")),
+        ),
+    }
+}
+
 /// One environment variable: a row of a [`settings!`](crate::settings!) table.
 #[derive(Clone, Copy)]
 pub struct Var {

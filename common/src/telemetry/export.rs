@@ -1,4 +1,4 @@
-//! The OTLP span pipeline: the settings [`TraceExport::from_settings`] builds from the shared table's
+//! The OTLP span pipeline: the settings [`crate::config::TraceSettings::export`] builds from the shared table's
 //! `OTEL_*` rows, checked, and the tracer provider, batch processor and exporter built from
 //! them.
 //!
@@ -113,7 +113,7 @@ impl Sampler {
 }
 
 /// `value` as an http(s) URL, with `path` appended (the signal path after a base endpoint).
-pub(super) fn endpoint(variable: &str, value: &str, path: &str) -> Result<String, ConfigError> {
+pub(crate) fn endpoint(variable: &str, value: &str, path: &str) -> Result<String, ConfigError> {
     let value = value.trim();
     let url = match path {
         "" => value.to_owned(),
@@ -135,7 +135,7 @@ pub(super) fn endpoint(variable: &str, value: &str, path: &str) -> Result<String
 
 /// `name=value,name2=value2`, values percent-decoded (the OTLP exporter convention). Errors
 /// name the variable and never show the value.
-pub(super) fn headers(
+pub(crate) fn headers(
     variable: &str,
     value: Option<String>,
 ) -> Result<Vec<(String, String)>, ConfigError> {
