@@ -13,7 +13,7 @@ use crate::body_budget::{BodyBudget, DEFAULT_BYTES_IN_FLIGHT};
 use crate::cors::AllowedOrigins;
 use crate::http::BodyLimits;
 use crate::jwt::{KeySet, TokenSettings};
-use crate::nats::NatsSettings;
+use crate::nats::{NatsAuth, NatsCredentialSettings, NatsSettings};
 use crate::server::{ServeOptions, ServerLimits};
 use crate::settings::{
     checked, number, optional, pair, secret, span, text, ConfigError, Env, FromSetting, Kind, Var,
@@ -38,7 +38,8 @@ crate::settings! {
             "`json`: one JSON object per line with `timestamp`, `level`, `fields` (with `message`) and the request's span";
     }
 
-    /// Where events go and how a service proves itself to NATS: read by every service.
+    /// Where events go: read by every service. How a service proves itself to NATS is the
+    /// table [`NatsCredentialSettings`].
     #[derive(Debug, Clone)]
     pub struct EventSettings;
     "events" {
@@ -46,20 +47,6 @@ crate::settings! {
             "neither service waits for NATS to start or answer. Scheme `nats`, `tls`, `ws` or `wss` (`nats://` and port 4222 when left out); anything the NATS client cannot read, a comma-separated list included, is refused at start (the error never shows the value: it may carry credentials)";
         nats_stream: String = NATS_STREAM, text("AUTH", ""), "the JetStream stream";
         nats_subject_prefix: String = NATS_SUBJECT_PREFIX, text("auth", ""), "subjects are `<prefix>.<event_type>`; the stream holds `<prefix>.>`";
-    }
-    "nats-credentials" {
-        nats_creds_file: Option<PathBuf> = NATS_CREDS_FILE, optional("a `.creds` file: a user JWT, then its user seed (`SU…`)"),
-            "operator-mode (decentralised) authentication; read once, at start";
-        nats_nkey_seed: Option<SecretString> = NATS_NKEY_SEED, secret("a user NKey seed (`SU…`)"),
-            "NKey authentication (the server lists the user's public key `U…`)";
-        nats_user: Option<String> = NATS_USER, optional("with `NATS_PASSWORD`, or neither"), "user name to authenticate with";
-        nats_password: Option<SecretString> = NATS_PASSWORD, secret("with `NATS_USER`, or neither"), "password of `NATS_USER`";
-        nats_token: Option<SecretString> = NATS_TOKEN, secret(""), "token authentication";
-        nats_tls_ca_file: Option<PathBuf> = NATS_TLS_CA_FILE, optional("a PEM file of one or more CA certificates"),
-            "the NATS server's certificate must chain to these (unset: the system's roots); setting it requires TLS";
-        nats_tls_cert_file: Option<PathBuf> = NATS_TLS_CERT_FILE, optional("a PEM certificate chain; with `NATS_TLS_KEY_FILE`"),
-            "the client certificate, for a server with `verify: true`; setting it requires TLS. Read again at each connection, so a renewed certificate is used on the next reconnect";
-        nats_tls_key_file: Option<PathBuf> = NATS_TLS_KEY_FILE, optional("a PEM private key that matches `NATS_TLS_CERT_FILE`"), "the private key of `NATS_TLS_CERT_FILE`";
     }
 
     /// Span export over OTLP: read by every service.
@@ -200,14 +187,23 @@ impl Shared {
     pub const TABLES: &'static [&'static [Var]] = &[
         ServiceSettings::VARS,
         EventSettings::VARS,
+        NatsCredentialSettings::VARS,
         TraceSettings::VARS,
     ];
 
     /// `default_version` is the calling crate's version, used when SERVICE_VERSION is unset.
     pub fn from_env(env: &Env, default_version: &str) -> Result<Self, ConfigError> {
         let (service, events) = (ServiceSettings::read(env)?, EventSettings::read(env)?);
+        let nats = NatsSettings::from_env(env, &events.nats_url)?;
+        let url_has_user = (events.nats_url.parse::<async_nats::ServerAddr>())
+            .is_ok_and(|addr| addr.has_user_pass());
+        if url_has_user && !matches!(nats.auth, NatsAuth::None) {
+            let other = nats.auth.variables();
+            let reason = format!("carries a user and password and {other} is set too: give one");
+            return Err(ConfigError::new(NATS_URL, reason));
+        }
         Ok(Shared {
-            nats: NatsSettings::from_env(env, &events.nats_url)?,
+            nats,
             traces: TraceSettings::read(env)?.export()?,
             version: (service.service_version.clone()).unwrap_or_else(|| default_version.into()),
             service,
@@ -234,6 +230,7 @@ impl CommonConfig {
         ServiceSettings::VARS,
         JwtSettings::VARS,
         EventSettings::VARS,
+        NatsCredentialSettings::VARS,
         HttpSettings::VARS,
         TraceSettings::VARS,
     ];

@@ -91,6 +91,12 @@ fn each_bad_value_names_its_variable_and_not_its_value() {
         failing(&[(JWT_KEYS, &keys), (JWT_ACTIVE_KID, "c")]).as_deref(),
         Some(JWT_ACTIVE_KID)
     );
+    // A URL with a user beside another NATS credential names the URL.
+    let both = [
+        (NATS_URL, "nats://u:p@nats:4222"),
+        (crate::nats::NATS_TOKEN, "t"),
+    ];
+    assert_eq!(failing(&both).as_deref(), Some(NATS_URL));
     // A certificate without its key names the key.
     assert_eq!(
         failing(&[(TLS_CERT_FILE, "cert.pem")]).as_deref(),

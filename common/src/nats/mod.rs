@@ -19,10 +19,10 @@ mod settings;
 pub use health::{NatsHealth, Refusal};
 pub use settings::{NatsAuth, NatsSettings, NatsTls};
 
-/// The credential and TLS variables, rows of the shared table [`crate::config::EventSettings`].
-pub use crate::config::{
-    NATS_CREDS_FILE, NATS_NKEY_SEED, NATS_PASSWORD, NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE,
-    NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_USER,
+/// The credential and TLS variables: the table [`NatsCredentialSettings`].
+pub use settings::{
+    NatsCredentialSettings, NATS_CREDS_FILE, NATS_NKEY_SEED, NATS_PASSWORD, NATS_TLS_CA_FILE,
+    NATS_TLS_CERT_FILE, NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_USER,
 };
 
 /// How long one attempt to reach the server may take.

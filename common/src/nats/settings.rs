@@ -5,18 +5,34 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use nkeys::{KeyPair, KeyPairType};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::PrivateKeyDer;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
-use super::{
-    NATS_CREDS_FILE, NATS_NKEY_SEED, NATS_PASSWORD, NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE,
-    NATS_TLS_KEY_FILE, NATS_TOKEN, NATS_USER,
-};
-use crate::config::NATS_URL;
-use crate::settings::{pair, ConfigError, Env};
+use crate::settings::{optional, pair, secret, ConfigError, Env};
 use crate::tls::pem_certificates;
+
+crate::settings! {
+    /// How a service proves itself to NATS and checks the server: read by every service, and
+    /// checked together by [`NatsSettings::from_env`].
+    #[derive(Debug, Clone)]
+    pub struct NatsCredentialSettings;
+    "nats-credentials" {
+        nats_creds_file: Option<PathBuf> = NATS_CREDS_FILE, optional("a `.creds` file: a user JWT, then its user seed (`SU…`)"),
+            "operator-mode (decentralised) authentication; read once, at start";
+        nats_nkey_seed: Option<SecretString> = NATS_NKEY_SEED, secret("a user NKey seed (`SU…`)"),
+            "NKey authentication (the server lists the user's public key `U…`)";
+        nats_user: Option<String> = NATS_USER, optional("with `NATS_PASSWORD`, or neither"), "user name to authenticate with";
+        nats_password: Option<SecretString> = NATS_PASSWORD, secret("with `NATS_USER`, or neither"), "password of `NATS_USER`";
+        nats_token: Option<SecretString> = NATS_TOKEN, secret(""), "token authentication";
+        nats_tls_ca_file: Option<PathBuf> = NATS_TLS_CA_FILE, optional("a PEM file of one or more CA certificates"),
+            "the NATS server's certificate must chain to these (unset: the system's roots); setting it requires TLS";
+        nats_tls_cert_file: Option<PathBuf> = NATS_TLS_CERT_FILE, optional("a PEM certificate chain; with `NATS_TLS_KEY_FILE`"),
+            "the client certificate, for a server with `verify: true`; setting it requires TLS. Read again at each connection, so a renewed certificate is used on the next reconnect";
+        nats_tls_key_file: Option<PathBuf> = NATS_TLS_KEY_FILE, optional("a PEM private key that matches `NATS_TLS_CERT_FILE`"), "the private key of `NATS_TLS_CERT_FILE`";
+    }
+}
 
 /// How a service reaches NATS beyond its URL: who it is and how the server is checked.
 #[derive(Debug, Clone)]
@@ -86,25 +102,14 @@ impl fmt::Debug for NatsAuth {
 impl NatsSettings {
     /// Reads and checks the credential and TLS variables: more than one way of authenticating,
     /// a file that cannot be read or holds nothing usable, or half a pair is an error naming
-    /// the variable (never showing a value). `url` is NATS_URL as already checked.
+    /// the variable (never showing a value). `url` is NATS_URL as already checked (TLS is
+    /// required for `tls://`); whether it also carries a user is the configuration's check.
     pub fn from_env(env: &Env, url: &str) -> Result<Self, ConfigError> {
-        let auth = auth(env)?;
-        let url_has_user = url
-            .parse::<async_nats::ServerAddr>()
-            .is_ok_and(|addr| addr.has_user_pass());
-        if url_has_user && !matches!(auth, NatsAuth::None) {
-            return Err(ConfigError::new(
-                NATS_URL,
-                format!(
-                    "carries a user and password and {} is set too: give one",
-                    auth.variables()
-                ),
-            ));
-        }
+        let s = NatsCredentialSettings::read(env)?;
         let scheme_tls = url.trim_start().to_ascii_lowercase().starts_with("tls://");
         Ok(NatsSettings {
-            auth,
-            tls: tls(env, scheme_tls)?,
+            tls: tls(&s, scheme_tls)?,
+            auth: auth(s)?,
         })
     }
 
@@ -128,17 +133,19 @@ impl NatsSettings {
     }
 }
 
-fn auth(env: &Env) -> Result<NatsAuth, ConfigError> {
-    let set: Vec<&str> = [
-        NATS_CREDS_FILE,
-        NATS_NKEY_SEED,
-        NATS_USER,
-        NATS_PASSWORD,
-        NATS_TOKEN,
-    ]
-    .into_iter()
-    .filter(|name| env.get(name).is_some())
-    .collect();
+fn auth(s: NatsCredentialSettings) -> Result<NatsAuth, ConfigError> {
+    let given = [
+        (NATS_CREDS_FILE, s.nats_creds_file.is_some()),
+        (NATS_NKEY_SEED, s.nats_nkey_seed.is_some()),
+        (NATS_USER, s.nats_user.is_some()),
+        (NATS_PASSWORD, s.nats_password.is_some()),
+        (NATS_TOKEN, s.nats_token.is_some()),
+    ];
+    let set: Vec<&str> = given
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name)
+        .collect();
     let kinds = set.iter().filter(|name| **name != NATS_PASSWORD).count();
     if kinds > 1 {
         return Err(ConfigError::new(
@@ -149,33 +156,29 @@ fn auth(env: &Env) -> Result<NatsAuth, ConfigError> {
             ),
         ));
     }
-    if let Some(path) = env.get(NATS_CREDS_FILE) {
-        return credentials(path.trim());
+    if let Some(path) = s.nats_creds_file {
+        return credentials(&path);
     }
-    if let Some(seed) = env.get(NATS_NKEY_SEED) {
-        user_key_pair(seed.trim(), NATS_NKEY_SEED)?;
+    if let Some(seed) = s.nats_nkey_seed {
+        let seed = seed.expose_secret().trim();
+        user_key_pair(seed, NATS_NKEY_SEED)?;
         return Ok(NatsAuth::NKey {
-            seed: SecretString::from(seed.trim().to_owned()),
+            seed: SecretString::from(seed),
         });
     }
-    let login = pair(
-        (NATS_USER, env.get(NATS_USER)),
-        (NATS_PASSWORD, env.get(NATS_PASSWORD)),
-    )?;
-    if let Some((user, password)) = login {
-        let (user, password) = (user.trim().to_owned(), SecretString::from(password));
+    if let Some((user, password)) =
+        pair((NATS_USER, s.nats_user), (NATS_PASSWORD, s.nats_password))?
+    {
         return Ok(NatsAuth::UserPassword { user, password });
     }
-    Ok(match env.get(NATS_TOKEN) {
-        Some(token) => NatsAuth::Token {
-            token: SecretString::from(token),
-        },
+    Ok(match s.nats_token {
+        Some(token) => NatsAuth::Token { token },
         None => NatsAuth::None,
     })
 }
 
 /// A `.creds` file as `nsc` writes it: a decorated user JWT, then a decorated user seed.
-fn credentials(path: &str) -> Result<NatsAuth, ConfigError> {
+fn credentials(path: &std::path::Path) -> Result<NatsAuth, ConfigError> {
     let content = std::fs::read_to_string(path).map_err(|err| {
         ConfigError::new(NATS_CREDS_FILE, format!("cannot be read: {}", err.kind()))
     })?;
@@ -223,13 +226,12 @@ fn user_key_pair(seed: &str, variable: &str) -> Result<KeyPair, ConfigError> {
     }
 }
 
-fn tls(env: &Env, scheme_tls: bool) -> Result<NatsTls, ConfigError> {
-    let ca_file = env.get(NATS_TLS_CA_FILE).map(|p| PathBuf::from(p.trim()));
-    let files = pair(
-        (NATS_TLS_CERT_FILE, env.get(NATS_TLS_CERT_FILE)),
-        (NATS_TLS_KEY_FILE, env.get(NATS_TLS_KEY_FILE)),
+fn tls(s: &NatsCredentialSettings, scheme_tls: bool) -> Result<NatsTls, ConfigError> {
+    let ca_file = s.nats_tls_ca_file.clone();
+    let client = pair(
+        (NATS_TLS_CERT_FILE, s.nats_tls_cert_file.clone()),
+        (NATS_TLS_KEY_FILE, s.nats_tls_key_file.clone()),
     )?;
-    let client = files.map(|(cert, key)| (PathBuf::from(cert.trim()), PathBuf::from(key.trim())));
     let tls = NatsTls {
         required: scheme_tls || ca_file.is_some() || client.is_some(),
         ca_file,
@@ -356,12 +358,6 @@ mod tests {
         assert!(both.is_some_and(|e| e.reason.contains(NATS_TOKEN)));
         assert_eq!(failing(&[(NATS_USER, "u")]), Some(NATS_PASSWORD.into()));
         assert_eq!(failing(&[(NATS_PASSWORD, "p")]), Some(NATS_USER.into()));
-        assert_eq!(
-            settings(&[(NATS_TOKEN, "t")], "nats://u:p@nats:4222")
-                .err()
-                .map(|e| e.variable),
-            Some(NATS_URL.into())
-        );
         let account_seed = KeyPair::new_account().seed().unwrap_or_default();
         assert_eq!(
             failing(&[(NATS_NKEY_SEED, &account_seed)]),
