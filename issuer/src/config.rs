@@ -240,10 +240,17 @@ mod tests {
 
     #[test]
     fn each_bad_value_is_refused_naming_the_variable_to_change_and_not_the_value() {
-        let refused = IssuerSettings::VARS
+        let refused: Vec<(&str, String)> = IssuerSettings::VARS
             .iter()
-            .flat_map(|var| var.kind.refused().into_iter().map(|bad| (var.name, bad)));
+            .flat_map(|var| var.kind.refused().into_iter().map(|bad| (var.name, bad)))
+            .collect();
+        assert!(
+            refused.len() >= 3 * 25,
+            "the sweep reached {} values",
+            refused.len()
+        );
         let cases: Vec<Vec<(&str, String)>> = refused
+            .into_iter()
             .map(|case| vec![case])
             .chain(
                 [

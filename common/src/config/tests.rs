@@ -52,8 +52,10 @@ fn every_default_in_the_tables_parses_and_the_defaults_follow_the_contract(
 
 #[test]
 fn each_bad_value_names_its_variable_and_not_its_value() {
+    let mut swept = 0;
     for var in CommonConfig::TABLES.iter().flat_map(|vars| vars.iter()) {
         for bad in var.kind.refused() {
+            swept += 1;
             assert_eq!(
                 failing(&[(var.name, &bad)]).as_deref(),
                 Some(var.name),
@@ -62,6 +64,13 @@ fn each_bad_value_names_its_variable_and_not_its_value() {
             );
         }
     }
+    // The sweep reached every bounded row (numbers and spans), three values or more each.
+    let rows = CommonConfig::TABLES.iter().flat_map(|vars| vars.iter());
+    let bounded = rows.filter(|var| var.kind.bounds.is_some()).count();
+    assert!(
+        bounded >= 15 && swept >= 3 * bounded,
+        "{bounded} rows, {swept} values"
+    );
     let keys = format!("a={KEY},b={KEY}");
     let unset = [(JWT_SECRET_KEY, "")];
     assert_eq!(failing(&unset).as_deref(), Some(JWT_SECRET_KEY));
