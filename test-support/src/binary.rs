@@ -338,6 +338,43 @@ pub fn config_ok(out: &Run, expected: &[&str], secrets: &[&str]) -> anyhow::Resu
     Ok(())
 }
 
+/// One variable as `help` must list it: name, default, meaning, and whether it is secret.
+pub type HelpRow<'a> = (&'a str, &'a str, &'a str, bool);
+
+/// `help`, `--help` and `-h` of `binary`: exit 0, each of `commands`, none of `absent`, and for
+/// each of `vars` one line with its default and meaning, ending in `(secret)` for a secret.
+pub fn help_lists(
+    binary: &str,
+    commands: &[&str],
+    absent: &[&str],
+    vars: &[HelpRow],
+) -> anyhow::Result<()> {
+    for flag in ["help", "--help", "-h"] {
+        let out = run(command(binary, &[]).arg(flag))?;
+        ensure!(out.code == Some(0), "{flag}: {}", out.stderr);
+        for command in commands {
+            ensure!(
+                out.stdout.contains(command),
+                "{flag}: {command} missing:\n{}",
+                out.stdout
+            );
+        }
+        for absent in absent {
+            ensure!(!out.stdout.contains(absent), "{flag}: lists {absent}");
+        }
+        ensure!(!vars.is_empty(), "no variable to look for");
+        for (name, default, meaning, secret) in vars {
+            let line = help_line(&out.stdout, name).context(flag)?;
+            let listed = line.contains(default) && line.contains(meaning);
+            ensure!(
+                listed && line.ends_with("(secret)") == *secret,
+                "{flag}: {line}"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The line of a `help` output that describes the setting `name` (its first word).
 pub fn help_line<'a>(help: &'a str, name: &str) -> anyhow::Result<&'a str> {
     help.lines()
