@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::harness::{spawn_issuer, spawn_issuer_with, spawn_verifier_for, unique_email, PASSWORD};
 use crate::sessions::{
-    call, count, login_with_agent, refused_by, revocations, revoked_reason, sid, text, ME,
+    count, login_with_agent, refused_by, revocations, revoked_reason, sid, text, ME,
 };
 
 #[tokio::test]
@@ -23,28 +23,28 @@ async fn deleting_the_account_revokes_everything_frees_the_email_and_counts_a_wr
     let other_access = text(&second["access_token"]);
     assert_eq!(verifier.status_for(&access).await, 200);
 
-    let wrong = call(
-        &app,
-        "DELETE",
-        ME,
-        Some(&access),
-        Some(json!({"password": "Wrong-Horse-9"})),
-    )
-    .await;
+    let wrong = app
+        .call(
+            "DELETE",
+            ME,
+            Some(&access),
+            Some(json!({"password": "Wrong-Horse-9"})),
+        )
+        .await;
     wrong.assert_error(401, "INVALID_CREDENTIALS");
     let failures = app.login_failures(&email).await;
     assert_eq!(failures, 1, "a wrong password counts like a failed login");
     assert_eq!(count(&app, "SELECT count(*) FROM users").await, 1);
     assert_eq!(revocations(&app).await, []);
 
-    let reply = call(
-        &app,
-        "DELETE",
-        ME,
-        Some(&access),
-        Some(json!({"password": PASSWORD})),
-    )
-    .await;
+    let reply = app
+        .call(
+            "DELETE",
+            ME,
+            Some(&access),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
 
     reply.assert_success(200);
     let id = Uuid::parse_str(&user_id).unwrap();
@@ -121,19 +121,19 @@ async fn a_locked_account_cannot_be_deleted_until_the_lock_ends() {
     let access = text(&login["access_token"]);
     let wrong = Some(json!({"password": "Wrong-Horse-9"}));
     for _ in 0..2 {
-        call(&app, "DELETE", ME, Some(&access), wrong.clone())
+        app.call("DELETE", ME, Some(&access), wrong.clone())
             .await
             .assert_error(401, "INVALID_CREDENTIALS");
     }
 
-    let reply = call(
-        &app,
-        "DELETE",
-        ME,
-        Some(&access),
-        Some(json!({"password": PASSWORD})),
-    )
-    .await;
+    let reply = app
+        .call(
+            "DELETE",
+            ME,
+            Some(&access),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
 
     reply.assert_error(429, "RATE_LIMITED");
     assert!(!reply.header("retry-after").is_empty());
@@ -162,8 +162,7 @@ async fn deleting_an_account_drops_its_unsent_mails_and_keeps_its_revocations() 
     app.register(&bystander, PASSWORD).await.assert_success(201);
     let access = text(&login["access_token"]);
 
-    call(
-        &app,
+    app.call(
         "DELETE",
         ME,
         Some(&access),

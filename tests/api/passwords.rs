@@ -30,15 +30,7 @@ async fn confirm(app: &TestIssuer, token: &str, password: &str, confirmation: &s
 
 /// `POST path` with `bearer` (if any) and a JSON body.
 async fn post_bearer(app: &TestIssuer, path: &str, bearer: Option<&str>, body: Value) -> Reply {
-    let mut request = app.http.post(app.url(path)).json(&body);
-    if let Some(token) = bearer {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let response = request
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("POST {path}: {err}"));
-    Reply::read(response).await
+    app.call("POST", path, bearer, Some(body)).await
 }
 
 async fn change(app: &TestIssuer, access: Option<&str>, current: &str, new: &str) -> Reply {

@@ -26,25 +26,6 @@ pub(crate) fn sid(token: &str) -> String {
     text(&crate::harness::claims(token)["sid"])
 }
 
-/// Any request to the issuer, with an optional bearer token and JSON body.
-pub(crate) async fn call(
-    app: &TestIssuer,
-    method: &str,
-    path: &str,
-    bearer: Option<&str>,
-    body: Option<Value>,
-) -> Reply {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = app.http.request(method, app.url(path));
-    if let Some(token) = bearer {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    Reply::read(request.send().await.unwrap()).await
-}
-
 /// Logs in with this `User-Agent`; the login data.
 pub(crate) async fn login_with_agent(app: &TestIssuer, email: &str, user_agent: &str) -> Value {
     let response = app
@@ -105,7 +86,7 @@ async fn logout_all_revokes_every_session_of_the_user_and_the_verifier_refuses_t
         assert_eq!(verifier.status_for(token).await, 200);
     }
 
-    let reply = call(&app, "POST", LOGOUT_ALL, Some(&tokens[1]), None).await;
+    let reply = app.call("POST", LOGOUT_ALL, Some(&tokens[1]), None).await;
 
     reply.assert_success(200);
     assert_eq!(reply.data()["revoked_sessions"], 3);
@@ -124,7 +105,7 @@ async fn logout_all_revokes_every_session_of_the_user_and_the_verifier_refuses_t
         );
     }
     // The caller's own session is gone too; the other user's is untouched.
-    call(&app, "GET", SESSIONS, Some(&tokens[1]), None)
+    app.call("GET", SESSIONS, Some(&tokens[1]), None)
         .await
         .assert_error(401, "INVALID_TOKEN");
     let refresh = app.refresh(&text(&first["refresh_token"])).await;
@@ -160,7 +141,7 @@ async fn the_session_list_shows_live_sessions_newest_first_and_no_secret() {
         .assert_success(200);
     let caller = text(&newest["access_token"]);
 
-    let reply = call(&app, "GET", SESSIONS, Some(&caller), None).await;
+    let reply = app.call("GET", SESSIONS, Some(&caller), None).await;
 
     reply.assert_success(200);
     let sessions = reply.data()["sessions"].as_array().unwrap().clone();
@@ -232,7 +213,7 @@ async fn deleting_another_session_of_ones_own_revokes_that_one_only() {
     assert_eq!(verifier.status_for(&ended_access).await, 200);
     let path = format!("{SESSIONS}/{}", sid(&ended_access));
 
-    let reply = call(&app, "DELETE", &path, Some(&kept_access), None).await;
+    let reply = app.call("DELETE", &path, Some(&kept_access), None).await;
 
     reply.assert_success(200);
     assert!(reply.data()["message"].is_string());
@@ -251,9 +232,9 @@ async fn deleting_another_session_of_ones_own_revokes_that_one_only() {
         .await
         .assert_error(401, "INVALID_TOKEN");
     // Gone from the list; deleting it again is 404, as for any session one cannot name.
-    let list = call(&app, "GET", SESSIONS, Some(&kept_access), None).await;
+    let list = app.call("GET", SESSIONS, Some(&kept_access), None).await;
     assert_eq!(list.data()["sessions"].as_array().unwrap().len(), 1);
-    call(&app, "DELETE", &path, Some(&kept_access), None)
+    app.call("DELETE", &path, Some(&kept_access), None)
         .await
         .assert_error(404, "NOT_FOUND");
     assert_eq!(revocations(&app).await.len(), 1);
@@ -274,14 +255,9 @@ async fn another_users_session_an_unknown_one_or_a_malformed_id_is_404_and_chang
         their_sid.to_uppercase(),
         format!("{{{their_sid}}}"),
     ] {
-        let reply = call(
-            &app,
-            "DELETE",
-            &format!("{SESSIONS}/{id}"),
-            Some(&caller),
-            None,
-        )
-        .await;
+        let reply = app
+            .call("DELETE", &format!("{SESSIONS}/{id}"), Some(&caller), None)
+            .await;
         reply.assert_error(404, "NOT_FOUND");
         answers.push((reply.body["error"].clone(), reply.headers.len()));
     }
@@ -315,7 +291,7 @@ async fn the_new_paths_answer_only_their_methods_with_allow() {
         ("POST", ME.to_owned(), "GET, DELETE"),
         ("PUT", ME.to_owned(), "GET, DELETE"),
     ] {
-        let reply = call(&app, method, &path, None, None).await;
+        let reply = app.call(method, &path, None, None).await;
         reply.assert_error(405, "METHOD_NOT_ALLOWED");
         assert_eq!(reply.header("allow"), allow, "{method} {path}");
     }
@@ -324,13 +300,13 @@ async fn the_new_paths_answer_only_their_methods_with_allow() {
         format!("{SESSIONS}/{id}/x"),
         format!("{SESSIONS}s/{id}"),
     ] {
-        call(&app, "DELETE", &path, None, None)
+        app.call("DELETE", &path, None, None)
             .await
             .assert_error(404, "NOT_FOUND");
     }
     // GET /me still answers.
     let login = app.signed_in(&unique_email()).await;
-    call(&app, "GET", ME, Some(&text(&login["access_token"])), None)
+    app.call("GET", ME, Some(&text(&login["access_token"])), None)
         .await
         .assert_success(200);
 }
@@ -360,7 +336,7 @@ async fn every_new_route_refuses_no_token_a_refresh_token_and_a_revoked_sessions
             Some(refresh_token.as_str()),
             Some(revoked_access.as_str()),
         ] {
-            let reply = call(&app, method, path, bearer, body.clone()).await;
+            let reply = app.call(method, path, bearer, body.clone()).await;
             reply.assert_error(401, "INVALID_TOKEN");
         }
     }
@@ -387,15 +363,14 @@ async fn the_new_routes_and_outcomes_are_counted() {
         assert_eq!(app.metric(&series).await, Some(0.0), "{series}");
     }
 
-    call(&app, "DELETE", &path, Some(&access), None)
+    app.call("DELETE", &path, Some(&access), None)
         .await
         .assert_success(200);
-    call(&app, "POST", LOGOUT_ALL, Some(&access), None)
+    app.call("POST", LOGOUT_ALL, Some(&access), None)
         .await
         .assert_success(200);
     let again = text(&app.login(&email, PASSWORD).await.data()["access_token"]);
-    call(
-        &app,
+    app.call(
         "DELETE",
         ME,
         Some(&again),

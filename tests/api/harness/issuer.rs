@@ -165,14 +165,30 @@ impl TestIssuer {
     }
 
     pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
-        let mut request = self.http.get(self.url(path));
+        self.call("GET", path, bearer, None).await
+    }
+
+    /// Any request, with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .unwrap_or_else(|err| panic!("{method}: {err}"));
+        let mut request = self.http.request(method.clone(), self.url(path));
         if let Some(token) = bearer {
             request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
         }
         let response = request
             .send()
             .await
-            .unwrap_or_else(|err| panic!("GET {path}: {err}"));
+            .unwrap_or_else(|err| panic!("{method} {path}: {err}"));
         Self::reply(response).await
     }
 
