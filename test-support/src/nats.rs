@@ -108,36 +108,13 @@ impl NatsSettings {
         deadline: Duration,
     ) -> Vec<(String, Value)> {
         let mut found = Vec::new();
-        let Ok(client) = async_nats::connect(self.url.as_str()).await else {
-            return found;
-        };
-        let js = async_nats::jetstream::new(client);
-        let started = Instant::now();
-        // The stream appears when the relay first runs.
-        let stream = loop {
-            match js.get_stream(&self.stream).await {
-                Ok(stream) => break stream,
-                Err(_) if started.elapsed() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                Err(_) => return found,
-            }
-        };
         let filter = if event_type == "*" {
             format!("{}.>", self.prefix)
         } else {
             format!("{}.{event_type}", self.prefix)
         };
-        let Ok(consumer) = stream
-            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-                filter_subject: filter,
-                ..Default::default()
-            })
-            .await
-        else {
-            return found;
-        };
-        let Ok(mut messages) = consumer.messages().await else {
+        let started = Instant::now();
+        let Some(mut messages) = ordered(&self.url, &self.stream, filter, deadline).await else {
             return found;
         };
         while found.len() < count {
@@ -155,6 +132,39 @@ impl NatsSettings {
         }
         found
     }
+}
+
+/// The messages of `stream` at `url` on subject `filter`, from the first, through an ordered
+/// consumer. The stream appears when the issuer's relay first runs: it is awaited up to
+/// `deadline`. `None` when it does not appear or NATS cannot be reached.
+pub async fn ordered(
+    url: &str,
+    stream: &str,
+    filter: String,
+    deadline: Duration,
+) -> Option<async_nats::jetstream::consumer::pull::Ordered> {
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.ok()?);
+    let started = Instant::now();
+    let stream = loop {
+        match js.get_stream(stream).await {
+            Ok(stream) => break stream,
+            Err(_) if started.elapsed() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(_) => return None,
+        }
+    };
+    let config = async_nats::jetstream::consumer::pull::OrderedConfig {
+        filter_subject: filter,
+        ..Default::default()
+    };
+    stream
+        .create_consumer(config)
+        .await
+        .ok()?
+        .messages()
+        .await
+        .ok()
 }
 
 /// A message's `Nats-Msg-Id` (empty when it has none) and its payload as JSON (`null` when it

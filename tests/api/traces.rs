@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -267,26 +267,8 @@ async fn post(addr: SocketAddr, path: &str, traceparent: &str, body: serde_json:
 /// The NATS headers of the first `event_type` message on the test's stream.
 async fn event_headers(nats: &NatsSettings, event_type: &str) -> Option<async_nats::HeaderMap> {
     use futures::StreamExt;
-    let client = async_nats::connect(nats.url.as_str()).await.ok()?;
-    let js = async_nats::jetstream::new(client);
-    let started = Instant::now();
-    let stream = loop {
-        match js.get_stream(&nats.stream).await {
-            Ok(stream) => break stream,
-            Err(_) if started.elapsed() < WAIT => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(_) => return None,
-        }
-    };
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-            filter_subject: format!("{}.{event_type}", nats.prefix),
-            ..Default::default()
-        })
-        .await
-        .ok()?;
-    let mut messages = consumer.messages().await.ok()?;
+    let filter = format!("{}.{event_type}", nats.prefix);
+    let mut messages = test_support::nats::ordered(&nats.url, &nats.stream, filter, WAIT).await?;
     let message = tokio::time::timeout(WAIT, messages.next())
         .await
         .ok()??
