@@ -93,7 +93,7 @@ impl<H: Copy + 'static> Router<H> {
     }
 
     /// The row `path` matches, found once per request and used for both its metrics label
-    /// ([`Router::name`]) and its answer ([`Router::resolve_found`]).
+    /// ([`Router::name`]) and its answer ([`Router::resolve`]).
     pub fn find(&self, path: &str) -> Found {
         Found(
             self.routes
@@ -123,19 +123,11 @@ impl<H: Copy + 'static> Router<H> {
             .collect()
     }
 
-    /// Matches `req`: a route answering any method takes it as it is; otherwise the `Host`
-    /// check (when the table asks for it), 404, then `OPTIONS` as a preflight when `browser`
-    /// holds the origins of a browser route, then the method or 405 with `Allow`.
+    /// Matches `req`, whose path matched `found` ([`Router::find`]): a route answering any
+    /// method takes it as it is; otherwise the `Host` check (when the table asks for it), 404,
+    /// then `OPTIONS` as a preflight when `browser` holds the origins of a browser route, then
+    /// the method or 405 with `Allow`.
     pub fn resolve<B>(
-        &'static self,
-        req: &Request<B>,
-        browser: Option<&AllowedOrigins>,
-    ) -> Result<Resolved<H>, ApiError> {
-        self.resolve_found(self.find(req.uri().path()), req, browser)
-    }
-
-    /// [`Router::resolve`] with the row its path matched already found.
-    pub fn resolve_found<B>(
         &'static self,
         Found(found): Found,
         req: &Request<B>,
@@ -168,7 +160,6 @@ impl<H: Copy + 'static> Router<H> {
             })
     }
 
-    /// The first row whose template matches `path`.
     /// Every method the path of row `index` answers, as `Allow` lists them.
     fn allow(&'static self, index: usize) -> &'static str {
         let allow = self.allow.get_or_init(|| {
@@ -249,7 +240,7 @@ mod tests {
         router: &'static Router<Page>,
         req: &Request<()>,
     ) -> Result<Page, (ErrorCode, String)> {
-        match router.resolve(req, None) {
+        match router.resolve(router.find(req.uri().path()), req, None) {
             Ok(Resolved::Route(page)) => Ok(page),
             Ok(Resolved::Preflight(_)) => panic!("a preflight"),
             Err(err) => Err((err.code, format!("{:?}", err.headers))),
@@ -312,7 +303,7 @@ mod tests {
     fn options_is_a_preflight_only_on_a_browser_route() {
         let origins = AllowedOrigins::default();
         let req = request("OPTIONS", "/api/items/1", 1);
-        let preflight = ROUTES.resolve(&req, Some(&origins));
+        let preflight = ROUTES.resolve(ROUTES.find(req.uri().path()), &req, Some(&origins));
         assert!(matches!(preflight, Ok(Resolved::Preflight(_))));
         let req = request("OPTIONS", "/health", 1);
         assert!(matches!(
@@ -320,7 +311,7 @@ mod tests {
             Err((ErrorCode::MethodNotAllowed, _))
         ));
         let req = request("OPTIONS", "/nowhere", 1);
-        let missing = ROUTES.resolve(&req, Some(&origins));
+        let missing = ROUTES.resolve(ROUTES.find(req.uri().path()), &req, Some(&origins));
         assert!(matches!(
             missing,
             Err(ApiError {

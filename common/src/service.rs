@@ -25,7 +25,7 @@ pub trait Service: Send + Sync + 'static {
     type Route: Copy + Send + Sync + 'static;
 
     /// The route table.
-    fn router(&self) -> &'static Router<Self::Route>;
+    const ROUTER: &'static Router<Self::Route>;
 
     /// The HTTP metrics each request is recorded in.
     fn http_metrics(&self) -> &HttpMetrics;
@@ -88,7 +88,7 @@ async fn respond<S: Service>(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response {
-    let router = service.router();
+    let router = S::ROUTER;
     let found = router.find(req.uri().path());
     let route = router.name(found);
     let log = service.access_log(route);
@@ -98,7 +98,7 @@ async fn respond<S: Service>(
             Some(Cors::Api(_)) => service.allowed_origins(),
             _ => None,
         };
-        match router.resolve_found(found, &req, browser)? {
+        match router.resolve(found, &req, browser)? {
             Resolved::Route(route) => Arc::clone(&service).answer(route, req, peer).await,
             Resolved::Preflight(response) => Ok(response),
         }

@@ -35,10 +35,7 @@ pub static ROUTES: Router<Route> = Router::any_host(&[
 
 impl Service for AppState {
     type Route = Route;
-
-    fn router(&self) -> &'static Router<Route> {
-        &ROUTES
-    }
+    const ROUTER: &'static Router<Route> = &ROUTES;
 
     fn http_metrics(&self) -> &HttpMetrics {
         &self.metrics.http

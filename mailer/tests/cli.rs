@@ -31,14 +31,13 @@ fn mailer(extra: &[(&str, &str)]) -> Command {
 
 #[test]
 fn help_lists_every_command_and_every_variable_the_mailer_reads() -> anyhow::Result<()> {
-    let vars = common::cli::vars::<mailer::config::MailerConfig>();
-    let rows: Vec<binary::HelpRow> = vars
-        .iter()
-        .map(|v| (v.name, v.default(), v.meaning, v.secret()))
-        .collect();
     let commands = ["serve", "check-config", "healthcheck", "--version"];
     let absent = ["JWT_SECRET_KEY", "DATABASE_URL", "VERIFIER_ADDR"];
-    binary::help_lists(env!("CARGO_BIN_EXE_mailer"), &commands, &absent, &rows)?;
+    binary::help_lists::<mailer::config::MailerConfig>(
+        env!("CARGO_BIN_EXE_mailer"),
+        &commands,
+        &absent,
+    )?;
     let out = run(binary::command(env!("CARGO_BIN_EXE_mailer"), &[]).arg("--version"))?;
     ensure!(
         out.code == Some(0) && out.stdout.trim() == format!("mailer {}", env!("CARGO_PKG_VERSION"))

@@ -338,17 +338,15 @@ pub fn config_ok(out: &Run, expected: &[&str], secrets: &[&str]) -> anyhow::Resu
     Ok(())
 }
 
-/// One variable as `help` must list it: name, default, meaning, and whether it is secret.
-pub type HelpRow<'a> = (&'a str, &'a str, &'a str, bool);
-
-/// `help`, `--help` and `-h` of `binary`: exit 0, each of `commands`, none of `absent`, and for
-/// each of `vars` one line with its default and meaning, ending in `(secret)` for a secret.
-pub fn help_lists(
+/// `help`, `--help` and `-h` of `binary`, the service `S`: exit 0, each of `commands`, none of
+/// `absent`, and for each variable `S` reads one line with its default and meaning, ending in
+/// `(secret)` for a secret.
+pub fn help_lists<S: common::cli::Service>(
     binary: &str,
     commands: &[&str],
     absent: &[&str],
-    vars: &[HelpRow],
 ) -> anyhow::Result<()> {
+    let vars = common::cli::vars::<S>();
     for flag in ["help", "--help", "-h"] {
         let out = run(command(binary, &[]).arg(flag))?;
         ensure!(out.code == Some(0), "{flag}: {}", out.stderr);
@@ -363,11 +361,11 @@ pub fn help_lists(
             ensure!(!out.stdout.contains(absent), "{flag}: lists {absent}");
         }
         ensure!(!vars.is_empty(), "no variable to look for");
-        for (name, default, meaning, secret) in vars {
-            let line = help_line(&out.stdout, name).context(flag)?;
-            let listed = line.contains(default) && line.contains(meaning);
+        for var in &vars {
+            let line = help_line(&out.stdout, var.name).context(flag)?;
+            let listed = line.contains(var.default()) && line.contains(var.meaning);
             ensure!(
-                listed && line.ends_with("(secret)") == *secret,
+                listed && line.ends_with("(secret)") == var.secret(),
                 "{flag}: {line}"
             );
         }

@@ -6,11 +6,18 @@ use common::events::RevocationReason;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::harness::{spawn_issuer, spawn_issuer_with, spawn_verifier_for, unique_email, PASSWORD};
+use crate::harness::{
+    spawn_issuer, spawn_issuer_with, spawn_verifier_for, unique_email, Reply, TestIssuer, PASSWORD,
+};
 use crate::sessions::{
     count, login_with_agent, refused_by, revocations, revoked_reason, sid, text, ME,
 };
 
+/// `DELETE /api/v1/auth/me` as the holder of `access`, confirming with `password`.
+async fn delete_account(app: &TestIssuer, access: &str, password: &str) -> Reply {
+    let body = json!({ "password": password });
+    app.call("DELETE", ME, Some(access), Some(body)).await
+}
 #[tokio::test]
 async fn deleting_the_account_revokes_everything_frees_the_email_and_counts_a_wrong_password() {
     let app = spawn_issuer().await;
@@ -23,28 +30,14 @@ async fn deleting_the_account_revokes_everything_frees_the_email_and_counts_a_wr
     let other_access = text(&second["access_token"]);
     assert_eq!(verifier.status_for(&access).await, 200);
 
-    let wrong = app
-        .call(
-            "DELETE",
-            ME,
-            Some(&access),
-            Some(json!({"password": "Wrong-Horse-9"})),
-        )
-        .await;
+    let wrong = delete_account(&app, &access, "Wrong-Horse-9").await;
     wrong.assert_error(401, "INVALID_CREDENTIALS");
     let failures = app.login_failures(&email).await;
     assert_eq!(failures, 1, "a wrong password counts like a failed login");
     assert_eq!(count(&app, "SELECT count(*) FROM users").await, 1);
     assert_eq!(revocations(&app).await, []);
 
-    let reply = app
-        .call(
-            "DELETE",
-            ME,
-            Some(&access),
-            Some(json!({"password": PASSWORD})),
-        )
-        .await;
+    let reply = delete_account(&app, &access, PASSWORD).await;
 
     reply.assert_success(200);
     let id = Uuid::parse_str(&user_id).unwrap();
@@ -119,21 +112,13 @@ async fn a_locked_account_cannot_be_deleted_until_the_lock_ends() {
     let email = unique_email();
     let login = app.signed_in(&email).await;
     let access = text(&login["access_token"]);
-    let wrong = Some(json!({"password": "Wrong-Horse-9"}));
     for _ in 0..2 {
-        app.call("DELETE", ME, Some(&access), wrong.clone())
+        delete_account(&app, &access, "Wrong-Horse-9")
             .await
             .assert_error(401, "INVALID_CREDENTIALS");
     }
 
-    let reply = app
-        .call(
-            "DELETE",
-            ME,
-            Some(&access),
-            Some(json!({"password": PASSWORD})),
-        )
-        .await;
+    let reply = delete_account(&app, &access, PASSWORD).await;
 
     reply.assert_error(429, "RATE_LIMITED");
     assert!(!reply.header("retry-after").is_empty());
@@ -162,14 +147,9 @@ async fn deleting_an_account_drops_its_unsent_mails_and_keeps_its_revocations() 
     app.register(&bystander, PASSWORD).await.assert_success(201);
     let access = text(&login["access_token"]);
 
-    app.call(
-        "DELETE",
-        ME,
-        Some(&access),
-        Some(json!({"password": PASSWORD})),
-    )
-    .await
-    .assert_success(200);
+    delete_account(&app, &access, PASSWORD)
+        .await
+        .assert_success(200);
 
     let mailed: Vec<String> = app
         .events("user.registered")

@@ -17,17 +17,11 @@ fn verifier(env: &[(&str, &str)]) -> Command {
 
 #[test]
 fn help_lists_every_command_and_every_variable_with_its_default() -> anyhow::Result<()> {
-    let vars = common::cli::vars::<verifier::config::VerifierConfig>();
-    let rows: Vec<binary::HelpRow> = vars
-        .iter()
-        .map(|v| (v.name, v.default(), v.meaning, v.secret()))
-        .collect();
     let commands = ["serve", "check-config", "healthcheck"];
-    binary::help_lists(
+    binary::help_lists::<verifier::config::VerifierConfig>(
         env!("CARGO_BIN_EXE_verifier"),
         &commands,
         &["DATABASE_URL"],
-        &rows,
     )
 }
 

@@ -100,15 +100,13 @@ pub async fn run<S: Service>(args: &[String]) -> ExitCode {
             println!("{} {}", S::NAME, S::VERSION);
             return ExitCode::SUCCESS;
         }
-        [] | ["serve"] | ["check-config"] => match load::<S>() {
+        ["check-config"] => return check_config::<S>(),
+        [] | ["serve"] => match load::<S>() {
             Ok(config) => config,
             Err(code) => return code,
         },
         _ => return usage::<S>(),
     };
-    if args == ["check-config"] {
-        return check_config(&config);
-    }
     traced(config, S::serve).await
 }
 
@@ -191,9 +189,10 @@ pub fn help<S: Service>() -> String {
 
 /// `check-config`: `configuration OK` and every setting in force (secrets as set or not) on
 /// stdout, exit 0; or the one-line error on stderr, exit 64. The TLS files, when set, are
-/// loaded as `serve` would load them.
-fn check_config<S: Service>(config: &S) -> ExitCode {
-    match summary(config) {
+/// loaded as `serve` would load them. The environment, `.env` and secret files are read once.
+fn check_config<S: Service>() -> ExitCode {
+    let lines = lookup::<S>().and_then(|lookup| summary(&S::from_lookup(&lookup)?, &lookup));
+    match lines {
         Ok(lines) => {
             println!("configuration OK");
             for line in lines {
@@ -209,7 +208,10 @@ fn check_config<S: Service>(config: &S) -> ExitCode {
 }
 
 /// `check-config`'s lines: each variable's value in force, then what the service adds.
-fn summary<S: Service>(config: &S) -> Result<Vec<String>, ConfigError> {
+fn summary<S: Service>(
+    config: &S,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ConfigError> {
     let mut extra = Vec::new();
     if let Some(common) = config.common() {
         common.serve_options()?;
@@ -230,8 +232,7 @@ fn summary<S: Service>(config: &S) -> Result<Vec<String>, ConfigError> {
     });
     extra.push(config.shared().nats.summary());
     extra.extend(config.summary()?);
-    let lookup = lookup::<S>()?;
-    let env = Env::new(&lookup);
+    let env = Env::new(lookup);
     let values = tables::<S>()
         .into_iter()
         .flat_map(|vars| settings::summary(&env, vars));

@@ -110,10 +110,7 @@ impl Route {
 
 impl Service for AppState {
     type Route = Route;
-
-    fn router(&self) -> &'static Router<Route> {
-        &ROUTES
-    }
+    const ROUTER: &'static Router<Route> = &ROUTES;
 
     fn http_metrics(&self) -> &HttpMetrics {
         &self.metrics.http

@@ -51,10 +51,7 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 impl Service for AppState {
     type Route = Route;
-
-    fn router(&self) -> &'static Router<Route> {
-        &ROUTES
-    }
+    const ROUTER: &'static Router<Route> = &ROUTES;
 
     fn http_metrics(&self) -> &HttpMetrics {
         &self.metrics.http
