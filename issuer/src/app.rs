@@ -47,7 +47,8 @@ impl App {
             config.settings.database_timeout,
         )?;
         let nats_health = common::nats::NatsHealth::default();
-        let nats = crate::events::connect(&config, &nats_health)
+        let nats = (config.common.shared)
+            .connect_nats("issuer", &nats_health)
             .await
             .context("invalid NATS_URL")?;
         let listener = TcpListener::bind(config.settings.addr)

@@ -7,19 +7,6 @@ use async_nats::jetstream::{self, stream};
 
 use crate::config::IssuerConfig;
 
-/// Connects in the background: the issuer starts and serves with NATS down. A refusal of
-/// the credentials is recorded in `health` (readiness reports it).
-pub async fn connect(
-    config: &IssuerConfig,
-    health: &common::nats::NatsHealth,
-) -> Result<async_nats::Client, anyhow::Error> {
-    let name = format!("{} issuer", config.common.shared.service.service_name);
-    let client = common::nats::connect_options(&config.common.shared.nats, &name, health)
-        .connect(config.common.shared.events.nats_url.as_str())
-        .await?;
-    Ok(client)
-}
-
 /// The stream we create: subjects `<prefix>.>`, file storage, events kept at least as long as a
 /// refresh token lives, and re-sent events dropped within the duplicate window.
 pub fn stream_config(config: &IssuerConfig) -> stream::Config {

@@ -30,9 +30,8 @@ impl App {
         // The same credentials and TLS as the other services; it retries by itself until NATS
         // answers, reconnects after a drop, and reports a refusal to readiness.
         let nats_health = NatsHealth::default();
-        let name = format!("{} mailer", config.shared.service.service_name);
-        let nats = common::nats::connect_options(&config.shared.nats, &name, &nats_health)
-            .connect(config.shared.events.nats_url.as_str())
+        let nats = (config.shared)
+            .connect_nats("mailer", &nats_health)
             .await
             .context("invalid NATS_URL")?;
         let metrics = MailerMetrics::new(&routes::ROUTES.metric_routes());

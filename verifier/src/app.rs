@@ -31,9 +31,8 @@ impl App {
                 format!("cannot listen on {} (VERIFIER_ADDR)", config.settings.addr)
             })?;
         let nats_health = common::nats::NatsHealth::default();
-        let name = format!("{} verifier", config.common.shared.service.service_name);
-        let nats = common::nats::connect_options(&config.common.shared.nats, &name, &nats_health)
-            .connect(config.common.shared.events.nats_url.as_str())
+        let nats = (config.common.shared)
+            .connect_nats("verifier", &nats_health)
             .await
             .context("invalid NATS_URL")?;
         let state = AppState {

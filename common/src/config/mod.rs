@@ -13,7 +13,7 @@ use crate::body_budget::{BodyBudget, DEFAULT_BYTES_IN_FLIGHT};
 use crate::cors::AllowedOrigins;
 use crate::http::BodyLimits;
 use crate::jwt::{KeySet, TokenSettings};
-use crate::nats::{NatsAuth, NatsCredentialSettings, NatsSettings};
+use crate::nats::{NatsAuth, NatsCredentialSettings, NatsHealth, NatsSettings};
 use crate::server::{ServeOptions, ServerLimits};
 use crate::settings::{
     checked, number, optional, pair, secret, span, text, ConfigError, Env, FromSetting, Kind, Var,
@@ -209,6 +209,21 @@ impl Shared {
             service,
             events,
         })
+    }
+}
+
+impl Shared {
+    /// The service's NATS client, named `<SERVICE_NAME> <role>`, with these credentials and
+    /// TLS. It connects in the background: a service starts and serves with NATS down, and a
+    /// refusal of the credentials is recorded in `health` (readiness reports it).
+    pub async fn connect_nats(
+        &self,
+        role: &str,
+        health: &NatsHealth,
+    ) -> anyhow::Result<async_nats::Client> {
+        let name = format!("{} {role}", self.service.service_name);
+        let options = crate::nats::connect_options(&self.nats, &name, health);
+        Ok(options.connect(self.events.nats_url.as_str()).await?)
     }
 }
 
