@@ -49,8 +49,7 @@ impl App {
         let nats_health = common::nats::NatsHealth::default();
         let nats = (config.common.shared)
             .connect_nats("issuer", &nats_health)
-            .await
-            .context("invalid NATS_URL")?;
+            .await?;
         let listener = TcpListener::bind(config.settings.addr)
             .await
             .with_context(|| format!("cannot listen on {} (ISSUER_ADDR)", config.settings.addr))?;

@@ -30,10 +30,7 @@ impl App {
         // The same credentials and TLS as the other services; it retries by itself until NATS
         // answers, reconnects after a drop, and reports a refusal to readiness.
         let nats_health = NatsHealth::default();
-        let nats = (config.shared)
-            .connect_nats("mailer", &nats_health)
-            .await
-            .context("invalid NATS_URL")?;
+        let nats = (config.shared).connect_nats("mailer", &nats_health).await?;
         let metrics = MailerMetrics::new(&routes::ROUTES.metric_routes());
         let state = AppState::new(config, nats, nats_health, smtp, metrics);
         Ok(App {

@@ -13,19 +13,19 @@ use secrecy::SecretString;
 use crate::smtp::SmtpSettings;
 
 common::settings! {
-    /// Every variable of the mailer's own, parsed; [`MailerConfig::from_lookup`] checks the
-    /// required ones and fits them together.
+    /// Every variable of the mailer's own, parsed (a required one that is unset is refused
+    /// here); [`MailerConfig::from_lookup`] fits them together.
     pub struct MailerSettings;
     "mailer" {
         addr: SocketAddr = MAILER_ADDR, listen_address("0.0.0.0:8002"), "listen address of its health and metrics routes";
-        smtp_url: Option<String> = SMTP_URL, optional("required: `smtp://` or `smtps://`, as lettre's `from_url` reads it"),
+        from: String = MAIL_FROM, optional("required: an address, or `Name <address>`"), "the sender of every email";
+        smtp_url: String = SMTP_URL, optional("required: `smtp://` or `smtps://`, as lettre's `from_url` reads it"),
             "the SMTP server: `smtps://host[:port]` (implicit TLS, port 465), `smtp://host[:port]?tls=required` (STARTTLS, 587), `smtp://host[:port]?tls=opportunistic`, or `smtp://host[:port]` (plain, 25) ([SMTP](MAILER.md#smtp))";
         smtp_username: Option<String> = SMTP_USERNAME, optional("set with `SMTP_PASSWORD` or not at all"), "SMTP login";
         smtp_password: Option<SecretString> = SMTP_PASSWORD, secret("set with `SMTP_USERNAME` or not at all"), "SMTP password";
-        from: Option<String> = MAIL_FROM, optional("required: an address, or `Name <address>`"), "the sender of every email";
-        verify_email_url: Option<String> = VERIFY_EMAIL_URL, optional("required: an `http://` or `https://` URL containing `{token}`"),
+        verify_email_url: String = VERIFY_EMAIL_URL, optional("required: an `http://` or `https://` URL containing `{token}`"),
             "the link in the verification email; `{token}` becomes the URL-encoded token ([links](MAILER.md#the-links-and-what-the-token-is-for))";
-        reset_password_url: Option<String> = RESET_PASSWORD_URL, optional("required: an `http://` or `https://` URL containing `{token}`"),
+        reset_password_url: String = RESET_PASSWORD_URL, optional("required: an `http://` or `https://` URL containing `{token}`"),
             "the link in the password-reset email";
         verification_max_age: TimeDelta = VERIFICATION_EMAIL_MAX_AGE_HOURS, span("24", 1, 8760, HOURS),
             "a verification event older than this is acknowledged without an email ([retries](MAILER.md#acknowledgement-and-retries))";
@@ -55,8 +55,9 @@ impl MailerConfig {
         let env = Env::new(lookup);
         let shared = Shared::from_env(&env, env!("CARGO_PKG_VERSION"))?;
         let own = MailerSettings::read(&env)?;
-        let from = required(MAIL_FROM, own.from)?.parse::<Mailbox>().map_err(|_| {
-            let reason = "must be an address such as no-reply@example.com or Name <no-reply@example.com>";
+        let from = own.from.parse::<Mailbox>().map_err(|_| {
+            let reason =
+                "must be an address such as no-reply@example.com or Name <no-reply@example.com>";
             ConfigError::new(MAIL_FROM, reason)
         })?;
         Ok(MailerConfig {
@@ -71,14 +72,8 @@ impl MailerConfig {
     }
 }
 
-/// A setting that has no default.
-fn required(name: &str, value: Option<String>) -> Result<String, ConfigError> {
-    value.ok_or_else(|| ConfigError::new(name, "is required"))
-}
-
 /// An http(s) URL holding `{token}`, where the link's token goes.
-fn link_template(name: &str, value: Option<String>) -> Result<String, ConfigError> {
-    let url = required(name, value)?;
+fn link_template(name: &str, url: String) -> Result<String, ConfigError> {
     if !url.contains(TOKEN_PLACEHOLDER) {
         return Err(ConfigError::new(
             name,

@@ -36,11 +36,10 @@ impl SmtpSettings {
     /// SMTP_URL, checked by building a transport from it, and SMTP_USERNAME / SMTP_PASSWORD,
     /// which come as a pair.
     pub fn new(
-        url: Option<String>,
+        url: String,
         username: Option<String>,
         password: Option<SecretString>,
     ) -> Result<Self, ConfigError> {
-        let url = url.ok_or_else(|| ConfigError::new(SMTP_URL, "is required"))?;
         let login = pair((SMTP_USERNAME, username), (SMTP_PASSWORD, password))?;
         let login = login.map(|(user, password)| (user, password.expose_secret().to_owned()));
         let settings = SmtpSettings { url, login };

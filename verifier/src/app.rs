@@ -33,8 +33,7 @@ impl App {
         let nats_health = common::nats::NatsHealth::default();
         let nats = (config.common.shared)
             .connect_nats("verifier", &nats_health)
-            .await
-            .context("invalid NATS_URL")?;
+            .await?;
         let state = AppState {
             tokens: TokenCodec::new(config.common.tokens.clone()),
             config,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::jetstream::{self, consumer, context::GetStreamErrorKind};
 use common::clock::Clock;
-use common::events::SessionRevoked;
+use common::events::{EventType, SessionRevoked};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -177,10 +177,8 @@ pub async fn follow(
 ) {
     let js = jetstream::new(nats);
     let leeway = i64::try_from(config.common.tokens.leeway_seconds).unwrap_or(0);
-    let subject = format!(
-        "{}.session.revoked",
-        config.common.shared.events.nats_subject_prefix
-    );
+    let subject =
+        EventType::SessionRevoked.subject(&config.common.shared.events.nats_subject_prefix);
     // None: from the first message the stream holds. After a failure, from the last one read
     // (read again, which changes nothing).
     let mut resume: Option<chrono::DateTime<chrono::Utc>> = None;

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::TimeDelta;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -215,7 +216,8 @@ impl Shared {
 impl Shared {
     /// The service's NATS client, named `<SERVICE_NAME> <role>`, with these credentials and
     /// TLS. It connects in the background: a service starts and serves with NATS down, and a
-    /// refusal of the credentials is recorded in `health` (readiness reports it).
+    /// refusal of the credentials is recorded in `health` (readiness reports it). An error
+    /// means a NATS_URL the client cannot use.
     pub async fn connect_nats(
         &self,
         role: &str,
@@ -223,7 +225,8 @@ impl Shared {
     ) -> anyhow::Result<async_nats::Client> {
         let name = format!("{} {role}", self.service.service_name);
         let options = crate::nats::connect_options(&self.nats, &name, health);
-        Ok(options.connect(self.events.nats_url.as_str()).await?)
+        let client = options.connect(self.events.nats_url.as_str()).await;
+        client.context("invalid NATS_URL")
     }
 }
 
